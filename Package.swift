@@ -1,0 +1,36 @@
+// swift-tools-version:6.0
+// Roentgen: an int8 inference runtime for classifying radiographs by anatomy.
+// The folder tree mirrors the architecture: model format, kernels, float path, image input,
+// graph execution (arena + interpreter), and the `roentgen` command.
+import PackageDescription
+
+let package = Package(
+    name: "Roentgen",
+    products: [
+        .library(name: "Roentgen", targets: ["Roentgen"]),
+        .executable(name: "roentgen", targets: ["roentgen"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C shims: each exists only because Swift cannot reach what it wraps directly.
+        .target(name: "CPNG", linkerSettings: [.linkedLibrary("png16")]),
+        .systemLibrary(name: "COpenBLAS"),
+
+        .target(name: "RoentgenFormat"),
+        .target(name: "RoentgenKernels"),
+        .target(name: "RoentgenFloat", dependencies: ["COpenBLAS"]),
+        .target(name: "RoentgenImage", dependencies: ["CPNG"]),
+        .target(name: "Roentgen",
+                dependencies: ["RoentgenFormat", "RoentgenKernels", "RoentgenFloat", "RoentgenImage"]),
+        .executableTarget(name: "roentgen", dependencies: [
+            "Roentgen", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "RoentgenFormatTests", dependencies: ["RoentgenFormat"]),
+        .testTarget(name: "RoentgenKernelsTests", dependencies: ["RoentgenKernels", "RoentgenFloat"]),
+        .testTarget(name: "RoentgenImageTests", dependencies: ["RoentgenImage"]),
+        .testTarget(name: "RoentgenTests", dependencies: ["Roentgen"]),
+    ]
+)

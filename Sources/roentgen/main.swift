@@ -1,0 +1,2 @@
+import Roentgen
+print("roentgen")
