@@ -20,7 +20,7 @@ let package = Package(
 
         .target(name: "RoentgenFormat"),
         .target(name: "RoentgenKernels"),
-        .target(name: "RoentgenFloat", dependencies: ["COpenBLAS"]),
+        .target(name: "RoentgenFloat", dependencies: ["COpenBLAS", "RoentgenKernels"]),
         .target(name: "RoentgenImage", dependencies: ["CPNG"]),
         .target(name: "Roentgen",
                 dependencies: ["RoentgenFormat", "RoentgenKernels", "RoentgenFloat", "RoentgenImage"]),
@@ -31,6 +31,8 @@ let package = Package(
         .testTarget(name: "RoentgenFormatTests", dependencies: ["RoentgenFormat"]),
         .testTarget(name: "RoentgenKernelsTests", dependencies: ["RoentgenKernels", "RoentgenFloat"]),
         .testTarget(name: "RoentgenImageTests", dependencies: ["RoentgenImage"]),
-        .testTarget(name: "RoentgenTests", dependencies: ["Roentgen"]),
+        .testTarget(name: "RoentgenTests", dependencies: ["Roentgen", "MallocCounter"]),
+        // Test support: counts heap allocations to prove inference allocates nothing.
+        .target(name: "MallocCounter", path: "Tests/MallocCounter"),
     ]
 )

@@ -1,0 +1,96 @@
+// The public face of the runtime: load a model file (verified completely before any kernel
+// runs), then classify images with it.
+
+#if canImport(Glibc)
+import Glibc
+#endif
+import RoentgenFormat
+import RoentgenImage
+
+/// Anything that went wrong, for one file: `path` names the model or image, `message` says what.
+public struct RoentgenError: Error, CustomStringConvertible {
+    public let path: String
+    public let message: String
+    public init(path: String, message: String) { self.path = path; self.message = message }
+    public var description: String { "\(path): \(message)" }
+}
+
+/// A loaded model file, every field and the memory plan verified.
+public final class Model: Sendable {
+    public let path: String
+    public let file: ModelFile
+
+    public init(path: String) throws(RoentgenError) {
+        self.path = path
+        do {
+            file = try ModelReader.load(path: path)
+        } catch {
+            throw RoentgenError(path: path, message: error.description)
+        }
+    }
+
+    public var labels: [String] { file.labels }
+    public var arenaBytes: Int { file.plan.arenaSize }
+    public var preprocessSpec: PreprocessSpec {
+        PreprocessSpec(channels: file.input.channels, height: file.input.height, width: file.input.width,
+                       mean: file.input.mean, std: file.input.std)
+    }
+}
+
+public struct Classification: Sendable {
+    public let path: String
+    public let index: Int
+    public let label: String
+    public let probabilities: [Double]
+    public let logits: [Float]
+    /// Decode + preprocess + inference, milliseconds.
+    public let latencyMs: Double
+    /// Inference alone (`Interpreter.invoke`), milliseconds.
+    public let inferenceMs: Double
+}
+
+/// Classifies images one at a time with one interpreter and its arena. Not thread-safe: use one
+/// classifier per thread.
+public final class Classifier {
+    public let model: Model
+    public let interpreter: Interpreter
+
+    public init(model: Model) {
+        self.model = model
+        interpreter = Interpreter(model: model.file)
+    }
+
+    public func classify(path: String) throws(RoentgenError) -> Classification {
+        let start = Clock.now()
+        let image: DecodedImage
+        do { image = try PNGDecoder.decode(contentsOf: path) } catch {
+            throw RoentgenError(path: path, message: error.reason)
+        }
+        Preprocess.tensor(from: image, spec: model.preprocessSpec, into: interpreter.input)
+        let inferenceStart = Clock.now()
+        interpreter.invoke()
+        let end = Clock.now()
+        let logits = Array(interpreter.logits)
+        let probabilities = softmax(logits)
+        let index = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
+        return Classification(path: path, index: index, label: model.labels[index], probabilities: probabilities,
+                              logits: logits, latencyMs: (end - start) * 1e3, inferenceMs: (end - inferenceStart) * 1e3)
+    }
+}
+
+/// SPEC "Probabilities": float64, shifted by the maximum logit.
+public func softmax(_ logits: [Float]) -> [Double] {
+    let top = Double(logits.max() ?? 0)
+    let exps = logits.map { exp(Double($0) - top) }
+    let sum = exps.reduce(0, +)
+    return exps.map { $0 / sum }
+}
+
+/// Monotonic seconds.
+public enum Clock {
+    public static func now() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+}

@@ -1,0 +1,129 @@
+// f32 CONV2D and DENSE (SPEC "Float arithmetic"): y = b + sum x * w, then leaky ReLU if set.
+// Summation order is BLAS's. Threading of OpenBLAS is configured elsewhere (never here).
+import COpenBLAS
+import RoentgenKernels
+
+public final class Conv2DFloat: @unchecked Sendable {
+    public let geometry: Conv2DGeometry
+    public let leakyAlpha: Float?
+    let weights: UnsafeMutablePointer<Float>   // [OC][K]
+    let bias: UnsafeMutablePointer<Float>
+
+    public init(geometry g: Conv2DGeometry, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>, leakyAlpha: Float?) {
+        geometry = g
+        self.leakyAlpha = leakyAlpha
+        self.weights = .allocate(capacity: g.weightCount)
+        self.weights.initialize(from: weights, count: g.weightCount)
+        self.bias = .allocate(capacity: g.outputChannels)
+        self.bias.initialize(from: bias, count: g.outputChannels)
+    }
+
+    deinit { weights.deallocate(); bias.deallocate() }
+
+    /// im2col scratch floats: OH * OW * KH * KW * IC.
+    public static func scratchCount(_ g: Conv2DGeometry) -> Int {
+        g.outputHeight * g.outputWidth * g.reductionCount
+    }
+
+    /// Fills the im2col matrix [OH*OW][KH*KW*IC] (zeros at padding).
+    static func im2col(_ g: Conv2DGeometry, _ input: UnsafePointer<Float>, _ cols: UnsafeMutablePointer<Float>) {
+        let ic = g.inputChannels, kw = g.kernelWidth
+        var dst = cols
+        for oh in 0..<g.outputHeight {
+            for ow in 0..<g.outputWidth {
+                for kh in 0..<g.kernelHeight {
+                    let ih = oh * g.strideHeight - g.padTop + kh
+                    if ih < 0 || ih >= g.inputHeight {
+                        dst.update(repeating: 0, count: kw * ic)
+                        dst += kw * ic
+                        continue
+                    }
+                    let iw0 = ow * g.strideWidth - g.padLeft
+                    let lo = max(0, -iw0), hi = min(kw, g.inputWidth - iw0)   // valid kw range [lo, hi)
+                    if lo >= hi {
+                        dst.update(repeating: 0, count: kw * ic)
+                    } else {
+                        if lo > 0 { dst.update(repeating: 0, count: lo * ic) }
+                        (dst + lo * ic).update(from: input + (ih * g.inputWidth + iw0 + lo) * ic, count: (hi - lo) * ic)
+                        if hi < kw { (dst + hi * ic).update(repeating: 0, count: (kw - hi) * ic) }
+                    }
+                    dst += kw * ic
+                }
+            }
+        }
+    }
+
+    public func run(input: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        let m = g.outputHeight * g.outputWidth, n = g.outputChannels, k = g.reductionCount
+        Self.im2col(g, input, scratch)
+        for r in 0..<m { (output + r * n).update(from: bias, count: n) }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k),
+                    1, scratch, Int32(k), weights, Int32(k), 1, output, Int32(n))
+        if let alpha = leakyAlpha { leaky(output, m * n, alpha) }
+    }
+
+    public static func reference(geometry g: Conv2DGeometry, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
+                                 bias: UnsafePointer<Float>, leakyAlpha: Float?, output: UnsafeMutablePointer<Float>) {
+        for oh in 0..<g.outputHeight {
+            for ow in 0..<g.outputWidth {
+                for oc in 0..<g.outputChannels {
+                    var acc = bias[oc]
+                    for kh in 0..<g.kernelHeight {
+                        let ih = oh * g.strideHeight - g.padTop + kh
+                        if ih < 0 || ih >= g.inputHeight { continue }
+                        for kw in 0..<g.kernelWidth {
+                            let iw = ow * g.strideWidth - g.padLeft + kw
+                            if iw < 0 || iw >= g.inputWidth { continue }
+                            for ic in 0..<g.inputChannels {
+                                acc += input[(ih * g.inputWidth + iw) * g.inputChannels + ic]
+                                    * weights[((oc * g.kernelHeight + kh) * g.kernelWidth + kw) * g.inputChannels + ic]
+                            }
+                        }
+                    }
+                    if let a = leakyAlpha, acc < 0 { acc = acc * a }
+                    output[(oh * g.outputWidth + ow) * g.outputChannels + oc] = acc
+                }
+            }
+        }
+    }
+}
+
+@inline(__always)
+func leaky(_ y: UnsafeMutablePointer<Float>, _ count: Int, _ alpha: Float) {
+    for i in 0..<count where y[i] < 0 { y[i] = y[i] * alpha }
+}
+
+public final class DenseFloat: @unchecked Sendable {
+    public let inputCount: Int, outputCount: Int
+    public let leakyAlpha: Float?
+    let weights: UnsafeMutablePointer<Float>   // [N][K]
+    let bias: UnsafeMutablePointer<Float>
+
+    public init(inputCount k: Int, outputCount n: Int, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>, leakyAlpha: Float?) {
+        inputCount = k; outputCount = n; self.leakyAlpha = leakyAlpha
+        self.weights = .allocate(capacity: n * k)
+        self.weights.initialize(from: weights, count: n * k)
+        self.bias = .allocate(capacity: n)
+        self.bias.initialize(from: bias, count: n)
+    }
+
+    deinit { weights.deallocate(); bias.deallocate() }
+
+    public func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        let n = outputCount, k = inputCount
+        output.update(from: bias, count: n)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), 1, weights, Int32(k), input, 1, 1, output, 1)
+        if let alpha = leakyAlpha { leaky(output, n, alpha) }
+    }
+
+    public static func reference(inputCount k: Int, outputCount n: Int, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                 leakyAlpha: Float?, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        for o in 0..<n {
+            var acc = bias[o]
+            for i in 0..<k { acc += input[i] * weights[o * k + i] }
+            if let a = leakyAlpha, acc < 0 { acc = acc * a }
+            output[o] = acc
+        }
+    }
+}

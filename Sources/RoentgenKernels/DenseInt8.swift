@@ -1,0 +1,111 @@
+// DENSE int8 -> int8 and int8 -> f32 logits (SPEC "Integer arithmetic").
+// Same exactness argument as Conv2DInt8: products |(x - z_x) * w| <= 32640, each Float lane sums at
+// most 512 / 16 = 32 of them per chunk (well below 2^24), chunks are added in Int32.
+
+public final class DenseInt8: @unchecked Sendable {
+    public enum Output {
+        /// int8 output with the requant table [N][4] and the output zero point.
+        case int8(requant: UnsafePointer<Int32>, outputZeroPoint: Int32)
+        /// f32 logits: `y = f32(acc) * outScale[n]`, then `y * alpha` when leaky and `acc < 0`.
+        case logits(outScale: UnsafePointer<Float>, leakyAlpha: Float?)
+    }
+
+    public let inputCount: Int
+    public let outputCount: Int
+    public let inputZeroPoint: Int32
+
+    enum Epilogue { case int8(Int32); case logits(Float?) }
+    let epilogue: Epilogue
+    let table: UnsafeMutableRawPointer             // requant [N][4] Int32 or outScale [N] Float
+    let weights: UnsafeMutablePointer<Float>       // [N][K]
+    let bias: UnsafeMutablePointer<Int32>
+    let x: UnsafeMutablePointer<Float>             // [K] scratch: x - z_x
+
+    static let chunk = 512
+
+    public init(inputCount k: Int, outputCount n: Int, weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>,
+                inputZeroPoint: Int32, output: Output) {
+        precondition(k >= 1 && n >= 1, "DenseInt8: invalid shape \(k) -> \(n)")
+        inputCount = k; outputCount = n; self.inputZeroPoint = inputZeroPoint
+        self.weights = UnsafeMutableRawPointer.allocate(byteCount: n * k * 4, alignment: 64).bindMemory(to: Float.self, capacity: n * k)
+        for i in 0..<(n * k) { self.weights[i] = Float(weights[i]) }
+        self.bias = .allocate(capacity: n)
+        self.bias.initialize(from: bias, count: n)
+        x = UnsafeMutableRawPointer.allocate(byteCount: k * 4, alignment: 64).bindMemory(to: Float.self, capacity: k)
+        x.initialize(repeating: 0, count: k)
+        switch output {
+        case let .int8(requant, zy):
+            epilogue = .int8(zy)
+            table = UnsafeMutableRawPointer.allocate(byteCount: n * 16, alignment: 16)
+            table.copyMemory(from: requant, byteCount: n * 16)
+        case let .logits(outScale, alpha):
+            epilogue = .logits(alpha)
+            table = UnsafeMutableRawPointer.allocate(byteCount: n * 4, alignment: 16)
+            table.copyMemory(from: outScale, byteCount: n * 4)
+        }
+    }
+
+    deinit { weights.deallocate(); bias.deallocate(); x.deallocate(); table.deallocate() }
+
+    /// Writes N Int8 or N Float (per `Output`). Uses internal scratch: one instance must not run on
+    /// two threads at once. Does not allocate.
+    public func run(input: UnsafePointer<Int8>, output: UnsafeMutableRawPointer) {
+        let k = inputCount, z = inputZeroPoint
+        for i in 0..<k { x[i] = Float(Int32(input[i]) &- z) }
+        let xr = UnsafeRawPointer(x)
+        for o in 0..<outputCount {
+            let wr = UnsafeRawPointer(weights + o * k)
+            var acc = bias[o]
+            var i = 0
+            while i + 16 <= k {
+                let end = min(i + Self.chunk, k)
+                var f = SIMD16<Float>()
+                while i + 16 <= end {
+                    f = f + xr.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                          * wr.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
+                    i += 16
+                }
+                acc &+= SIMD16<Int32>(f, rounding: .towardZero).wrappedSum()
+            }
+            while i < k {
+                acc &+= Int32(x[i]) &* Int32(weights[o * k + i])
+                i += 1
+            }
+            write(acc, o, output)
+        }
+    }
+
+    @inline(__always)
+    func write(_ acc: Int32, _ o: Int, _ output: UnsafeMutableRawPointer) {
+        switch epilogue {
+        case let .int8(zy):
+            let row = UnsafePointer((table + o * 16).assumingMemoryBound(to: Int32.self))
+            output.storeBytes(of: Requantize.output(acc, row: row, outputZeroPoint: zy), toByteOffset: o, as: Int8.self)
+        case let .logits(alpha):
+            var y = Float(acc) * table.load(fromByteOffset: o * 4, as: Float.self)
+            if let alpha, acc < 0 { y = y * alpha }
+            output.storeBytes(of: y, toByteOffset: o * 4, as: Float.self)
+        }
+    }
+
+    /// The oracle: plain scalar loops over the SPEC formula (checked Int32 arithmetic).
+    public static func reference(inputCount k: Int, outputCount n: Int, weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>,
+                                 inputZeroPoint: Int32, output mode: Output,
+                                 input: UnsafePointer<Int8>, output: UnsafeMutableRawPointer) {
+        for o in 0..<n {
+            var acc = bias[o]
+            for i in 0..<k { acc += (Int32(input[i]) - inputZeroPoint) * Int32(weights[o * k + i]) }
+            switch mode {
+            case let .int8(requant, zy):
+                let row = requant + o * 4
+                let (m, s) = acc >= 0 ? (row[0], row[1]) : (row[2], row[3])
+                let y = Int64(zy) + ((Int64(acc) * Int64(m) + (Int64(1) << (s - 1))) >> s)
+                output.storeBytes(of: Int8(min(max(y, -128), 127)), toByteOffset: o, as: Int8.self)
+            case let .logits(outScale, alpha):
+                var y = Float(acc) * outScale[o]
+                if let alpha, acc < 0 { y = y * alpha }
+                output.storeBytes(of: y, toByteOffset: o * 4, as: Float.self)
+            }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+// MAXPOOL2D for int8 and f32: the maximum over the window positions inside the input.
+
+public enum MaxPool2D {
+    public static func run(geometry g: PoolGeometry, input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>) {
+        pool(g, input, output, SIMD16<Int8>.self)
+    }
+    public static func run(geometry g: PoolGeometry, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        pool(g, input, output, SIMD8<Float>.self)
+    }
+    public static func reference(geometry g: PoolGeometry, input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>) {
+        scalarPool(g, input, output)
+    }
+    public static func reference(geometry g: PoolGeometry, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        scalarPool(g, input, output)
+    }
+
+    /// Valid window range along one axis for output index `o` (clipped to the input).
+    @inline(__always)
+    static func window(_ o: Int, stride: Int, pad: Int, kernel: Int, size: Int) -> Range<Int> {
+        let start = o * stride - pad
+        return max(start, 0)..<min(start + kernel, size)
+    }
+
+    @inline(__always)
+    static func pool<V: SIMD>(_ g: PoolGeometry, _ input: UnsafePointer<V.Scalar>,
+                              _ output: UnsafeMutablePointer<V.Scalar>, _: V.Type) where V.Scalar: Comparable {
+        let c = g.channels, w = V.scalarCount
+        let raw = UnsafeRawPointer(input)
+        let out = UnsafeMutableRawPointer(output)
+        let stride = MemoryLayout<V.Scalar>.stride
+        for oh in 0..<g.outputHeight {
+            let rows = window(oh, stride: g.strideHeight, pad: g.padTop, kernel: g.kernelHeight, size: g.inputHeight)
+            for ow in 0..<g.outputWidth {
+                let cols = window(ow, stride: g.strideWidth, pad: g.padLeft, kernel: g.kernelWidth, size: g.inputWidth)
+                let o = (oh * g.outputWidth + ow) * c
+                if rows.isEmpty || cols.isEmpty { continue }   // impossible when pad < kernel (SPEC)
+                let first = (rows.lowerBound * g.inputWidth + cols.lowerBound) * c
+                var ch = 0
+                while ch + w <= c {
+                    var m = raw.loadUnaligned(fromByteOffset: (first + ch) * stride, as: V.self)
+                    for ih in rows {
+                        for iw in cols {
+                            let v = raw.loadUnaligned(fromByteOffset: ((ih * g.inputWidth + iw) * c + ch) * stride, as: V.self)
+                            m = pointwiseMax(m, v)
+                        }
+                    }
+                    out.storeBytes(of: m, toByteOffset: (o + ch) * stride, as: V.self)
+                    ch += w
+                }
+                while ch < c {
+                    var m = input[first + ch]
+                    for ih in rows {
+                        for iw in cols {
+                            let v = input[(ih * g.inputWidth + iw) * c + ch]
+                            if v > m { m = v }
+                        }
+                    }
+                    output[o + ch] = m
+                    ch += 1
+                }
+            }
+        }
+    }
+
+    static func scalarPool<T: Comparable>(_ g: PoolGeometry, _ input: UnsafePointer<T>, _ output: UnsafeMutablePointer<T>) {
+        for oh in 0..<g.outputHeight {
+            for ow in 0..<g.outputWidth {
+                for ch in 0..<g.channels {
+                    var best: T? = nil
+                    for kh in 0..<g.kernelHeight {
+                        let ih = oh * g.strideHeight - g.padTop + kh
+                        if ih < 0 || ih >= g.inputHeight { continue }
+                        for kw in 0..<g.kernelWidth {
+                            let iw = ow * g.strideWidth - g.padLeft + kw
+                            if iw < 0 || iw >= g.inputWidth { continue }
+                            let v = input[(ih * g.inputWidth + iw) * g.channels + ch]
+                            if best == nil || v > best! { best = v }
+                        }
+                    }
+                    if let best { output[(oh * g.outputWidth + ow) * g.channels + ch] = best }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+// `roentgen classify MODEL PATH...`: one line (or one JSON object) per image. A failed image is
+// reported and skipped; the exit status says whether any failed.
+
+import ArgumentParser
+import Foundation
+import Roentgen
+
+struct Classify: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Classify PNG images (files, or folders searched recursively).")
+
+    @Argument(help: "The model file (.rtg).") var model: String
+    @Argument(help: "PNG files or folders.") var paths: [String]
+    @Flag(help: "One JSON object per line.") var json = false
+    @Option(name: .customLong("top-k"), help: "Also list the K most probable classes.") var topK: Int = 1
+
+    func validate() throws {
+        guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
+    }
+
+    func run() throws {
+        let loaded = try loadModel(model)
+        let classifier = Classifier(model: loaded)
+        let k = min(topK, loaded.labels.count)
+        var failures = 0
+        for entry in paths {
+            let images: [String]
+            do { images = try pngFiles(at: entry) } catch {
+                failures += 1
+                report(path: entry, error: "\(error)")
+                continue
+            }
+            for path in images {
+                do {
+                    let result = try classifier.classify(path: path)
+                    print(json ? jsonLine(result, topK: k, labels: loaded.labels) : textLine(result, topK: k, labels: loaded.labels))
+                } catch {
+                    failures += 1
+                    report(path: path, error: error.message)
+                }
+            }
+        }
+        if failures > 0 { throw ExitCode.failure }
+    }
+
+    private func report(path: String, error: String) {
+        if json {
+            print(JSON.object([("path", .string(path)), ("error", .string(error))]))
+        } else {
+            FileHandle.standardError.write(Data("roentgen: error: \(path): \(error)\n".utf8))
+        }
+    }
+
+    private func ranked(_ r: Classification, _ k: Int) -> [Int] {
+        Array(r.probabilities.indices.sorted { r.probabilities[$0] > r.probabilities[$1] || (r.probabilities[$0] == r.probabilities[$1] && $0 < $1) }.prefix(k))
+    }
+
+    private func textLine(_ r: Classification, topK k: Int, labels: [String]) -> String {
+        let best = ranked(r, k).map { "\(labels[$0]) \(String(format: "%.4f", r.probabilities[$0]))" }
+        return "\(r.path)\t\(best.joined(separator: ", "))\t\(String(format: "%.2f", r.latencyMs)) ms"
+    }
+
+    private func jsonLine(_ r: Classification, topK k: Int, labels: [String]) -> String {
+        var fields: [(String, JSON)] = [
+            ("path", .string(r.path)), ("label", .string(r.label)), ("index", .int(r.index)),
+            ("probability", .double(r.probabilities[r.index])),
+            ("probabilities", .array(r.probabilities.map { .double($0) })),
+            ("logits", .array(r.logits.map { .float($0) })),
+            ("latency_ms", .double(r.latencyMs)), ("inference_ms", .double(r.inferenceMs)),
+        ]
+        if k > 1 {
+            fields.append(("top_k", .array(ranked(r, k).map {
+                .object([("label", .string(labels[$0])), ("index", .int($0)), ("probability", .double(r.probabilities[$0]))])
+            })))
+        }
+        return JSON.object(fields).description
+    }
+}
+
+struct PathError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// A file is taken as given (the decoder says if it is not a PNG); a folder is searched
+/// recursively for *.png, in sorted order so runs are reproducible.
+func pngFiles(at path: String) throws -> [String] {
+    var isFolder: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { throw PathError(description: "no such file or folder") }
+    guard isFolder.boolValue else { return [path] }
+    guard let walker = FileManager.default.enumerator(atPath: path) else { throw PathError(description: "cannot read folder") }
+    var found: [String] = []
+    while let relative = walker.nextObject() as? String {
+        if relative.lowercased().hasSuffix(".png") {
+            found.append(path.hasSuffix("/") ? path + relative : path + "/" + relative)
+        }
+    }
+    guard !found.isEmpty else { throw PathError(description: "folder has no .png files") }
+    return found.sorted()
+}

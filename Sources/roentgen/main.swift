@@ -1,2 +1,0 @@
-import Roentgen
-print("roentgen")

@@ -1,0 +1,104 @@
+import Foundation
+import MallocCounter
+import Testing
+import Roentgen
+import RoentgenImage
+
+enum Fixtures {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
+    static let int8Model = path("fixtures/models/table2-int8.rtg")
+    static let f32Model = path("fixtures/models/table2-f32.rtg")
+
+    static func images() throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: path("fixtures/images"))
+            .filter { $0.hasSuffix(".png") }.sorted().map { path("fixtures/images/" + $0) }
+    }
+}
+
+@Suite struct RuntimeTests {
+    /// The inference step allocates nothing: the arena and the prepared kernels are all it uses.
+    @Test(arguments: [Fixtures.int8Model, Fixtures.f32Model])
+    func inferenceAllocatesNothing(modelPath: String) throws {
+        let classifier = Classifier(model: try Model(path: modelPath))
+        let image = try PNGDecoder.decode(contentsOf: try Fixtures.images()[0])
+        Preprocess.tensor(from: image, spec: classifier.model.preprocessSpec, into: classifier.interpreter.input)
+        classifier.interpreter.invoke()   // warm-up: lazily initialised runtime state is not per-image work
+        for _ in 0..<3 {
+            malloc_counter_start()
+            classifier.interpreter.invoke()
+            let allocations = malloc_counter_stop()
+            #expect(allocations == 0, "\(modelPath): \(allocations) heap allocations in one invoke")
+        }
+    }
+
+    /// The counter itself works, so the test above can fail.
+    @Test func counterSeesAllocations() {
+        malloc_counter_start()
+        let array = [Int](repeating: 1, count: 1000 + Int.random(in: 0..<10))
+        let allocations = malloc_counter_stop()
+        #expect(array.count >= 1000)
+        #expect(allocations >= 1)
+    }
+
+    /// Like tflite-micro's arena threshold test: fails when the Table-2 arena grows.
+    @Test func table2ArenaStaysSmall() throws {
+        let int8 = try Model(path: Fixtures.int8Model)
+        #expect(int8.arenaBytes <= 1 << 20, "int8 arena \(int8.arenaBytes) B exceeds 1 MiB")
+        // The peak is conv2: its input (32 channels) and output (16 channels) at 128x128, int8.
+        #expect(int8.arenaBytes == (32 + 16) * 128 * 128, "int8 arena changed: \(int8.arenaBytes) B")
+    }
+
+    /// The int8 logits equal the numpy reference's (fixtures/expected, written by roentgen-reference) bit for bit.
+    @Test func int8LogitsEqualTheReference() throws {
+        let classifier = Classifier(model: try Model(path: Fixtures.int8Model))
+        let lines = try String(contentsOfFile: Fixtures.path("fixtures/expected/table2-int8.jsonl"), encoding: .utf8)
+            .split(separator: "\n")
+        #expect(lines.count == (try Fixtures.images().count))
+        for line in lines {
+            let expected = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            let path = expected["path"] as! String
+            let result = try classifier.classify(path: Fixtures.path(path))
+            let logits = (expected["logits"] as! [Double]).map { Float($0) }
+            #expect(result.logits == logits, "\(path)")
+            #expect(result.index == expected["index"] as! Int, "\(path)")
+            #expect(result.label == expected["label"] as! String)
+        }
+    }
+
+    @Test func badImagesAreErrorsNamingTheFile() throws {
+        let classifier = Classifier(model: try Model(path: Fixtures.int8Model))
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("roentgen-bad-\(getpid())")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let text = folder.appendingPathComponent("notes.png").path
+        try Data("this is not a png".utf8).write(to: URL(fileURLWithPath: text))
+        let good = try Fixtures.images()[0]
+        let truncated = folder.appendingPathComponent("truncated.png").path
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: good))
+        try bytes.prefix(bytes.count / 2).write(to: URL(fileURLWithPath: truncated))
+        for path in [text, truncated, folder.appendingPathComponent("missing.png").path] {
+            #expect(throws: RoentgenError.self) { try classifier.classify(path: path) }
+            do { _ = try classifier.classify(path: path) } catch {
+                #expect(error.description.hasPrefix(path))
+                #expect(!error.description.contains("\n"))
+            }
+        }
+        // The classifier still works after failures.
+        #expect(try classifier.classify(path: good).probabilities.count == 24)
+    }
+
+    @Test func modelErrorsNameTheFile() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("roentgen-\(getpid()).rtg").path
+        try Data(try Data(contentsOf: URL(fileURLWithPath: Fixtures.int8Model)).prefix(5000)).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do { _ = try Model(path: path); Issue.record("a truncated model loaded") } catch {
+            #expect(error.description == "\(path): file_size: header says \((try Data(contentsOf: URL(fileURLWithPath: Fixtures.int8Model))).count) bytes but the file has 5000 (truncated or appended to)")
+        }
+    }
+
+    @Test func softmaxIsStable() {
+        let p = softmax([1000, 1000, -1000])
+        #expect(abs(p[0] - 0.5) < 1e-12 && abs(p[1] - 0.5) < 1e-12 && p[2] == 0)
+    }
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Every test: Swift (release build, so the kernel tests run at speed) and Python (pytest,
+# including the end-to-end comparison of the Swift binary with the numpy reference).
+source "$(dirname "$0")/setup.sh"
+setup_python
+build_release
+cd "$ROOT"
+swift test -c release 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]'
+test ${PIPESTATUS[0]} -eq 0
+cd "$ROOT/tools" && python -m pytest -q -p no:cacheprovider tests
