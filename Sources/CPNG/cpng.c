@@ -65,13 +65,104 @@ static void decode_read(png_structp png, png_bytep dst, size_t length) {
     decode_ctx *ctx = (decode_ctx *)png_get_io_ptr(png);
     if (length > ctx->size - ctx->pos) {
         ctx->code = CPNG_ERR_TRUNCATED;
-        format_message(ctx->message, sizeof ctx->message,
-                       "truncated PNG: data ends after %zu bytes, %zu more needed", ctx->size,
-                       length - (ctx->size - ctx->pos));
+        char where[64] = "";
+        const png_uint_32 state = png_get_io_state(png);
+        const png_uint_32 type = png_get_io_chunk_type(png);
+        char name[5] = {0};
+        for (int i = 0; i < 4; i++) {
+            const char c = (char)((type >> (24 - 8 * i)) & 0xFF);
+            name[i] = ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')) ? c : '?';
+        }
+        if (state & PNG_IO_CHUNK_HDR) {
+            if (type != 0) format_message(where, sizeof where, " (in the chunk header after %s)", name);
+            else copy_message(where, sizeof where, " (in a chunk header)");
+        } else if (state & PNG_IO_CHUNK_DATA) {
+            format_message(where, sizeof where, " (in %s data)", name);
+        } else if (state & PNG_IO_CHUNK_CRC) {
+            format_message(where, sizeof where, " (in the %s CRC)", name);
+        }
+        format_message(ctx->message, sizeof ctx->message, "truncated PNG: file ends after %zu bytes%s",
+                       ctx->size, where);
         png_error(png, "truncated");  // does not return
     }
     memcpy(dst, ctx->data + ctx->pos, length);
     ctx->pos += length;
+}
+
+// Everything libpng does for one decode. Runs inside cpng_decode's setjmp region: a libpng error
+// longjmps straight back there. Checks of our own return through fail_with().
+static int fail_with(decode_ctx *ctx) {
+    if (ctx->code == 0) ctx->code = CPNG_ERR_CORRUPT;
+    return ctx->code;
+}
+
+static int decode_into(png_structp png, png_infop info, decode_ctx *ctx, cpng_image *out) {
+    png_set_read_fn(png, ctx, decode_read);
+    png_set_sig_bytes(png, 8);
+    png_set_user_limits(png, CPNG_MAX_SIDE, CPNG_MAX_SIDE);
+    png_set_chunk_cache_max(png, 256);                  // ancillary chunks kept (sPLT, text, unknown)
+    png_set_chunk_malloc_max(png, 8u * 1024u * 1024u);  // bound on one decompressed ancillary chunk
+    png_set_crc_action(png, PNG_CRC_DEFAULT, PNG_CRC_DEFAULT);  // critical: error; ancillary: warn
+
+    png_read_info(png, info);
+
+    png_uint_32 width = 0, height = 0;
+    int bit_depth = 0, color_type = 0, interlace = 0;
+    png_get_IHDR(png, info, &width, &height, &bit_depth, &color_type, &interlace, NULL, NULL);
+    if (width == 0 || height == 0 || width > CPNG_MAX_SIDE || height > CPNG_MAX_SIDE ||
+        (uint64_t)width * height > CPNG_MAX_PIXELS) {
+        ctx->code = CPNG_ERR_TOO_LARGE;
+        format_message(ctx->message, sizeof ctx->message,
+                       "image too large: %u x %u (limits: %u per side, 2^28 pixels)",
+                       (unsigned)width, (unsigned)height, CPNG_MAX_SIDE);
+        return fail_with(ctx);
+    }
+
+    // SPEC INPUT step 1. Alpha (an alpha channel, or tRNS via the palette expansion) is dropped.
+    if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    png_set_strip_alpha(png);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    if (bit_depth == 16) png_set_swap(png);  // PNG is big-endian; hand back native uint16
+#endif
+    (void)png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+
+    const png_byte channels = png_get_channels(png, info);
+    const png_byte out_depth = png_get_bit_depth(png, info);
+    const size_t row_bytes = png_get_rowbytes(png, info);
+    if ((channels != 1 && channels != 3) || (out_depth != 8 && out_depth != 16) ||
+        row_bytes != (size_t)width * channels * (out_depth / 8)) {
+        format_message(ctx->message, sizeof ctx->message,
+                       "unsupported PNG layout after transforms (colour type %d, %d bits -> %d channels, %d bits)",
+                       color_type, bit_depth, channels, out_depth);
+        return fail_with(ctx);
+    }
+
+    ctx->pixels = (unsigned char *)malloc(row_bytes * height);
+    ctx->rows = (png_bytep *)malloc(sizeof(png_bytep) * height);
+    if (ctx->pixels == NULL || ctx->rows == NULL) {
+        ctx->code = CPNG_ERR_NO_MEMORY;
+        format_message(ctx->message, sizeof ctx->message, "out of memory for a %u x %u image",
+                       (unsigned)width, (unsigned)height);
+        return fail_with(ctx);
+    }
+    for (png_uint_32 y = 0; y < height; y++) ctx->rows[y] = ctx->pixels + (size_t)y * row_bytes;
+
+    png_read_image(png, ctx->rows);
+    png_read_end(png, NULL);  // reads up to IEND: catches a truncated tail and CRC errors there
+
+    out->width = width;
+    out->height = height;
+    out->channels = channels;
+    out->bit_depth = out_depth;
+    out->interlaced = interlace != PNG_INTERLACE_NONE;
+    out->source_color_type = (uint32_t)color_type;
+    out->source_bit_depth = (uint32_t)bit_depth;
+    out->row_bytes = row_bytes;
+    out->pixels = ctx->pixels;
+    ctx->pixels = NULL;
+    return CPNG_OK;
 }
 
 void cpng_free(cpng_image *image) {
@@ -119,79 +210,12 @@ int cpng_decode(const unsigned char *data, size_t size, cpng_image *out, char *e
         return CPNG_ERR_NO_MEMORY;
     }
 
-    int result = CPNG_OK;
-    if (setjmp(png_jmpbuf(png))) {
-        goto fail;
+    int result = CPNG_ERR_CORRUPT;  // not written between setjmp and a longjmp: stays valid
+    if (setjmp(png_jmpbuf(png)) == 0) {
+        result = decode_into(png, info, ctx, out);
     }
+    if (result == CPNG_OK) goto done;
 
-    png_set_read_fn(png, ctx, decode_read);
-    png_set_sig_bytes(png, 8);
-    png_set_user_limits(png, CPNG_MAX_SIDE, CPNG_MAX_SIDE);
-    png_set_chunk_cache_max(png, 256);                  // ancillary chunks kept (sPLT, text, unknown)
-    png_set_chunk_malloc_max(png, 8u * 1024u * 1024u);  // bound on one decompressed ancillary chunk
-    png_set_crc_action(png, PNG_CRC_DEFAULT, PNG_CRC_DEFAULT);  // critical: error; ancillary: warn
-
-    png_read_info(png, info);
-
-    png_uint_32 width = 0, height = 0;
-    int bit_depth = 0, color_type = 0, interlace = 0;
-    png_get_IHDR(png, info, &width, &height, &bit_depth, &color_type, &interlace, NULL, NULL);
-    if (width == 0 || height == 0 || width > CPNG_MAX_SIDE || height > CPNG_MAX_SIDE ||
-        (uint64_t)width * height > CPNG_MAX_PIXELS) {
-        ctx->code = CPNG_ERR_TOO_LARGE;
-        format_message(ctx->message, sizeof ctx->message,
-                       "image too large: %u x %u (limits: %u per side, 2^28 pixels)",
-                       (unsigned)width, (unsigned)height, CPNG_MAX_SIDE);
-        goto fail;
-    }
-
-    // SPEC INPUT step 1. Alpha (an alpha channel, or tRNS via the palette expansion) is dropped.
-    if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
-    if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
-    png_set_strip_alpha(png);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    if (bit_depth == 16) png_set_swap(png);  // PNG is big-endian; hand back native uint16
-#endif
-    (void)png_set_interlace_handling(png);
-    png_read_update_info(png, info);
-
-    const png_byte channels = png_get_channels(png, info);
-    const png_byte out_depth = png_get_bit_depth(png, info);
-    const size_t row_bytes = png_get_rowbytes(png, info);
-    if ((channels != 1 && channels != 3) || (out_depth != 8 && out_depth != 16) ||
-        row_bytes != (size_t)width * channels * (out_depth / 8)) {
-        format_message(ctx->message, sizeof ctx->message,
-                       "unsupported PNG layout after transforms (colour type %d, %d bits -> %d channels, %d bits)",
-                       color_type, bit_depth, channels, out_depth);
-        goto fail;
-    }
-
-    ctx->pixels = (unsigned char *)malloc(row_bytes * height);
-    ctx->rows = (png_bytep *)malloc(sizeof(png_bytep) * height);
-    if (ctx->pixels == NULL || ctx->rows == NULL) {
-        ctx->code = CPNG_ERR_NO_MEMORY;
-        format_message(ctx->message, sizeof ctx->message, "out of memory for a %u x %u image",
-                       (unsigned)width, (unsigned)height);
-        goto fail;
-    }
-    for (png_uint_32 y = 0; y < height; y++) ctx->rows[y] = ctx->pixels + (size_t)y * row_bytes;
-
-    png_read_image(png, ctx->rows);
-    png_read_end(png, NULL);  // reads up to IEND: catches a truncated tail and CRC errors there
-
-    out->width = width;
-    out->height = height;
-    out->channels = channels;
-    out->bit_depth = out_depth;
-    out->interlaced = interlace != PNG_INTERLACE_NONE;
-    out->source_color_type = (uint32_t)color_type;
-    out->source_bit_depth = (uint32_t)bit_depth;
-    out->row_bytes = row_bytes;
-    out->pixels = ctx->pixels;
-    ctx->pixels = NULL;
-    goto done;
-
-fail:
     if (ctx->code == 0) ctx->code = ctx->limit_exceeded ? CPNG_ERR_TOO_LARGE : CPNG_ERR_CORRUPT;
     result = ctx->code;
     if (err != NULL && err_size > 0) {

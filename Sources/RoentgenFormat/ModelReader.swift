@@ -164,10 +164,10 @@ struct Parser {
     func string(at offset: Int, field: String) throws(FormatError) -> String {
         let strings = sections[.strings]!
         let start = Int(bytes.le(UInt32.self, at: offset)), length = Int(bytes.le(UInt32.self, at: offset + 4))
-        guard start <= strings.size, length <= strings.size - start else {
-            throw FormatError(field, "string [\(start), +\(length)) lies outside the STRINGS section (\(strings.size) bytes)")
+        guard start >= strings.offset, start <= strings.offset + strings.size, length <= strings.offset + strings.size - start else {
+            throw FormatError(field, "string [\(start), +\(length)) lies outside the STRINGS section [\(strings.offset), +\(strings.size))")
         }
-        let slice = UnsafeRawBufferPointer(rebasing: bytes[(strings.offset + start)..<(strings.offset + start + length)])
+        let slice = UnsafeRawBufferPointer(rebasing: bytes[start..<(start + length)])
         guard let text = String(validating: slice, as: UTF8.self) else { throw FormatError(field, "is not valid UTF-8") }
         return text
     }

@@ -40,6 +40,8 @@ public enum Preprocess {
         precondition(spec.height > 0 && spec.width > 0, "PreprocessSpec size must be positive")
         precondition(spec.mean.count == spec.channels && spec.std.count == spec.channels,
                      "PreprocessSpec mean/std need one value per channel")
+        precondition(spec.std.allSatisfy { $0.isFinite && $0 > 0 } && spec.mean.allSatisfy(\.isFinite),
+                     "PreprocessSpec std must be finite and > 0, mean finite")
         precondition(image.channels == 1 || image.channels == 3, "DecodedImage.channels must be 1 or 3")
         precondition(image.samples.count == image.width * image.height * image.channels,
                      "DecodedImage sample count mismatch")

@@ -3,35 +3,37 @@
 // Fast path, exact by construction:
 // * `run` first writes `x - z_x` as Float into a zero-bordered copy of the input (allocated at
 //   init), so padded positions are the real value 0 and contribute nothing: no border cases.
-// * Every product (x - z_x) * w is an integer with |p| <= 255 * 128 = 32640, so any sum of at most
-//   `chunk` = 512 products is an integer below 2^24 in magnitude and is computed EXACTLY in binary32
-//   (with or without FMA contraction). Each 512-term chunk is converted to Int32 and added to an
-//   Int32 accumulator that started at the bias. The result equals the SPEC's int32 sum bit for bit.
-// * Vectorised over 16 output channels (weights repacked at init to [OC/16][KH][KW*IC][16]), each
-//   reduction step is one broadcast input times one weight vector, for a tile of 3 output pixels.
+// * Every product (x - z_x) * w is an integer with |p| <= 255 * 128 = 32640, so a sum of at most
+//   `chunk` = 128 products is an integer of magnitude <= 4_177_920 < 2^22 and is computed EXACTLY in
+//   binary32 (with or without FMA contraction, in any order). Each chunk is converted to Int32 with
+//   the exact magic-number trick (ExactFloat) and added to an Int32 accumulator that started at the
+//   bias. The result equals the SPEC's int32 sum bit for bit.
+// * Vectorised over 8 output channels (weights repacked at init to [OC/8][KH][KW*IC][8]), each
+//   reduction step is one broadcast input times one weight vector, for a tile of 6 output
+//   pixels (12 SSE / 6 AVX accumulator registers).
 
 public final class Conv2DInt8: @unchecked Sendable {
     public let geometry: Conv2DGeometry
     public let inputZeroPoint: Int32
     public let outputZeroPoint: Int32
 
-    @usableFromInline static let block = 16           // output channels per vector
-    @usableFromInline static let chunk = 512          // products per exact Float partial sum
+    @usableFromInline static let block = 8            // output channels per vector
+    @usableFromInline static let chunk = 128          // products per exact Float partial sum (< 2^22)
 
     struct Segment { var kh: Int; var j0: Int; var j1: Int; var flush: Bool }
 
     let ocBlocks: Int
     let rowLength: Int                                // KW * IC: one contiguous kernel row
     let paddedHeight: Int, paddedWidth: Int
-    let packed: UnsafeMutablePointer<Float>           // [ocBlocks][KH][rowLength][16]
-    let biasPadded: UnsafeMutablePointer<Int32>       // [ocBlocks * 16]
+    let packed: UnsafeMutablePointer<Float>           // [ocBlocks][KH][rowLength][8]
+    let biasPadded: UnsafeMutablePointer<Int32>       // [ocBlocks * 8]
     let requant: UnsafeMutablePointer<Int32>          // [OC][4]
     let padded: UnsafeMutablePointer<Float>           // [paddedHeight][paddedWidth][IC]
     let segments: UnsafeMutablePointer<Segment>
     let segmentCount: Int
 
     /// Floats of the zero-bordered input copy that `run` fills.
-    public static func scratchCount(_ g: Conv2DGeometry) -> Int {
+    static func scratchCount(_ g: Conv2DGeometry) -> Int {
         let hp = (g.outputHeight - 1) * g.strideHeight + g.kernelHeight
         let wp = (g.outputWidth - 1) * g.strideWidth + g.kernelWidth
         return hp * wp * g.inputChannels
@@ -65,7 +67,8 @@ public final class Conv2DInt8: @unchecked Sendable {
                 }
             }
         }
-        biasPadded = .allocate(capacity: ocBlocks * b)
+        biasPadded = UnsafeMutableRawPointer.allocate(byteCount: ocBlocks * b * 4, alignment: 64)
+            .bindMemory(to: Int32.self, capacity: ocBlocks * b)
         biasPadded.initialize(repeating: 0, count: ocBlocks * b)
         biasPadded.update(from: bias, count: oc)
         self.requant = .allocate(capacity: oc * 4)
@@ -133,9 +136,9 @@ public final class Conv2DInt8: @unchecked Sendable {
         let pixels = g.outputHeight * g.outputWidth
         for blk in 0..<ocBlocks {
             var p = 0
-            while p + 3 <= pixels {
-                tile3(blk, p, output)
-                p += 3
+            while p + 6 <= pixels {
+                tile6(blk, p, output)
+                p += 6
             }
             while p < pixels {
                 tile1(blk, p, output)
@@ -153,7 +156,7 @@ public final class Conv2DInt8: @unchecked Sendable {
     }
 
     @inline(__always)
-    func store(_ acc: SIMD16<Int32>, _ blk: Int, _ p: Int, _ output: UnsafeMutablePointer<Int8>) {
+    func store(_ acc: SIMD8<Int32>, _ blk: Int, _ p: Int, _ output: UnsafeMutablePointer<Int8>) {
         let oc = geometry.outputChannels, b = Self.block
         let base = blk * b
         let n = min(b, oc - base)
@@ -165,41 +168,40 @@ public final class Conv2DInt8: @unchecked Sendable {
     }
 
     @inline(__always)
-    static func toInt(_ f: SIMD16<Float>) -> SIMD16<Int32> {
-        // Exact: f holds integers of magnitude < 2^24.
-        SIMD16<Int32>(f, rounding: .towardZero)
+    static func toInt(_ f: SIMD8<Float>) -> SIMD8<Int32> {
+        ExactFloat.toInt(f)
     }
 
     @inline(never)
-    func tile3(_ blk: Int, _ p: Int, _ output: UnsafeMutablePointer<Int8>) {
+    func tile6(_ blk: Int, _ p: Int, _ output: UnsafeMutablePointer<Int8>) {
         let b = Self.block
         let rowStride = paddedWidth * geometry.inputChannels
-        let o0 = origin(p), o1 = origin(p + 1), o2 = origin(p + 2)
+        let o0 = origin(p), o1 = origin(p + 1), o2 = origin(p + 2), o3 = origin(p + 3), o4 = origin(p + 4), o5 = origin(p + 5)
         let wBlock = UnsafeRawPointer(packed + blk * geometry.kernelHeight * rowLength * b)
-        let bias = UnsafeRawPointer(biasPadded + blk * b).load(as: SIMD16<Int32>.self)
-        var i0 = bias, i1 = bias, i2 = bias
-        var f0 = SIMD16<Float>(), f1 = SIMD16<Float>(), f2 = SIMD16<Float>()
+        let bias = UnsafeRawPointer(biasPadded + blk * b).load(as: SIMD8<Int32>.self)
+        var i0 = bias, i1 = bias, i2 = bias, i3 = bias, i4 = bias, i5 = bias
+        var f0 = SIMD8<Float>(), f1 = SIMD8<Float>(), f2 = SIMD8<Float>(), f3 = SIMD8<Float>(), f4 = SIMD8<Float>(), f5 = SIMD8<Float>()
         for s in 0..<segmentCount {
             let seg = segments[s]
             let off = seg.kh * rowStride
-            var x0 = o0 + off + seg.j0, x1 = o1 + off + seg.j0, x2 = o2 + off + seg.j0
-            var w = wBlock + (seg.kh * rowLength + seg.j0) * b * 4
-            for _ in seg.j0..<seg.j1 {
-                let wv = w.load(as: SIMD16<Float>.self)
-                f0 = f0 + wv * x0.pointee
-                f1 = f1 + wv * x1.pointee
-                f2 = f2 + wv * x2.pointee
-                x0 += 1; x1 += 1; x2 += 1
-                w += b * 4
+            let x0 = o0 + off, x1 = o1 + off, x2 = o2 + off, x3 = o3 + off, x4 = o4 + off, x5 = o5 + off
+            let w = (wBlock + seg.kh * rowLength * b * 4).assumingMemoryBound(to: SIMD8<Float>.self)
+            for j in seg.j0..<seg.j1 {
+                let wv = w[j]
+                f0 = f0 + wv * x0[j]
+                f1 = f1 + wv * x1[j]
+                f2 = f2 + wv * x2[j]
+                f3 = f3 + wv * x3[j]
+                f4 = f4 + wv * x4[j]
+                f5 = f5 + wv * x5[j]
             }
             if seg.flush {
-                i0 &+= Self.toInt(f0); i1 &+= Self.toInt(f1); i2 &+= Self.toInt(f2)
-                f0 = .zero; f1 = .zero; f2 = .zero
+                i0 &+= Self.toInt(f0); i1 &+= Self.toInt(f1); i2 &+= Self.toInt(f2); i3 &+= Self.toInt(f3); i4 &+= Self.toInt(f4); i5 &+= Self.toInt(f5)
+                f0 = .zero; f1 = .zero; f2 = .zero; f3 = .zero; f4 = .zero; f5 = .zero
             }
         }
-        store(i0, blk, p, output)
-        store(i1, blk, p + 1, output)
-        store(i2, blk, p + 2, output)
+        store(i0, blk, p, output); store(i1, blk, p + 1, output); store(i2, blk, p + 2, output)
+        store(i3, blk, p + 3, output); store(i4, blk, p + 4, output); store(i5, blk, p + 5, output)
     }
 
     @inline(never)
@@ -208,14 +210,14 @@ public final class Conv2DInt8: @unchecked Sendable {
         let rowStride = paddedWidth * geometry.inputChannels
         let o0 = origin(p)
         let wBlock = UnsafeRawPointer(packed + blk * geometry.kernelHeight * rowLength * b)
-        var i0 = UnsafeRawPointer(biasPadded + blk * b).load(as: SIMD16<Int32>.self)
-        var f0 = SIMD16<Float>()
+        var i0 = UnsafeRawPointer(biasPadded + blk * b).load(as: SIMD8<Int32>.self)
+        var f0 = SIMD8<Float>()
         for s in 0..<segmentCount {
             let seg = segments[s]
             var x0 = o0 + seg.kh * rowStride + seg.j0
             var w = wBlock + (seg.kh * rowLength + seg.j0) * b * 4
             for _ in seg.j0..<seg.j1 {
-                f0 = f0 + w.load(as: SIMD16<Float>.self) * x0.pointee
+                f0 = f0 + w.load(as: SIMD8<Float>.self) * x0.pointee
                 x0 += 1
                 w += b * 4
             }

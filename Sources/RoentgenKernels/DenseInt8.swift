@@ -1,6 +1,7 @@
 // DENSE int8 -> int8 and int8 -> f32 logits (SPEC "Integer arithmetic").
 // Same exactness argument as Conv2DInt8: products |(x - z_x) * w| <= 32640, each Float lane sums at
-// most 512 / 16 = 32 of them per chunk (well below 2^24), chunks are added in Int32.
+// most 1024 / 16 = 64 of them per chunk (|sum| < 2^21 < 2^22), chunks are converted exactly
+// (ExactFloat) and added in Int32.
 
 public final class DenseInt8: @unchecked Sendable {
     public enum Output {
@@ -21,7 +22,7 @@ public final class DenseInt8: @unchecked Sendable {
     let bias: UnsafeMutablePointer<Int32>
     let x: UnsafeMutablePointer<Float>             // [K] scratch: x - z_x
 
-    static let chunk = 512
+    static let chunk = 1024
 
     public init(inputCount k: Int, outputCount n: Int, weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>,
                 inputZeroPoint: Int32, output: Output) {
@@ -65,7 +66,7 @@ public final class DenseInt8: @unchecked Sendable {
                           * wr.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
                     i += 16
                 }
-                acc &+= SIMD16<Int32>(f, rounding: .towardZero).wrappedSum()
+                acc &+= ExactFloat.toInt(f).wrappedSum()
             }
             while i < k {
                 acc &+= Int32(x[i]) &* Int32(weights[o * k + i])

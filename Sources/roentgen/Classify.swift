@@ -44,7 +44,7 @@ struct Classify: ParsableCommand {
 
     private func report(path: String, error: String) {
         if json {
-            print(JSON.object([("path", .string(path)), ("error", .string(error))]))
+            print(JSON.line([("path", .string(path)), ("error", .string(error))]))
         } else {
             FileHandle.standardError.write(Data("roentgen: error: \(path): \(error)\n".utf8))
         }
@@ -72,7 +72,7 @@ struct Classify: ParsableCommand {
                 .object([("label", .string(labels[$0])), ("index", .int($0)), ("probability", .double(r.probabilities[$0]))])
             })))
         }
-        return JSON.object(fields).description
+        return JSON.line(fields)
     }
 }
 

@@ -42,7 +42,7 @@ struct Inspect: ParsableCommand {
                 ("weight_bytes", .int(file.weightBytes)),
                 ("arena_bytes", .int(loaded.arenaBytes)),
             ]
-            print(JSON.object(fields))
+            print(JSON.line(fields))
             return
         }
         let input = file.input

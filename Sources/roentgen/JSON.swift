@@ -4,7 +4,7 @@ enum JSON: CustomStringConvertible {
     case string(String), int(Int), double(Double), float(Float), bool(Bool), null
     case array([JSON]), object([(String, JSON)])
 
-    static func object(_ fields: [(String, JSON)]) -> String { JSON.object(fields).description }
+    static func line(_ fields: [(String, JSON)]) -> String { JSON.object(fields).description }
 
     var description: String {
         switch self {

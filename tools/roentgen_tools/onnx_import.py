@@ -94,7 +94,7 @@ class _Importer:
         p = self.producer.get(name)
         if p is None:
             raise OnnxImportError(f"{_node_id(node)}: input {name!r} is neither an initializer nor produced by a node")
-        if p.op_type not in CONST_OPS:
+        if p.op_type not in CONST_OPS and not (p.op_type == "Identity" and p.input[0] not in self.shapes):
             raise OnnxImportError(f"{_node_id(node)}: input {name!r} must be constant, but it comes from "
                                   f"{_node_id(p)}")
         a = _attrs(p)
@@ -103,6 +103,8 @@ class _Importer:
             if "value" not in a:
                 raise OnnxImportError(f"{_node_id(p)}: only the 'value' attribute is supported")
             v = numpy_helper.to_array(a["value"])
+        elif t == "Identity":  # exporters route shared weights through Identity
+            v = self.const(p.input[0], p)
         elif t == "Shape":
             src = p.input[0]
             if src in self.shapes:
@@ -183,7 +185,7 @@ class _Importer:
                 if cons:
                     raise OnnxImportError(f"graph output {cur!r} is also consumed by {_node_id(cons[0])}")
                 break
-            if ended:
+            if ended and cons and cons[0].op_type not in ("Identity", "Dropout"):
                 raise OnnxImportError(f"{_node_id(self.softmax)}: Softmax is only supported as the final op")
             if len(cons) != 1:
                 if not cons:
@@ -272,6 +274,8 @@ class _Importer:
                     fold = None
                 pool_src = None
             elif t in ("Dropout", "Identity"):
+                if t == "Dropout" and len(node.input) > 1 and node.input[1]:
+                    self.const(node.input[1], node)  # ratio: irrelevant at inference, must be constant
                 if t == "Dropout" and len(node.input) > 2 and node.input[2]:
                     if bool(np.asarray(self.const(node.input[2], node)).reshape(-1)[0]):
                         raise OnnxImportError(f"{_node_id(node)}: training_mode=True is not supported")

@@ -41,7 +41,9 @@ def activation_params(lo: float, hi: float):
     """Asymmetric int8: range widened to contain 0, s = (max - min) / 255, z = round(-128 - min/s)."""
     lo, hi = min(float(lo), 0.0), max(float(hi), 0.0)
     s64 = (hi - lo) / 255.0
-    if not (np.isfinite(s64) and np.isfinite(F32(s64))):
+    with np.errstate(over="ignore"):
+        fits = np.isfinite(s64) and np.isfinite(F32(s64))
+    if not fits:
         raise QuantizationError(f"activation range [{lo}, {hi}] gives a non-finite scale")
     s = F32(s64)
     if s == 0:

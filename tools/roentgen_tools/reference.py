@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from . import image
-from .format import (ACT_LEAKY, DT_FLOAT32, DT_INT8, NONE, OP_CONV2D, OP_DENSE, OP_DEQUANTIZE,
+from .format import (ACT_LEAKY, DT_INT8, NONE, OP_CONV2D, OP_DENSE, OP_DEQUANTIZE,
                      OP_MAXPOOL2D, OP_QUANTIZE, FormatError, Model, read_model)
 from .quantize import requantize
 

@@ -1,0 +1,39 @@
+"""roentgen-fixtures is deterministic: two runs give the same bytes."""
+import json
+import os
+
+from roentgen_tools import fixtures
+from roentgen_tools.format import read_model
+
+
+def tree(root):
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_generator_is_deterministic(tmp_path, monkeypatch):
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    a, b = tmp_path / "a" / "fixtures", tmp_path / "b" / "fixtures"
+    fixtures.generate(a, log=lambda *_: None)
+    fixtures.generate(b, log=lambda *_: None)
+    ta, tb = tree(a), tree(b)
+    assert sorted(ta) == sorted(tb)
+    for name in ta:
+        assert ta[name] == tb[name], f"{name} differs between two runs"
+    # shape of the output
+    assert "models/table2.onnx" in ta and "models/labels.txt" in ta and "expected/table2-int8.jsonl" in ta
+    assert len([n for n in ta if n.startswith("images/")]) == 12
+    assert len([n for n in ta if n.startswith("calib/")]) == 16
+    rows = [json.loads(line) for line in ta["expected/table2-int8.jsonl"].decode().splitlines()]
+    assert rows[0]["path"].startswith("fixtures/images/")
+    assert dict(read_model(a / "models" / "table2-int8.rtg").provenance)["created"] == fixtures.FIXED_CREATED
+    assert sum(len(v) for v in ta.values()) < 35 * 2**20
+
+
+def test_created_override(tmp_path, monkeypatch):
+    from roentgen_tools.convert import created_timestamp
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "0")
+    assert created_timestamp() == "1970-01-01T00:00:00Z"
+    assert created_timestamp("2030-05-05T05:05:05Z") == "2030-05-05T05:05:05Z"
+    monkeypatch.delenv("SOURCE_DATE_EPOCH")
+    assert created_timestamp().endswith("Z")
+    assert os.environ.get("SOURCE_DATE_EPOCH") is None

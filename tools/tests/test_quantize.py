@@ -1,0 +1,127 @@
+"""Quantization helpers against exact Python big-int / fractions math."""
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from roentgen_tools import quantize as Q
+from roentgen_tools.planner import plan_arena
+
+
+def bigint_requant(acc, m, shift):
+    return (acc * m + (1 << (shift - 1))) >> shift  # Python ints: exact, arithmetic shift (floor)
+
+
+@pytest.mark.parametrize("acc", [0, 1, -1, 2**31 - 1, -(2**31) + 1, -(2**31), 12345, -12345, 2**30, -(2**30)])
+@pytest.mark.parametrize("m,shift", [(2**31 - 1, 62), (-(2**31 - 1), 62), (1, 1), (-1, 1), (0, 62),
+                                     (1 << 30, 31), (1518500250, 38), (-7, 3), (3, 1)])
+def test_requantize_matches_bigint(acc, m, shift):
+    assert int(Q.requantize(acc, m, shift)) == bigint_requant(acc, m, shift)
+
+
+def test_requantize_rounds_half_up():
+    # acc*m / 2^shift exactly .5 -> towards +infinity, for both signs
+    assert int(Q.requantize(1, 1, 1)) == 1       # 0.5 -> 1
+    assert int(Q.requantize(-1, 1, 1)) == 0      # -0.5 -> 0
+    assert int(Q.requantize(3, 1, 1)) == 2       # 1.5 -> 2
+    assert int(Q.requantize(-3, 1, 1)) == -1     # -1.5 -> -1
+    assert int(Q.requantize(5, 1, 2)) == 1       # 1.25 -> 1
+    assert int(Q.requantize(-5, 1, 2)) == -1     # -1.25 -> -1
+
+
+def test_requantize_vectorised_random():
+    r = np.random.default_rng(0)
+    acc = r.integers(-(2**31) + 1, 2**31, 5000)
+    m = r.integers(-(2**31) + 1, 2**31, 5000)
+    sh = r.integers(1, 63, 5000)
+    got = Q.requantize(acc, m, sh)
+    want = [bigint_requant(int(a), int(b), int(c)) for a, b, c in zip(acc, m, sh)]
+    assert got.tolist() == want
+
+
+@pytest.mark.parametrize("M", [0.5, 0.999999, 1e-3, 3.7e-5, 1e-12, 1.0, 1.5, 1000.0, 2.0**29, 0.0, -0.25, 1e-19])
+def test_quantize_multiplier_rule(M):
+    m, shift = Q.quantize_multiplier(M)
+    assert 1 <= shift <= 62 and abs(m) < 2**31
+    # m == round_half_even(M * 2^shift) and shift is the largest <= 62 that fits
+    assert m == round(Fraction(M) * 2**shift)
+    if shift < 62:
+        assert abs(round(Fraction(M) * 2 ** (shift + 1))) >= 2**31
+    if M != 0:
+        assert abs(Fraction(m, 2**shift) - Fraction(M)) <= Fraction(1, 2 ** (shift + 1))
+
+
+def test_quantize_multiplier_too_large():
+    with pytest.raises(Q.QuantizationError, match="too large"):
+        Q.quantize_multiplier(2.0**31)
+    with pytest.raises(Q.QuantizationError):
+        Q.quantize_multiplier(float("inf"))
+
+
+def test_requant_rows_activations():
+    s_w = np.array([0.01, 0.02], np.float32)
+    none = Q.requant_rows(0.1, s_w, 0.05, None)
+    assert (none[:, 0] == none[:, 2]).all() and (none[:, 1] == none[:, 3]).all()
+    relu = Q.requant_rows(0.1, s_w, 0.05, 0.0)
+    assert (relu[:, 2] == 0).all() and (relu[:, :2] == none[:, :2]).all()
+    leaky = Q.requant_rows(0.1, s_w, 0.05, 0.1)
+    for oc in range(2):
+        M = 0.1 * float(s_w[oc]) / 0.05
+        assert (leaky[oc, 2], leaky[oc, 3]) == Q.quantize_multiplier(0.1 * M)
+
+
+def test_weight_quantization():
+    w = np.array([[1.0, -0.5, 0.25], [0.0, 0.0, 0.0], [-2.54, 1.27, 0.01]], np.float32)
+    q, s = Q.quantize_weights(w)
+    assert s.dtype == np.float32 and s[1] == 1.0  # zero channel -> scale 1
+    assert s[0] == np.float32(1.0 / 127) and s[2] == np.float32(2.54 / 127)
+    assert q[0].tolist() == [127, round(-0.5 / float(s[0])), round(0.25 / float(s[0]))]
+    assert q[1].tolist() == [0, 0, 0]
+    assert q[2, 0] == -127 and np.abs(q).max() <= 127
+    # half to even: 0.5 / (1/127) ... choose a value exactly at .5 of the f32 scale
+    w2 = np.array([[127.0, 2.5, -2.5, 3.5]], np.float32)
+    q2, s2 = Q.quantize_weights(w2)
+    assert s2[0] == 1.0 and q2[0].tolist() == [127, 2, -2, 4]
+
+
+def test_activation_params():
+    s, z = Q.activation_params(-1.0, 3.0)
+    assert s == np.float32(4.0 / 255) and z == round(-128 + 1.0 / float(s))
+    s, z = Q.activation_params(0.5, 2.0)  # range extended to include 0
+    assert s == np.float32(2.0 / 255) and z == -128
+    s, z = Q.activation_params(-4.0, -1.0)
+    assert s == np.float32(4.0 / 255) and z == 127
+    s, z = Q.activation_params(0.0, 0.0)  # degenerate: scale stays finite and positive
+    assert s > 0 and np.isfinite(s) and -128 <= z <= 127
+    with pytest.raises(Q.QuantizationError):
+        Q.activation_params(-1e300, 1e300)
+
+
+def test_bias_and_overflow():
+    b = np.array([0.1, -0.2, 0.0])
+    s_w = np.array([0.01, 0.02, 1.0], np.float32)
+    q, sc = Q.quantize_bias(b, 0.5, s_w)
+    assert q.tolist() == [round(0.1 / (0.5 * float(s_w[0]))), round(-0.2 / (0.5 * float(s_w[1]))), 0]
+    assert sc.dtype == np.float32
+    Q.check_overflow("ok", 100, q)
+    with pytest.raises(Q.QuantizationError, match="'big'.*overflow"):
+        Q.check_overflow("big", 66400, np.array([5], np.int32))
+
+
+def test_planner_greedy_respects_lifetimes():
+    from roentgen_tools.format import DT_INT8, NONE, OP_QUANTIZE, ROLE_ACTIVATION, Op, Tensor, lifetimes
+    # chain a -> b -> c -> d: sizes chosen so that reuse is possible
+    sizes = [100, 1000, 500, 40]
+    tensors = [Tensor(f"t{i}", DT_INT8, ROLE_ACTIVATION, (s,)) for i, s in enumerate(sizes)]
+    ops = [Op(OP_QUANTIZE, (i, NONE, NONE, NONE), i + 1) for i in range(3)]
+    arena, plan = plan_arena(tensors, ops, 0, 3)
+    lt = lifetimes(tensors, ops, 0, 3)
+    for a in plan:
+        assert plan[a] % 64 == 0
+        for b in plan:
+            if a < b and lt[a][0] <= lt[b][1] and lt[b][0] <= lt[a][1]:
+                assert plan[a] + sizes[a] <= plan[b] or plan[b] + sizes[b] <= plan[a]
+    assert plan[1] == 0  # largest first, at 0
+    assert plan[3] == 0 or plan[3] >= 1024  # d is not live with b... (b live ops 0..1, d op 2)
+    assert arena == 1024 + 512  # b [0,1000) then c at 1024; a (op 0) beside b; d reuses 0
+    assert plan[3] == 0

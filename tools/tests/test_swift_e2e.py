@@ -1,0 +1,109 @@
+"""End to end against the Swift runtime: `roentgen classify --json MODEL PATHS...`.
+
+int8: the Swift logits must equal the numpy reference's bit for bit (as float32).
+f32: the Swift probabilities must be within 1e-4 of onnxruntime.
+This test never skips: a missing binary is a failure (build it with `swift build -c release`).
+"""
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from cnn_factory import random_cnn
+from conftest import REPO
+from roentgen_tools import convert, reference
+from roentgen_tools.format import read_model, write_model
+
+E2E_SEEDS = [101, 202, 303, 404, 505, 606]
+REQUIRED = {"path", "label", "index", "probabilities", "logits", "latency_ms"}
+
+
+def roentgen_bin() -> Path:
+    p = Path(os.environ.get("ROENTGEN_BIN", ".build/release/roentgen"))
+    if not p.is_absolute():
+        p = REPO / p
+    if not p.is_file() or not os.access(p, os.X_OK):
+        pytest.fail(f"Swift binary not found at {p}: run `swift build -c release` in {REPO} "
+                    "or set ROENTGEN_BIN", pytrace=False)
+    return p
+
+
+def swift_classify(model_path, paths, expect_ok=True):
+    cmd = [str(roentgen_bin()), "classify", "--json", str(model_path), *map(str, paths)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if expect_ok:
+        assert r.returncode == 0, f"{' '.join(cmd)} exited {r.returncode}: {r.stderr}"
+    rows = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+    assert len(rows) == len(paths), f"expected {len(paths)} JSON lines, got {len(rows)}:\n{r.stdout}\n{r.stderr}"
+    return rows, r
+
+
+def ort_probs(onnx_path, x_nhwc):
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    out = sess.run(None, {sess.get_inputs()[0].name: x_nhwc.transpose(0, 3, 1, 2)})[0].reshape(-1)
+    has_softmax = any(n.op_type == "Softmax" for n in __import__("onnx").load(str(onnx_path)).graph.node)
+    return out.astype(np.float64) if has_softmax else reference.softmax(out)
+
+
+def check_pair(tag, onnx_path, int8_path, f32_path, images):
+    q, f = read_model(int8_path), read_model(f32_path)
+    rows, _ = swift_classify(int8_path, images)
+    for img, row in zip(images, rows):
+        assert REQUIRED <= set(row), f"{tag}: missing keys {REQUIRED - set(row)} in {row}"
+        assert row["path"] == str(img), f"{tag}: path {row['path']!r} != {str(img)!r}"
+        want = reference.classify(q, img)
+        got = np.asarray(row["logits"], dtype=np.float64).astype(np.float32)
+        exp = np.asarray(want["logits"], dtype=np.float64).astype(np.float32)
+        assert got.shape == exp.shape and np.array_equal(got, exp), (
+            f"{tag} int8 {img}: Swift logits differ from the reference at "
+            f"{np.flatnonzero(got != exp).tolist()}: {got} vs {exp}")
+        assert row["index"] == want["index"] and row["label"] == want["label"], f"{tag} int8 {img}"
+        assert np.abs(np.asarray(row["probabilities"]) - want["probabilities"]).max() < 1e-12, f"{tag} {img}"
+    rows, _ = swift_classify(f32_path, images)
+    for img, row in zip(images, rows):
+        assert REQUIRED <= set(row), f"{tag}: missing keys in {row}"
+        want = ort_probs(onnx_path, reference.load_input(f, img))
+        got = np.asarray(row["probabilities"], dtype=np.float64)
+        assert got.shape == want.shape and np.abs(got - want).max() < 1e-4, (
+            f"{tag} f32 {img}: max |Swift - onnxruntime| = {np.abs(got - want).max():.3g}")
+
+
+def test_fixture_model(tmp_path):
+    roentgen_bin()  # fail fast, before converting
+    onnx_path = REPO / "fixtures" / "models" / "table2.onnx"
+    images = sorted((REPO / "fixtures" / "images").glob("*.png"))
+    q = convert.convert(onnx_path, "int8", calib=REPO / "fixtures" / "calib", mean=[0.5], std=[0.25])
+    f = convert.convert(onnx_path, "f32", mean=[0.5], std=[0.25])
+    write_model(q, tmp_path / "t-int8.rtg")
+    write_model(f, tmp_path / "t-f32.rtg")
+    check_pair("table2", onnx_path, tmp_path / "t-int8.rtg", tmp_path / "t-f32.rtg", images)
+    # the committed fixtures are what the Swift unit tests use: they must agree too
+    check_pair("table2 (committed)", onnx_path, REPO / "fixtures" / "models" / "table2-int8.rtg",
+               REPO / "fixtures" / "models" / "table2-f32.rtg", images)
+
+
+@pytest.mark.parametrize("seed", E2E_SEEDS)
+def test_random_cnn(tmp_path, calib_dir, seed):
+    roentgen_bin()
+    model, desc = random_cnn(seed)
+    onnx_path = tmp_path / f"cnn{seed}.onnx"
+    onnx_path.write_bytes(model.SerializeToString())
+    write_model(convert.convert(onnx_path, "int8", calib=calib_dir), tmp_path / "q.rtg")
+    write_model(convert.convert(onnx_path, "f32"), tmp_path / "f.rtg")
+    check_pair(f"seed {seed} ({desc})", onnx_path, tmp_path / "q.rtg", tmp_path / "f.rtg",
+               sorted(calib_dir.glob("*.png")))
+
+
+def test_bad_image_reported(tmp_path, calib_dir):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    good = sorted(calib_dir.glob("*.png"))[0]
+    model = REPO / "fixtures" / "models" / "table2-int8.rtg"
+    rows, r = swift_classify(model, [good, bad], expect_ok=False)
+    assert REQUIRED <= set(rows[0]), rows[0]
+    assert set(rows[1]) == {"path", "error"} and rows[1]["path"] == str(bad), rows[1]
+    assert r.returncode != 0, "a failed image must give a nonzero exit status (like roentgen-reference)"
