@@ -29,7 +29,7 @@ setup_python() {
         "$VENV/bin/pip" install -q -r "$ROOT/tools/requirements.txt"
         touch "$stamp"
     fi
-    "$VENV/bin/pip" install -q --no-deps --force-reinstall "$ROOT/tools" >/dev/null
+    "$VENV/bin/pip" install -q --no-deps --no-build-isolation --force-reinstall "$ROOT/tools" >/dev/null
     export PATH="$VENV/bin:$PATH"
 }
 

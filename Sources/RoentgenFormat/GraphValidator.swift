@@ -2,6 +2,17 @@
 // shape its slot requires, every output shape follows from the formulas, requantization stays in
 // range and no int32 accumulator can overflow. After this, kernels can run without checking.
 
+extension OpInfo {
+    /// The activations this op writes: its output, and for a float32 CONV2D its im2col scratch,
+    /// which lives only during that op (SPEC.md, OPS).
+    public func writes(_ tensors: [TensorInfo]) -> [Int] {
+        if kind == .conv2d, let scratch = inputs[3], !tensors[scratch].isConstant, tensors[scratch].dtype == .float32 {
+            return [output, scratch]
+        }
+        return [output]
+    }
+}
+
 struct GraphValidator {
     let model: ModelFile
     var tensors: [TensorInfo] { model.tensors }
@@ -26,13 +37,15 @@ struct GraphValidator {
         produced[input.inputTensor] = true
         for op in model.ops {
             let field = "op[\(op.index)] \(op.kind.name)"
-            for case let t? in op.inputs where !tensors[t].isConstant && !produced[t] {
+            for case let t? in op.inputs where !tensors[t].isConstant && !produced[t] && !op.writes(tensors).contains(t) {
                 throw FormatError("\(field).inputs", "reads \"\(tensors[t].name)\" before any op writes it")
             }
             let out = tensors[op.output]
             guard !out.isConstant else { throw FormatError("\(field).output", "\"\(out.name)\" is a constant") }
-            guard !produced[op.output] else { throw FormatError("\(field).output", "\"\(out.name)\" is written twice (or is the input)") }
-            produced[op.output] = true
+            for t in op.writes(tensors) {
+                guard !produced[t] else { throw FormatError("\(field).output", "\"\(tensors[t].name)\" is written twice (or is the input)") }
+                produced[t] = true
+            }
             try check(op, field: field)
         }
         guard produced[input.outputTensor], input.outputTensor != input.inputTensor else {

@@ -8,7 +8,7 @@
 // The converter plans; the reader only verifies. Lifetimes are computed here from the op list,
 // never read from the file: a tensor is live from the op that writes it (the graph input: op 0)
 // to the last op that reads it (the graph output: the last op), inclusive. So an op's output can
-// never share bytes with its own inputs.
+// never share bytes with its own inputs. A float32 conv's im2col scratch lives during that op only.
 
 extension MemoryPlan {
     /// First and last op index during which each activation is live; nil for constants.
@@ -17,8 +17,10 @@ extension MemoryPlan {
         var first = [Int?](repeating: nil, count: tensors.count), last = [Int?](repeating: nil, count: tensors.count)
         first[model.input.inputTensor] = 0
         for op in model.ops {
-            if first[op.output] == nil { first[op.output] = op.index }
-            last[op.output] = max(last[op.output] ?? op.index, op.index)
+            for t in op.writes(tensors) {
+                if first[t] == nil { first[t] = op.index }
+                last[t] = max(last[t] ?? op.index, op.index)
+            }
             for case let t? in op.inputs where !tensors[t].isConstant {
                 last[t] = max(last[t] ?? op.index, op.index)
             }

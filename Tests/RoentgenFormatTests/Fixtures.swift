@@ -43,7 +43,8 @@ struct ModelBytes {
     }
 
     func parse() throws(FormatError) -> ModelFile {
-        try bytes.withUnsafeBytes { (raw) throws(FormatError) -> ModelFile in try ModelReader.parse(raw) }
+        let result = bytes.withUnsafeBytes { raw in Result { () throws(FormatError) in try ModelReader.parse(raw) } }
+        return try result.get()
     }
 
     /// The error parsing gives, or nil when the file is accepted.

@@ -145,9 +145,18 @@ import RoentgenImage
         let expected = try decodeBytes(png)
         let afterIHDR = 33
         let extra = chunk("gAMA", [0, 0, 0xB1, 0x8F]) + chunk("tEXt", Array("Comment\u{0}radiograph".utf8))
-            + chunk("tIME", [7, 234, 11, 27, 8, 0, 0], breakCRC: true)  // ancillary CRC error: warning only
+            + chunk("tIME", [7, 234, 11, 27, 8, 0, 0]) + chunk("prVt", [1, 2, 3])  // unknown ancillary: skipped
         let edited = Array(png[0..<afterIHDR]) + extra + Array(png[afterIHDR...]) + Array("trailing junk".utf8)
         #expect(try decodeBytes(edited) == expected)
+
+        // A CRC error in an ancillary chunk is an error too (libpng would only warn; pypng rejects).
+        for (at, bad) in [(afterIHDR, chunk("tIME", [7, 234, 11, 27, 8, 0, 0], breakCRC: true)),
+                          (png.count - 12, chunk("tEXt", Array("after\u{0}IDAT".utf8), breakCRC: true))] {
+            let damaged = Array(png[0..<at]) + bad + Array(png[at...])
+            let error = expectImageError { _ = try decodeBytes(damaged) }
+            #expect(error?.kind == .corrupt)
+            #expect(error?.description.contains("CRC error") == true, "\(String(describing: error))")
+        }
 
         // An unknown critical chunk is an error.
         let critical = Array(png[0..<afterIHDR]) + chunk("XYZW", [1, 2, 3]) + Array(png[afterIHDR...])

@@ -154,6 +154,14 @@ def main(argv=None) -> int:
     except (OSError, FormatError) as e:
         print(f"roentgen-reference: error: {args.model}: {e}", file=sys.stderr)
         return 1
+    try:
+        return _classify_all(model, args)
+    except BrokenPipeError:  # e.g. piped into `head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+
+
+def _classify_all(model, args) -> int:
     status = 0
     for path in expand_paths(args.images):
         try:
