@@ -6,6 +6,7 @@ import Glibc
 #endif
 import RoentgenFormat
 import RoentgenImage
+@_exported import enum RoentgenFormat.OutputKind
 
 /// Anything that went wrong, for one file: `path` names the model or image, `message` says what.
 public struct RoentgenError: Error, CustomStringConvertible {
@@ -31,6 +32,7 @@ public final class Model: Sendable {
 
     public var labels: [String] { file.labels }
     public var arenaBytes: Int { file.plan.arenaSize }
+    public var outputKind: OutputKind { file.input.outputKind }
     public var preprocessSpec: PreprocessSpec {
         PreprocessSpec(channels: file.input.channels, height: file.input.height, width: file.input.width,
                        mean: file.input.mean, std: file.input.std)
@@ -39,14 +41,20 @@ public final class Model: Sendable {
 
 public struct Classification: Sendable {
     public let path: String
+    /// The class with the largest score (the first one on a tie).
     public let index: Int
     public let label: String
-    public let probabilities: [Double]
-    public let logits: [Float]
+    /// What the model outputs: logits, or an SVM's decision values (see `Model.outputKind`).
+    public let scores: [Float]
+    /// Softmax of the logits; nil for an SVM, which has no probabilities.
+    public let probabilities: [Double]?
     /// Decode + preprocess + inference, milliseconds.
     public let latencyMs: Double
     /// Inference alone (`Interpreter.invoke`), milliseconds.
     public let inferenceMs: Double
+
+    /// The ranking used for top-k: probabilities where there are some, else the scores.
+    public func rank(_ i: Int) -> Double { probabilities?[i] ?? Double(scores[i]) }
 }
 
 /// Classifies images one at a time with one interpreter and its arena. Not thread-safe: use one
@@ -70,11 +78,11 @@ public final class Classifier {
         let inferenceStart = Clock.now()
         interpreter.invoke()
         let end = Clock.now()
-        let logits = Array(interpreter.logits)
-        let probabilities = softmax(logits)
-        let index = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
-        return Classification(path: path, index: index, label: model.labels[index], probabilities: probabilities,
-                              logits: logits, latencyMs: (end - start) * 1e3, inferenceMs: (end - inferenceStart) * 1e3)
+        let scores = Array(interpreter.logits)
+        let index = scores.indices.max { scores[$0] < scores[$1] }!
+        return Classification(path: path, index: index, label: model.labels[index], scores: scores,
+                              probabilities: model.outputKind == .logits ? softmax(scores) : nil,
+                              latencyMs: (end - start) * 1e3, inferenceMs: (end - inferenceStart) * 1e3)
     }
 }
 

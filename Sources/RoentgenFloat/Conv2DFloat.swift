@@ -10,6 +10,7 @@ public final class Conv2DFloat: @unchecked Sendable {
     let bias: UnsafeMutablePointer<Float>
 
     public init(geometry g: Conv2DGeometry, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>, leakyAlpha: Float?) {
+        _ = openBLASSingleThreaded
         geometry = g
         self.leakyAlpha = leakyAlpha
         self.weights = .allocate(capacity: g.weightCount)
@@ -127,3 +128,8 @@ public final class DenseFloat: @unchecked Sendable {
         }
     }
 }
+
+/// OpenBLAS's own threads allocate a job queue on every sgemm call, which would break the
+/// no-allocation-per-image rule; one BLAS thread allocates nothing. Set once, process-wide,
+/// when the first float convolution is prepared.
+let openBLASSingleThreaded: Void = openblas_set_num_threads(1)

@@ -69,13 +69,21 @@ public struct OpInfo: Sendable {
     public let window: Window
 }
 
+/// What the output tensor holds.
+public enum OutputKind: UInt32, Sendable {
+    /// Logits of a classifier; probabilities are their softmax.
+    case logits = 0
+    /// Decision values of a linear SVM head; there are no probabilities.
+    case svmDecisionValues = 1
+}
+
 public struct InputSpec: Sendable, Equatable {
     public let channels, height, width: Int
     public let mean: [Float]
     public let std: [Float]
     public let inputTensor: Int
     public let outputTensor: Int
-    public let outputKind: UInt32
+    public let outputKind: OutputKind
 }
 
 /// The converter's memory plan: each activation's byte offset in one arena of `arenaSize` bytes.

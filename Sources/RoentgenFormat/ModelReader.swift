@@ -190,10 +190,12 @@ struct Parser {
             mean.append(m); std.append(s)
         }
         let kind = bytes.le(UInt32.self, at: at + 48)
-        guard kind == 0 else { throw FormatError("input.output_kind", "\(kind) is unknown (0 = classifier logits)") }
+        guard let outputKind = OutputKind(rawValue: kind) else {
+            throw FormatError("input.output_kind", "\(kind) is unknown (0 = classifier logits, 1 = SVM decision values)")
+        }
         return InputSpec(channels: channels, height: height, width: width, mean: mean, std: std,
                          inputTensor: Int(bytes.le(UInt32.self, at: at + 40)),
-                         outputTensor: Int(bytes.le(UInt32.self, at: at + 44)), outputKind: kind)
+                         outputTensor: Int(bytes.le(UInt32.self, at: at + 44)), outputKind: outputKind)
     }
 
     // MARK: tensors

@@ -51,25 +51,30 @@ struct Classify: ParsableCommand {
     }
 
     private func ranked(_ r: Classification, _ k: Int) -> [Int] {
-        Array(r.probabilities.indices.sorted { r.probabilities[$0] > r.probabilities[$1] || (r.probabilities[$0] == r.probabilities[$1] && $0 < $1) }.prefix(k))
+        Array(r.scores.indices.sorted { r.rank($0) > r.rank($1) || (r.rank($0) == r.rank($1) && $0 < $1) }.prefix(k))
     }
 
     private func textLine(_ r: Classification, topK k: Int, labels: [String]) -> String {
-        let best = ranked(r, k).map { "\(labels[$0]) \(String(format: "%.4f", r.probabilities[$0]))" }
+        let best = ranked(r, k).map { i in
+            "\(labels[i]) " + (r.probabilities.map { String(format: "%.4f", $0[i]) } ?? String(format: "decision %.3f", r.scores[i]))
+        }
         return "\(r.path)\t\(best.joined(separator: ", "))\t\(String(format: "%.2f", r.latencyMs)) ms"
     }
 
     private func jsonLine(_ r: Classification, topK k: Int, labels: [String]) -> String {
-        var fields: [(String, JSON)] = [
-            ("path", .string(r.path)), ("label", .string(r.label)), ("index", .int(r.index)),
-            ("probability", .double(r.probabilities[r.index])),
-            ("probabilities", .array(r.probabilities.map { .double($0) })),
-            ("logits", .array(r.logits.map { .float($0) })),
-            ("latency_ms", .double(r.latencyMs)), ("inference_ms", .double(r.inferenceMs)),
-        ]
+        var fields: [(String, JSON)] = [("path", .string(r.path)), ("label", .string(r.label)), ("index", .int(r.index))]
+        if let probabilities = r.probabilities {
+            fields += [("probability", .double(probabilities[r.index])),
+                       ("probabilities", .array(probabilities.map { .double($0) })),
+                       ("logits", .array(r.scores.map { .float($0) }))]
+        } else {
+            fields.append(("decision_values", .array(r.scores.map { .float($0) })))
+        }
+        fields += [("latency_ms", .double(r.latencyMs)), ("inference_ms", .double(r.inferenceMs))]
         if k > 1 {
-            fields.append(("top_k", .array(ranked(r, k).map {
-                .object([("label", .string(labels[$0])), ("index", .int($0)), ("probability", .double(r.probabilities[$0]))])
+            fields.append(("top_k", .array(ranked(r, k).map { i in
+                .object([("label", .string(labels[i])), ("index", .int(i)),
+                         r.probabilities.map { ("probability", .double($0[i])) } ?? ("decision_value", .float(r.scores[i]))])
             })))
         }
         return JSON.line(fields)
