@@ -207,10 +207,17 @@ def main(argv=None) -> int:
     ap.add_argument("--std", type=float, nargs="+", metavar="S")
     ap.add_argument("--created", help="provenance timestamp (default: SOURCE_DATE_EPOCH or now)")
     ap.add_argument("-q", "--quiet", action="store_true")
+    ap.add_argument("--svm", metavar="SVM.npz",
+                    help="linear-SVM head from `roentgen-train svm`: MODEL is then its feature CNN (SPEC \"SVM head\")")
     args = ap.parse_args(argv)
     try:
         labels = read_labels(args.labels) if args.labels else None
-        model = convert(args.model, args.precision, args.calib, labels, args.mean, args.std, args.created)
+        if args.svm:
+            from .svm_head import convert_svm
+            model = convert_svm(args.model, args.svm, args.precision, args.calib, args.mean, args.std,
+                                args.created, labels)
+        else:
+            model = convert(args.model, args.precision, args.calib, labels, args.mean, args.std, args.created)
         data = serialize(model)
         read_bytes(data)  # never write what a reader would reject
         write_atomic(args.output, data)

@@ -47,6 +47,7 @@ OP_NAMES = {1: "QUANTIZE", 2: "DEQUANTIZE", 3: "CONV2D", 4: "MAXPOOL2D", 5: "DEN
 ACT_NONE, ACT_LEAKY = 0, 1
 RESIZE_BILINEAR = 1
 OUTPUT_LOGITS = 0
+OUTPUT_SVM = 1     # the output holds linear-SVM decision values (SPEC "SVM head")
 
 MAX_IMAGE_DIM = 16384
 SHIFT_MIN, SHIFT_MAX = 1, 62
@@ -464,7 +465,7 @@ def read_bytes(data: bytes) -> Model:
         raise FormatError(f"input.height/width: {h}x{wd} outside 1..{MAX_IMAGE_DIM}")
     if resize != RESIZE_BILINEAR:
         raise FormatError(f"input.resize: {resize} unknown")
-    if okind != OUTPUT_LOGITS:
+    if okind not in (OUTPUT_LOGITS, OUTPUT_SVM):
         raise FormatError(f"input.output_kind: {okind} unknown")
     mean, std = (m0, m1, m2), (s0, s1, s2)
     for c in range(3):

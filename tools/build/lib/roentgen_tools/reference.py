@@ -18,7 +18,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from . import image
 from .format import (ACT_LEAKY, DT_INT8, NONE, OP_CONV2D, OP_DENSE, OP_DEQUANTIZE,
-                     OP_MAXPOOL2D, OP_QUANTIZE, FormatError, Model, read_model)
+                     OP_MAXPOOL2D, OP_QUANTIZE, OUTPUT_SVM, FormatError, Model, read_model)
 from .quantize import requantize
 
 F32 = np.float32
@@ -121,8 +121,11 @@ def softmax(logits) -> np.ndarray:
 
 def classify(model: Model, path) -> dict:
     logits = run(model, load_input(model, path)).reshape(-1)
-    probs = softmax(logits)
     idx = int(np.argmax(logits))  # first maximum of the (bit-exact) logits
+    if model.input.output_kind == OUTPUT_SVM:  # SPEC "SVM head": decision values, no probabilities
+        return {"path": os.fspath(path), "label": model.labels[idx], "index": idx,
+                "decision_values": [float(v) for v in logits.astype(F32)]}
+    probs = softmax(logits)
     return {"path": os.fspath(path), "label": model.labels[idx], "index": idx,
             "probabilities": [float(p) for p in probs],
             "logits": [float(v) for v in logits.astype(F32)]}
@@ -177,8 +180,11 @@ def _classify_all(model, args) -> int:
         if args.json:
             print(json.dumps(r), flush=True)
         else:
-            p = r["probabilities"][r["index"]]
-            print(f"{path}: {r['label']} ({p * 100:.1f}%)", flush=True)
+            if "decision_values" in r:
+                print(f"{path}: {r['label']} (decision value {r['decision_values'][r['index']]:.3f})", flush=True)
+            else:
+                p = r["probabilities"][r["index"]]
+                print(f"{path}: {r['label']} ({p * 100:.1f}%)", flush=True)
     return status
 
 

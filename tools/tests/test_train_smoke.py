@@ -1,0 +1,108 @@
+"""Smoke test of both training approaches on a tiny generated DRR set: a few steps each, then
+conversion to .rtg and classification with the numpy reference. Full training is not run here."""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch", reason="training needs torch (tools/requirements.txt)")
+pytest.importorskip("sklearn", reason="training needs scikit-learn (tools/requirements.txt)")
+
+from roentgen_tools import ctdata, drr, reference, train  # noqa: E402
+from roentgen_tools.format import OUTPUT_LOGITS, OUTPUT_SVM, read_model  # noqa: E402
+
+CLASSES = ["chest_pa", "chest_lateral", "sternum_oblique"]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    try:
+        drr.get_model()
+    except ctdata.CTDataError as e:
+        pytest.fail(f"CT data unavailable: {e}")
+    d = tmp_path_factory.mktemp("drr_smoke")
+    drr.generate(d, seed=77, per_class=8, size=64, classes=CLASSES, workers=1)
+    return d
+
+
+@pytest.fixture(scope="module")
+def cnn_run(data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cnn")
+    args = [str(data), "-o", str(out), "--batch-size", "8", "--max-steps", "2", "--calib-per-class", "1",
+            "--val-fraction", "0.25", "--threads", "2"]
+    assert train.main(["cnn", *args, "--epochs", "1"]) == 0
+    return out, args
+
+
+def test_cnn_outputs_and_metrics(cnn_run, capsys):
+    out, _ = cnn_run
+    for f in ("model.onnx", "model-int8.rtg", "model-f32.rtg", "labels.txt", "metrics.json", "confusion.csv",
+              "report.txt", "history.csv", "split.csv", "checkpoint.pt", "best.pt", "metrics-int8.json"):
+        assert (out / f).is_file(), f
+    assert (out / "labels.txt").read_text().split() == sorted(CLASSES)
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["approach"] == "cnn" and m["images"] == 6 and 0 <= m["accuracy"] <= 1
+    assert set(m["recall"]) == set(CLASSES) and np.array(m["confusion"]).sum() == 6
+    assert "int8_accuracy" in m
+    with open(out / "split.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert sum(r["split"] == "heldout" for r in rows) == 6 and len(rows) == 24
+    assert len(list((out / "calib").glob("*.png"))) == 3
+
+
+def test_cnn_resume_continues(cnn_run):
+    out, args = cnn_run
+    assert train.main(["cnn", *args, "--epochs", "2", "--resume", "--no-convert"]) == 0
+    with open(out / "history.csv") as f:
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [1, 2]
+
+
+def test_cnn_model_classifies(cnn_run, data):
+    out, _ = cnn_run
+    img = next((data / "chest_pa").glob("*.png"))
+    for precision in ("int8", "f32"):
+        model = read_model(out / f"model-{precision}.rtg")
+        assert model.input.output_kind == OUTPUT_LOGITS and model.labels == sorted(CLASSES)
+        r = reference.classify(model, img)
+        assert r["label"] in CLASSES and abs(sum(r["probabilities"]) - 1) < 1e-9
+
+
+def test_svm_on_cnn_features(cnn_run, data, tmp_path):
+    cnn_out, _ = cnn_run
+    out = tmp_path / "svm"
+    assert train.main(["svm", str(data), "--features", str(cnn_out / "model.onnx"), "--layer", "pool4",
+                       "--pool", "max", "-o", str(out), "--C", "0.01", "1", "--folds", "2",
+                       "--calib-per-class", "1", "--val-fraction", "0.25"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["approach"] == "svm" and m["C"] in (0.01, 1.0) and m["pool"] == "max"
+    assert len(m["cv_accuracy"]) == 2 and "int8_accuracy" in m
+    model = read_model(out / "model-int8.rtg")
+    assert model.input.output_kind == OUTPUT_SVM and model.labels == sorted(CLASSES)
+    img = next((data / "sternum_oblique").glob("*.png"))
+    r = reference.classify(model, img)
+    assert set(r) == {"path", "label", "index", "decision_values"} and len(r["decision_values"]) == 3
+    # the f32 file's decision values are the SVM's, computed from the features by numpy
+    from roentgen_tools.svm_head import load_svm
+    svm = load_svm(out / "svm.npz")
+    f32 = read_model(out / "model-f32.rtg")
+    acts = reference.run(f32, reference.load_input(f32, img), record=True)
+    feats = acts[f32.tensors[f32.ops[-1].inputs[0]].name].reshape(-1).astype(np.float64)
+    np.testing.assert_allclose(acts["decision_values"].reshape(-1), svm["weight"] @ feats + svm["bias"],
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_eval_command(cnn_run, data, capsys):
+    out, _ = cnn_run
+    assert train.main(["eval", str(out / "model.onnx"), str(data)]) == 0
+    assert "accuracy" in capsys.readouterr().out
+    assert train.main(["eval", str(out / "model-int8.rtg"), str(data), "--json", str(out / "e.json")]) == 0
+    assert json.loads((out / "e.json").read_text())["images"] == 24
+
+
+def test_bad_data_is_an_error_not_a_crash(tmp_path, capsys):
+    (tmp_path / "labels.csv").write_text("path,label\nnothing.png,a\n")
+    assert train.main(["cnn", str(tmp_path), "-o", str(tmp_path / "o")]) == 1
+    assert "no usable images" in capsys.readouterr().err
