@@ -4,6 +4,16 @@
 // graph execution (arena + interpreter), and the `roentgen` command.
 import PackageDescription
 
+/// `-target-cpu` for an x86-64 kernel module (the manifest is compiled for the host, so an aarch64
+/// build gets no flags; those modules' sources are `#if arch(x86_64)`).
+func isaFlags(_ cpu: String) -> [SwiftSetting] {
+    #if arch(x86_64)
+    return [.unsafeFlags(["-target-cpu", cpu])]
+    #else
+    return []
+    #endif
+}
+
 let package = Package(
     name: "Roentgen",
     products: [
@@ -19,7 +29,14 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS"),
 
         .target(name: "RoentgenFormat"),
-        .target(name: "RoentgenKernels"),
+        // Single-instruction shims (vpdpbusd, vpmaddwd) and the CPU-feature query for the kernel variants.
+        .target(name: "CRoentgenISA"),
+        // Per-ISA int8 kernels: the same generated Swift, each module compiled for its own CPU so the
+        // shims inline; RoentgenKernels picks one at load from the CPU's features (KernelVariant).
+        .target(name: "RoentgenKernelsVNNI", dependencies: ["CRoentgenISA"], swiftSettings: isaFlags("cascadelake")),
+        .target(name: "RoentgenKernelsAVX2", dependencies: ["CRoentgenISA"], swiftSettings: isaFlags("haswell")),
+        .target(name: "RoentgenKernels", dependencies: ["CRoentgenISA", "RoentgenKernelsVNNI", "RoentgenKernelsAVX2"],
+                exclude: ["generate_isa_kernels.py"]),
         .target(name: "RoentgenFloat", dependencies: ["COpenBLAS", "RoentgenKernels"]),
         .target(name: "RoentgenImage", dependencies: ["CPNG"]),
         .target(name: "Roentgen",

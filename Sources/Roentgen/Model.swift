@@ -63,9 +63,10 @@ public final class Classifier {
     public let model: Model
     public let interpreter: Interpreter
 
-    public init(model: Model) {
+    /// `threads`: threads inference uses (a persistent worker per extra thread, created here).
+    public init(model: Model, threads: Int = 1) {
         self.model = model
-        interpreter = Interpreter(model: model.file)
+        interpreter = Interpreter(model: model.file, threads: threads)
     }
 
     public func classify(path: String) throws(RoentgenError) -> Classification {

@@ -3,20 +3,26 @@
 import COpenBLAS
 import RoentgenKernels
 
-public final class Conv2DFloat: @unchecked Sendable {
+public final class Conv2DFloat: ParallelWork, @unchecked Sendable {
     public let geometry: Conv2DGeometry
     public let leakyAlpha: Float?
     let weights: UnsafeMutablePointer<Float>   // [OC][K]
     let bias: UnsafeMutablePointer<Float>
 
-    public init(geometry g: Conv2DGeometry, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>, leakyAlpha: Float?) {
+    /// The avx2 / vnni f32 tiles (RoentgenKernels.PackedConvFloat), or nil: im2col + sgemm.
+    let packed: PackedConvFloat?
+
+    public init(geometry g: Conv2DGeometry, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>, leakyAlpha: Float?,
+                variant: KernelVariant = .selected) {
         _ = openBLASSingleThreaded
+        packed = PackedConvFloat.make(variant: variant, geometry: g, weights: weights, bias: bias, leakyAlpha: leakyAlpha)
         geometry = g
         self.leakyAlpha = leakyAlpha
         self.weights = .allocate(capacity: g.weightCount)
         self.weights.initialize(from: weights, count: g.weightCount)
         self.bias = .allocate(capacity: g.outputChannels)
         self.bias.initialize(from: bias, count: g.outputChannels)
+        super.init()
     }
 
     deinit { weights.deallocate(); bias.deallocate() }
@@ -26,12 +32,15 @@ public final class Conv2DFloat: @unchecked Sendable {
         g.outputHeight * g.outputWidth * g.reductionCount
     }
 
-    /// Fills the im2col matrix [OH*OW][KH*KW*IC] (zeros at padding).
-    static func im2col(_ g: Conv2DGeometry, _ input: UnsafePointer<Float>, _ cols: UnsafeMutablePointer<Float>) {
+    /// Fills rows `pixels` of the im2col matrix [OH*OW][KH*KW*IC] (zeros at padding).
+    static func im2col(_ g: Conv2DGeometry, _ input: UnsafePointer<Float>, _ cols: UnsafeMutablePointer<Float>,
+                       pixels: Range<Int>? = nil) {
         let ic = g.inputChannels, kw = g.kernelWidth
-        var dst = cols
-        for oh in 0..<g.outputHeight {
-            for ow in 0..<g.outputWidth {
+        let range = pixels ?? 0..<(g.outputHeight * g.outputWidth)
+        var dst = cols + range.lowerBound * g.reductionCount
+        for p in range {
+            let (oh, ow) = p.quotientAndRemainder(dividingBy: g.outputWidth)
+            do {
                 for kh in 0..<g.kernelHeight {
                     let ih = oh * g.strideHeight - g.padTop + kh
                     if ih < 0 || ih >= g.inputHeight {
@@ -55,13 +64,38 @@ public final class Conv2DFloat: @unchecked Sendable {
     }
 
     public func run(input: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        run(input: input, scratch: scratch, output: output, pool: nil)
+    }
+
+    /// As `run`, the output rows (pixels) split over the pool's threads, one single-threaded
+    /// sgemm per part (OpenBLAS's own threads would allocate per call).
+    public func run(input: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>,
+                    pool: WorkerPool?) {
+        bound = (input, scratch, output)
+        packed?.prepare(input: input, output: output)
+        if let pool, pool.threads > 1 { pool.run(self) } else { runChunk(0, of: 1) }
+    }
+
+    private var bound: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>)?
+
+    public override func chunkCount(threads: Int) -> Int {
+        if let packed { return packed.chunkCount(threads: threads) }
+        return threads <= 1 ? 1 : min(4 * threads, max(1, geometry.outputHeight * geometry.outputWidth / 32))
+    }
+
+    public override func runChunk(_ part: Int, of parts: Int) {
+        if let packed { return packed.compute(part: part, of: parts) }
         let g = geometry
-        let m = g.outputHeight * g.outputWidth, n = g.outputChannels, k = g.reductionCount
-        Self.im2col(g, input, scratch)
-        for r in 0..<m { (output + r * n).update(from: bias, count: n) }
+        let (input, scratch, output) = bound!
+        let rows = partRange(g.outputHeight * g.outputWidth, part, parts)
+        guard !rows.isEmpty else { return }
+        let m = rows.count, n = g.outputChannels, k = g.reductionCount
+        Self.im2col(g, input, scratch, pixels: rows)
+        let a = scratch + rows.lowerBound * k, c = output + rows.lowerBound * n
+        for r in 0..<m { (c + r * n).update(from: bias, count: n) }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k),
-                    1, scratch, Int32(k), weights, Int32(k), 1, output, Int32(n))
-        if let alpha = leakyAlpha { leaky(output, m * n, alpha) }
+                    1, a, Int32(k), weights, Int32(k), 1, c, Int32(n))
+        if let alpha = leakyAlpha { leaky(c, m * n, alpha) }
     }
 
     public static func reference(geometry g: Conv2DGeometry, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,

@@ -1,6 +1,72 @@
 // CONV2D int8 (SPEC "Integer arithmetic").
 //
-// Fast path, exact by construction:
+// `Conv2DInt8` runs one of the kernel variants (KernelVariant): vnni / avx2 (PackedInt8, SPEC
+// "Kernel layouts") or the portable Swift kernel below (`PortableConv2DInt8`).
+
+public final class Conv2DInt8: ParallelWork, @unchecked Sendable {
+    public let geometry: Conv2DGeometry
+    public let inputZeroPoint: Int32
+    public let outputZeroPoint: Int32
+    public let variant: KernelVariant
+    let portable: PortableConv2DInt8?
+    let packed: PackedInt8?
+
+    public init(geometry g: Conv2DGeometry, weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>,
+                requant: UnsafePointer<Int32>, inputZeroPoint: Int32, outputZeroPoint: Int32,
+                variant: KernelVariant = .selected) {
+        precondition(variant.isSupported, "Conv2DInt8: this CPU cannot run the \(variant.rawValue) kernels")
+        geometry = g
+        self.inputZeroPoint = inputZeroPoint
+        self.outputZeroPoint = outputZeroPoint
+        self.variant = variant
+        if variant == .portable {
+            portable = PortableConv2DInt8(geometry: g, weights: weights, bias: bias, requant: requant,
+                                          inputZeroPoint: inputZeroPoint, outputZeroPoint: outputZeroPoint)
+            packed = nil
+        } else {
+            precondition(g.outputHeight >= 1 && g.outputWidth >= 1 && g.outputChannels >= 1 && g.inputChannels >= 1
+                         && g.kernelHeight >= 1 && g.kernelWidth >= 1 && g.strideHeight >= 1 && g.strideWidth >= 1,
+                         "Conv2DInt8: invalid geometry \(g)")
+            packed = PackedInt8(variant: variant, geometry: g, weights: weights, bias: bias, requant: requant,
+                                inputZeroPoint: inputZeroPoint, outputZeroPoint: outputZeroPoint)
+            portable = nil
+        }
+        super.init()
+    }
+
+    /// Runs the convolution on the calling thread. Uses the instance's internal scratch, so one
+    /// instance must not run on two threads at once. Does not allocate.
+    public func run(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>) {
+        if let packed {
+            packed.fill(input)
+            packed.bind(output: output, raw: nil)
+            packed.compute(part: 0, of: 1)
+        } else {
+            portable!.run(input: input, output: output)
+        }
+    }
+
+    /// Runs the convolution split over the pool's threads (the portable variant runs on the caller).
+    public func run(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>, pool: WorkerPool?) {
+        guard let pool, pool.threads > 1, let packed else { return run(input: input, output: output) }
+        packed.fill(input)
+        packed.bind(output: output, raw: nil)
+        pool.run(self)
+    }
+
+    public override func chunkCount(threads: Int) -> Int { packed?.chunkCount(threads: threads) ?? 1 }
+    public override func runChunk(_ chunk: Int, of chunks: Int) { packed!.compute(part: chunk, of: chunks) }
+
+    /// The oracle: plain scalar loops over the SPEC formula (checked Int32 arithmetic).
+    public static func reference(geometry g: Conv2DGeometry, input: UnsafePointer<Int8>, weights: UnsafePointer<Int8>,
+                                 bias: UnsafePointer<Int32>, requant: UnsafePointer<Int32>,
+                                 inputZeroPoint: Int32, outputZeroPoint: Int32, output: UnsafeMutablePointer<Int8>) {
+        PortableConv2DInt8.reference(geometry: g, input: input, weights: weights, bias: bias, requant: requant,
+                                     inputZeroPoint: inputZeroPoint, outputZeroPoint: outputZeroPoint, output: output)
+    }
+}
+
+// The portable variant, exact by construction:
 // * `run` first writes `x - z_x` as Float into a zero-bordered copy of the input (allocated at
 //   init), so padded positions are the real value 0 and contribute nothing: no border cases.
 // * Every product (x - z_x) * w is an integer with |p| <= 255 * 128 = 32640, so a sum of at most
@@ -12,7 +78,7 @@
 //   reduction step is one broadcast input times one weight vector, for a tile of 6 output
 //   pixels (12 SSE / 6 AVX accumulator registers).
 
-public final class Conv2DInt8: @unchecked Sendable {
+final class PortableConv2DInt8: @unchecked Sendable {
     public let geometry: Conv2DGeometry
     public let inputZeroPoint: Int32
     public let outputZeroPoint: Int32

@@ -1,6 +1,110 @@
-// Placeholder, replaced by the speed work (issue 5).
+// `roentgen bench MODEL`: latency of the inference step on a fixed input (min, median, p90, p99),
+// end to end (PNG decode + preprocess + inference) on a fixture image, images per second, arena
+// bytes, peak RSS, and which kernel variant ran.
+
 import ArgumentParser
+import Foundation
+import Roentgen
+import RoentgenKernels
+#if canImport(Glibc)
+import Glibc
+#endif
+
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Measure inference latency.", shouldDisplay: false)
-    func run() throws { throw ValidationError("bench is not built yet") }
+    static let configuration = CommandConfiguration(abstract: "Measure inference latency (and end-to-end latency on a PNG).")
+
+    @Argument(help: "The model file (.rtg).") var model: String
+    @Option(help: "Threads for inference (a persistent worker per extra thread).") var threads: Int = 1
+    @Option(help: "Timed runs.") var runs: Int = 200
+    @Option(help: "Untimed warm-up runs.") var warmup: Int = 20
+    @Option(help: "PNG for the end-to-end timing (default: the first of fixtures/images, if present).") var image: String?
+    @Flag(help: "One JSON object.") var json = false
+    @Flag(name: .customLong("per-op"), help: "Also print each op's median time (measured with invoke(afterEach:)).") var perOp = false
+
+    func validate() throws {
+        guard (1...64).contains(threads) else { throw ValidationError("--threads must be in 1...64") }
+        guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must be >= 0") }
+    }
+
+    func run() throws {
+        let loaded = try loadModel(model)
+        let classifier = Classifier(model: loaded, threads: threads)
+        let interpreter = classifier.interpreter
+        let input = loaded.file.input
+        let count = input.height * input.width * input.channels
+        // Fixed input: a smooth deterministic pattern in the normalised range.
+        for i in 0..<count { interpreter.input[i] = Float((i * 7919) % 1000) / 1000 * 2 - 1 }
+        for _ in 0..<warmup { interpreter.invoke() }
+        var times = [Double](repeating: 0, count: runs)
+        for r in 0..<runs {
+            let t0 = Clock.now()
+            interpreter.invoke()
+            times[r] = (Clock.now() - t0) * 1e3
+        }
+        times.sort()
+        func pct(_ p: Double) -> Double { times[min(times.count - 1, Int((Double(times.count - 1) * p).rounded()))] }
+        let median = pct(0.5)
+
+        if perOp && !json {
+            var opTimes = [[Double]](repeating: [], count: loaded.file.ops.count)
+            for _ in 0..<max(5, runs / 4) {
+                var last = Clock.now()
+                interpreter.invoke { op in
+                    let now = Clock.now()
+                    opTimes[op.index].append((now - last) * 1e3)
+                    last = now
+                }
+            }
+            for (i, op) in loaded.file.ops.enumerated() {
+                let t = opTimes[i].sorted()
+                print(String(format: "  op %2d %-10@ %8.3f ms  %@", i, op.kind.name, t[t.count / 2],
+                             loaded.file.tensors[op.output].shape.map(String.init).joined(separator: "x")))
+            }
+        }
+
+        var e2e: Double? = nil
+        if let png = image ?? defaultImage() {
+            let n = max(3, min(runs, 50))
+            var t = [Double]()
+            for i in 0..<(n + 2) {
+                do {
+                    let r = try classifier.classify(path: png)
+                    if i >= 2 { t.append(r.latencyMs) }
+                } catch { throw fail(error.message) }
+            }
+            t.sort()
+            e2e = t[t.count / 2]
+        }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let peakRSS = Int(usage.ru_maxrss) * 1024
+        let kernel = loaded.file.precision == "int8" ? interpreter.kernelVariant.rawValue : "openblas-sgemm"
+
+        if json {
+            var fields: [(String, JSON)] = [
+                ("model", .string(model)), ("precision", .string(loaded.file.precision)),
+                ("kernel", .string(kernel)), ("threads", .int(threads)), ("runs", .int(runs)), ("warmup", .int(warmup)),
+                ("min_ms", .double(times[0])), ("median_ms", .double(median)), ("p90_ms", .double(pct(0.9))),
+                ("p99_ms", .double(pct(0.99))), ("images_per_second", .double(1000 / median)),
+            ]
+            if let e2e { fields += [("e2e_median_ms", .double(e2e)), ("e2e_images_per_second", .double(1000 / e2e))] }
+            fields += [("arena_bytes", .int(loaded.arenaBytes)), ("peak_rss_bytes", .int(peakRSS))]
+            print(JSON.line(fields))
+            return
+        }
+        let kernelText = loaded.file.precision == "int8" ? interpreter.kernelVariant.description : "f32 (OpenBLAS sgemm, 1 BLAS thread per part)"
+        print("\(model): \(loaded.file.precision), kernel \(kernelText), \(threads) thread\(threads == 1 ? "" : "s")")
+        print(String(format: "inference: min %.3f  median %.3f  p90 %.3f  p99 %.3f ms  (%d runs, %d warm-up)  %.1f images/s",
+                     times[0], median, pct(0.9), pct(0.99), runs, warmup, 1000 / median))
+        if let e2e { print(String(format: "end to end (decode + preprocess + inference): median %.3f ms  %.1f images/s", e2e, 1000 / e2e)) }
+        print("arena_bytes: \(loaded.arenaBytes)")
+        print("peak_rss: \(peakRSS / 1024) KiB")
+    }
+
+    private func defaultImage() -> String? {
+        let dir = "fixtures/images"
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return nil }
+        return names.filter { $0.hasSuffix(".png") }.sorted().first.map { dir + "/" + $0 }
+    }
 }

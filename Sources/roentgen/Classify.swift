@@ -12,14 +12,16 @@ struct Classify: ParsableCommand {
     @Argument(help: "PNG files or folders.") var paths: [String]
     @Flag(help: "One JSON object per line.") var json = false
     @Option(name: .customLong("top-k"), help: "Also list the K most probable classes.") var topK: Int = 1
+    @Option(help: "Threads for inference (a persistent worker per extra thread).") var threads: Int = 1
 
     func validate() throws {
         guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
+        guard (1...64).contains(threads) else { throw ValidationError("--threads must be in 1...64") }
     }
 
     func run() throws {
         let loaded = try loadModel(model)
-        let classifier = Classifier(model: loaded)
+        let classifier = Classifier(model: loaded, threads: threads)
         let k = min(topK, loaded.labels.count)
         var failures = 0
         for entry in paths {

@@ -10,6 +10,12 @@ public final class Interpreter: @unchecked Sendable {
     public let model: ModelFile
     public let arena: Arena
     private let steps: [Step]
+    /// Threads inference uses, the caller's included (1: no worker).
+    public let threads: Int
+    /// The int8 kernel variant every CONV2D and DENSE runs (KernelVariant.selected unless forced).
+    public let kernelVariant: KernelVariant
+    /// Persistent workers created at load (nil for one thread), woken per op without allocation.
+    private let pool: WorkerPool?
 
     /// One prepared op. Payloads hold arena pointers resolved at load.
     enum Step {
@@ -23,11 +29,15 @@ public final class Interpreter: @unchecked Sendable {
         case denseFloat(DenseFloat, UnsafePointer<Float>, UnsafeMutablePointer<Float>)
     }
 
-    public init(model: ModelFile) {
+    public init(model: ModelFile, threads: Int = 1, kernelVariant: KernelVariant = .selected) {
+        precondition(threads >= 1, "Interpreter: threads must be >= 1")
         self.model = model
+        self.threads = threads
+        self.kernelVariant = kernelVariant
+        pool = threads > 1 ? WorkerPool(threads: threads) : nil
         let arena = Arena(plan: model.plan)
         self.arena = arena
-        steps = model.ops.map { Interpreter.prepare($0, model: model, arena: arena) }
+        steps = model.ops.map { Interpreter.prepare($0, model: model, arena: arena, variant: kernelVariant) }
     }
 
     /// Where the preprocessed image goes: NHWC float32, height * width * channels values.
@@ -41,31 +51,46 @@ public final class Interpreter: @unchecked Sendable {
 
     /// Runs every op once over the arena. No heap allocation.
     public func invoke() {
-        for step in steps {
-            switch step {
-            case let .quantize(x, y, count, scale, zeroPoint):
-                Quantize.run(x, y, count: count, scale: scale, zeroPoint: zeroPoint)
-            case let .dequantize(x, y, count, scale, zeroPoint):
-                Dequantize.run(x, y, count: count, scale: scale, zeroPoint: zeroPoint)
-            case let .convInt8(kernel, x, y):
-                kernel.run(input: x, output: y)
-            case let .convFloat(kernel, x, scratch, y):
-                kernel.run(input: x, scratch: scratch, output: y)
-            case let .maxPoolInt8(geometry, x, y):
-                MaxPool2D.run(geometry: geometry, input: x, output: y)
-            case let .maxPoolFloat(geometry, x, y):
-                MaxPool2D.run(geometry: geometry, input: x, output: y)
-            case let .denseInt8(kernel, x, y):
-                kernel.run(input: x, output: y)
-            case let .denseFloat(kernel, x, y):
-                kernel.run(input: x, output: y)
-            }
+        for step in steps { execute(step) }
+    }
+
+    /// Runs the same prepared steps as `invoke()`, calling `afterEach` right after each op has
+    /// written its output, so a caller can read that op's output from the arena (`arena.pointer`)
+    /// before a later op reuses the memory. For diagnostics (`roentgen verify`); `invoke()` stays
+    /// the hot path. Both run `execute`, so they cannot drift apart.
+    public func invoke(afterEach: (OpInfo) -> Void) {
+        for (op, step) in zip(model.ops, steps) {
+            execute(step)
+            afterEach(op)
+        }
+    }
+
+    /// One prepared op; CONV2D and DENSE are split over `pool` when it has more than one thread.
+    @inline(__always)
+    private func execute(_ step: Step) {
+        switch step {
+        case let .quantize(x, y, count, scale, zeroPoint):
+            Quantize.run(x, y, count: count, scale: scale, zeroPoint: zeroPoint)
+        case let .dequantize(x, y, count, scale, zeroPoint):
+            Dequantize.run(x, y, count: count, scale: scale, zeroPoint: zeroPoint)
+        case let .convInt8(kernel, x, y):
+            kernel.run(input: x, output: y, pool: pool)
+        case let .convFloat(kernel, x, scratch, y):
+            kernel.run(input: x, scratch: scratch, output: y, pool: pool)
+        case let .maxPoolInt8(geometry, x, y):
+            MaxPool2D.run(geometry: geometry, input: x, output: y)
+        case let .maxPoolFloat(geometry, x, y):
+            MaxPool2D.run(geometry: geometry, input: x, output: y)
+        case let .denseInt8(kernel, x, y):
+            kernel.run(input: x, output: y, pool: pool)
+        case let .denseFloat(kernel, x, y):
+            kernel.run(input: x, output: y)
         }
     }
 
     // MARK: preparation (load time: may allocate)
 
-    private static func prepare(_ op: OpInfo, model: ModelFile, arena: Arena) -> Step {
+    private static func prepare(_ op: OpInfo, model: ModelFile, arena: Arena, variant: KernelVariant) -> Step {
         let tensors = model.tensors
         let x = tensors[op.inputs[0]!], y = tensors[op.output]
         switch op.kind {
@@ -98,11 +123,13 @@ public final class Interpreter: @unchecked Sendable {
                 let kernel = Conv2DInt8(
                     geometry: geometry, weights: model.constant(op.inputs[1]!, as: Int8.self),
                     bias: model.constant(op.inputs[2]!, as: Int32.self), requant: model.constant(op.inputs[3]!, as: Int32.self),
-                    inputZeroPoint: x.quantization!.zeroPoints[0], outputZeroPoint: y.quantization!.zeroPoints[0])
+                    inputZeroPoint: x.quantization!.zeroPoints[0], outputZeroPoint: y.quantization!.zeroPoints[0],
+                    variant: variant)
                 return .convInt8(kernel, arena.pointer(x.index, as: Int8.self), arena.pointer(y.index, as: Int8.self))
             }
             let kernel = Conv2DFloat(geometry: geometry, weights: model.constant(op.inputs[1]!, as: Float.self),
-                                     bias: model.constant(op.inputs[2]!, as: Float.self), leakyAlpha: op.leakyAlpha)
+                                     bias: model.constant(op.inputs[2]!, as: Float.self), leakyAlpha: op.leakyAlpha,
+                                     variant: variant)
             return .convFloat(kernel, arena.pointer(x.index, as: Float.self), scratch: arena.pointer(op.inputs[3]!, as: Float.self),
                               arena.pointer(y.index, as: Float.self))
         case .dense:
@@ -113,7 +140,7 @@ public final class Interpreter: @unchecked Sendable {
                     : .logits(outScale: model.constant(op.inputs[3]!, as: Float.self), leakyAlpha: op.leakyAlpha)
                 let kernel = DenseInt8(inputCount: k, outputCount: n, weights: model.constant(op.inputs[1]!, as: Int8.self),
                                        bias: model.constant(op.inputs[2]!, as: Int32.self),
-                                       inputZeroPoint: x.quantization!.zeroPoints[0], output: output)
+                                       inputZeroPoint: x.quantization!.zeroPoints[0], output: output, variant: variant)
                 return .denseInt8(kernel, arena.pointer(x.index, as: Int8.self), UnsafeMutableRawPointer(arena.pointer(y.index, as: Int8.self)))
             }
             let kernel = DenseFloat(inputCount: k, outputCount: n, weights: model.constant(op.inputs[1]!, as: Float.self),

@@ -1,0 +1,134 @@
+// A persistent worker thread (or several) created at load and woken per op without allocation.
+// The caller publishes the op (work object, chunk count) and a new generation in one atomic word
+// `state` = generation << 32 | next chunk. Every thread, the caller included, claims chunks by
+// compare-and-swap on `state`, so a chunk is only ever claimed for the generation it belongs to; on
+// a busy machine a descheduled worker costs at most the chunk it holds, never half the op. Workers
+// spin briefly between ops (the ops of one image follow each other within microseconds), then
+// sleep on a condition variable.
+import CRoentgenISA
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Work cut into chunks that may run concurrently, in any order, on any thread. A class (not a
+/// protocol) so that the pool can pass it between threads as a plain pointer, without retains.
+open class ParallelWork: @unchecked Sendable {
+    public init() {}
+    /// How many chunks to cut the work into for `threads` threads.
+    open func chunkCount(threads: Int) -> Int { 1 }
+    open func runChunk(_ chunk: Int, of chunks: Int) {}
+}
+
+public final class WorkerPool: @unchecked Sendable {
+    /// Threads that work, the caller's included.
+    public let threads: Int
+    private let state = Atomic<UInt64>(0)          // generation << 32 | next chunk
+    private let done = Atomic<Int>(0)              // chunks of the current generation finished
+    private let workBits = Atomic<UInt>(0)         // Unmanaged<ParallelWork> of the current op
+    private let chunkTotal = Atomic<Int>(0)
+    private let stopping = Atomic<Bool>(false)
+    private var sleepers = 0                       // guarded by mutex
+    private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    private let cond: UnsafeMutablePointer<pthread_cond_t>
+    private var handles: [pthread_t] = []
+    /// Spin iterations before an idle worker sleeps (~0.1-1 ms).
+    static let spinLimit = 20_000
+
+    private final class Start {
+        unowned let pool: WorkerPool
+        init(_ pool: WorkerPool) { self.pool = pool }
+    }
+
+    public init(threads: Int) {
+        precondition(threads >= 1, "WorkerPool: threads must be >= 1")
+        self.threads = threads
+        mutex = .allocate(capacity: 1); pthread_mutex_init(mutex, nil)
+        cond = .allocate(capacity: 1); pthread_cond_init(cond, nil)
+        for _ in 1..<threads {
+            let start = Unmanaged.passRetained(Start(self)).toOpaque()
+            var handle = pthread_t()
+            let rc = pthread_create(&handle, nil, { raw in
+                let s = Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue()
+                s.pool.workerLoop()
+                return nil
+            }, start)
+            precondition(rc == 0, "WorkerPool: pthread_create failed (\(rc))")
+            handles.append(handle)
+        }
+    }
+
+    deinit {
+        stopping.store(true, ordering: .sequentiallyConsistent)
+        pthread_mutex_lock(mutex); pthread_cond_broadcast(cond); pthread_mutex_unlock(mutex)
+        for h in handles { pthread_join(h, nil) }
+        pthread_mutex_destroy(mutex); pthread_cond_destroy(cond)
+        mutex.deallocate(); cond.deallocate()
+    }
+
+    /// Runs every chunk of `work` (the calling thread takes chunks too); returns when all are
+    /// done. Does not allocate. Not reentrant: one caller at a time.
+    public func run(_ work: ParallelWork) {
+        let n = work.chunkCount(threads: threads)
+        if threads == 1 || n <= 1 {
+            for c in 0..<n { work.runChunk(c, of: n) }
+            return
+        }
+        // Every chunk of the previous generation has finished (we waited for it), so no thread
+        // can claim anything until the new generation below is published.
+        let generation = (state.load(ordering: .relaxed) >> 32) &+ 1
+        workBits.store(UInt(bitPattern: Unmanaged.passUnretained(work).toOpaque()), ordering: .relaxed)
+        chunkTotal.store(n, ordering: .relaxed)
+        done.store(0, ordering: .relaxed)
+        state.store(generation << 32, ordering: .sequentiallyConsistent)
+        pthread_mutex_lock(mutex)
+        if sleepers > 0 { pthread_cond_broadcast(cond) }
+        pthread_mutex_unlock(mutex)
+        claim(generation)
+        while done.load(ordering: .acquiring) != n { rtg_pause() }
+    }
+
+    /// Claims and runs chunks of `generation` until none is left (or a newer op was published).
+    private func claim(_ generation: UInt64) {
+        while true {
+            let s = state.load(ordering: .acquiring)
+            if s >> 32 != generation { return }
+            let n = chunkTotal.load(ordering: .relaxed)
+            let bits = workBits.load(ordering: .relaxed)
+            let c = Int(s & 0xFFFF_FFFF)
+            if c >= n { return }
+            // Succeeds only if the op is still `generation`'s, so `n` and `bits` were its own.
+            guard state.compareExchange(expected: s, desired: s &+ 1, ordering: .acquiringAndReleasing).exchanged else { continue }
+            let work = Unmanaged<ParallelWork>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).takeUnretainedValue()
+            work.runChunk(c, of: n)
+            done.add(1, ordering: .releasing)
+        }
+    }
+
+    private func workerLoop() {
+        var seen: UInt64 = 0
+        while true {
+            var spins = 0
+            while state.load(ordering: .acquiring) >> 32 == seen {
+                if stopping.load(ordering: .acquiring) { return }
+                spins += 1
+                if spins < Self.spinLimit { rtg_pause(); continue }
+                pthread_mutex_lock(mutex)
+                sleepers += 1
+                while state.load(ordering: .sequentiallyConsistent) >> 32 == seen && !stopping.load(ordering: .acquiring) {
+                    pthread_cond_wait(cond, mutex)
+                }
+                sleepers -= 1
+                pthread_mutex_unlock(mutex)
+                spins = 0
+            }
+            seen = state.load(ordering: .acquiring) >> 32
+            claim(seen)
+        }
+    }
+}
+
+/// Part `part` of `parts` of `0..<count`, as even contiguous ranges.
+@inlinable public func partRange(_ count: Int, _ part: Int, _ parts: Int) -> Range<Int> {
+    (count * part / parts)..<(count * (part + 1) / parts)
+}
