@@ -58,13 +58,13 @@ public final class PackedConvFloat: @unchecked Sendable {
         bias.update(from: b, count: oc)
         args = .allocate(capacity: 1)
         let bits = UnsafeRawPointer(bias).assumingMemoryBound(to: Int32.self)
-        args.initialize(to: rtg_conv_args(
-            padded: UnsafeRawPointer(padded), weights: UnsafeRawPointer(weights), bias: bits,
-            mPos: nil, sPos: nil, mNeg: nil, sNeg: nil, output: nil, raw: nil,
-            outWidth: Int64(g.outputWidth), oc: Int64(oc), ocVectors: Int64(ocVectors), kernelHeight: Int64(kh),
-            groups: Int64(rowLength), rowBytes: Int64(rowFloats * 4), pixelStepBytes: Int64(g.strideWidth * ic * 4),
-            rowStepBytes: Int64(g.strideHeight * rowFloats * 4), vectorBytes: Int64(vectorBytes), outputZeroPoint: 0,
-            outputF32: nil, alpha: leakyAlpha ?? 0, leaky: leakyAlpha == nil ? 0 : 1))
+        var c = rtg_conv_args()
+        c.padded = UnsafeRawPointer(padded); c.weights = UnsafeRawPointer(weights); c.bias = bits
+        c.outWidth = Int64(g.outputWidth); c.oc = Int64(oc); c.ocVectors = Int64(ocVectors)
+        c.kernelHeight = Int64(kh); c.groups = Int64(rowLength); c.rowBytes = Int64(rowFloats * 4)
+        c.pixelStepBytes = Int64(g.strideWidth * ic * 4); c.rowStepBytes = Int64(g.strideHeight * rowFloats * 4)
+        c.vectorBytes = Int64(vectorBytes); c.alpha = leakyAlpha ?? 0; c.leaky = leakyAlpha == nil ? 0 : 1
+        args.initialize(to: c)
     }
 
     deinit { args.deallocate(); padded.deallocate(); weights.deallocate(); bias.deallocate() }

@@ -16,7 +16,7 @@ final class PackedInt8: @unchecked Sendable {
     let padded: UnsafeMutableRawPointer
     let paddedBytes: Int
     let weights: UnsafeMutableRawPointer
-    let columns: UnsafeMutablePointer<Int32>      // bias, mPos, sPos, mNeg, sNeg: 5 x [ocVectors * lanes]
+    let columns: UnsafeMutablePointer<Int32>      // bias, mPos, sPos, mNeg, sNeg, tPos, tNeg, rPos, rNeg: 9 x [ocVectors * lanes]
     let inputZeroPoint: Int32
     // Input fill: `rows` rows of `count` elements from input row stride `srcStride` to padded + dstOffset.
     let fillRows: Int, fillCount: Int, fillSrcStride: Int, fillDstOffset: Int
@@ -71,8 +71,8 @@ final class PackedInt8: @unchecked Sendable {
         }
 
         // bias' = b - (z + 128) * sum(w) for u8 inputs x + 128 (wrapping: the final sum is exact).
-        columns = .allocate(capacity: 5 * ocPad)
-        columns.initialize(repeating: 0, count: 5 * ocPad)
+        columns = .allocate(capacity: 9 * ocPad)
+        columns.initialize(repeating: 0, count: 9 * ocPad)
         for o in 0..<oc {
             var b = bias[o]
             if vnni {
@@ -86,17 +86,32 @@ final class PackedInt8: @unchecked Sendable {
                 columns[3 * ocPad + o] = rq[o * 4 + 2]; columns[4 * ocPad + o] = rq[o * 4 + 3]
             }
         }
-        for o in oc..<ocPad { columns[2 * ocPad + o] = 1; columns[4 * ocPad + o] = 1 }
+        for o in oc..<ocPad { columns[2 * ocPad + o] = 33; columns[4 * ocPad + o] = 33 }
+        // The 32-bit epilogue (requantizeFast) when every shift is >= 33, as converters produce
+        // for real layers (M = s_x * s_w / s_y << 1); otherwise the 64-bit one.
+        var fast = true
+        for o in 0..<ocPad {
+            for (sCol, tCol, rCol) in [(2, 5, 7), (4, 6, 8)] {
+                let sh = columns[sCol * ocPad + o]
+                if sh < 33 { fast = false; continue }
+                columns[tCol * ocPad + o] = sh - 32
+                columns[rCol * ocPad + o] = Int32(1) << (sh - 33)
+            }
+        }
 
         args = .allocate(capacity: 1)
-        args.initialize(to: rtg_conv_args(
-            padded: UnsafeRawPointer(padded), weights: UnsafeRawPointer(weights), bias: UnsafePointer(columns),
-            mPos: UnsafePointer(columns + ocPad), sPos: UnsafePointer(columns + 2 * ocPad),
-            mNeg: UnsafePointer(columns + 3 * ocPad), sNeg: UnsafePointer(columns + 4 * ocPad),
-            output: nil, raw: nil, outWidth: Int64(g.outputWidth), oc: Int64(oc), ocVectors: Int64(ocVectors),
-            kernelHeight: Int64(kh), groups: Int64(groups), rowBytes: Int64(rowBytes),
-            pixelStepBytes: Int64(g.strideWidth * ic * elementBytes), rowStepBytes: Int64(g.strideHeight * rowBytes),
-            vectorBytes: Int64(vectorBytes), outputZeroPoint: Int64(zy)))
+        var c = rtg_conv_args()
+        c.padded = UnsafeRawPointer(padded); c.weights = UnsafeRawPointer(weights); c.bias = UnsafePointer(columns)
+        c.mPos = UnsafePointer(columns + ocPad); c.sPos = UnsafePointer(columns + 2 * ocPad)
+        c.mNeg = UnsafePointer(columns + 3 * ocPad); c.sNeg = UnsafePointer(columns + 4 * ocPad)
+        c.outWidth = Int64(g.outputWidth); c.oc = Int64(oc); c.ocVectors = Int64(ocVectors)
+        c.kernelHeight = Int64(kh); c.groups = Int64(groups); c.rowBytes = Int64(rowBytes)
+        c.pixelStepBytes = Int64(g.strideWidth * ic * elementBytes); c.rowStepBytes = Int64(g.strideHeight * rowBytes)
+        c.vectorBytes = Int64(vectorBytes); c.outputZeroPoint = Int64(zy)
+        c.tPos = UnsafePointer(columns + 5 * ocPad); c.tNeg = UnsafePointer(columns + 6 * ocPad)
+        c.rPos = UnsafePointer(columns + 7 * ocPad); c.rNeg = UnsafePointer(columns + 8 * ocPad)
+        c.fastRequant = fast && requant != nil ? 1 : 0
+        args.initialize(to: c)
     }
 
     deinit { args.deallocate(); padded.deallocate(); weights.deallocate(); columns.deallocate() }

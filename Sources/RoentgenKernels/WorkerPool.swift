@@ -5,6 +5,11 @@
 // a busy machine a descheduled worker costs at most the chunk it holds, never half the op. Workers
 // spin briefly between ops (the ops of one image follow each other within microseconds), then
 // sleep on a condition variable.
+// On a shared machine a worker can be descheduled while it holds a chunk, and the caller then waits
+// for a whole time slice (milliseconds) of someone else's process. When the caller has waited more
+// for the worker than half the time it worked itself, the pool runs the following ops on the caller
+// alone for `soloPeriod` (backing off while the lag persists), then tries again: with a busy second core, T threads cost about what 1 thread does
+// instead of several times more; with a free one, nothing changes.
 import CRoentgenISA
 import Synchronization
 #if canImport(Glibc)
@@ -32,11 +37,26 @@ public final class WorkerPool: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let cond: UnsafeMutablePointer<pthread_cond_t>
     private var handles: [pthread_t] = []
-    /// Spin iterations before an idle worker sleeps (~0.1-1 ms).
-    static let spinLimit = 20_000
+    /// Spin iterations before an idle worker sleeps (~10-50 us: long enough to bridge the gap
+    /// between two ops, short enough not to steal a busy machine's CPU from the caller).
+    static let spinLimit = 2_000
+    /// A worker lags when the caller, done with its own chunks, waits more than half the time it
+    /// worked plus this (chunks take ~10-50 us).
+    static let lagSlack = 0.000_05
+    /// ... and more than this in absolute terms (a short wait costs less than working alone).
+    static let lagFloor = 0.000_3
+    /// How long the caller then works alone before it asks the workers again; doubled while the
+    /// workers keep lagging (up to 2 s), reset when an op finishes without lag.
+    static let soloBase = 0.05
+    private var soloPeriod = WorkerPool.soloBase
+    private var soloUntil = 0.0
+    /// Ops the caller ran alone because a worker lagged (diagnostics).
+    public private(set) var soloOps = 0
 
+    /// The thread's view of its pool: unretained (the pool joins its threads in deinit, so the
+    /// memory outlives them; a retained or `unowned` reference would trap or leak during deinit).
     private final class Start {
-        unowned let pool: WorkerPool
+        unowned(unsafe) let pool: WorkerPool
         init(_ pool: WorkerPool) { self.pool = pool }
     }
 
@@ -74,6 +94,14 @@ public final class WorkerPool: @unchecked Sendable {
             for c in 0..<n { work.runChunk(c, of: n) }
             return
         }
+        if soloUntil > 0 {
+            if monotonicSeconds() < soloUntil {
+                soloOps &+= 1
+                for c in 0..<n { work.runChunk(c, of: n) }
+                return
+            }
+            soloUntil = 0
+        }
         // Every chunk of the previous generation has finished (we waited for it), so no thread
         // can claim anything until the new generation below is published.
         let generation = (state.load(ordering: .relaxed) >> 32) &+ 1
@@ -84,8 +112,17 @@ public final class WorkerPool: @unchecked Sendable {
         pthread_mutex_lock(mutex)
         if sleepers > 0 { pthread_cond_broadcast(cond) }
         pthread_mutex_unlock(mutex)
+        let begin = monotonicSeconds()
         claim(generation)
+        let mid = monotonicSeconds()
         while done.load(ordering: .acquiring) != n { rtg_pause() }
+        let end = monotonicSeconds()
+        if end - mid > 0.5 * (mid - begin) + Self.lagSlack && end - mid > Self.lagFloor {
+            soloUntil = end + soloPeriod
+            soloPeriod = min(2 * soloPeriod, 2)
+        } else {
+            soloPeriod = Self.soloBase
+        }
     }
 
     /// Claims and runs chunks of `generation` until none is left (or a newer op was published).
@@ -126,6 +163,12 @@ public final class WorkerPool: @unchecked Sendable {
             claim(seen)
         }
     }
+}
+
+@inline(__always) func monotonicSeconds() -> Double {
+    var ts = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
 /// Part `part` of `parts` of `0..<count`, as even contiguous ranges.

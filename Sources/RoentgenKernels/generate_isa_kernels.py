@@ -9,6 +9,10 @@ Run `python3 Sources/RoentgenKernels/generate_isa_kernels.py` after editing; com
 """
 import os
 
+# MR x NR tiles: MR output pixels x NR vectors of output channels, MR * NR accumulators kept in
+# registers (VNNI: 24 of 32 zmm; AVX2: at most 10 of 16 ymm, leaving room for NR weight vectors,
+# the broadcast input and the vpmaddwd product - more spills, as objdump showed for 3 x 4).
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 ISAS = {
@@ -18,13 +22,15 @@ ISAS = {
         dot="rtg_dpbusd(c, x, w)", fma="rtg_fmadd16(c, x, w)", facc="SIMD16<Float>",
         doc="AVX-512 VNNI: one `vpdpbusd` multiplies 4 u8 inputs (x + 128) by 4 s8 weights for 16 output channels.",
         tile_shapes=[(6, 4), (12, 2), (16, 1), (1, 4), (1, 2), (1, 1)],
+        narrow="rtg_narrow_sat(y)",
         fill_elem="UInt8", fill_expr="UInt8(bitPattern: src[i]) ^ 0x80"),
     "AVX2": dict(
         acc="SIMD8<Int32>", half="SIMD4<Int32>", wide="SIMD4<Int64>", bytes_="SIMD8<Int8>", half_bytes="SIMD4<Int8>",
         lanes=8, vec_bytes=32,
         dot="c &+ rtg_madd16(x, w)", fma="rtg_fmadd8(c, x, w)", facc="SIMD8<Float>",
         doc="AVX2: one `vpmaddwd` multiplies 2 s16 inputs (x - z) by 2 s16 weights for 8 output channels.",
-        tile_shapes=[(3, 4), (6, 2), (12, 1), (1, 4), (1, 2), (1, 1)],
+        tile_shapes=[(2, 4), (5, 2), (10, 1), (1, 4), (1, 2), (1, 1)],
+        narrow="SIMD8<Int8>(truncatingIfNeeded: clampInt8(y))",
         fill_elem="Int16", fill_expr="Int16(src[i]) &- z"),
 }
 
@@ -126,6 +132,31 @@ public enum {name}Kernels {{
         return {bytes_}(truncatingIfNeeded: c)
     }}
 
+    /// The same result with 32-bit lanes after one 32 x 32 -> 64 multiply per lane, exact when
+    /// shift = 32 + t with t >= 1: (P + 2^(s-1)) >> s == (hi32(P) + 2^(t-1)) >> t, since 2^(s-1)
+    /// has no low 32 bits and floor division nests; |hi32(P)| < 2^30, so nothing overflows.
+    @inline(__always) static func requantizeFast(_ acc: Acc, _ a: UnsafePointer<rtg_conv_args>, _ oc0: Int) -> {bytes_} {{
+        let neg = acc &>> 31
+        let m = (load(a.pointee.mPos!, oc0) & ~neg) | (load(a.pointee.mNeg!, oc0) & neg)
+        let t = (load(a.pointee.tPos!, oc0) & ~neg) | (load(a.pointee.tNeg!, oc0) & neg)
+        let rnd = (load(a.pointee.rPos!, oc0) & ~neg) | (load(a.pointee.rNeg!, oc0) & neg)
+        let pe = even(acc) &* even(m)
+        let po = odd(acc) &* odd(m)
+        let hi = unsafeBitCast(((pe &>> 32) & {wide}(repeating: 0xFFFF_FFFF)) | (po & {wide}(repeating: -0x1_0000_0000)), to: Acc.self)
+        let y = ((hi &+ rnd) &>> t) &+ Acc(repeating: Int32(truncatingIfNeeded: a.pointee.outputZeroPoint))
+        return {narrow}
+    }}
+
+    /// clamp(y, -128, 127) for |y| < 2^30, by sign masks (the stdlib's pointwiseMin/Max on
+    /// SIMD16<Int32> are not inlined: a call per vector).
+    @inline(__always) static func clampInt8(_ y: Acc) -> Acc {{
+        let lo = Acc(repeating: -128), hi = Acc(repeating: 127)
+        let below = (y &- lo) &>> 31
+        let r = (y & ~below) | (lo & below)
+        let above = (hi &- r) &>> 31
+        return (r & ~above) | (hi & above)
+    }}
+
     @inline(__always) static func even(_ x: Acc) -> {wide} {{ (unsafeBitCast(x, to: {wide}.self) &<< 32) &>> 32 }}
     @inline(__always) static func odd(_ x: Acc) -> {wide} {{ unsafeBitCast(x, to: {wide}.self) &>> 32 }}
 
@@ -146,7 +177,7 @@ public enum {name}Kernels {{
 
     @inline(__always) static func storeRequantized(_ c: Acc, _ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {{
         let oc0 = v &* lanes
-        let y = requantize(c, a, oc0)
+        let y = a.pointee.fastRequant != 0 ? requantizeFast(c, a, oc0) : requantize(c, a, oc0)
         let oc = Int(a.pointee.oc)
         let out = a.pointee.output! + (p &* oc &+ oc0)
         if oc - oc0 >= lanes {{

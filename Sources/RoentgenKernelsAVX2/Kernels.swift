@@ -27,27 +27,27 @@ public enum AVX2Kernels {
 
     static func run4(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
         var p = pb
-        while p + 3 <= pe { tile3x4(a, p, v); p += 3 }
+        while p + 2 <= pe { tile2x4(a, p, v); p += 2 }
         if p < pe {
-            if pe - pb >= 3 { tile3x4(a, pe - 3, v) }   // overlap: recompute, same values
+            if pe - pb >= 2 { tile2x4(a, pe - 2, v) }   // overlap: recompute, same values
             else { while p < pe { tile1x4(a, p, v); p += 1 } }
         }
     }
 
     static func run2(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
         var p = pb
-        while p + 6 <= pe { tile6x2(a, p, v); p += 6 }
+        while p + 5 <= pe { tile5x2(a, p, v); p += 5 }
         if p < pe {
-            if pe - pb >= 6 { tile6x2(a, pe - 6, v) }   // overlap: recompute, same values
+            if pe - pb >= 5 { tile5x2(a, pe - 5, v) }   // overlap: recompute, same values
             else { while p < pe { tile1x2(a, p, v); p += 1 } }
         }
     }
 
     static func run1(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
         var p = pb
-        while p + 12 <= pe { tile12x1(a, p, v); p += 12 }
+        while p + 10 <= pe { tile10x1(a, p, v); p += 10 }
         if p < pe {
-            if pe - pb >= 12 { tile12x1(a, pe - 12, v) }   // overlap: recompute, same values
+            if pe - pb >= 10 { tile10x1(a, pe - 10, v) }   // overlap: recompute, same values
             else { while p < pe { tile1x1(a, p, v); p += 1 } }
         }
     }
@@ -67,27 +67,27 @@ public enum AVX2Kernels {
 
     static func runF4(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
         var p = pb
-        while p + 3 <= pe { tileF3x4(a, p, v); p += 3 }
+        while p + 2 <= pe { tileF2x4(a, p, v); p += 2 }
         if p < pe {
-            if pe - pb >= 3 { tileF3x4(a, pe - 3, v) }   // overlap: recompute, same values
+            if pe - pb >= 2 { tileF2x4(a, pe - 2, v) }   // overlap: recompute, same values
             else { while p < pe { tileF1x4(a, p, v); p += 1 } }
         }
     }
 
     static func runF2(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
         var p = pb
-        while p + 6 <= pe { tileF6x2(a, p, v); p += 6 }
+        while p + 5 <= pe { tileF5x2(a, p, v); p += 5 }
         if p < pe {
-            if pe - pb >= 6 { tileF6x2(a, pe - 6, v) }   // overlap: recompute, same values
+            if pe - pb >= 5 { tileF5x2(a, pe - 5, v) }   // overlap: recompute, same values
             else { while p < pe { tileF1x2(a, p, v); p += 1 } }
         }
     }
 
     static func runF1(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
         var p = pb
-        while p + 12 <= pe { tileF12x1(a, p, v); p += 12 }
+        while p + 10 <= pe { tileF10x1(a, p, v); p += 10 }
         if p < pe {
-            if pe - pb >= 12 { tileF12x1(a, pe - 12, v) }   // overlap: recompute, same values
+            if pe - pb >= 10 { tileF10x1(a, pe - 10, v) }   // overlap: recompute, same values
             else { while p < pe { tileF1x1(a, p, v); p += 1 } }
         }
     }
@@ -150,6 +150,31 @@ public enum AVX2Kernels {
         return SIMD8<Int8>(truncatingIfNeeded: c)
     }
 
+    /// The same result with 32-bit lanes after one 32 x 32 -> 64 multiply per lane, exact when
+    /// shift = 32 + t with t >= 1: (P + 2^(s-1)) >> s == (hi32(P) + 2^(t-1)) >> t, since 2^(s-1)
+    /// has no low 32 bits and floor division nests; |hi32(P)| < 2^30, so nothing overflows.
+    @inline(__always) static func requantizeFast(_ acc: Acc, _ a: UnsafePointer<rtg_conv_args>, _ oc0: Int) -> SIMD8<Int8> {
+        let neg = acc &>> 31
+        let m = (load(a.pointee.mPos!, oc0) & ~neg) | (load(a.pointee.mNeg!, oc0) & neg)
+        let t = (load(a.pointee.tPos!, oc0) & ~neg) | (load(a.pointee.tNeg!, oc0) & neg)
+        let rnd = (load(a.pointee.rPos!, oc0) & ~neg) | (load(a.pointee.rNeg!, oc0) & neg)
+        let pe = even(acc) &* even(m)
+        let po = odd(acc) &* odd(m)
+        let hi = unsafeBitCast(((pe &>> 32) & SIMD4<Int64>(repeating: 0xFFFF_FFFF)) | (po & SIMD4<Int64>(repeating: -0x1_0000_0000)), to: Acc.self)
+        let y = ((hi &+ rnd) &>> t) &+ Acc(repeating: Int32(truncatingIfNeeded: a.pointee.outputZeroPoint))
+        return SIMD8<Int8>(truncatingIfNeeded: clampInt8(y))
+    }
+
+    /// clamp(y, -128, 127) for |y| < 2^30, by sign masks (the stdlib's pointwiseMin/Max on
+    /// SIMD16<Int32> are not inlined: a call per vector).
+    @inline(__always) static func clampInt8(_ y: Acc) -> Acc {
+        let lo = Acc(repeating: -128), hi = Acc(repeating: 127)
+        let below = (y &- lo) &>> 31
+        let r = (y & ~below) | (lo & below)
+        let above = (hi &- r) &>> 31
+        return (r & ~above) | (hi & above)
+    }
+
     @inline(__always) static func even(_ x: Acc) -> SIMD4<Int64> { (unsafeBitCast(x, to: SIMD4<Int64>.self) &<< 32) &>> 32 }
     @inline(__always) static func odd(_ x: Acc) -> SIMD4<Int64> { unsafeBitCast(x, to: SIMD4<Int64>.self) &>> 32 }
 
@@ -170,7 +195,7 @@ public enum AVX2Kernels {
 
     @inline(__always) static func storeRequantized(_ c: Acc, _ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
         let oc0 = v &* lanes
-        let y = requantize(c, a, oc0)
+        let y = a.pointee.fastRequant != 0 ? requantizeFast(c, a, oc0) : requantize(c, a, oc0)
         let oc = Int(a.pointee.oc)
         let out = a.pointee.output! + (p &* oc &+ oc0)
         if oc - oc0 >= lanes {
@@ -180,12 +205,11 @@ public enum AVX2Kernels {
         }
     }
 
-    @inline(never) static func tile3x4(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+    @inline(never) static func tile2x4(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
         let kh = Int(a.pointee.kernelHeight), groups = Int(a.pointee.groups), rowBytes = Int(a.pointee.rowBytes)
         let vb = Int(a.pointee.vectorBytes)
         var x0 = origin(a, p + 0)
         var x1 = origin(a, p + 1)
-        var x2 = origin(a, p + 2)
         var w = a.pointee.weights! + v * vb
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
@@ -193,7 +217,6 @@ public enum AVX2Kernels {
         let bias3 = load(a.pointee.bias!, (v + 3) * lanes)
         var c0_0 = bias0; var c0_1 = bias1; var c0_2 = bias2; var c0_3 = bias3
         var c1_0 = bias0; var c1_1 = bias1; var c1_2 = bias2; var c1_3 = bias3
-        var c2_0 = bias0; var c2_1 = bias1; var c2_2 = bias2; var c2_3 = bias3
         for _ in 0..<kh {
             for g in 0..<groups {
                 let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
@@ -204,18 +227,15 @@ public enum AVX2Kernels {
                 c0_0 = dot(c0_0, a0, w0); c0_1 = dot(c0_1, a0, w1); c0_2 = dot(c0_2, a0, w2); c0_3 = dot(c0_3, a0, w3)
                 let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
                 c1_0 = dot(c1_0, a1, w0); c1_1 = dot(c1_1, a1, w1); c1_2 = dot(c1_2, a1, w2); c1_3 = dot(c1_3, a1, w3)
-                let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                c2_0 = dot(c2_0, a2, w0); c2_1 = dot(c2_1, a2, w1); c2_2 = dot(c2_2, a2, w2); c2_3 = dot(c2_3, a2, w3)
             }
-            x0 += rowBytes; x1 += rowBytes; x2 += rowBytes
+            x0 += rowBytes; x1 += rowBytes
             w += groups * 32
         }
         storeRequantized(c0_0, a, p + 0, v + 0); storeRequantized(c0_1, a, p + 0, v + 1); storeRequantized(c0_2, a, p + 0, v + 2); storeRequantized(c0_3, a, p + 0, v + 3)
         storeRequantized(c1_0, a, p + 1, v + 0); storeRequantized(c1_1, a, p + 1, v + 1); storeRequantized(c1_2, a, p + 1, v + 2); storeRequantized(c1_3, a, p + 1, v + 3)
-        storeRequantized(c2_0, a, p + 2, v + 0); storeRequantized(c2_1, a, p + 2, v + 1); storeRequantized(c2_2, a, p + 2, v + 2); storeRequantized(c2_3, a, p + 2, v + 3)
     }
 
-    @inline(never) static func tile6x2(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+    @inline(never) static func tile5x2(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
         let kh = Int(a.pointee.kernelHeight), groups = Int(a.pointee.groups), rowBytes = Int(a.pointee.rowBytes)
         let vb = Int(a.pointee.vectorBytes)
         var x0 = origin(a, p + 0)
@@ -223,7 +243,6 @@ public enum AVX2Kernels {
         var x2 = origin(a, p + 2)
         var x3 = origin(a, p + 3)
         var x4 = origin(a, p + 4)
-        var x5 = origin(a, p + 5)
         var w = a.pointee.weights! + v * vb
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
@@ -232,7 +251,6 @@ public enum AVX2Kernels {
         var c2_0 = bias0; var c2_1 = bias1
         var c3_0 = bias0; var c3_1 = bias1
         var c4_0 = bias0; var c4_1 = bias1
-        var c5_0 = bias0; var c5_1 = bias1
         for _ in 0..<kh {
             for g in 0..<groups {
                 let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
@@ -247,10 +265,8 @@ public enum AVX2Kernels {
                 c3_0 = dot(c3_0, a3, w0); c3_1 = dot(c3_1, a3, w1)
                 let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
                 c4_0 = dot(c4_0, a4, w0); c4_1 = dot(c4_1, a4, w1)
-                let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                c5_0 = dot(c5_0, a5, w0); c5_1 = dot(c5_1, a5, w1)
             }
-            x0 += rowBytes; x1 += rowBytes; x2 += rowBytes; x3 += rowBytes; x4 += rowBytes; x5 += rowBytes
+            x0 += rowBytes; x1 += rowBytes; x2 += rowBytes; x3 += rowBytes; x4 += rowBytes
             w += groups * 32
         }
         storeRequantized(c0_0, a, p + 0, v + 0); storeRequantized(c0_1, a, p + 0, v + 1)
@@ -258,10 +274,9 @@ public enum AVX2Kernels {
         storeRequantized(c2_0, a, p + 2, v + 0); storeRequantized(c2_1, a, p + 2, v + 1)
         storeRequantized(c3_0, a, p + 3, v + 0); storeRequantized(c3_1, a, p + 3, v + 1)
         storeRequantized(c4_0, a, p + 4, v + 0); storeRequantized(c4_1, a, p + 4, v + 1)
-        storeRequantized(c5_0, a, p + 5, v + 0); storeRequantized(c5_1, a, p + 5, v + 1)
     }
 
-    @inline(never) static func tile12x1(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+    @inline(never) static func tile10x1(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
         let kh = Int(a.pointee.kernelHeight), groups = Int(a.pointee.groups), rowBytes = Int(a.pointee.rowBytes)
         let vb = Int(a.pointee.vectorBytes)
         var x0 = origin(a, p + 0)
@@ -274,8 +289,6 @@ public enum AVX2Kernels {
         var x7 = origin(a, p + 7)
         var x8 = origin(a, p + 8)
         var x9 = origin(a, p + 9)
-        var x10 = origin(a, p + 10)
-        var x11 = origin(a, p + 11)
         var w = a.pointee.weights! + v * vb
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         var c0_0 = bias0
@@ -288,8 +301,6 @@ public enum AVX2Kernels {
         var c7_0 = bias0
         var c8_0 = bias0
         var c9_0 = bias0
-        var c10_0 = bias0
-        var c11_0 = bias0
         for _ in 0..<kh {
             for g in 0..<groups {
                 let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
@@ -313,12 +324,8 @@ public enum AVX2Kernels {
                 c8_0 = dot(c8_0, a8, w0)
                 let a9 = Acc(repeating: x9.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
                 c9_0 = dot(c9_0, a9, w0)
-                let a10 = Acc(repeating: x10.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                c10_0 = dot(c10_0, a10, w0)
-                let a11 = Acc(repeating: x11.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                c11_0 = dot(c11_0, a11, w0)
             }
-            x0 += rowBytes; x1 += rowBytes; x2 += rowBytes; x3 += rowBytes; x4 += rowBytes; x5 += rowBytes; x6 += rowBytes; x7 += rowBytes; x8 += rowBytes; x9 += rowBytes; x10 += rowBytes; x11 += rowBytes
+            x0 += rowBytes; x1 += rowBytes; x2 += rowBytes; x3 += rowBytes; x4 += rowBytes; x5 += rowBytes; x6 += rowBytes; x7 += rowBytes; x8 += rowBytes; x9 += rowBytes
             w += groups * 32
         }
         storeRequantized(c0_0, a, p + 0, v + 0)
@@ -331,8 +338,6 @@ public enum AVX2Kernels {
         storeRequantized(c7_0, a, p + 7, v + 0)
         storeRequantized(c8_0, a, p + 8, v + 0)
         storeRequantized(c9_0, a, p + 9, v + 0)
-        storeRequantized(c10_0, a, p + 10, v + 0)
-        storeRequantized(c11_0, a, p + 11, v + 0)
     }
 
     @inline(never) static func tile1x4(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
@@ -400,12 +405,11 @@ public enum AVX2Kernels {
         store(c0_0, a, p + 0, v + 0)
     }
 
-    @inline(never) static func tileF3x4(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+    @inline(never) static func tileF2x4(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
         let kh = Int(a.pointee.kernelHeight), groups = Int(a.pointee.groups), rowBytes = Int(a.pointee.rowBytes)
         let vb = Int(a.pointee.vectorBytes)
         var x0 = origin(a, p + 0)
         var x1 = origin(a, p + 1)
-        var x2 = origin(a, p + 2)
         var w = a.pointee.weights! + v * vb
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
@@ -413,7 +417,6 @@ public enum AVX2Kernels {
         let bias3 = load(a.pointee.bias!, (v + 3) * lanes)
         var c0_0 = bias0; var c0_1 = bias1; var c0_2 = bias2; var c0_3 = bias3
         var c1_0 = bias0; var c1_1 = bias1; var c1_2 = bias2; var c1_3 = bias3
-        var c2_0 = bias0; var c2_1 = bias1; var c2_2 = bias2; var c2_3 = bias3
         for _ in 0..<kh {
             for g in 0..<groups {
                 let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
@@ -424,18 +427,15 @@ public enum AVX2Kernels {
                 c0_0 = fma(c0_0, a0, w0); c0_1 = fma(c0_1, a0, w1); c0_2 = fma(c0_2, a0, w2); c0_3 = fma(c0_3, a0, w3)
                 let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
                 c1_0 = fma(c1_0, a1, w0); c1_1 = fma(c1_1, a1, w1); c1_2 = fma(c1_2, a1, w2); c1_3 = fma(c1_3, a1, w3)
-                let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                c2_0 = fma(c2_0, a2, w0); c2_1 = fma(c2_1, a2, w1); c2_2 = fma(c2_2, a2, w2); c2_3 = fma(c2_3, a2, w3)
             }
-            x0 += rowBytes; x1 += rowBytes; x2 += rowBytes
+            x0 += rowBytes; x1 += rowBytes
             w += groups * 32
         }
         storeFloat(c0_0, a, p + 0, v + 0); storeFloat(c0_1, a, p + 0, v + 1); storeFloat(c0_2, a, p + 0, v + 2); storeFloat(c0_3, a, p + 0, v + 3)
         storeFloat(c1_0, a, p + 1, v + 0); storeFloat(c1_1, a, p + 1, v + 1); storeFloat(c1_2, a, p + 1, v + 2); storeFloat(c1_3, a, p + 1, v + 3)
-        storeFloat(c2_0, a, p + 2, v + 0); storeFloat(c2_1, a, p + 2, v + 1); storeFloat(c2_2, a, p + 2, v + 2); storeFloat(c2_3, a, p + 2, v + 3)
     }
 
-    @inline(never) static func tileF6x2(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+    @inline(never) static func tileF5x2(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
         let kh = Int(a.pointee.kernelHeight), groups = Int(a.pointee.groups), rowBytes = Int(a.pointee.rowBytes)
         let vb = Int(a.pointee.vectorBytes)
         var x0 = origin(a, p + 0)
@@ -443,7 +443,6 @@ public enum AVX2Kernels {
         var x2 = origin(a, p + 2)
         var x3 = origin(a, p + 3)
         var x4 = origin(a, p + 4)
-        var x5 = origin(a, p + 5)
         var w = a.pointee.weights! + v * vb
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
@@ -452,7 +451,6 @@ public enum AVX2Kernels {
         var c2_0 = bias0; var c2_1 = bias1
         var c3_0 = bias0; var c3_1 = bias1
         var c4_0 = bias0; var c4_1 = bias1
-        var c5_0 = bias0; var c5_1 = bias1
         for _ in 0..<kh {
             for g in 0..<groups {
                 let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
@@ -467,10 +465,8 @@ public enum AVX2Kernels {
                 c3_0 = fma(c3_0, a3, w0); c3_1 = fma(c3_1, a3, w1)
                 let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
                 c4_0 = fma(c4_0, a4, w0); c4_1 = fma(c4_1, a4, w1)
-                let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                c5_0 = fma(c5_0, a5, w0); c5_1 = fma(c5_1, a5, w1)
             }
-            x0 += rowBytes; x1 += rowBytes; x2 += rowBytes; x3 += rowBytes; x4 += rowBytes; x5 += rowBytes
+            x0 += rowBytes; x1 += rowBytes; x2 += rowBytes; x3 += rowBytes; x4 += rowBytes
             w += groups * 32
         }
         storeFloat(c0_0, a, p + 0, v + 0); storeFloat(c0_1, a, p + 0, v + 1)
@@ -478,10 +474,9 @@ public enum AVX2Kernels {
         storeFloat(c2_0, a, p + 2, v + 0); storeFloat(c2_1, a, p + 2, v + 1)
         storeFloat(c3_0, a, p + 3, v + 0); storeFloat(c3_1, a, p + 3, v + 1)
         storeFloat(c4_0, a, p + 4, v + 0); storeFloat(c4_1, a, p + 4, v + 1)
-        storeFloat(c5_0, a, p + 5, v + 0); storeFloat(c5_1, a, p + 5, v + 1)
     }
 
-    @inline(never) static func tileF12x1(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+    @inline(never) static func tileF10x1(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
         let kh = Int(a.pointee.kernelHeight), groups = Int(a.pointee.groups), rowBytes = Int(a.pointee.rowBytes)
         let vb = Int(a.pointee.vectorBytes)
         var x0 = origin(a, p + 0)
@@ -494,8 +489,6 @@ public enum AVX2Kernels {
         var x7 = origin(a, p + 7)
         var x8 = origin(a, p + 8)
         var x9 = origin(a, p + 9)
-        var x10 = origin(a, p + 10)
-        var x11 = origin(a, p + 11)
         var w = a.pointee.weights! + v * vb
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         var c0_0 = bias0
@@ -508,8 +501,6 @@ public enum AVX2Kernels {
         var c7_0 = bias0
         var c8_0 = bias0
         var c9_0 = bias0
-        var c10_0 = bias0
-        var c11_0 = bias0
         for _ in 0..<kh {
             for g in 0..<groups {
                 let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
@@ -533,12 +524,8 @@ public enum AVX2Kernels {
                 c8_0 = fma(c8_0, a8, w0)
                 let a9 = Acc(repeating: x9.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
                 c9_0 = fma(c9_0, a9, w0)
-                let a10 = Acc(repeating: x10.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                c10_0 = fma(c10_0, a10, w0)
-                let a11 = Acc(repeating: x11.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                c11_0 = fma(c11_0, a11, w0)
             }
-            x0 += rowBytes; x1 += rowBytes; x2 += rowBytes; x3 += rowBytes; x4 += rowBytes; x5 += rowBytes; x6 += rowBytes; x7 += rowBytes; x8 += rowBytes; x9 += rowBytes; x10 += rowBytes; x11 += rowBytes
+            x0 += rowBytes; x1 += rowBytes; x2 += rowBytes; x3 += rowBytes; x4 += rowBytes; x5 += rowBytes; x6 += rowBytes; x7 += rowBytes; x8 += rowBytes; x9 += rowBytes
             w += groups * 32
         }
         storeFloat(c0_0, a, p + 0, v + 0)
@@ -551,8 +538,6 @@ public enum AVX2Kernels {
         storeFloat(c7_0, a, p + 7, v + 0)
         storeFloat(c8_0, a, p + 8, v + 0)
         storeFloat(c9_0, a, p + 9, v + 0)
-        storeFloat(c10_0, a, p + 10, v + 0)
-        storeFloat(c11_0, a, p + 11, v + 0)
     }
 
     @inline(never) static func tileF1x4(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {

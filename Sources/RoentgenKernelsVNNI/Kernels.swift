@@ -150,6 +150,31 @@ public enum VNNIKernels {
         return SIMD16<Int8>(truncatingIfNeeded: c)
     }
 
+    /// The same result with 32-bit lanes after one 32 x 32 -> 64 multiply per lane, exact when
+    /// shift = 32 + t with t >= 1: (P + 2^(s-1)) >> s == (hi32(P) + 2^(t-1)) >> t, since 2^(s-1)
+    /// has no low 32 bits and floor division nests; |hi32(P)| < 2^30, so nothing overflows.
+    @inline(__always) static func requantizeFast(_ acc: Acc, _ a: UnsafePointer<rtg_conv_args>, _ oc0: Int) -> SIMD16<Int8> {
+        let neg = acc &>> 31
+        let m = (load(a.pointee.mPos!, oc0) & ~neg) | (load(a.pointee.mNeg!, oc0) & neg)
+        let t = (load(a.pointee.tPos!, oc0) & ~neg) | (load(a.pointee.tNeg!, oc0) & neg)
+        let rnd = (load(a.pointee.rPos!, oc0) & ~neg) | (load(a.pointee.rNeg!, oc0) & neg)
+        let pe = even(acc) &* even(m)
+        let po = odd(acc) &* odd(m)
+        let hi = unsafeBitCast(((pe &>> 32) & SIMD8<Int64>(repeating: 0xFFFF_FFFF)) | (po & SIMD8<Int64>(repeating: -0x1_0000_0000)), to: Acc.self)
+        let y = ((hi &+ rnd) &>> t) &+ Acc(repeating: Int32(truncatingIfNeeded: a.pointee.outputZeroPoint))
+        return rtg_narrow_sat(y)
+    }
+
+    /// clamp(y, -128, 127) for |y| < 2^30, by sign masks (the stdlib's pointwiseMin/Max on
+    /// SIMD16<Int32> are not inlined: a call per vector).
+    @inline(__always) static func clampInt8(_ y: Acc) -> Acc {
+        let lo = Acc(repeating: -128), hi = Acc(repeating: 127)
+        let below = (y &- lo) &>> 31
+        let r = (y & ~below) | (lo & below)
+        let above = (hi &- r) &>> 31
+        return (r & ~above) | (hi & above)
+    }
+
     @inline(__always) static func even(_ x: Acc) -> SIMD8<Int64> { (unsafeBitCast(x, to: SIMD8<Int64>.self) &<< 32) &>> 32 }
     @inline(__always) static func odd(_ x: Acc) -> SIMD8<Int64> { unsafeBitCast(x, to: SIMD8<Int64>.self) &>> 32 }
 
@@ -170,7 +195,7 @@ public enum VNNIKernels {
 
     @inline(__always) static func storeRequantized(_ c: Acc, _ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
         let oc0 = v &* lanes
-        let y = requantize(c, a, oc0)
+        let y = a.pointee.fastRequant != 0 ? requantizeFast(c, a, oc0) : requantize(c, a, oc0)
         let oc = Int(a.pointee.oc)
         let out = a.pointee.output! + (p &* oc &+ oc0)
         if oc - oc0 >= lanes {

@@ -79,7 +79,9 @@ struct Bench: ParsableCommand {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let peakRSS = Int(usage.ru_maxrss) * 1024
-        let kernel = loaded.file.precision == "int8" ? interpreter.kernelVariant.rawValue : "openblas-sgemm"
+        let variant = interpreter.kernelVariant
+        let kernel = loaded.file.precision == "int8" ? variant.rawValue
+            : (variant == .portable ? "openblas-sgemm" : "\(variant.rawValue)-f32")
 
         if json {
             var fields: [(String, JSON)] = [
@@ -93,7 +95,8 @@ struct Bench: ParsableCommand {
             print(JSON.line(fields))
             return
         }
-        let kernelText = loaded.file.precision == "int8" ? interpreter.kernelVariant.description : "f32 (OpenBLAS sgemm, 1 BLAS thread per part)"
+        let kernelText = loaded.file.precision == "int8" ? variant.description
+            : (variant == .portable ? "f32 (im2col + OpenBLAS sgemm, 1 BLAS thread per chunk)" : "\(variant.rawValue)-f32 (packed FMA tiles)")
         print("\(model): \(loaded.file.precision), kernel \(kernelText), \(threads) thread\(threads == 1 ? "" : "s")")
         print(String(format: "inference: min %.3f  median %.3f  p90 %.3f  p99 %.3f ms  (%d runs, %d warm-up)  %.1f images/s",
                      times[0], median, pct(0.9), pct(0.99), runs, warmup, 1000 / median))

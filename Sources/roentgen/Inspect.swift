@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import Roentgen
 import RoentgenFormat
+import RoentgenKernels
 
 struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show a model's format, input, labels, provenance, ops and memory plan.")
@@ -41,6 +42,7 @@ struct Inspect: ParsableCommand {
                 })),
                 ("weight_bytes", .int(file.weightBytes)),
                 ("arena_bytes", .int(loaded.arenaBytes)),
+                ("kernel", .string(KernelVariant.selected.rawValue)),
             ]
             print(JSON.line(fields))
             return
@@ -59,5 +61,6 @@ struct Inspect: ParsableCommand {
         }
         print("weight_bytes: \(file.weightBytes)")
         print("arena_bytes: \(loaded.arenaBytes)")
+        print("kernel: \(KernelVariant.selected) (this CPU supports: \(KernelVariant.allCases.filter(\.isSupported).map(\.rawValue).joined(separator: ", ")); ROENTGEN_KERNEL overrides)")
     }
 }

@@ -30,20 +30,26 @@ struct ConvCase: CustomStringConvertible {
                         zx: Int32(r.int(-128...127)), zy: Int32(r.int(-128...127)), seed: seed)
     }
 
+    /// Every kernel variant this CPU supports, at 1 thread and on a 2-thread pool, must equal the
+    /// scalar reference bit for bit.
     func check() {
-        var fast = [Int8](repeating: 0, count: g.outputCount)
         var ref = [Int8](repeating: 1, count: g.outputCount)
-        let conv = Conv2DInt8(geometry: g, weights: w, bias: b, requant: rq, inputZeroPoint: zx, outputZeroPoint: zy)
-        conv.run(input: x, output: &fast)
         Conv2DInt8.reference(geometry: g, input: x, weights: w, bias: b, requant: rq,
                              inputZeroPoint: zx, outputZeroPoint: zy, output: &ref)
-        if let i = firstMismatch(fast, ref) {
-            Issue.record("conv mismatch at \(i) (pixel \(i / g.outputChannels), oc \(i % g.outputChannels)): fast \(fast[i]) ref \(ref[i]); \(self)")
+        let pool = WorkerPool(threads: 2)
+        for variant in KernelVariant.allCases where variant.isSupported {
+            var fast = [Int8](repeating: 0, count: g.outputCount)
+            let conv = Conv2DInt8(geometry: g, weights: w, bias: b, requant: rq, inputZeroPoint: zx, outputZeroPoint: zy,
+                                  variant: variant)
+            conv.run(input: x, output: &fast)
+            if let i = firstMismatch(fast, ref) {
+                Issue.record("\(variant) conv mismatch at \(i) (pixel \(i / g.outputChannels), oc \(i % g.outputChannels)): fast \(fast[i]) ref \(ref[i]); \(self)")
+            }
+            // Running again (scratch is refilled) and split over two threads: the same bytes.
+            var again = [Int8](repeating: 0, count: g.outputCount)
+            conv.run(input: x, output: &again, pool: pool)
+            #expect(again == fast, "\(variant): second run on 2 threads differs; \(self)")
         }
-        // Running twice must give the same result (scratch is refilled).
-        var again = [Int8](repeating: 0, count: g.outputCount)
-        conv.run(input: x, output: &again)
-        #expect(again == fast, "second run differs; \(self)")
     }
 }
 

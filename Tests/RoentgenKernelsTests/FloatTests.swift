@@ -16,10 +16,20 @@ func close(_ a: [Float], _ b: [Float], _ tol: Float = 1e-4) -> Int? {
         let x = r.floats(g.inputCount), w = r.floats(g.weightCount, -0.2...0.2), b = r.floats(g.outputChannels)
         let alpha: Float? = [nil, 0.1, 0][i % 3]
         var scratch = [Float](repeating: .nan, count: Conv2DFloat.scratchCount(g))
-        var fast = [Float](repeating: 0, count: g.outputCount), ref = [Float](repeating: 0, count: g.outputCount)
-        Conv2DFloat(geometry: g, weights: w, bias: b, leakyAlpha: alpha).run(input: x, scratch: &scratch, output: &fast)
+        var ref = [Float](repeating: 0, count: g.outputCount)
         Conv2DFloat.reference(geometry: g, input: x, weights: w, bias: b, leakyAlpha: alpha, output: &ref)
-        if let j = close(fast, ref) { Issue.record("float conv at \(j): \(fast[j]) vs \(ref[j]); \(c)") }
+        // Every variant (portable: im2col + sgemm; avx2 / vnni: packed FMA tiles), 1 and 2 threads.
+        for variant in KernelVariant.allCases where variant.isSupported {
+            let conv = Conv2DFloat(geometry: g, weights: w, bias: b, leakyAlpha: alpha, variant: variant)
+            var fast = [Float](repeating: 0, count: g.outputCount)
+            conv.run(input: x, scratch: &scratch, output: &fast)
+            if let j = close(fast, ref) { Issue.record("\(variant) float conv at \(j): \(fast[j]) vs \(ref[j]); \(c)") }
+            var two = [Float](repeating: 0, count: g.outputCount)
+            conv.run(input: x, scratch: &scratch, output: &two, pool: WorkerPool(threads: 2))
+            if variant != .portable {
+                #expect(two.map(\.bitPattern) == fast.map(\.bitPattern), "\(variant): 2 threads differ; \(c)")
+            } else if let j = close(two, ref) { Issue.record("portable 2-thread float conv at \(j); \(c)") }
+        }
     }
 
     @Test(arguments: 0..<20)

@@ -59,23 +59,31 @@ func randomPool(_ r: inout SplitMix64) -> PoolGeometry {
         let desc = "seed \(i): k \(k) n \(n) zx \(zx)"
         rq.withUnsafeBufferPointer { rqp in
             let mode = DenseInt8.Output.int8(requant: rqp.baseAddress!, outputZeroPoint: zy)
-            var fast = [Int8](repeating: 0, count: n), ref = [Int8](repeating: 1, count: n)
-            DenseInt8(inputCount: k, outputCount: n, weights: w, bias: b, inputZeroPoint: zx, output: mode)
-                .run(input: x, output: &fast)
+            var ref = [Int8](repeating: 1, count: n)
             DenseInt8.reference(inputCount: k, outputCount: n, weights: w, bias: b, inputZeroPoint: zx, output: mode,
                                 input: x, output: &ref)
-            #expect(fast == ref, "int8 \(desc)")
+            for variant in KernelVariant.allCases where variant.isSupported {
+                for pool in [nil, WorkerPool(threads: 2)] {
+                    var fast = [Int8](repeating: 0, count: n)
+                    DenseInt8(inputCount: k, outputCount: n, weights: w, bias: b, inputZeroPoint: zx, output: mode, variant: variant)
+                        .run(input: x, output: &fast, pool: pool)
+                    #expect(fast == ref, "int8 \(variant) threads \(pool?.threads ?? 1) \(desc)")
+                }
+            }
         }
         let scales = r.floats(n, 1e-6...1e-3)
         for alpha: Float? in [nil, 0.1, 0] {
             scales.withUnsafeBufferPointer { sp in
                 let mode = DenseInt8.Output.logits(outScale: sp.baseAddress!, leakyAlpha: alpha)
-                var fast = [Float](repeating: 0, count: n), ref = [Float](repeating: 1, count: n)
-                DenseInt8(inputCount: k, outputCount: n, weights: w, bias: b, inputZeroPoint: zx, output: mode)
-                    .run(input: x, output: &fast)
+                var ref = [Float](repeating: 1, count: n)
                 DenseInt8.reference(inputCount: k, outputCount: n, weights: w, bias: b, inputZeroPoint: zx, output: mode,
                                     input: x, output: &ref)
-                #expect(fast.map(\.bitPattern) == ref.map(\.bitPattern), "logits alpha \(String(describing: alpha)) \(desc)")
+                for variant in KernelVariant.allCases where variant.isSupported {
+                    var fast = [Float](repeating: 0, count: n)
+                    DenseInt8(inputCount: k, outputCount: n, weights: w, bias: b, inputZeroPoint: zx, output: mode, variant: variant)
+                        .run(input: x, output: &fast, pool: WorkerPool(threads: 2))
+                    #expect(fast.map(\.bitPattern) == ref.map(\.bitPattern), "logits \(variant) alpha \(String(describing: alpha)) \(desc)")
+                }
             }
         }
     }
@@ -87,10 +95,14 @@ func randomPool(_ r: inout SplitMix64) -> PoolGeometry {
         let scales: [Float] = [1e-9, 2e-9, 3e-9]
         scales.withUnsafeBufferPointer { sp in
             let mode = DenseInt8.Output.logits(outScale: sp.baseAddress!, leakyAlpha: nil)
-            var fast = [Float](repeating: 0, count: n), ref = [Float](repeating: 1, count: n)
-            DenseInt8(inputCount: k, outputCount: n, weights: w, bias: b, inputZeroPoint: 127, output: mode).run(input: x, output: &fast)
+            var ref = [Float](repeating: 1, count: n)
             DenseInt8.reference(inputCount: k, outputCount: n, weights: w, bias: b, inputZeroPoint: 127, output: mode, input: x, output: &ref)
-            #expect(fast == ref)
+            for variant in KernelVariant.allCases where variant.isSupported {
+                var fast = [Float](repeating: 0, count: n)
+                DenseInt8(inputCount: k, outputCount: n, weights: w, bias: b, inputZeroPoint: 127, output: mode, variant: variant)
+                    .run(input: x, output: &fast)
+                #expect(fast == ref, "\(variant)")
+            }
             #expect(ref[0] == Float(Int32(k * 255 * 128)) * 1e-9)
         }
     }

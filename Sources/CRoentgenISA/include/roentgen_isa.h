@@ -7,6 +7,7 @@
 
 typedef int32_t rtg_i32x16 __attribute__((ext_vector_type(16)));
 typedef int32_t rtg_i32x8 __attribute__((ext_vector_type(8)));
+typedef int8_t rtg_i8x16 __attribute__((ext_vector_type(16)));
 
 /// What an int8 convolution kernel of RoentgenKernelsVNNI / RoentgenKernelsAVX2 reads and writes
 /// (filled by RoentgenKernels at load; plain data so that every Swift module sees one type).
@@ -15,6 +16,8 @@ typedef struct {
     const void *weights;      // packed weights, 64-byte aligned
     const int32_t *bias;      // [ocVectors * lanes], zero-point correction folded in
     const int32_t *mPos, *sPos, *mNeg, *sNeg;   // requant columns, [ocVectors * lanes]
+    const int32_t *tPos, *tNeg, *rPos, *rNeg;   // when fastRequant: t = shift - 32, r = 2^(t-1)
+    int64_t fastRequant;      // 1 when every shift is >= 33 (the 32-bit epilogue is then exact)
     int8_t *output;           // [pixels][oc] int8 (requantized), or NULL when raw is set
     int32_t *raw;             // [pixels][ocVectors * lanes] int32 accumulators, or NULL
     int64_t outWidth, oc, ocVectors, kernelHeight, groups;
@@ -47,6 +50,12 @@ static inline __attribute__((always_inline)) void rtg_pause(void) {
 static inline __attribute__((always_inline, target("avx512f,avx512vnni")))
 rtg_i32x16 rtg_dpbusd(rtg_i32x16 acc, rtg_i32x16 a, rtg_i32x16 b) {
     return (rtg_i32x16)_mm512_dpbusd_epi32((__m512i)acc, (__m512i)a, (__m512i)b);
+}
+
+/// vpmovsdb zmm -> xmm: 16 int32 to int8 with signed saturation (= clamp to [-128, 127]).
+static inline __attribute__((always_inline, target("avx512f")))
+rtg_i8x16 rtg_narrow_sat(rtg_i32x16 a) {
+    return (rtg_i8x16)_mm512_cvtsepi32_epi8((__m512i)a);
 }
 
 /// vpmaddwd ymm: r[i] = s16(a[i].lo) * s16(b[i].lo) + s16(a[i].hi) * s16(b[i].hi) (exact here:

@@ -1,0 +1,58 @@
+import Synchronization
+import Testing
+@testable import RoentgenKernels
+
+@Suite struct KernelVariantTests {
+    @Test func bestAndSelectedAreSupported() {
+        #expect(KernelVariant.portable.isSupported)
+        #expect(KernelVariant.best.isSupported)
+        #expect(KernelVariant.selected.isSupported)
+        // VNNI implies AVX2 in the feature query (bit 1 is only set together with bit 0).
+        if KernelVariant.vnni.isSupported { #expect(KernelVariant.avx2.isSupported) }
+    }
+
+    @Test func namesParse() {
+        for v in KernelVariant.allCases { #expect(KernelVariant(rawValue: v.rawValue) == v) }
+    }
+}
+
+final class CountingWork: ParallelWork, @unchecked Sendable {
+    let counts: UnsafeMutablePointer<Int>
+    let n: Int
+    let hits = Atomic<Int>(0)
+    init(_ n: Int) { self.n = n; counts = .allocate(capacity: n); counts.initialize(repeating: 0, count: n); super.init() }
+    deinit { counts.deallocate() }
+    override func chunkCount(threads: Int) -> Int { threads == 1 ? 1 : n }
+    override func runChunk(_ chunk: Int, of chunks: Int) {
+        counts[chunk] += 1          // each chunk is run by exactly one thread
+        hits.add(1, ordering: .relaxed)
+    }
+}
+
+@Suite struct WorkerPoolTests {
+    /// Thousands of back-to-back ops (as in inference): every chunk runs exactly once per op.
+    @Test(arguments: [2, 3])
+    func everyChunkOnce(_ threads: Int) {
+        let pool = WorkerPool(threads: threads)
+        for n in [2, 3, 7, 16, 64] {
+            let work = CountingWork(n)
+            for _ in 0..<2000 { pool.run(work) }
+            for c in 0..<n { #expect(work.counts[c] == 2000, "chunk \(c) of \(n)") }
+            #expect(work.hits.load(ordering: .relaxed) == 2000 * n)
+        }
+    }
+
+    @Test func partRangesCover() {
+        for count in [0, 1, 5, 64, 1000] {
+            for parts in 1...9 {
+                var next = 0
+                for p in 0..<parts {
+                    let r = partRange(count, p, parts)
+                    #expect(r.lowerBound == next)
+                    next = r.upperBound
+                }
+                #expect(next == count)
+            }
+        }
+    }
+}
