@@ -233,14 +233,21 @@ def tile(mr, nr, lanes, vec_bytes, f=""):
     return "\n".join(L) + "\n"
 
 
-for name, d in ISAS.items():
+def render(name: str, d: dict) -> str:
     mr_of = {nr: mr for mr, nr in d["tile_shapes"] if mr > 1}
     runners = "".join(RUNNER.format(nr=nr, mr=mr_of[nr], f="") for nr in (4, 2, 1))
     runnersF = "".join(RUNNER.format(nr=nr, mr=mr_of[nr], f="F") for nr in (4, 2, 1))
     tiles = "".join(tile(mr, nr, d["lanes"], d["vec_bytes"]) for mr, nr in d["tile_shapes"])
     tiles += "".join(tile(mr, nr, d["lanes"], d["vec_bytes"], "F") for mr, nr in d["tile_shapes"])
-    src = TEMPLATE.format(name=name, runners=runners, runnersF=runnersF, tiles=tiles, **d)
-    path = os.path.join(ROOT, f"RoentgenKernels{name}", "Kernels.swift")
-    with open(path, "w") as f:
-        f.write(src)
-    print("wrote", path)
+    return TEMPLATE.format(name=name, runners=runners, runnersF=runnersF, tiles=tiles, **d)
+
+
+def output_path(name: str) -> str:
+    return os.path.join(ROOT, f"RoentgenKernels{name}", "Kernels.swift")
+
+
+if __name__ == "__main__":
+    for name, d in ISAS.items():
+        with open(output_path(name), "w") as f:
+            f.write(render(name, d))
+        print("wrote", output_path(name))

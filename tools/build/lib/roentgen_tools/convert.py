@@ -10,14 +10,16 @@ import sys
 import numpy as np
 
 from . import __version__
+from .calibration import (METHODS as CALIB_METHODS, DEFAULT_PERCENTILE, CalibrationError, choose_ranges, format_report,
+                          method_params)
 from .format import (ACT_LEAKY, ACT_NONE, DT_FLOAT32, DT_INT8, DT_INT32, DTYPE_NAMES, NONE, OP_CONV2D,
-                     OP_DENSE, OP_MAXPOOL2D, OP_NAMES, OP_QUANTIZE, ROLE_ACTIVATION, ROLE_CONSTANT,
+                     OP_DENSE, OP_DEQUANTIZE, OP_MAXPOOL2D, OP_NAMES, OP_QUANTIZE, ROLE_ACTIVATION, ROLE_CONSTANT,
                      FormatError, InputSpec, Model, Op, Tensor, serialize, read_bytes, write_atomic)
 from .image import ImageError
 from .onnx_import import Network, OnnxImportError, load
 from .planner import plan_arena
-from .quantize import (QuantizationError, activation_params, calibrate, calibration_digest, check_overflow,
-                       quantize_bias, quantize_weights, requant_rows)
+from .quantize import (QuantizationError, activation_params, calibrate, calibration_digest, calibration_files,
+                       check_overflow, quantize_bias, quantize_weights, requant_rows)
 
 F32 = np.float32
 
@@ -73,8 +75,12 @@ class _Builder:
 
 
 def build_model(net: Network, precision: str, labels, mean=None, std=None, ranges=None,
-                provenance=()) -> Model:
-    """Network -> Model (tensors, ops, plan). int8 needs `ranges` from calibrate()."""
+                provenance=(), float_layers=()) -> Model:
+    """Network -> Model (tensors, ops, plan). int8 needs `ranges` from calibrate().
+
+    `float_layers` (int8 only; SPEC "Mixed precision"): names of layers kept in float32. Where the
+    precision changes, a QUANTIZE (output `<tensor>.q`, range from calibration) or DEQUANTIZE
+    (output `<tensor>.dq`) is inserted; layer outputs keep their names in every precision."""
     if net.layers[-1].kind != "dense":
         # SPEC: the output tensor is [1, classes] but DEQUANTIZE keeps its input's [1, H, W, C]
         # shape, so a model ending in a conv or pool has no valid output tensor in format 1.0.
@@ -89,18 +95,44 @@ def build_model(net: Network, precision: str, labels, mean=None, std=None, range
     B = _Builder()
     in_t = B.add("input", DT_FLOAT32, ROLE_ACTIVATION, (1, H, W, C))
     int8 = precision == "int8"
-    if int8:
-        s, z = activation_params(*ranges["input"])
-        cur = B.add("input.q", DT_INT8, ROLE_ACTIVATION, (1, H, W, C), scales=[s], zps=[z])
-        B.op(OP_QUANTIZE, [in_t], cur)
-        cur_s, cur_z = float(s), z
-    else:
-        cur = in_t
+    float_layers = set(float_layers or ())
+    if float_layers:
+        names = [L.name for L in net.layers]
+        unknown = sorted(float_layers - set(names) - {"logits"})
+        if unknown:
+            raise ConversionError(f"--float-layers: no layer named {', '.join(unknown)} (layers: {', '.join(names)})")
+        if "logits" in float_layers:
+            float_layers.add(net.layers[-1].name)
+        if not int8:
+            raise ConversionError("--float-layers needs --precision int8")
+    cur, cur_name, cur_int8 = in_t, "input", False
+
+    def to_int8():  # QUANTIZE the current f32 tensor with its calibrated range
+        nonlocal cur, cur_int8, cur_s, cur_z
+        s, z = activation_params(*ranges[cur_name])
+        q = B.add(f"{cur_name}.q", DT_INT8, ROLE_ACTIVATION, B.tensors[cur].dims, scales=[s], zps=[z])
+        B.op(OP_QUANTIZE, [cur], q)
+        cur, cur_int8, cur_s, cur_z = q, True, float(s), z
+
+    def to_f32():  # DEQUANTIZE the current int8 tensor
+        nonlocal cur, cur_int8
+        dq = B.add(f"{cur_name}.dq", DT_FLOAT32, ROLE_ACTIVATION, B.tensors[cur].dims)
+        B.op(OP_DEQUANTIZE, [cur], dq)
+        cur, cur_int8 = dq, False
+
+    cur_s, cur_z = None, None
     for li, L in enumerate(net.layers):
         final = li == len(net.layers) - 1
         out_name = "logits" if final else L.name
+        # the precision this layer runs in: pools keep their input's unless named float
+        int8_layer = int8 and L.name not in float_layers and (L.kind != "pool" or cur_int8 or li == 0)
+        if int8_layer and not cur_int8:
+            to_int8()
+        elif not int8_layer and cur_int8:
+            to_f32()
+        cur_name = out_name
         if L.kind == "pool":
-            if int8:
+            if int8_layer:
                 out = B.add(out_name, DT_INT8, ROLE_ACTIVATION, L.out_shape, scales=[cur_s], zps=[cur_z])
             else:
                 out = B.add(out_name, DT_FLOAT32, ROLE_ACTIVATION, L.out_shape)
@@ -109,7 +141,7 @@ def build_model(net: Network, precision: str, labels, mean=None, std=None, range
             continue
         kind = OP_CONV2D if L.kind == "conv" else OP_DENSE
         k = int(np.prod(L.w.shape[1:]))
-        if not int8:
+        if not int8_layer:
             w = B.add(f"{L.name}.weight", DT_FLOAT32, ROLE_CONSTANT, L.w.shape, L.w.astype(F32))
             b = B.add(f"{L.name}.bias", DT_FLOAT32, ROLE_CONSTANT, L.b.shape, L.b.astype(F32))
             out = B.add(out_name, DT_FLOAT32, ROLE_ACTIVATION, L.out_shape)
@@ -138,6 +170,7 @@ def build_model(net: Network, precision: str, labels, mean=None, std=None, range
             B.op(kind, [cur, w, b, r], out, L)
             cur_s, cur_z = float(s_y), z_y
         cur = out
+        cur_int8 = B.tensors[out].dtype == DT_INT8
     out_t = cur
     mean = _per_channel(mean, C, "mean", 0.0)
     std = _per_channel(std, C, "std", 1.0)
@@ -148,7 +181,11 @@ def build_model(net: Network, precision: str, labels, mean=None, std=None, range
 
 
 def convert(onnx_path, precision="int8", calib=None, labels=None, mean=None, std=None,
-            created=None) -> Model:
+            created=None, calib_method="minmax", percentile=DEFAULT_PERCENTILE, float_layers=(),
+            range_scale=None, calib_report=None) -> Model:
+    """`calib_method`: minmax | percentile | entropy (calibration.py). `float_layers`: layers kept
+    in float32 (SPEC "Mixed precision"). `calib_report`: a list that receives the per-tensor
+    ranges chosen. `range_scale` is internal (tests): see calibration.choose_ranges."""
     if precision not in ("int8", "f32"):
         raise ConversionError(f"--precision must be int8 or f32, not {precision!r}")
     if precision == "int8" and not calib:
@@ -161,16 +198,30 @@ def convert(onnx_path, precision="int8", calib=None, labels=None, mean=None, std
         labels = [f"class_{i}" for i in range(n_classes)]
     prov = [("precision", precision), ("source_sha256", hashlib.sha256(src).hexdigest()),
             ("calibration_digest", calibration_digest(calib) if precision == "int8" else "none"),
-            ("calibration", "minmax" if precision == "int8" else "none"),
+            ("calibration", calib_method if precision == "int8" else "none"),
             ("converter_version", __version__), ("created", created_timestamp(created)),
             ("source", os.path.basename(os.fspath(onnx_path)))]
+    if precision == "int8" and (calib_method != "minmax" or float_layers or range_scale):
+        # new keys only where they say something, so plain minmax files stay byte-identical
+        prov.append(("calibration_params", method_params(calib_method, percentile)))
+        if float_layers:
+            prov.append(("float_layers", ",".join(float_layers)))
+        if range_scale:
+            prov.append(("calibration_range_scale", ",".join(f"{k}={v:g}" for k, v in range_scale.items())))
     f32_model = build_model(net, "f32", labels, mean, std, provenance=prov)
     if precision == "f32":
         return f32_model
     # the f32 model only needs to exist in memory to calibrate; run it through the reader's
     # checks first so calibration executes exactly what an f32 file would hold
-    ranges = calibrate(read_bytes(serialize(f32_model)), calib)
-    return build_model(net, "int8", labels, mean, std, ranges=ranges, provenance=prov)
+    if calib_method == "minmax" and not range_scale and calib_report is None:
+        ranges = calibrate(read_bytes(serialize(f32_model)), calib)
+    else:
+        ranges, report = choose_ranges(read_bytes(serialize(f32_model)), calibration_files(calib)[1],
+                                       calib_method, percentile, range_scale)
+        if calib_report is not None:
+            calib_report.extend(report)
+    return build_model(net, "int8", labels, mean, std, ranges=ranges, provenance=prov,
+                       float_layers=float_layers)
 
 
 def read_labels(path):
@@ -206,6 +257,12 @@ def main(argv=None) -> int:
     ap.add_argument("--mean", type=float, nargs="+", metavar="M")
     ap.add_argument("--std", type=float, nargs="+", metavar="S")
     ap.add_argument("--created", help="provenance timestamp (default: SOURCE_DATE_EPOCH or now)")
+    ap.add_argument("--calib-method", choices=CALIB_METHODS, default="minmax",
+                    help="how activation ranges are chosen from the calibration images (default minmax)")
+    ap.add_argument("--percentile", type=float, default=DEFAULT_PERCENTILE,
+                    help=f"for --calib-method percentile (default {DEFAULT_PERCENTILE})")
+    ap.add_argument("--float-layers", metavar="NAME,...", default="",
+                    help="keep these layers in float32 inside the int8 model (SPEC \"Mixed precision\")")
     ap.add_argument("-q", "--quiet", action="store_true")
     ap.add_argument("--svm", metavar="SVM.npz",
                     help="linear-SVM head from `roentgen-train svm`: MODEL is then its feature CNN (SPEC \"SVM head\")")
@@ -217,12 +274,15 @@ def main(argv=None) -> int:
             model = convert_svm(args.model, args.svm, args.precision, args.calib, args.mean, args.std,
                                 args.created, labels)
         else:
-            model = convert(args.model, args.precision, args.calib, labels, args.mean, args.std, args.created)
+            calib_report = [] if args.precision == "int8" else None
+            float_layers = tuple(n for n in args.float_layers.split(",") if n)
+            model = convert(args.model, args.precision, args.calib, labels, args.mean, args.std, args.created,
+                            args.calib_method, args.percentile, float_layers, calib_report=calib_report)
         data = serialize(model)
         read_bytes(data)  # never write what a reader would reject
         write_atomic(args.output, data)
     except (ConversionError, OnnxImportError, QuantizationError, FormatError, ImageError, OSError,
-            ValueError) as e:
+            CalibrationError, ValueError) as e:
         msg = " ".join(str(e).split())
         print(f"roentgen-convert: error: {msg}", file=sys.stderr)
         return 1
@@ -230,6 +290,11 @@ def main(argv=None) -> int:
         print(f"roentgen-convert: error: {type(e).__name__}: {' '.join(str(e).split())}", file=sys.stderr)
         return 1
     if not args.quiet:
+        if calib_report:
+            # the ranges the file uses: QUANTIZE outputs and int8 CONV2D / DENSE outputs
+            used = {model.tensors[o.output].name.removesuffix(".q") for o in model.ops
+                    if model.tensors[o.output].dtype == DT_INT8 and o.kind != OP_MAXPOOL2D}
+            print(format_report(calib_report, used))
         print(summary(model, data))
         print(f"wrote {args.output}")
     return 0

@@ -71,7 +71,9 @@ def export_onnx(net: nn.Module, path, channels=1, size=128, softmax=True):
             kw["dynamo"] = False
     except (TypeError, ValueError):  # pragma: no cover
         pass
-    with torch.no_grad():
+    import warnings
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(m, x, str(path), input_names=["input"], output_names=["output"],
                           opset_version=17, do_constant_folding=True,
                           dynamic_axes={"input": {0: "batch_size"}, "output": {0: "batch_size"}}, **kw)
@@ -80,18 +82,19 @@ def export_onnx(net: nn.Module, path, channels=1, size=128, softmax=True):
 # ------------------------------------------------------------------ Network executor (features)
 
 class NetworkRunner:
-    """Runs a list of imported layers (onnx_import.Layer) in float32 torch, batched. Input NHWC numpy [N, H, W, C]; output NHWC numpy activation of that layer."""
+    """Runs a list of imported layers (onnx_import.Layer) in float32 torch, batched.
+    Input NHWC numpy [N, H, W, C]; output the NHWC numpy activation of the last layer."""
 
     def __init__(self, layers):
         self.layers = list(layers)
         self.params = []
         for L in self.layers:
             if L.kind == "conv":
-                w = torch.from_numpy(np.ascontiguousarray(L.w.transpose(0, 3, 1, 2), dtype=np.float32))
-                self.params.append((w, torch.from_numpy(L.b.astype(np.float32))))
+                w = torch.from_numpy(np.array(L.w.transpose(0, 3, 1, 2), dtype=np.float32, order="C"))
+                self.params.append((w, torch.from_numpy(np.array(L.b, dtype=np.float32))))
             elif L.kind == "dense":
-                self.params.append((torch.from_numpy(L.w.astype(np.float32)),
-                                    torch.from_numpy(L.b.astype(np.float32))))
+                self.params.append((torch.from_numpy(np.array(L.w, dtype=np.float32)),
+                                    torch.from_numpy(np.array(L.b, dtype=np.float32))))
             else:
                 self.params.append(None)
 

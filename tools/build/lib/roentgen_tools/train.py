@@ -226,7 +226,7 @@ def train_cnn(args) -> int:
         steps_per_epoch = min(steps_per_epoch, args.max_steps)
     total = steps_per_epoch * args.epochs
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=total, pct_start=0.15)
-    start_epoch, best_acc, history = 0, -1.0, []
+    start_epoch, best_acc, best_loss, history = 0, -1.0, math.inf, []
     ckpt_path, best_path = out / "checkpoint.pt", out / "best.pt"
     gen = torch.Generator().manual_seed(args.seed)
     if args.resume and ckpt_path.exists():
@@ -235,10 +235,20 @@ def train_cnn(args) -> int:
             raise DatasetError(f"--resume: {ckpt_path} has other classes than DATA")
         net.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
+        if ck.get("total_steps", ck["scheduler"].get("total_steps", total)) == total:
+            sched.load_state_dict(ck["scheduler"])
+        else:  # --epochs changed: a fresh, gentler one-cycle schedule over the remaining epochs
+            remaining = steps_per_epoch * max(args.epochs - ck["epoch"], 1)
+            for g in opt.param_groups:
+                g.pop("initial_lr", None), g.pop("max_lr", None), g.pop("min_lr", None)
+            sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr * 0.2, total_steps=remaining,
+                                                        pct_start=0.1)
+            log(f"--epochs changed ({ck.get('epochs')} -> {args.epochs}): new one-cycle schedule, peak lr "
+                f"{args.lr * 0.2:g}, over the remaining epochs")
         gen.set_state(ck["generator"])
         torch.set_rng_state(ck["torch_rng"])
         start_epoch, best_acc, history = ck["epoch"], ck["best_acc"], ck["history"]
+        best_loss = ck.get("best_loss", math.inf)
         log(f"resumed from {ckpt_path} after epoch {start_epoch} (best held-out accuracy {best_acc * 100:.2f} %)")
     elif args.resume:
         log(f"--resume: no {ckpt_path}, starting from scratch")
@@ -264,8 +274,8 @@ def train_cnn(args) -> int:
             loss.backward()
             opt.step()
             sched.step()
-            loss_sum += float(loss) * len(yb)
-            correct += int((logits.argmax(1) == yb).sum())
+            loss_sum += float(loss.detach()) * len(yb)
+            correct += int((logits.detach().argmax(1) == yb).sum())
             seen += len(yb)
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
         bar.close()
@@ -277,9 +287,10 @@ def train_cnn(args) -> int:
                    heldout_loss=val_loss, heldout_acc=val_acc, seconds=round(train_time, 1),
                    images_per_s=round(seen / max(train_time, 1e-9), 1))
         history.append(rec)
-        improved = val_acc > best_acc
+        # best = highest held-out accuracy; ties (e.g. several epochs at 100 %) -> lower held-out loss
+        improved = val_acc > best_acc or (val_acc == best_acc and val_loss < best_loss)
         if improved:
-            best_acc = val_acc
+            best_acc, best_loss = val_acc, val_loss
             torch.save({"model": net.state_dict(), "labels": labels, "epoch": epoch + 1,
                         "heldout_acc": val_acc}, best_path)
         log(f"epoch {epoch + 1}: train loss {rec['train_loss']:.4f} acc {rec['train_acc'] * 100:.2f} %, "
@@ -287,7 +298,8 @@ def train_cnn(args) -> int:
             f"{rec['images_per_s']} img/s")
         torch.save({"model": net.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                     "generator": gen.get_state(), "torch_rng": torch.get_rng_state(), "epoch": epoch + 1,
-                    "best_acc": best_acc, "history": history, "labels": labels}, ckpt_path)
+                    "best_acc": best_acc, "best_loss": best_loss, "history": history, "labels": labels,
+                    "epochs": args.epochs, "total_steps": total}, ckpt_path)
         with open(out / "history.csv", "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(history[0]), lineterminator="\n")
             w.writeheader()
