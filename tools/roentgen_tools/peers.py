@@ -186,7 +186,7 @@ def main(argv=None):
     ap.add_argument("--peak-gmacs", type=float, default=528.5,
                     help="vpdpbusd peak of one core in G int8 MAC/s (default: the issue's 724.1 M MACs / 1.37 ms)")
     ap.add_argument("--measured-peak-gmacs", type=float, default=231.0,
-                    help="vpdpbusd zmm peak measured on this machine by a 24-accumulator loop (tools/SPEED.md)")
+                    help="vpdpbusd zmm peak measured on this machine by a 24-accumulator loop (docs/SPEED.md)")
     ap.add_argument("--engines", nargs="+", default=["roentgen-int8", "roentgen-f32", "ort-int8", "ort-fp32", "openvino-int8", "litert-int8"])
     ap.add_argument("--work", default=Path.home() / ".cache/roentgen/peers")
     ap.add_argument("--json", default=None, help="also write the results here")
