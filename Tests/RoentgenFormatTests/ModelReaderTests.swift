@@ -23,19 +23,19 @@ import RoentgenFormat
 }
 
 @Suite struct ModelReaderTests {
-    static let int8Path = "fixtures/models/table2-int8.rtg"
-    static let f32Path = "fixtures/models/table2-f32.rtg"
+    static let int8Path = "fixtures/models/cnn-int8.rtg"
+    static let f32Path = "fixtures/models/cnn-f32.rtg"
 
     func fixture(_ path: String = int8Path) throws -> ModelBytes { ModelBytes(bytes: try Fixtures.bytes(path)) }
 
-    @Test func readsTheTable2Fixtures() throws {
+    @Test func readsTheShippedCNN() throws {
         for (path, precision) in [(Self.int8Path, "int8"), (Self.f32Path, "f32")] {
             let model = try ModelReader.load(path: Fixtures.path(path))
             #expect(model.versionMajor == 1 && model.versionMinor == 0)
             #expect(model.precision == precision)
             #expect(model.input == model.input)
             #expect(model.input.channels == 1 && model.input.height == 128 && model.input.width == 128)
-            #expect(model.labels.count == 24)
+            #expect(model.labels.count == 11)
             #expect(model.ops.filter { $0.kind == .conv2d }.count == 10, "Table 2 has 10 conv layers")
             #expect(model.ops.filter { $0.kind == .maxPool2d }.count == 4)
             #expect(model.ops.filter { $0.kind == .dense }.count == 3)
@@ -47,6 +47,16 @@ import RoentgenFormat
                 #expect(weights.allSatisfy { $0.quantization?.axis == 0 && $0.quantization?.scales.count == $0.shape[0] })
             }
         }
+    }
+
+    @Test func readsTheSVMHead() throws {
+        let model = try ModelReader.load(path: Fixtures.path("fixtures/models/svm-int8.rtg"))
+        #expect(model.input.outputKind == .svmDecisionValues)
+        let head = try #require(model.ops.last)
+        #expect(head.kind == .dense)
+        #expect(model.tensors[head.output].dtype == .float32, "int32 decision values, dequantized")
+        #expect(model.tensors[head.inputs[1]!].dtype == .int8, "int8 SVM weights")
+        #expect(model.labels.count == 11)
     }
 
     @Test func rejectsTruncatedFiles() throws {

@@ -48,7 +48,7 @@ import RoentgenImage
         }
     }
 
-    /// int8 against f32 on the Table-2 fixture: the layers pair up by name, the input quantization
+    /// int8 against f32 on the shipped CNN: the layers pair up by name, the input quantization
     /// is the baseline, and each SQNR equals one computed independently from the two arenas.
     @Test func int8AgainstFloatPerLayer() throws {
         let fm = try Model(path: Fixtures.f32Model), qm = try Model(path: Fixtures.int8Model)
@@ -61,7 +61,7 @@ import RoentgenImage
         #expect(result.layers.first!.isQuantizeStep)
         for layer in result.layers {
             #expect(layer.images == 3)
-            #expect(layer.meanSQNR > 5 && layer.meanSQNR < 80, "\(layer.name): \(layer.meanSQNR) dB")
+            #expect(layer.meanSQNR > 5, "\(layer.name): \(layer.meanSQNR) dB")
             #expect(layer.meanCosine > 0.9 && layer.meanCosine <= 1.0000001, "\(layer.name)")
         }
         #expect(result.worstLayer != nil && result.worstLayer!.name != "input.q")

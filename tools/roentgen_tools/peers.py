@@ -7,7 +7,7 @@ runs its int8 and f32 .rtg files through `roentgen bench --json`. Every engine i
 batches, alternating engine and thread count round by round, so that a noisy shared machine slows
 all of them alike; the table shows the median over all timed runs and the ratio Roentgen / best peer.
 
-    roentgen-peers                       # defaults: fixtures/models/table2.onnx, fixtures/calib, ...
+    roentgen-peers                       # defaults: fixtures/models/cnn.onnx (trained Table-2), fixtures/calib, ...
     roentgen-peers --threads 1 2 --rounds 7 --runs 40 --json peers.json
 """
 from __future__ import annotations
@@ -171,14 +171,14 @@ def find_binary(explicit):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="roentgen-peers", description=__doc__.split("\n\n")[0])
     fx = REPO / "fixtures"
-    ap.add_argument("--onnx", default=fx / "models/table2.onnx")
+    ap.add_argument("--onnx", default=fx / "models/cnn.onnx")
     ap.add_argument("--calib", default=fx / "calib")
-    ap.add_argument("--int8", default=fx / "models/table2-int8.rtg", help="Roentgen int8 model of the same network")
-    ap.add_argument("--f32", default=fx / "models/table2-f32.rtg", help="Roentgen f32 model of the same network")
+    ap.add_argument("--int8", default=fx / "models/cnn-int8.rtg", help="Roentgen int8 model of the same network")
+    ap.add_argument("--f32", default=fx / "models/cnn-f32.rtg", help="Roentgen f32 model of the same network")
     ap.add_argument("--tflite", default=None, help="LiteRT int8 .tflite of the same network (optional)")
     ap.add_argument("--roentgen", default=None, help="roentgen binary (default: .build/release/roentgen, $ROENTGEN_BIN)")
-    ap.add_argument("--mean", type=float, default=0.5)
-    ap.add_argument("--std", type=float, default=0.25)
+    ap.add_argument("--mean", type=float, default=None, help="input normalisation (default: the --int8 model's)")
+    ap.add_argument("--std", type=float, default=None, help="input normalisation (default: the --int8 model's)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--rounds", type=int, default=5, help="alternation rounds")
     ap.add_argument("--runs", type=int, default=30, help="timed runs per engine per round")
@@ -191,6 +191,11 @@ def main(argv=None):
     ap.add_argument("--work", default=Path.home() / ".cache/roentgen/peers")
     ap.add_argument("--json", default=None, help="also write the results here")
     a = ap.parse_args(argv)
+    if a.mean is None or a.std is None:
+        from .format import read_model
+        spec = read_model(a.int8).input
+        a.mean = spec.mean[0] if a.mean is None else a.mean
+        a.std = spec.std[0] if a.std is None else a.std
 
     import onnxruntime as ort
     sess = ort.InferenceSession(str(a.onnx), providers=["CPUExecutionProvider"])

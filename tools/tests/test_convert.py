@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 
 from cnn_factory import random_cnn
-from conftest import REPO
+from conftest import REPO, trained_images
 from roentgen_tools import convert, reference
 from roentgen_tools import format as F
 from roentgen_tools.format import read_bytes, read_model, serialize
@@ -248,30 +248,56 @@ def test_reference_cli_json_and_bad_image(tmp_path, small_int8, calib_dir):
     assert r2.returncode == 0 and ok["label"] in r2.stdout
 
 
-# ------------------------------------------------------------------ the Table-2 fixture
+# ------------------------------------------------------------------ the Table-2 fixtures
 
 FIXTURES = REPO / "fixtures"
 
 
-def test_table2_fixture_arena_and_expected_output():
-    q = read_model(FIXTURES / "models" / "table2-int8.rtg")
+def test_trained_cnn_fixture_arena_and_expected_output():
+    """The committed trained Table-2 network (11 DRR classes) and its expected reference output."""
+    q = read_model(FIXTURES / "models" / "cnn-int8.rtg")
     assert q.arena_size <= 1 << 20, q.arena_size
-    assert len(q.labels) == 24 and q.labels[0] == "chest PA"
+    labels = (FIXTURES / "models" / "cnn-labels.txt").read_text().split()
+    assert list(q.labels) == labels and len(labels) == 11
     conv_ops = [op for op in q.ops if op.kind == F.OP_CONV2D]
     assert len(conv_ops) == 10 and sum(op.kind == F.OP_MAXPOOL2D for op in q.ops) == 4
     assert sum(op.kind == F.OP_DENSE for op in q.ops) == 3
-    lines = (FIXTURES / "expected" / "table2-int8.jsonl").read_text().splitlines()
-    for line in lines[:4]:
-        row = json.loads(line)
+    rows = [json.loads(line) for line in (FIXTURES / "expected" / "cnn-int8.jsonl").read_text().splitlines()]
+    assert [r["path"] for r in rows] == [p.relative_to(REPO).as_posix() for p in trained_images()]
+    heldout = [r for r in rows if r["path"].startswith("fixtures/heldout/")]
+    assert len(heldout) == 33 and len(rows) == 45
+    for row in rows[:2] + rows[10:12] + heldout[::11]:  # 8-bit, 16-bit, RGB and held-out DRRs
         got = reference.classify(q, REPO / row["path"])
+        assert got["logits"] == row["logits"] and got["index"] == row["index"], row["path"]
+    assert len({r["index"] for r in rows}) >= 3  # logits are not degenerate
+    # a trained model: most held-out DRRs are classified as the folder they sit in
+    assert sum(r["label"] == r["path"].split("/")[2] for r in heldout) >= len(heldout) // 2
+
+
+def test_trained_cnn_f32_fixture_matches_onnxruntime():
+    f = read_model(FIXTURES / "models" / "cnn-f32.rtg")
+    for img in sorted((FIXTURES / "images").glob("*.png"))[-3:] + sorted((FIXTURES / "heldout").rglob("*.png"))[:1]:
+        x = reference.load_input(f, img)  # 16-bit, RGB, one 8-bit and one held-out DRR
+        got = reference.softmax(reference.run(f, x))
+        want = ort_probs(FIXTURES / "models" / "cnn.onnx", x, True)
+        assert np.abs(got - want).max() < 1e-4, img.name
+
+
+def test_generated_table2_fixture(table2_fixture):
+    """The untrained Table-2 fixture `roentgen-fixtures` makes (generated per session, not committed)."""
+    q = read_model(table2_fixture / "models" / "table2-int8.rtg")
+    assert q.arena_size <= 1 << 20, q.arena_size
+    assert len(q.labels) == 24 and q.labels[0] == "chest PA"
+    assert sum(op.kind == F.OP_CONV2D for op in q.ops) == 10 and sum(op.kind == F.OP_MAXPOOL2D for op in q.ops) == 4
+    assert sum(op.kind == F.OP_DENSE for op in q.ops) == 3
+    lines = (table2_fixture / "expected" / "table2-int8.jsonl").read_text().splitlines()
+    for line in lines[:2]:
+        row = json.loads(line)
+        got = reference.classify(q, table2_fixture.parent / row["path"])
         assert got["logits"] == row["logits"] and got["index"] == row["index"]
     assert len({json.loads(line)["index"] for line in lines}) >= 3  # logits are not degenerate
-
-
-def test_table2_f32_fixture_matches_onnxruntime():
-    f = read_model(FIXTURES / "models" / "table2-f32.rtg")
-    for img in sorted((FIXTURES / "images").glob("*.png"))[-3:]:  # 16-bit, RGB and one 8-bit
-        x = reference.load_input(f, img)
-        got = reference.softmax(reference.run(f, x))
-        want = ort_probs(FIXTURES / "models" / "table2.onnx", x, True)
-        assert np.abs(got - want).max() < 1e-4, img.name
+    f = read_model(table2_fixture / "models" / "table2-f32.rtg")
+    img = sorted((table2_fixture / "images").glob("*.png"))[-1]
+    x = reference.load_input(f, img)
+    want = ort_probs(table2_fixture / "models" / "table2.onnx", x, True)
+    assert np.abs(reference.softmax(reference.run(f, x)) - want).max() < 1e-4

@@ -10,10 +10,10 @@ def tree(root):
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def test_generator_is_deterministic(tmp_path, monkeypatch):
+def test_generator_is_deterministic(tmp_path, monkeypatch, table2_fixture):
+    """`table2_fixture` (conftest) is one run, generated once per session; this is the second."""
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
-    a, b = tmp_path / "a" / "fixtures", tmp_path / "b" / "fixtures"
-    fixtures.generate(a, log=lambda *_: None)
+    a, b = table2_fixture, tmp_path / "b" / "fixtures"
     fixtures.generate(b, log=lambda *_: None)
     ta, tb = tree(a), tree(b)
     assert sorted(ta) == sorted(tb)

@@ -2,8 +2,11 @@
 
 int8: the Swift logits must equal the numpy reference's bit for bit (as float32).
 f32: the Swift probabilities must be within 1e-4 of onnxruntime.
+SVM head (int8): the Swift decision values must equal the reference's bit for bit.
+Models: the committed trained ones (fixtures/models/cnn*, svm*) and seeded random CNNs.
 This test never skips: a missing binary is a failure (build it with `swift build -c release`).
 """
+import functools
 import json
 import os
 import subprocess
@@ -14,7 +17,7 @@ import onnxruntime as ort
 import pytest
 
 from cnn_factory import random_cnn
-from conftest import REPO
+from conftest import REPO, TRAINED, trained_images
 from roentgen_tools import convert, reference
 from roentgen_tools.format import read_model, write_model
 
@@ -42,10 +45,16 @@ def swift_classify(model_path, paths, expect_ok=True):
     return rows, r
 
 
-def ort_probs(onnx_path, x_nhwc):
+@functools.lru_cache(maxsize=4)
+def ort_session(onnx_path):
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    out = sess.run(None, {sess.get_inputs()[0].name: x_nhwc.transpose(0, 3, 1, 2)})[0].reshape(-1)
     has_softmax = any(n.op_type == "Softmax" for n in __import__("onnx").load(str(onnx_path)).graph.node)
+    return sess, has_softmax
+
+
+def ort_probs(onnx_path, x_nhwc):
+    sess, has_softmax = ort_session(str(onnx_path))
+    out = sess.run(None, {sess.get_inputs()[0].name: x_nhwc.transpose(0, 3, 1, 2)})[0].reshape(-1)
     return out.astype(np.float64) if has_softmax else reference.softmax(out)
 
 
@@ -72,18 +81,46 @@ def check_pair(tag, onnx_path, int8_path, f32_path, images):
             f"{tag} f32 {img}: max |Swift - onnxruntime| = {np.abs(got - want).max():.3g}")
 
 
-def test_fixture_model(tmp_path):
+def test_trained_model(tmp_path):
+    """The shipped trained Table-2 network: cnn-int8.rtg bit-exact against the reference and
+    cnn-f32.rtg within 1e-4 of onnxruntime (cnn.onnx), over fixtures/images and fixtures/heldout;
+    plus a fresh conversion of cnn.onnx with the same normalisation."""
     roentgen_bin()  # fail fast, before converting
-    onnx_path = REPO / "fixtures" / "models" / "table2.onnx"
-    images = sorted((REPO / "fixtures" / "images").glob("*.png"))
-    q = convert.convert(onnx_path, "int8", calib=REPO / "fixtures" / "calib", mean=[0.5], std=[0.25])
-    f = convert.convert(onnx_path, "f32", mean=[0.5], std=[0.25])
-    write_model(q, tmp_path / "t-int8.rtg")
-    write_model(f, tmp_path / "t-f32.rtg")
-    check_pair("table2", onnx_path, tmp_path / "t-int8.rtg", tmp_path / "t-f32.rtg", images)
-    # the committed fixtures are what the Swift unit tests use: they must agree too
-    check_pair("table2 (committed)", onnx_path, REPO / "fixtures" / "models" / "table2-int8.rtg",
-               REPO / "fixtures" / "models" / "table2-f32.rtg", images)
+    onnx_path = TRAINED / "cnn.onnx"
+    images = trained_images()
+    assert len(images) == 45, len(images)
+    # the committed models are what the Swift unit tests use
+    check_pair("cnn (committed)", onnx_path, TRAINED / "cnn-int8.rtg", TRAINED / "cnn-f32.rtg", images)
+    spec = read_model(TRAINED / "cnn-int8.rtg").input
+    norm = dict(mean=list(spec.mean), std=list(spec.std))
+    write_model(convert.convert(onnx_path, "int8", calib=REPO / "fixtures" / "calib", **norm), tmp_path / "t-int8.rtg")
+    write_model(convert.convert(onnx_path, "f32", **norm), tmp_path / "t-f32.rtg")
+    check_pair("cnn (fresh conversion)", onnx_path, tmp_path / "t-int8.rtg", tmp_path / "t-f32.rtg", images[:12])
+
+
+def test_trained_svm_model():
+    """svm-int8.rtg: `decision_values` (and no probabilities) from Swift equal roentgen-reference's
+    bit for bit; svm-f32.rtg gives the same kind of output."""
+    images = trained_images()
+    q = read_model(TRAINED / "svm-int8.rtg")
+    rows, _ = swift_classify(TRAINED / "svm-int8.rtg", images)
+    for img, row in zip(images, rows):
+        assert row["path"] == str(img)
+        assert "decision_values" in row and "probabilities" not in row, row
+        want = reference.classify(q, img)
+        got = np.asarray(row["decision_values"], dtype=np.float64).astype(np.float32)
+        exp = np.asarray(want["decision_values"], dtype=np.float64).astype(np.float32)
+        assert got.shape == exp.shape == (len(q.labels),) and np.array_equal(got, exp), (
+            f"svm int8 {img}: Swift decision values differ from the reference at "
+            f"{np.flatnonzero(got != exp).tolist()}: {got} vs {exp}")
+        assert row["index"] == want["index"] and row["label"] == want["label"], img
+    f = read_model(TRAINED / "svm-f32.rtg")
+    rows, _ = swift_classify(TRAINED / "svm-f32.rtg", images[:12])
+    for img, row in zip(images[:12], rows):
+        assert "decision_values" in row and "probabilities" not in row, row
+        want = reference.classify(f, img)
+        got, exp = np.asarray(row["decision_values"]), np.asarray(want["decision_values"])
+        assert got.shape == exp.shape and np.abs(got - exp).max() < 1e-3 * max(1.0, np.abs(exp).max()), img
 
 
 @pytest.mark.parametrize("seed", E2E_SEEDS)
@@ -102,7 +139,7 @@ def test_bad_image_reported(tmp_path, calib_dir):
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     good = sorted(calib_dir.glob("*.png"))[0]
-    model = REPO / "fixtures" / "models" / "table2-int8.rtg"
+    model = TRAINED / "cnn-int8.rtg"
     rows, r = swift_classify(model, [good, bad], expect_ok=False)
     assert REQUIRED <= set(rows[0]), rows[0]
     assert set(rows[1]) == {"path", "error"} and rows[1]["path"] == str(bad), rows[1]

@@ -135,7 +135,7 @@ def test_labelled_csv_and_label_mismatch(models, tmp_path):
 
 
 def test_models_with_different_labels_are_an_error(models, tmp_path):
-    r = run("verify", "--float", REPO / "fixtures/models/table2-f32.rtg", "--int8", models["int8"], models["data"])
+    r = run("verify", "--float", REPO / "fixtures/models/cnn-f32.rtg", "--int8", models["int8"], models["data"])
     assert r.returncode == 1 and "labels differ" in r.stderr
 
 
