@@ -168,7 +168,8 @@ def find_binary(explicit):
     raise SystemExit("roentgen-peers: no roentgen binary (build it: swift build -c release, or pass --roentgen)")
 
 
-def main(argv=None):
+def run(argv=None) -> dict:
+    """Runs the benchmark, prints the table and returns the figures."""
     ap = argparse.ArgumentParser(prog="roentgen-peers", description=__doc__.split("\n\n")[0])
     fx = REPO / "fixtures"
     ap.add_argument("--onnx", default=fx / "models/cnn.onnx")
@@ -271,5 +272,10 @@ def main(argv=None):
     return result
 
 
+def main(argv=None) -> int:
+    run(argv)
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -55,7 +55,7 @@ def test_every_variant_same_logits(tiny):
 
 def test_peers_one_round(tiny, small_onnx, calib_dir, tmp_path):
     out = tmp_path / "peers.json"
-    res = peers.main(["--onnx", str(small_onnx), "--calib", str(calib_dir), "--int8", str(tiny / "q.rtg"),
+    res = peers.run(["--onnx", str(small_onnx), "--calib", str(calib_dir), "--int8", str(tiny / "q.rtg"),
                       "--f32", str(tiny / "f.rtg"), "--roentgen", str(roentgen_bin()), "--threads", "1", "--rounds", "1",
                       "--runs", "2", "--warmup", "1", "--mean", "0", "--std", "1",
                       "--engines", "roentgen-int8", "roentgen-f32", "ort-int8", "ort-fp32", "--work", str(tmp_path / "w"),
