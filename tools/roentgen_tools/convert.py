@@ -10,15 +10,15 @@ import sys
 import numpy as np
 
 from . import __version__
-from .calibration import (METHODS as CALIB_METHODS, DEFAULT_PERCENTILE, CalibrationError, choose_ranges, format_report,
+from .quant.calibration import (METHODS as CALIB_METHODS, DEFAULT_PERCENTILE, CalibrationError, choose_ranges, format_report,
                           method_params)
-from .format import (ACT_LEAKY, ACT_NONE, DT_FLOAT32, DT_INT8, DT_INT32, DTYPE_NAMES, NONE, OP_CONV2D,
+from .fileformat.rtg import (ACT_LEAKY, ACT_NONE, DT_FLOAT32, DT_INT8, DT_INT32, DTYPE_NAMES, NONE, OP_CONV2D,
                      OP_DENSE, OP_DEQUANTIZE, OP_MAXPOOL2D, OP_NAMES, OP_QUANTIZE, ROLE_ACTIVATION, ROLE_CONSTANT,
                      FormatError, InputSpec, Model, Op, Tensor, serialize, read_bytes, write_atomic)
-from .image import ImageError
-from .onnx_import import Network, OnnxImportError, load
-from .planner import plan_arena
-from .quantize import (QuantizationError, activation_params, calibrate, calibration_digest, calibration_files,
+from .data.image import ImageError
+from .frontend.onnx_import import Network, OnnxImportError, load
+from .fileformat.planner import plan_arena
+from .quant.arith import (QuantizationError, activation_params, calibrate, calibration_digest, calibration_files,
                        check_overflow, quantize_bias, quantize_weights, requant_rows)
 
 F32 = np.float32

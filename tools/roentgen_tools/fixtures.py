@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from .image import write_png
+from .data.image import write_png
 
 FIXED_CREATED = "2026-01-01T00:00:00Z"
 SEED = 20090101  # ImageCLEF 2009
@@ -207,7 +207,8 @@ def table2_onnx(probe_images: np.ndarray, seed: int = SEED) -> onnx.ModelProto:
 
 def generate(out: Path, created: str = FIXED_CREATED, path_base: Path | None = None, log=print):
     from . import convert as conv
-    from . import image, reference
+    from .data import image
+    from .reference import executor as reference
 
     out = Path(out)
     path_base = Path(path_base) if path_base else out.resolve().parent

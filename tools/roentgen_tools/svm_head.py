@@ -19,8 +19,8 @@ import os
 import numpy as np
 
 from . import __version__
-from .format import OUTPUT_SVM
-from .onnx_import import Layer, Network, load
+from .fileformat.rtg import OUTPUT_SVM
+from .frontend.onnx_import import Layer, Network, load
 
 F32 = np.float32
 POOLS = ("flatten", "max")
@@ -124,8 +124,8 @@ def convert_svm(features_onnx, svm_path, precision="int8", calib=None, mean=None
                 labels=None):
     """Feature CNN (ONNX) + fitted SVM (.npz) -> one Model whose head is the SVM."""
     from .convert import ConversionError, build_model, created_timestamp
-    from .format import read_bytes, serialize
-    from .quantize import calibrate, calibration_digest
+    from .fileformat.rtg import read_bytes, serialize
+    from .quant.arith import calibrate, calibration_digest
 
     if precision not in ("int8", "f32"):
         raise ConversionError(f"--precision must be int8 or f32, not {precision!r}")

@@ -5,7 +5,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from roentgen_tools.image import write_png
+from roentgen_tools.data.image import write_png
 from roentgen_tools.fixtures import radiograph
 
 

@@ -9,9 +9,10 @@ import pytest
 
 from cnn_factory import random_cnn
 from conftest import REPO, trained_images
-from roentgen_tools import convert, reference
-from roentgen_tools import format as F
-from roentgen_tools.format import read_bytes, read_model, serialize
+from roentgen_tools import convert
+from roentgen_tools.reference import executor as reference
+from roentgen_tools.fileformat import rtg as F
+from roentgen_tools.fileformat.rtg import read_bytes, read_model, serialize
 
 SEEDS = list(range(24))
 
@@ -159,7 +160,7 @@ def test_cli_int8_and_provenance(tmp_path, small_onnx, calib_dir):
     prov = dict(m.provenance)
     import hashlib
     from roentgen_tools import __version__
-    from roentgen_tools.quantize import calibration_digest
+    from roentgen_tools.quant.arith import calibration_digest
     assert prov["precision"] == "int8" and prov["calibration"] == "minmax"
     assert prov["source_sha256"] == hashlib.sha256(small_onnx.read_bytes()).hexdigest()
     assert prov["calibration_digest"] == calibration_digest(calib_dir)
@@ -230,7 +231,7 @@ def test_reference_cli_json_and_bad_image(tmp_path, small_int8, calib_dir):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"\x89PNG nope")
     img = sorted(calib_dir.glob("*.png"))[0]
-    r = subprocess.run([sys.executable, "-m", "roentgen_tools.reference", str(mp), str(img), str(bad), str(calib_dir),
+    r = subprocess.run([sys.executable, "-m", "roentgen_tools.reference.executor", str(mp), str(img), str(bad), str(calib_dir),
                         "--json"], capture_output=True, text=True)
     assert r.returncode == 1, r.stderr
     rows = [json.loads(line) for line in r.stdout.splitlines()]
@@ -243,7 +244,7 @@ def test_reference_cli_json_and_bad_image(tmp_path, small_int8, calib_dir):
     logits = reference.run(small_int8, reference.load_input(small_int8, img)).reshape(-1)
     assert ok["logits"] == [float(v) for v in logits]
     assert rows[2:] and all(row["path"].startswith(str(calib_dir)) for row in rows[2:])
-    r2 = subprocess.run([sys.executable, "-m", "roentgen_tools.reference", str(mp), str(img)], capture_output=True,
+    r2 = subprocess.run([sys.executable, "-m", "roentgen_tools.reference.executor", str(mp), str(img)], capture_output=True,
                         text=True)
     assert r2.returncode == 0 and ok["label"] in r2.stdout
 

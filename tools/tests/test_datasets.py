@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from roentgen_tools import datasets
-from roentgen_tools.image import write_png
+from roentgen_tools.data import datasets
+from roentgen_tools.data.image import write_png
 
 
 def _png(path, seed):

@@ -10,7 +10,9 @@ import struct
 import numpy as np
 import pytest
 
-from roentgen_tools import ctdata, drr
+from roentgen_tools.data import ctdata
+
+from roentgen_tools.data import drr
 
 SIZE = 64
 PER_CLASS = 2

@@ -5,8 +5,8 @@ import struct
 import numpy as np
 import pytest
 
-from roentgen_tools import format as F
-from roentgen_tools.format import FormatError, read_bytes, serialize
+from roentgen_tools.fileformat import rtg as F
+from roentgen_tools.fileformat.rtg import FormatError, read_bytes, serialize
 
 
 def refresh(buf: bytearray) -> bytes:

@@ -3,7 +3,7 @@ import numpy as np
 import png
 import pytest
 
-from roentgen_tools.image import ImageError, decode_png, to_tensor, write_png
+from roentgen_tools.data.image import ImageError, decode_png, to_tensor, write_png
 
 F = np.float32
 

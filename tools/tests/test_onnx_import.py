@@ -4,7 +4,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from roentgen_tools.onnx_import import OnnxImportError, load
+from roentgen_tools.frontend.onnx_import import OnnxImportError, load
 
 R = np.random.default_rng(0)
 

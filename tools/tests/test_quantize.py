@@ -4,8 +4,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from roentgen_tools import quantize as Q
-from roentgen_tools.planner import plan_arena
+from roentgen_tools.quant import arith as Q
+from roentgen_tools.fileformat.planner import plan_arena
 
 
 def bigint_requant(acc, m, shift):
@@ -109,7 +109,7 @@ def test_bias_and_overflow():
 
 
 def test_planner_greedy_respects_lifetimes():
-    from roentgen_tools.format import DT_INT8, NONE, OP_QUANTIZE, ROLE_ACTIVATION, Op, Tensor, lifetimes
+    from roentgen_tools.fileformat.rtg import DT_INT8, NONE, OP_QUANTIZE, ROLE_ACTIVATION, Op, Tensor, lifetimes
     # chain a -> b -> c -> d: sizes chosen so that reuse is possible
     sizes = [100, 1000, 500, 40]
     tensors = [Tensor(f"t{i}", DT_INT8, ROLE_ACTIVATION, (s,)) for i, s in enumerate(sizes)]

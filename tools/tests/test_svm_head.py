@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from cnn_factory import random_cnn, write_images
-from roentgen_tools import format as F
-from roentgen_tools import reference, svm_head
-from roentgen_tools.format import OP_DENSE, OP_MAXPOOL2D, OUTPUT_SVM, read_bytes, serialize
-from roentgen_tools.onnx_import import load
+from roentgen_tools.fileformat import rtg as F
+from roentgen_tools.reference import executor as reference
+from roentgen_tools import svm_head
+from roentgen_tools.fileformat.rtg import OP_DENSE, OP_MAXPOOL2D, OUTPUT_SVM, read_bytes, serialize
+from roentgen_tools.frontend.onnx_import import load
 
 CLASSES = ["a", "b", "c", "d"]
 
@@ -40,7 +41,7 @@ def _svm(d, onnx_path, net, layer, pool, seed=0):
 
 
 def _features(layers, model, img):
-    from roentgen_tools.models import NetworkRunner
+    from roentgen_tools.training.models import NetworkRunner
     x = reference.load_input(model, img)
     return NetworkRunner(layers)(x).reshape(-1).astype(np.float64)
 
@@ -107,14 +108,14 @@ def test_reference_cli_reports_decision_values(feat, tmp_path):
                         "-o", str(out), "--precision", "int8", "--calib", str(d / "imgs"), "-q"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    r = subprocess.run([sys.executable, "-m", "roentgen_tools.reference", str(out), str(imgs[0]), "--json"],
+    r = subprocess.run([sys.executable, "-m", "roentgen_tools.reference.executor", str(out), str(imgs[0]), "--json"],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     j = json.loads(r.stdout)
     assert set(j) == {"path", "label", "index", "decision_values"}
     assert len(j["decision_values"]) == len(CLASSES)
     assert j["index"] == int(np.argmax(j["decision_values"])) and j["label"] == CLASSES[j["index"]]
-    r = subprocess.run([sys.executable, "-m", "roentgen_tools.reference", str(out), str(imgs[0])],
+    r = subprocess.run([sys.executable, "-m", "roentgen_tools.reference.executor", str(out), str(imgs[0])],
                        capture_output=True, text=True)
     assert "decision value" in r.stdout
 

@@ -10,8 +10,14 @@ import pytest
 import sklearn  # noqa: F401  training needs torch and scikit-learn (tools/requirements.txt): fail, never skip
 import torch  # noqa: F401
 
-from roentgen_tools import ctdata, drr, reference, train
-from roentgen_tools.format import OUTPUT_LOGITS, OUTPUT_SVM, read_model
+from roentgen_tools.data import ctdata
+
+from roentgen_tools.data import drr
+
+from roentgen_tools.reference import executor as reference
+
+from roentgen_tools.training import train
+from roentgen_tools.fileformat.rtg import OUTPUT_LOGITS, OUTPUT_SVM, read_model
 
 CLASSES = ["chest_pa", "chest_lateral", "sternum_oblique"]
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from . import image
-from .format import (ACT_LEAKY, DT_INT8, NONE, OP_CONV2D, OP_DENSE, OP_DEQUANTIZE,
+from ..data import image
+from ..fileformat.rtg import (ACT_LEAKY, DT_INT8, NONE, OP_CONV2D, OP_DENSE, OP_DEQUANTIZE,
                      OP_MAXPOOL2D, OP_QUANTIZE, OUTPUT_SVM, FormatError, Model, read_model)
-from .quantize import requantize
+from ..quant.arith import requantize
 
 F32 = np.float32
 

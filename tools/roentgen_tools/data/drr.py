@@ -69,7 +69,7 @@ from pathlib import Path
 import numpy as np
 import png
 
-from . import ctdata
+from ..data import ctdata
 
 PROJ_FILE = "projections_v2.npz"
 ANGLE_STEP = 2.0          # degrees between cached projections

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .format import INT32_MAX, M_LIMIT, SHIFT_MAX, SHIFT_MIN
+from ..fileformat.rtg import INT32_MAX, M_LIMIT, SHIFT_MAX, SHIFT_MIN
 
 F32 = np.float32
 
@@ -134,7 +134,7 @@ def calibration_digest(folder) -> str:
 def calibrate(model_f32, folder):
     """Runs the f32 model (same preprocessing as image.py) over every calibration PNG; returns
     {activation tensor name: (min, max)} over all images (method "minmax")."""
-    from . import reference  # late import: reference imports this module
+    from ..reference import executor as reference  # late import: reference imports this module
 
     _, files = calibration_files(folder)
     ranges = {}

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import image
+from ..data import image
 
 IRMA_RE = re.compile(r"^([0-9a-z]{4})-([0-9a-z]{3})-([0-9a-z]{3})-([0-9a-z]{3})$")
 IRMA_AXES = "TDAB"

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import datasets
-from .datasets import DatasetError
+from ..data import datasets
+from ..data.datasets import DatasetError
 
 SIZE = 128
 
@@ -204,7 +204,7 @@ def train_cnn(args) -> int:
     torch = _torch_setup(args.threads, args.seed)
     import torch.nn.functional as F
     from tqdm import tqdm
-    from .models import Table2Net, export_onnx
+    from ..training.models import Table2Net, export_onnx
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -326,9 +326,9 @@ def finish(args, out, onnx_path, svm_path, train, val, yva, labels, m_float) -> 
     """Calibration folder, int8 + f32 conversion, int8 held-out accuracy (numpy reference)."""
     if args.no_convert:
         return 0
-    from .convert import convert
-    from .format import serialize, read_bytes, write_atomic
-    from .svm_head import convert_svm
+    from ..convert import convert
+    from ..fileformat.rtg import serialize, read_bytes, write_atomic
+    from ..svm_head import convert_svm
     calib = make_calib(out, train, labels, args.calib_per_class, args.seed)
     for precision in ("f32", "int8"):
         if svm_path is None:
@@ -356,7 +356,7 @@ def finish(args, out, onnx_path, svm_path, train, val, yva, labels, m_float) -> 
 # ------------------------------------------------------------------------------------- svm
 
 def extract_features(layers, x_nhwc, batch=64, progress=False):
-    from .models import NetworkRunner
+    from ..training.models import NetworkRunner
     run = NetworkRunner(layers)
     outs = []
     it = range(0, len(x_nhwc), batch)
@@ -374,8 +374,8 @@ def train_svm(args) -> int:
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import LinearSVC
-    from .onnx_import import load
-    from .svm_head import feature_dim, feature_layers, find_layer, fold_scaler, save_svm
+    from ..frontend.onnx_import import load
+    from ..svm_head import feature_dim, feature_layers, find_layer, fold_scaler, save_svm
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -440,7 +440,7 @@ def train_svm(args) -> int:
 
 def evaluate_rtg(path, samples, labels, progress=False):
     """Runs a .rtg in the numpy reference over samples (int8: bit-exact with the runtime)."""
-    from .reference import read_model, run, load_input
+    from ..reference.executor import read_model, run, load_input
     model = read_model(path)
     index = {lab: i for i, lab in enumerate(model.labels)}
     yt, yp = [], []
@@ -479,7 +479,7 @@ def eval_cmd(args) -> int:
         m = evaluate_onnx(p, samples, labels)
         kind = "float (onnxruntime)"
     else:
-        from .format import read_model
+        from ..fileformat.rtg import read_model
         labels = read_model(p).labels
         m = evaluate_rtg(p, samples, labels, progress=True)
         kind = "numpy reference"

@@ -6,7 +6,7 @@ reader recomputes (format.lifetimes), so a plan we write always verifies.
 """
 from __future__ import annotations
 
-from .format import ALIGN, ROLE_ACTIVATION, align, lifetimes
+from ..fileformat.rtg import ALIGN, ROLE_ACTIVATION, align, lifetimes
 
 
 def plan_arena(tensors, ops, input_tensor: int, output_tensor: int):
