@@ -1,142 +1,172 @@
-// f32 CONV2D and DENSE (SPEC "Float arithmetic"): y = b + sum x * w, then leaky ReLU if set.
-// Summation order is BLAS's. Threading of OpenBLAS is configured elsewhere (never here).
+// f32 CONV2D and DENSE (SPEC "CONV2D" f32, "Float arithmetic"): y = b + sum x * w, then
+// y < 0 ? y * alpha : y, then clamp(y, clipMin, clipMax). The implementation is chosen once, at init:
+//   depthwise (groups == IC > 1) -> DepthwiseConv2DFloat (SIMD along channels, every variant)
+//   avx2 / vnni                  -> PackedConvFloat (the generated f32 tiles, grouped / dilated too)
+//   portable                     -> im2col + OpenBLAS sgemm, one sgemm per group
+// Summation order is the kernel's (SPEC allows it); threading of OpenBLAS is off (never here).
 import COpenBLAS
 import RoentgenKernels
 
 public final class Conv2DFloat: ParallelWork, @unchecked Sendable {
     public let geometry: Conv2DGeometry
-    public let leakyAlpha: Float?
-    let weights: UnsafeMutablePointer<Float>   // [OC][K]
-    let bias: UnsafeMutablePointer<Float>
+    public let epilogue: FloatEpilogue
+    /// Bytes of scratch `run` needs (64-byte aligned, contents undefined on entry).
+    public let scratchBytes: Int
 
-    /// The avx2 / vnni f32 tiles (RoentgenKernels.PackedConvFloat), or nil: im2col + sgemm.
-    let packed: PackedConvFloat?
+    enum Implementation {
+        case packed(PackedConvFloat)
+        case depthwise(DepthwiseConv2DFloat)
+        case gemm(weights: UnsafeMutablePointer<Float>, bias: UnsafeMutablePointer<Float>)   // [OC][K], [OC]
+    }
+    let implementation: Implementation
+    private var bound: (input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>)?
 
-    public init(geometry g: Conv2DGeometry, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>, leakyAlpha: Float?,
-                variant: KernelVariant = .selected) {
+    public init(geometry g: Conv2DGeometry, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                alpha: Float = 1, clipMin: Float = -.infinity, clipMax: Float = .infinity, variant: KernelVariant = .selected) {
+        precondition(g.isValid, "Conv2DFloat: invalid geometry \(g)")
+        precondition(variant.isSupported, "Conv2DFloat: this CPU cannot run the \(variant.rawValue) kernels")
         _ = openBLASSingleThreaded
-        packed = PackedConvFloat.make(variant: variant, geometry: g, weights: weights, bias: bias, leakyAlpha: leakyAlpha)
         geometry = g
-        self.leakyAlpha = leakyAlpha
-        self.weights = .allocate(capacity: g.weightCount)
-        self.weights.initialize(from: weights, count: g.weightCount)
-        self.bias = .allocate(capacity: g.outputChannels)
-        self.bias.initialize(from: bias, count: g.outputChannels)
+        epilogue = FloatEpilogue(alpha: alpha, clipMin: clipMin, clipMax: clipMax)
+        if g.isDepthwise {
+            let d = DepthwiseConv2DFloat(geometry: g, weights: weights, bias: bias, alpha: alpha, clipMin: clipMin, clipMax: clipMax,
+                                         variant: variant)
+            implementation = .depthwise(d); scratchBytes = d.scratchBytes
+        } else if let p = PackedConvFloat.make(variant: variant, geometry: g, weights: weights, bias: bias,
+                                               alpha: alpha, clipMin: clipMin, clipMax: clipMax) {
+            implementation = .packed(p); scratchBytes = p.scratchBytes
+        } else {
+            let w = UnsafeMutablePointer<Float>.allocate(capacity: g.weightCount)
+            w.initialize(from: weights, count: g.weightCount)
+            let b = UnsafeMutablePointer<Float>.allocate(capacity: g.outputChannels)
+            b.initialize(from: bias, count: g.outputChannels)
+            implementation = .gemm(weights: w, bias: b)
+            scratchBytes = (g.outputHeight * g.outputWidth * g.reductionCount * 4 + 63) / 64 * 64
+        }
         super.init()
     }
 
-    deinit { weights.deallocate(); bias.deallocate() }
-
-    /// im2col scratch floats: OH * OW * KH * KW * IC.
-    public static func scratchCount(_ g: Conv2DGeometry) -> Int {
-        g.outputHeight * g.outputWidth * g.reductionCount
+    deinit {
+        if case let .gemm(w, b) = implementation { w.deallocate(); b.deallocate() }
     }
 
-    /// Fills rows `pixels` of the im2col matrix [OH*OW][KH*KW*IC] (zeros at padding).
+    /// Runs the convolution, split over the pool's threads when there is one. Does not allocate.
+    public func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, scratch: UnsafeMutableRawPointer,
+                    pool: WorkerPool? = nil) {
+        switch implementation {
+        case let .packed(p): p.prepare(input: input, output: output, scratch: scratch)
+        case let .depthwise(d): d.prepare(input: input, output: output, scratch: scratch)
+        case .gemm: bound = (input, output, scratch.assumingMemoryBound(to: Float.self))
+        }
+        if let pool, pool.threads > 1 { pool.run(self) } else { runChunk(0, of: 1) }
+    }
+
+    public override func chunkCount(threads: Int) -> Int {
+        switch implementation {
+        case let .packed(p): return p.chunkCount(threads: threads)
+        case let .depthwise(d): return d.chunkCount(threads: threads)
+        case .gemm: return threads <= 1 ? 1 : min(4 * threads, max(1, geometry.outputHeight * geometry.outputWidth / 32))
+        }
+    }
+
+    public override func runChunk(_ part: Int, of parts: Int) {
+        switch implementation {
+        case let .packed(p): p.compute(part: part, of: parts)
+        case let .depthwise(d): d.compute(part: part, of: parts)
+        case let .gemm(weights, bias): gemm(part, parts, weights, bias)
+        }
+    }
+
+    /// Rows `part` of the output pixels: per group, im2col of those rows, then one single-threaded
+    /// sgemm into the group's output columns (OpenBLAS's own threads would allocate per call).
+    private func gemm(_ part: Int, _ parts: Int, _ weights: UnsafeMutablePointer<Float>, _ bias: UnsafeMutablePointer<Float>) {
+        let g = geometry
+        let (input, output, scratch) = bound!
+        let rows = partRange(g.outputHeight * g.outputWidth, part, parts)
+        guard !rows.isEmpty else { return }
+        let m = rows.count, k = g.reductionCount, ocg = g.groupOutputChannels, oc = g.outputChannels
+        let c = output + rows.lowerBound * oc
+        for r in 0..<m { (c + r * oc).update(from: bias, count: oc) }
+        for grp in 0..<g.groups {
+            Self.im2col(g, input, scratch, group: grp, pixels: rows)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(ocg), Int32(k),
+                        1, scratch + rows.lowerBound * k, Int32(k), weights + grp * ocg * k, Int32(k), 1, c + grp * ocg, Int32(oc))
+        }
+        if !epilogue.isIdentity { for r in 0..<m { epilogue.apply(c + r * oc, count: oc) } }
+    }
+
+    /// Fills rows `pixels` of the im2col matrix [OH*OW][KH*KW*IC/groups] of group `group` (zeros at padding).
     static func im2col(_ g: Conv2DGeometry, _ input: UnsafePointer<Float>, _ cols: UnsafeMutablePointer<Float>,
-                       pixels: Range<Int>? = nil) {
-        let ic = g.inputChannels, kw = g.kernelWidth
-        let range = pixels ?? 0..<(g.outputHeight * g.outputWidth)
-        var dst = cols + range.lowerBound * g.reductionCount
-        for p in range {
+                       group: Int, pixels: Range<Int>) {
+        let icg = g.groupInputChannels, ic = g.inputChannels
+        var dst = cols + pixels.lowerBound * g.reductionCount
+        for p in pixels {
             let (oh, ow) = p.quotientAndRemainder(dividingBy: g.outputWidth)
-            do {
-                for kh in 0..<g.kernelHeight {
-                    let ih = oh * g.strideHeight - g.padTop + kh
-                    if ih < 0 || ih >= g.inputHeight {
-                        dst.update(repeating: 0, count: kw * ic)
-                        dst += kw * ic
-                        continue
-                    }
-                    let iw0 = ow * g.strideWidth - g.padLeft
-                    let lo = max(0, -iw0), hi = min(kw, g.inputWidth - iw0)   // valid kw range [lo, hi)
-                    if lo >= hi {
-                        dst.update(repeating: 0, count: kw * ic)
+            for kh in 0..<g.kernelHeight {
+                let ih = oh * g.strideHeight - g.padTop + kh * g.dilationHeight
+                for kw in 0..<g.kernelWidth {
+                    let iw = ow * g.strideWidth - g.padLeft + kw * g.dilationWidth
+                    if ih < 0 || ih >= g.inputHeight || iw < 0 || iw >= g.inputWidth {
+                        dst.update(repeating: 0, count: icg)
                     } else {
-                        if lo > 0 { dst.update(repeating: 0, count: lo * ic) }
-                        (dst + lo * ic).update(from: input + (ih * g.inputWidth + iw0 + lo) * ic, count: (hi - lo) * ic)
-                        if hi < kw { (dst + hi * ic).update(repeating: 0, count: (kw - hi) * ic) }
+                        dst.update(from: input + (ih * g.inputWidth + iw) * ic + group * icg, count: icg)
                     }
-                    dst += kw * ic
+                    dst += icg
                 }
             }
         }
     }
 
-    public func run(input: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>) {
-        run(input: input, scratch: scratch, output: output, pool: nil)
-    }
-
-    /// As `run`, the output rows (pixels) split over the pool's threads, one single-threaded
-    /// sgemm per part (OpenBLAS's own threads would allocate per call).
-    public func run(input: UnsafePointer<Float>, scratch: UnsafeMutablePointer<Float>, output: UnsafeMutablePointer<Float>,
-                    pool: WorkerPool?) {
-        bound = (input, scratch, output)
-        packed?.prepare(input: input, output: output)
-        if let pool, pool.threads > 1 { pool.run(self) } else { runChunk(0, of: 1) }
-    }
-
-    private var bound: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>)?
-
-    public override func chunkCount(threads: Int) -> Int {
-        if let packed { return packed.chunkCount(threads: threads) }
-        return threads <= 1 ? 1 : min(4 * threads, max(1, geometry.outputHeight * geometry.outputWidth / 32))
-    }
-
-    public override func runChunk(_ part: Int, of parts: Int) {
-        if let packed { return packed.compute(part: part, of: parts) }
-        let g = geometry
-        let (input, scratch, output) = bound!
-        let rows = partRange(g.outputHeight * g.outputWidth, part, parts)
-        guard !rows.isEmpty else { return }
-        let m = rows.count, n = g.outputChannels, k = g.reductionCount
-        Self.im2col(g, input, scratch, pixels: rows)
-        let a = scratch + rows.lowerBound * k, c = output + rows.lowerBound * n
-        for r in 0..<m { (c + r * n).update(from: bias, count: n) }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(n), Int32(k),
-                    1, a, Int32(k), weights, Int32(k), 1, c, Int32(n))
-        if let alpha = leakyAlpha { leaky(c, m * n, alpha) }
-    }
-
+    /// The double-precision twin (tests compare within a tolerance).
     public static func reference(geometry g: Conv2DGeometry, input: UnsafePointer<Float>, weights: UnsafePointer<Float>,
-                                 bias: UnsafePointer<Float>, leakyAlpha: Float?, output: UnsafeMutablePointer<Float>) {
+                                 bias: UnsafePointer<Float>, alpha: Float = 1, clipMin: Float = -.infinity, clipMax: Float = .infinity,
+                                 output: UnsafeMutablePointer<Double>) {
+        let icg = g.groupInputChannels, ocg = g.groupOutputChannels
         for oh in 0..<g.outputHeight {
             for ow in 0..<g.outputWidth {
                 for oc in 0..<g.outputChannels {
-                    var acc = bias[oc]
+                    let group = oc / ocg
+                    var acc = Double(bias[oc])
                     for kh in 0..<g.kernelHeight {
-                        let ih = oh * g.strideHeight - g.padTop + kh
+                        let ih = oh * g.strideHeight - g.padTop + kh * g.dilationHeight
                         if ih < 0 || ih >= g.inputHeight { continue }
                         for kw in 0..<g.kernelWidth {
-                            let iw = ow * g.strideWidth - g.padLeft + kw
+                            let iw = ow * g.strideWidth - g.padLeft + kw * g.dilationWidth
                             if iw < 0 || iw >= g.inputWidth { continue }
-                            for ic in 0..<g.inputChannels {
-                                acc += input[(ih * g.inputWidth + iw) * g.inputChannels + ic]
-                                    * weights[((oc * g.kernelHeight + kh) * g.kernelWidth + kw) * g.inputChannels + ic]
+                            for j in 0..<icg {
+                                acc += Double(input[(ih * g.inputWidth + iw) * g.inputChannels + group * icg + j])
+                                    * Double(weights[((oc * g.kernelHeight + kh) * g.kernelWidth + kw) * icg + j])
                             }
                         }
                     }
-                    if let a = leakyAlpha, acc < 0 { acc = acc * a }
-                    output[(oh * g.outputWidth + ow) * g.outputChannels + oc] = acc
+                    output[(oh * g.outputWidth + ow) * g.outputChannels + oc] = epilogueReference(acc, alpha, clipMin, clipMax)
                 }
             }
         }
     }
 }
 
-@inline(__always)
-func leaky(_ y: UnsafeMutablePointer<Float>, _ count: Int, _ alpha: Float) {
-    for i in 0..<count where y[i] < 0 { y[i] = y[i] * alpha }
+/// y < 0 ? y * alpha : y, then the clip, in double.
+func epilogueReference(_ value: Double, _ alpha: Float, _ clipMin: Float, _ clipMax: Float) -> Double {
+    var y = value
+    if y < 0 { y *= Double(alpha) }
+    return min(max(y, Double(clipMin)), Double(clipMax))
 }
 
 public final class DenseFloat: @unchecked Sendable {
     public let inputCount: Int, outputCount: Int
-    public let leakyAlpha: Float?
+    public let epilogue: FloatEpilogue
+    /// DENSE f32 needs no scratch.
+    public let scratchBytes = 0
     let weights: UnsafeMutablePointer<Float>   // [N][K]
     let bias: UnsafeMutablePointer<Float>
 
-    public init(inputCount k: Int, outputCount n: Int, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>, leakyAlpha: Float?) {
-        inputCount = k; outputCount = n; self.leakyAlpha = leakyAlpha
+    public init(inputCount k: Int, outputCount n: Int, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                alpha: Float = 1, clipMin: Float = -.infinity, clipMax: Float = .infinity) {
+        precondition(k >= 1 && n >= 1, "DenseFloat: invalid shape \(k) -> \(n)")
+        _ = openBLASSingleThreaded
+        inputCount = k; outputCount = n
+        epilogue = FloatEpilogue(alpha: alpha, clipMin: clipMin, clipMax: clipMax)
         self.weights = .allocate(capacity: n * k)
         self.weights.initialize(from: weights, count: n * k)
         self.bias = .allocate(capacity: n)
@@ -145,25 +175,27 @@ public final class DenseFloat: @unchecked Sendable {
 
     deinit { weights.deallocate(); bias.deallocate() }
 
-    public func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+    /// y = b + W x (one sgemv), then the epilogue. `scratch` and `pool` are unused (API symmetry).
+    public func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, scratch: UnsafeMutableRawPointer? = nil,
+                    pool: WorkerPool? = nil) {
         let n = outputCount, k = inputCount
         output.update(from: bias, count: n)
         cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), 1, weights, Int32(k), input, 1, 1, output, 1)
-        if let alpha = leakyAlpha { leaky(output, n, alpha) }
+        epilogue.apply(output, count: n)
     }
 
     public static func reference(inputCount k: Int, outputCount n: Int, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-                                 leakyAlpha: Float?, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+                                 alpha: Float = 1, clipMin: Float = -.infinity, clipMax: Float = .infinity,
+                                 input: UnsafePointer<Float>, output: UnsafeMutablePointer<Double>) {
         for o in 0..<n {
-            var acc = bias[o]
-            for i in 0..<k { acc += input[i] * weights[o * k + i] }
-            if let a = leakyAlpha, acc < 0 { acc = acc * a }
-            output[o] = acc
+            var acc = Double(bias[o])
+            for i in 0..<k { acc += Double(input[i]) * Double(weights[o * k + i]) }
+            output[o] = epilogueReference(acc, alpha, clipMin, clipMax)
         }
     }
 }
 
 /// OpenBLAS's own threads allocate a job queue on every sgemm call, which would break the
 /// no-allocation-per-image rule; one BLAS thread allocates nothing. Set once, process-wide,
-/// when the first float convolution is prepared.
+/// when the first float kernel is prepared.
 let openBLASSingleThreaded: Void = openblas_set_num_threads(1)

@@ -1,5 +1,7 @@
-// The Roentgen model file, as SPEC.md defines it: the types a reader produces.
-// Parsing and every check live in ModelReader.swift; this file only names things.
+// The Roentgen model file of SPEC.md format 2.0: the types a reader produces.
+// Parsing lives in ModelReader.swift, the graph and op checks in GraphValidator.swift and
+// Shapes.swift, the memory plan check in PlanVerifier.swift; this file only names things.
+// The op table itself (OpKind, AttributeID, signatures) is generated from ops.toml (Ops.swift).
 
 /// A malformed or unsupported model file. `field` names the part of the file that is wrong.
 public struct FormatError: Error, CustomStringConvertible, Equatable {
@@ -10,11 +12,26 @@ public struct FormatError: Error, CustomStringConvertible, Equatable {
 }
 
 public enum FormatVersion {
-    public static let major: UInt16 = 1
+    public static let major: UInt16 = 2
     public static let minor: UInt16 = 0
     public static let magic: [UInt8] = Array("ROENTGEN".utf8)
     public static let headerSize = 128
     public static let alignment = 64
+}
+
+/// SPEC "Limits": a reader rejects a file beyond these before allocating anything they size.
+public enum FormatLimits {
+    public static let tensors = 16384
+    public static let ops = 4096
+    public static let activations = 4096
+    public static let inputsPerOp = 256
+    public static let labels = 65536
+    public static let provenanceEntries = 1024
+    public static let arenaSize = 1 << 30
+    public static let imageSide = 16384
+    public static let sections = 8...64
+    /// CONV2D pads and PAD's pads (SPEC "Window geometry", "PAD").
+    public static let pad = 1024
 }
 
 public enum DType: UInt8, Sendable {
@@ -28,45 +45,124 @@ public struct Quantization: Sendable, Equatable {
     public let scales: [Float]
     public let zeroPoints: [Int32]
     public let axis: Int
+    /// The one (scale, zero point) of a per-tensor quantization (every int8 activation has one).
+    public var scale: Float { scales[0] }
+    public var zeroPoint: Int32 { zeroPoints[0] }
 }
 
 public struct TensorInfo: Sendable {
     public let index: Int
     public let name: String
     public let dtype: DType
-    public let isConstant: Bool
+    public let role: TensorRole
     public let shape: [Int]
     /// Absolute file offset of a constant's data; 0 for activations (their place is in the plan).
     public let dataOffset: Int
     public let byteCount: Int
     public let quantization: Quantization?
+
+    public var isConstant: Bool { role == .constant }
+    public var isActivation: Bool { role == .activation }
     public var elementCount: Int { byteCount / dtype.size }
+    /// `int8 [1, 16, 16, 8]`, for messages.
+    public var summary: String { "\(dtype.name) \(shape)" }
 }
 
-public enum OpKind: UInt32, Sendable {
-    case quantize = 1, dequantize = 2, conv2d = 3, maxPool2d = 4, dense = 5
-    public var name: String {
-        switch self {
-        case .quantize: "QUANTIZE"; case .dequantize: "DEQUANTIZE"; case .conv2d: "CONV2D"
-        case .maxPool2d: "MAXPOOL2D"; case .dense: "DENSE"
-        }
-    }
+/// One attribute of an op record: its id and its 32 bits (an i32 or the bits of an f32).
+public struct Attribute: Sendable, Equatable {
+    public let id: AttributeID
+    public let bits: UInt32
+    public var int: Int { Int(Int32(bitPattern: bits)) }
+    public var float: Float { Float(bitPattern: bits) }
 }
 
+/// Kernel, stride, dilation and padding of CONV2D, MAXPOOL2D and AVGPOOL2D (SPEC "Window geometry").
 public struct Window: Sendable, Equatable {
-    public let kernelHeight, kernelWidth, strideHeight, strideWidth: Int
+    public let kernelHeight, kernelWidth: Int
+    public let strideHeight, strideWidth: Int
+    /// 1 for the pools, which have no dilation.
+    public let dilationHeight, dilationWidth: Int
     public let padTop, padLeft, padBottom, padRight: Int
+    /// Pools only; CONV2D always rounds down.
+    public let ceilMode: Bool
+
+    public init(kernelHeight: Int, kernelWidth: Int, strideHeight: Int, strideWidth: Int,
+                dilationHeight: Int = 1, dilationWidth: Int = 1,
+                padTop: Int = 0, padLeft: Int = 0, padBottom: Int = 0, padRight: Int = 0, ceilMode: Bool = false) {
+        self.kernelHeight = kernelHeight; self.kernelWidth = kernelWidth
+        self.strideHeight = strideHeight; self.strideWidth = strideWidth
+        self.dilationHeight = dilationHeight; self.dilationWidth = dilationWidth
+        self.padTop = padTop; self.padLeft = padLeft; self.padBottom = padBottom; self.padRight = padRight
+        self.ceilMode = ceilMode
+    }
+
+    /// The kernel's extent over the input, `dilation * (kernel - 1) + 1`.
+    public var effectiveKernelHeight: Int { dilationHeight * (kernelHeight - 1) + 1 }
+    public var effectiveKernelWidth: Int { dilationWidth * (kernelWidth - 1) + 1 }
+
+    /// OH (or OW) for an input extent, or nil when the padded input is smaller than the kernel.
+    /// Callers have checked kernel, stride and dilation >= 1 and pads >= 0.
+    public static func outputExtent(input: Int, padBefore: Int, padAfter: Int, kernel: Int, stride: Int, ceilMode: Bool) -> Int? {
+        let span = input + padBefore + padAfter - kernel
+        guard span >= 0 else { return nil }
+        guard ceilMode else { return span / stride + 1 }
+        var extent = (span + stride - 1) / stride + 1
+        // The last window must start inside the input or its leading padding (PyTorch's rule).
+        if (extent - 1) * stride >= input + padBefore { extent -= 1 }
+        return extent
+    }
+
+    public var description: String {
+        var parts = ["kernel \(kernelHeight)x\(kernelWidth)", "stride \(strideHeight)x\(strideWidth)"]
+        if dilationHeight != 1 || dilationWidth != 1 { parts.append("dilation \(dilationHeight)x\(dilationWidth)") }
+        if padTop != 0 || padLeft != 0 || padBottom != 0 || padRight != 0 {
+            parts.append("pad \(padTop),\(padLeft),\(padBottom),\(padRight)")
+        }
+        if ceilMode { parts.append("ceil") }
+        return parts.joined(separator: " ")
+    }
 }
 
 public struct OpInfo: Sendable {
     public let index: Int
     public let kind: OpKind
-    /// nil: no activation. 0: ReLU. Otherwise leaky ReLU with this slope.
-    public let leakyAlpha: Float?
-    /// Four slots as in SPEC.md's op table; nil where unused.
-    public let inputs: [Int?]
+    /// Tensor indices, in the order of the matched signature's slots.
+    public let inputs: [Int]
     public let output: Int
-    public let window: Window
+    /// The record's attributes, in ops.toml order.
+    public let attributes: [Attribute]
+    /// Which of `kind.definition.signatures` the op matched.
+    public let signature: Int
+
+    public func attribute(_ id: AttributeID) -> Attribute {
+        guard let a = attributes.first(where: { $0.id == id }) else {
+            preconditionFailure("\(kind.name) has no attribute \(id.name)")
+        }
+        return a
+    }
+    /// An i32 attribute (the reader has checked the op has it).
+    public func int(_ id: AttributeID) -> Int { attribute(id).int }
+    /// An f32 attribute.
+    public func float(_ id: AttributeID) -> Float { attribute(id).float }
+
+    /// The window of CONV2D, MAXPOOL2D and AVGPOOL2D.
+    public var window: Window {
+        let dilated = kind == .conv2d
+        let pooled = kind == .maxpool2d || kind == .avgpool2d
+        return Window(kernelHeight: int(.kernelH), kernelWidth: int(.kernelW),
+                      strideHeight: int(.strideH), strideWidth: int(.strideW),
+                      dilationHeight: dilated ? int(.dilationH) : 1, dilationWidth: dilated ? int(.dilationW) : 1,
+                      padTop: int(.padTop), padLeft: int(.padLeft), padBottom: int(.padBottom), padRight: int(.padRight),
+                      ceilMode: pooled && int(.ceilMode) != 0)
+    }
+
+    /// The activation inputs, for ops whose variadic slot is `x*` (CONCAT): every input except
+    /// the trailing constants of the signature.
+    public var variadicInputs: ArraySlice<Int> {
+        let slots = kind.definition.signatures[signature].inputs
+        let trailing = slots.count - 1 - (slots.firstIndex(where: \.variadic) ?? (slots.count - 1))
+        return inputs[0..<(inputs.count - trailing)]
+    }
 }
 
 /// What the output tensor holds.
@@ -79,6 +175,7 @@ public enum OutputKind: UInt32, Sendable {
 
 public struct InputSpec: Sendable, Equatable {
     public let channels, height, width: Int
+    /// One value per channel (the file's unused slots are not kept).
     public let mean: [Float]
     public let std: [Float]
     public let inputTensor: Int
@@ -86,11 +183,14 @@ public struct InputSpec: Sendable, Equatable {
     public let outputKind: OutputKind
 }
 
-/// The converter's memory plan: each activation's byte offset in one arena of `arenaSize` bytes.
+/// The converter's memory plan: each activation's byte offset in one arena of `arenaSize` bytes,
+/// and each activation's lifetime as the reader computed it from the ops (never read from the file).
 public struct MemoryPlan: Sendable {
     public let arenaSize: Int
     /// Indexed by tensor; nil for constants.
     public let offsets: [Int?]
+    /// Indexed by tensor: the first and last op during which the activation is live; nil for constants.
+    public let lifetimes: [ClosedRange<Int>?]
 }
 
 /// A parsed and fully validated model. Constant data stays in `storage`, 64-byte aligned.
@@ -109,10 +209,16 @@ public struct ModelFile: Sendable {
 
     public var precision: String { provenance.first { $0.key == "precision" }?.value ?? "unknown" }
     public var weightBytes: Int { tensors.filter(\.isConstant).reduce(0) { $0 + $1.byteCount } }
+    public var activationCount: Int { tensors.filter(\.isActivation).count }
 
     /// Typed pointer to a constant tensor's data, inside the loaded file.
     public func constant<T>(_ tensor: Int, as type: T.Type) -> UnsafePointer<T> {
         (storage.bytes.baseAddress! + tensors[tensor].dataOffset).assumingMemoryBound(to: T.self)
+    }
+
+    /// A constant tensor's values, copied.
+    public func values<T>(_ tensor: Int, as type: T.Type) -> [T] {
+        Array(UnsafeBufferPointer(start: constant(tensor, as: T.self), count: tensors[tensor].elementCount))
     }
 }
 

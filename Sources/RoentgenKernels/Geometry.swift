@@ -1,52 +1,104 @@
-// Shapes of the spatial ops. Activations are NHWC with batch 1; weights are [OC][KH][KW][IC].
+// Shapes of the spatial ops. Activations are NHWC with batch 1; CONV2D weights are
+// [OC][KH][KW][IC / groups] (OHWI).
 
-/// Geometry of one CONV2D: input, output and kernel sizes, strides and the top/left padding.
-/// Bottom/right padding is implied by the output size (SPEC "OPS": OH = (H + pt + pb - KH) / sh + 1).
-public struct Conv2DGeometry: Sendable, Equatable {
+/// Geometry of one CONV2D (SPEC "Window geometry", "CONV2D"). The output size is given (the reader
+/// computes it per SPEC); a tap outside the input is padding whatever the pads say, so kernels read
+/// `padTop` / `padLeft` to place windows and keep `padBottom` / `padRight` for the record.
+public struct Conv2DGeometry: Sendable, Equatable, CustomStringConvertible {
     public var inputHeight, inputWidth, inputChannels: Int
     public var outputHeight, outputWidth, outputChannels: Int
     public var kernelHeight, kernelWidth, strideHeight, strideWidth: Int
-    public var padTop, padLeft: Int
+    public var padTop, padLeft, padBottom, padRight: Int
+    public var dilationHeight, dilationWidth: Int
+    /// 1, a divisor of IC and OC, or IC (depthwise: weights [OC, KH, KW, 1]).
+    public var groups: Int
 
     public init(inputHeight: Int, inputWidth: Int, inputChannels: Int,
                 outputHeight: Int, outputWidth: Int, outputChannels: Int,
                 kernelHeight: Int, kernelWidth: Int, strideHeight: Int, strideWidth: Int,
-                padTop: Int, padLeft: Int) {
+                padTop: Int, padLeft: Int, padBottom: Int = 0, padRight: Int = 0,
+                dilationHeight: Int = 1, dilationWidth: Int = 1, groups: Int = 1) {
         self.inputHeight = inputHeight; self.inputWidth = inputWidth; self.inputChannels = inputChannels
         self.outputHeight = outputHeight; self.outputWidth = outputWidth; self.outputChannels = outputChannels
         self.kernelHeight = kernelHeight; self.kernelWidth = kernelWidth
         self.strideHeight = strideHeight; self.strideWidth = strideWidth
-        self.padTop = padTop; self.padLeft = padLeft
+        self.padTop = padTop; self.padLeft = padLeft; self.padBottom = padBottom; self.padRight = padRight
+        self.dilationHeight = dilationHeight; self.dilationWidth = dilationWidth
+        self.groups = groups
     }
 
     /// Elements of the input activation (H * W * IC).
     public var inputCount: Int { inputHeight * inputWidth * inputChannels }
     /// Elements of the output activation (OH * OW * OC).
     public var outputCount: Int { outputHeight * outputWidth * outputChannels }
-    /// Reduction length per output element (KH * KW * IC).
-    public var reductionCount: Int { kernelHeight * kernelWidth * inputChannels }
-    /// Elements of the weight tensor (OC * KH * KW * IC).
+    /// Input channels each output channel reads (IC / groups).
+    public var groupInputChannels: Int { inputChannels / groups }
+    /// Output channels of one group (OC / groups).
+    public var groupOutputChannels: Int { outputChannels / groups }
+    /// Reduction length per output element (KH * KW * IC / groups).
+    public var reductionCount: Int { kernelHeight * kernelWidth * groupInputChannels }
+    /// Elements of the weight tensor (OC * KH * KW * IC / groups).
     public var weightCount: Int { outputChannels * reductionCount }
+    /// groups == IC > 1: every output channel reads one input channel (IC = 1 is an ordinary conv).
+    public var isDepthwise: Bool { groups > 1 && groups == inputChannels }
+    /// Dilated kernel extent (KH' = dilation_h * (KH - 1) + 1), and likewise for the width.
+    public var dilatedKernelHeight: Int { dilationHeight * (kernelHeight - 1) + 1 }
+    public var dilatedKernelWidth: Int { dilationWidth * (kernelWidth - 1) + 1 }
+    /// Rows and columns of a zero-bordered input copy that holds every tap of every output:
+    /// `(OH - 1) * stride + KH'` (likewise for the width).
+    public var paddedHeight: Int { (outputHeight - 1) * strideHeight + dilatedKernelHeight }
+    public var paddedWidth: Int { (outputWidth - 1) * strideWidth + dilatedKernelWidth }
+
+    /// The preconditions every kernel relies on (the reader enforces them for files).
+    public var isValid: Bool {
+        inputHeight >= 1 && inputWidth >= 1 && inputChannels >= 1
+            && outputHeight >= 1 && outputWidth >= 1 && outputChannels >= 1
+            && kernelHeight >= 1 && kernelWidth >= 1 && strideHeight >= 1 && strideWidth >= 1
+            && dilationHeight >= 1 && dilationWidth >= 1
+            && padTop >= 0 && padLeft >= 0 && padBottom >= 0 && padRight >= 0
+            && padTop <= 1024 && padLeft <= 1024 && padBottom <= 1024 && padRight <= 1024
+            && groups >= 1 && inputChannels % groups == 0 && outputChannels % groups == 0
+    }
+
+    public var description: String {
+        "in \(inputHeight)x\(inputWidth)x\(inputChannels) -> out \(outputHeight)x\(outputWidth)x\(outputChannels), "
+            + "k \(kernelHeight)x\(kernelWidth) s \(strideHeight)x\(strideWidth) d \(dilationHeight)x\(dilationWidth) "
+            + "pad t\(padTop) l\(padLeft) b\(padBottom) r\(padRight) groups \(groups)"
+    }
 }
 
-/// Geometry of one MAXPOOL2D (channels are preserved).
-public struct PoolGeometry: Sendable, Equatable {
+/// Geometry of one MAXPOOL2D / AVGPOOL2D (channels are preserved). The output size is given
+/// (ceil_mode is already in it); windows are clipped to the input, so bottom/right padding and the
+/// extra windows of ceil_mode need nothing else (AVGPOOL2D's count_include_pad reads the pads).
+public struct PoolGeometry: Sendable, Equatable, CustomStringConvertible {
     public var inputHeight, inputWidth, channels: Int
     public var outputHeight, outputWidth: Int
     public var kernelHeight, kernelWidth, strideHeight, strideWidth: Int
-    public var padTop, padLeft: Int
+    public var padTop, padLeft, padBottom, padRight: Int
 
     public init(inputHeight: Int, inputWidth: Int, channels: Int,
                 outputHeight: Int, outputWidth: Int,
                 kernelHeight: Int, kernelWidth: Int, strideHeight: Int, strideWidth: Int,
-                padTop: Int, padLeft: Int) {
+                padTop: Int, padLeft: Int, padBottom: Int = 0, padRight: Int = 0) {
         self.inputHeight = inputHeight; self.inputWidth = inputWidth; self.channels = channels
         self.outputHeight = outputHeight; self.outputWidth = outputWidth
         self.kernelHeight = kernelHeight; self.kernelWidth = kernelWidth
         self.strideHeight = strideHeight; self.strideWidth = strideWidth
-        self.padTop = padTop; self.padLeft = padLeft
+        self.padTop = padTop; self.padLeft = padLeft; self.padBottom = padBottom; self.padRight = padRight
     }
 
     public var inputCount: Int { inputHeight * inputWidth * channels }
     public var outputCount: Int { outputHeight * outputWidth * channels }
+
+    /// Input rows (or columns) of output index `o`'s window, clipped to the input.
+    @inlinable @inline(__always)
+    public static func window(_ o: Int, stride: Int, pad: Int, kernel: Int, size: Int) -> Range<Int> {
+        let start = o * stride - pad
+        return max(start, 0)..<max(min(start + kernel, size), max(start, 0))
+    }
+
+    public var description: String {
+        "in \(inputHeight)x\(inputWidth)x\(channels) -> out \(outputHeight)x\(outputWidth), k \(kernelHeight)x\(kernelWidth) "
+            + "s \(strideHeight)x\(strideWidth) pad t\(padTop) l\(padLeft) b\(padBottom) r\(padRight)"
+    }
 }

@@ -1,4 +1,6 @@
-// MAXPOOL2D for int8 and f32: the maximum over the window positions inside the input.
+// MAXPOOL2D for int8 and f32 (SPEC "MAXPOOL2D"): the maximum over the window's taps inside the
+// input. Windows are clipped to the input, so bottom/right pads and ceil_mode's extra windows
+// (both in the given output size) need nothing else; SPEC keeps every window non-empty.
 
 public enum MaxPool2D {
     public static func run(geometry g: PoolGeometry, input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>) {
@@ -14,11 +16,9 @@ public enum MaxPool2D {
         scalarPool(g, input, output)
     }
 
-    /// Valid window range along one axis for output index `o` (clipped to the input).
     @inline(__always)
     static func window(_ o: Int, stride: Int, pad: Int, kernel: Int, size: Int) -> Range<Int> {
-        let start = o * stride - pad
-        return max(start, 0)..<min(start + kernel, size)
+        PoolGeometry.window(o, stride: stride, pad: pad, kernel: kernel, size: size)
     }
 
     @inline(__always)

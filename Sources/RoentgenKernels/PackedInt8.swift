@@ -1,161 +1,254 @@
-// The int8 CONV2D / DENSE core of the avx2 and vnni variants (SPEC "Kernel layouts"): weights
-// repacked once at load, a zero-bordered input copy owned by the kernel, the zero-point
-// correction folded into the bias. The hot loops live in RoentgenKernelsVNNI / RoentgenKernelsAVX2.
+// The CONV2D / DENSE core of the avx2 and vnni variants (SPEC "Kernel layouts"): weights repacked
+// once at load (kernel-owned constants), a bordered input copy in the caller's scratch written on
+// every run, the zero-point correction folded into the bias. Grouped and dilated convs run the
+// same tiles with a kernel row cut into KW segments; each group has its own weights and args. The
+// hot loops live in RoentgenKernelsVNNI / RoentgenKernelsAVX2.
 import CRoentgenISA
 #if arch(x86_64)
 import RoentgenKernelsVNNI
 import RoentgenKernelsAVX2
 #endif
 
+/// Where the tiles read: the bordered input copy `[Hp][Wp][IC]` and how a kernel row is cut into
+/// segments of quads (4 bytes: 4 u8, 2 s16 or 1 f32) for one group's weights.
+struct TileLayout {
+    let lanes: Int, elementBytes: Int, quadElements: Int
+    let groups: Int, groupInputChannels: Int, groupOutputChannels: Int
+    /// Segments per kernel row and elements per segment: the whole row (KW * IC) when it is
+    /// contiguous in the copy (groups = 1, dilation_w = 1, or KW = 1), else one kernel tap's IC / groups.
+    let segments: Int, segmentLength: Int, quads: Int
+    let ocVectors: Int                     // per group
+    let vectorBytes: Int                   // packed weights of one vector of `lanes` output channels
+    let paddedHeight: Int, paddedWidth: Int, paddedRowBytes: Int
+    /// Bytes of the copy plus 64 bytes of slack for a segment's last quad (met by zero weights).
+    let paddedBytes: Int
+    // Input rows [0, fillRows) go to padded rows [padTop, padTop + fillRows), columns likewise.
+    let fillRows: Int, fillColumns: Int
+
+    init(_ g: Conv2DGeometry, lanes: Int, elementBytes: Int, quadElements: Int) {
+        self.lanes = lanes; self.elementBytes = elementBytes; self.quadElements = quadElements
+        groups = g.groups
+        groupInputChannels = g.groupInputChannels
+        groupOutputChannels = g.groupOutputChannels
+        if g.kernelWidth == 1 || (g.groups == 1 && g.dilationWidth == 1) {
+            segments = 1; segmentLength = g.kernelWidth * g.groupInputChannels
+        } else {
+            segments = g.kernelWidth; segmentLength = g.groupInputChannels
+        }
+        quads = (segmentLength + quadElements - 1) / quadElements
+        ocVectors = (groupOutputChannels + lanes - 1) / lanes
+        vectorBytes = g.kernelHeight * segments * quads * lanes * 4
+        paddedHeight = g.paddedHeight
+        paddedWidth = g.paddedWidth
+        paddedRowBytes = paddedWidth * g.inputChannels * elementBytes
+        paddedBytes = (paddedHeight * paddedRowBytes + 64 + 63) / 64 * 64
+        fillRows = max(0, min(g.inputHeight, paddedHeight - g.padTop))
+        fillColumns = max(0, min(g.padLeft + g.inputWidth, paddedWidth) - g.padLeft)
+    }
+
+    /// Index into the OHWI weights of element `j` of segment `seg` of kernel row `r`, channel `o`:
+    /// a segment of the whole row starts at 0, a tap's segment at `seg * IC/groups` - the same formula.
+    func weightIndex(_ g: Conv2DGeometry, o: Int, r: Int, seg: Int, j: Int) -> Int {
+        o * g.reductionCount + r * g.kernelWidth * groupInputChannels + seg * segmentLength + j
+    }
+
+    /// Byte offset in packed weights of (group, vector, row, segment, element j, lane): quads of
+    /// `quadElements` consecutive elements, `lanes` channels side by side, 4 bytes each.
+    func packedOffset(group: Int, v: Int, r: Int, seg: Int, j: Int, lane: Int) -> Int {
+        let (q, e) = j.quotientAndRemainder(dividingBy: quadElements)
+        return (group * ocVectors + v) * vectorBytes + (((r * segments + seg) * quads + q) * lanes + lane) * 4 + e * elementBytes
+    }
+
+    /// Fills the per-group fields of the tile arguments that do not depend on the run.
+    func arguments(_ g: Conv2DGeometry, group: Int) -> rtg_conv_args {
+        var c = rtg_conv_args()
+        c.outWidth = Int64(g.outputWidth); c.oc = Int64(groupOutputChannels); c.ocVectors = Int64(ocVectors)
+        c.kernelHeight = Int64(g.kernelHeight); c.quads = Int64(quads); c.segments = Int64(segments)
+        c.segmentStepBytes = Int64(g.dilationWidth * g.inputChannels * elementBytes)
+        c.rowAdvanceBytes = Int64(g.dilationHeight * paddedRowBytes) - Int64(segments) * c.segmentStepBytes
+        c.pixelStepBytes = Int64(g.strideWidth * g.inputChannels * elementBytes)
+        c.rowStepBytes = Int64(g.strideHeight * paddedRowBytes)
+        c.vectorBytes = Int64(vectorBytes); c.outputStride = Int64(g.outputChannels)
+        return c
+    }
+
+    /// Writes the border of the copy (every byte outside the input's rectangle) with `byte`.
+    func writeBorder(_ padded: UnsafeMutableRawPointer, _ g: Conv2DGeometry, byte: UInt8) {
+        let rowBytes = paddedRowBytes, pixelBytes = g.inputChannels * elementBytes
+        if fillRows == 0 || fillColumns == 0 {
+            padded.initializeMemory(as: UInt8.self, repeating: byte, count: paddedHeight * rowBytes)
+            return
+        }
+        padded.initializeMemory(as: UInt8.self, repeating: byte, count: g.padTop * rowBytes)
+        let below = g.padTop + fillRows
+        (padded + below * rowBytes).initializeMemory(as: UInt8.self, repeating: byte, count: (paddedHeight - below) * rowBytes)
+        let left = g.padLeft * pixelBytes
+        let rightStart = (g.padLeft + fillColumns) * pixelBytes
+        for r in g.padTop..<below {
+            let row = padded + r * rowBytes
+            if left > 0 { row.initializeMemory(as: UInt8.self, repeating: byte, count: left) }
+            if rightStart < rowBytes { (row + rightStart).initializeMemory(as: UInt8.self, repeating: byte, count: rowBytes - rightStart) }
+        }
+    }
+
+    /// Chunks for the worker pool: pieces of >= 64 output pixels (or of 4 channel vectors for
+    /// one pixel), at most 8 per thread.
+    func chunkCount(threads: Int, pixels: Int) -> Int {
+        if threads <= 1 { return 1 }
+        if pixels >= 2 * threads { return max(1, min(8 * threads, pixels / 64)) }
+        return max(1, min(8 * threads, ocVectors * groups / 4))
+    }
+}
+
 final class PackedInt8: @unchecked Sendable {
     let variant: KernelVariant
     let geometry: Conv2DGeometry
-    let lanes: Int, elementBytes: Int, groupElements: Int
-    let ocVectors: Int
-    let args: UnsafeMutablePointer<rtg_conv_args>
-    let padded: UnsafeMutableRawPointer
-    let paddedBytes: Int
+    let layout: TileLayout
+    let args: UnsafeMutablePointer<rtg_conv_args>      // one per group
     let weights: UnsafeMutableRawPointer
-    let columns: UnsafeMutablePointer<Int32>      // bias, mPos, sPos, mNeg, sNeg, tPos, tNeg, rPos, rNeg: 9 x [ocVectors * lanes]
+    let columns: UnsafeMutablePointer<Int32>           // per group: bias, mPos, sPos, mNeg, sNeg, tPos, tNeg, rPos, rNeg
     let inputZeroPoint: Int32
-    // Input fill: `rows` rows of `count` elements from input row stride `srcStride` to padded + dstOffset.
-    let fillRows: Int, fillCount: Int, fillSrcStride: Int, fillDstOffset: Int
+    /// Scratch: the bordered copy (u8 x + 128 for vnni, s16 x - z for avx2), then in raw mode the
+    /// int32 accumulators.
+    let scratchBytes: Int
+    let rawOffset: Int
 
-    /// `requant` nil: raw mode, the kernel writes int32 accumulators to `raw` (DENSE).
+    /// `requant` nil: raw mode, the tiles write int32 accumulators to scratch (DENSE, `raw(_:)`).
     init(variant: KernelVariant, geometry g: Conv2DGeometry, weights w: UnsafePointer<Int8>, bias: UnsafePointer<Int32>,
-         requant: UnsafePointer<Int32>?, inputZeroPoint zx: Int32, outputZeroPoint zy: Int32) {
+         requant: UnsafePointer<Int32>?, inputZeroPoint zx: Int32, outputZeroPoint zy: Int32,
+         outputMin: Int32 = -128, outputMax: Int32 = 127) {
         precondition(variant == .avx2 || variant == .vnni)
+        precondition(g.isValid, "PackedInt8: invalid geometry \(g)")
         self.variant = variant
         geometry = g
         inputZeroPoint = zx
         let vnni = variant == .vnni
-        lanes = vnni ? 16 : 8
-        elementBytes = vnni ? 1 : 2
-        groupElements = vnni ? 4 : 2
-        let oc = g.outputChannels, kh = g.kernelHeight, ic = g.inputChannels
-        let rowLength = g.kernelWidth * ic
-        let groups = (rowLength + groupElements - 1) / groupElements
-        ocVectors = (oc + lanes - 1) / lanes
-        let ocPad = ocVectors * lanes
+        let L = TileLayout(g, lanes: vnni ? 16 : 8, elementBytes: vnni ? 1 : 2, quadElements: vnni ? 4 : 2)
+        layout = L
+        let lanes = L.lanes, groups = L.groups, ocg = L.groupOutputChannels
+        let ocPad = L.ocVectors * lanes
+        rawOffset = L.paddedBytes
+        scratchBytes = L.paddedBytes + (requant == nil ? (groups * ocPad * 4 + 63) / 64 * 64 : 0)
 
-        // Zero-bordered input: [Hp][Wp][IC] elements, border = the real zero (u8 z+128 / s16 0),
-        // plus 64 bytes of slack for the last group's over-read (its weights are 0).
-        let hp = (g.outputHeight - 1) * g.strideHeight + g.kernelHeight
-        let wp = (g.outputWidth - 1) * g.strideWidth + g.kernelWidth
-        let rowBytes = wp * ic * elementBytes
-        paddedBytes = hp * rowBytes + 64
-        padded = .allocate(byteCount: paddedBytes, alignment: 64)
-        padded.initializeMemory(as: UInt8.self, repeating: vnni ? UInt8(truncatingIfNeeded: zx + 128) : 0, count: paddedBytes)
-        fillRows = max(0, min(g.inputHeight, hp - g.padTop))
-        fillCount = max(0, min(g.padLeft + g.inputWidth, wp) - g.padLeft) * ic
-        fillSrcStride = g.inputWidth * ic
-        fillDstOffset = g.padTop * rowBytes + g.padLeft * ic * elementBytes
-
-        // Weights: [vector][kh][group][lane][4 bytes]; a group is 4 s8 (vnni) or 2 s16 (avx2)
-        // consecutive elements of the kernel row (KW * IC); beyond the row and beyond OC: 0.
-        let vectorBytes = kh * groups * lanes * 4
-        weights = .allocate(byteCount: ocVectors * vectorBytes, alignment: 64)
-        weights.initializeMemory(as: UInt8.self, repeating: 0, count: ocVectors * vectorBytes)
+        let weightBytes = groups * L.ocVectors * L.vectorBytes
+        weights = .allocate(byteCount: max(weightBytes, 64), alignment: 64)
+        weights.initializeMemory(as: UInt8.self, repeating: 0, count: max(weightBytes, 64))
         let k = g.reductionCount
-        for o in 0..<oc {
-            let (v, lane) = o.quotientAndRemainder(dividingBy: lanes)
-            for r in 0..<kh {
-                for j in 0..<rowLength {
-                    let (grp, e) = j.quotientAndRemainder(dividingBy: groupElements)
-                    let at = v * vectorBytes + ((r * groups + grp) * lanes + lane) * 4 + e * elementBytes
-                    let value = w[o * k + r * rowLength + j]
-                    if vnni { weights.storeBytes(of: value, toByteOffset: at, as: Int8.self) }
-                    else { weights.storeBytes(of: Int16(value), toByteOffset: at, as: Int16.self) }
+        for o in 0..<g.outputChannels {
+            let (grp, local) = o.quotientAndRemainder(dividingBy: ocg)
+            let (v, lane) = local.quotientAndRemainder(dividingBy: lanes)
+            for r in 0..<g.kernelHeight {
+                for seg in 0..<L.segments {
+                    for j in 0..<L.segmentLength {
+                        let value = w[L.weightIndex(g, o: o, r: r, seg: seg, j: j)]
+                        let at = L.packedOffset(group: grp, v: v, r: r, seg: seg, j: j, lane: lane)
+                        if vnni { weights.storeBytes(of: value, toByteOffset: at, as: Int8.self) }
+                        else { weights.storeBytes(of: Int16(value), toByteOffset: at, as: Int16.self) }
+                    }
                 }
             }
         }
 
         // bias' = b - (z + 128) * sum(w) for u8 inputs x + 128 (wrapping: the final sum is exact).
-        columns = .allocate(capacity: 9 * ocPad)
-        columns.initialize(repeating: 0, count: 9 * ocPad)
-        for o in 0..<oc {
+        columns = .allocate(capacity: groups * 9 * ocPad)
+        columns.initialize(repeating: 0, count: groups * 9 * ocPad)
+        for o in 0..<g.outputChannels {
+            let (grp, local) = o.quotientAndRemainder(dividingBy: ocg)
+            let col = columns + grp * 9 * ocPad
             var b = bias[o]
             if vnni {
                 var sum: Int32 = 0
                 for i in 0..<k { sum &+= Int32(w[o * k + i]) }
                 b = b &- (zx &+ 128) &* sum
             }
-            columns[o] = b
+            col[local] = b
             if let rq = requant {
-                columns[ocPad + o] = rq[o * 4]; columns[2 * ocPad + o] = rq[o * 4 + 1]
-                columns[3 * ocPad + o] = rq[o * 4 + 2]; columns[4 * ocPad + o] = rq[o * 4 + 3]
+                col[ocPad + local] = rq[o * 4]; col[2 * ocPad + local] = rq[o * 4 + 1]
+                col[3 * ocPad + local] = rq[o * 4 + 2]; col[4 * ocPad + local] = rq[o * 4 + 3]
             }
         }
-        for o in oc..<ocPad { columns[2 * ocPad + o] = 33; columns[4 * ocPad + o] = 33 }
         // The 32-bit epilogue (requantizeFast) when every shift is >= 33, as converters produce
-        // for real layers (M = s_x * s_w / s_y << 1); otherwise the 64-bit one.
+        // for real layers (M = s_x * s_w / s_y << 1); otherwise the 64-bit one. Lanes past OC get
+        // shift 33 so that they never decide.
         var fast = true
-        for o in 0..<ocPad {
-            for (sCol, tCol, rCol) in [(2, 5, 7), (4, 6, 8)] {
-                let sh = columns[sCol * ocPad + o]
-                if sh < 33 { fast = false; continue }
-                columns[tCol * ocPad + o] = sh - 32
-                columns[rCol * ocPad + o] = Int32(1) << (sh - 33)
+        for grp in 0..<groups {
+            let col = columns + grp * 9 * ocPad
+            for o in ocg..<ocPad { col[2 * ocPad + o] = 33; col[4 * ocPad + o] = 33 }
+            for o in 0..<ocPad {
+                for (sCol, tCol, rCol) in [(2, 5, 7), (4, 6, 8)] {
+                    let sh = col[sCol * ocPad + o]
+                    if sh < 33 { fast = false; continue }
+                    col[tCol * ocPad + o] = sh - 32
+                    col[rCol * ocPad + o] = Int32(1) << (sh - 33)
+                }
             }
         }
 
-        args = .allocate(capacity: 1)
-        var c = rtg_conv_args()
-        c.padded = UnsafeRawPointer(padded); c.weights = UnsafeRawPointer(weights); c.bias = UnsafePointer(columns)
-        c.mPos = UnsafePointer(columns + ocPad); c.sPos = UnsafePointer(columns + 2 * ocPad)
-        c.mNeg = UnsafePointer(columns + 3 * ocPad); c.sNeg = UnsafePointer(columns + 4 * ocPad)
-        c.outWidth = Int64(g.outputWidth); c.oc = Int64(oc); c.ocVectors = Int64(ocVectors)
-        c.kernelHeight = Int64(kh); c.groups = Int64(groups); c.rowBytes = Int64(rowBytes)
-        c.pixelStepBytes = Int64(g.strideWidth * ic * elementBytes); c.rowStepBytes = Int64(g.strideHeight * rowBytes)
-        c.vectorBytes = Int64(vectorBytes); c.outputZeroPoint = Int64(zy)
-        c.tPos = UnsafePointer(columns + 5 * ocPad); c.tNeg = UnsafePointer(columns + 6 * ocPad)
-        c.rPos = UnsafePointer(columns + 7 * ocPad); c.rNeg = UnsafePointer(columns + 8 * ocPad)
-        c.fastRequant = fast && requant != nil ? 1 : 0
-        args.initialize(to: c)
-    }
-
-    deinit { args.deallocate(); padded.deallocate(); weights.deallocate(); columns.deallocate() }
-
-    /// Writes the input (x + 128 or x - z) into the bordered copy; the border never changes.
-    func fill(_ input: UnsafePointer<Int8>) {
-        guard fillRows > 0, fillCount > 0 else { return }
-        #if arch(x86_64)
-        let dst = padded + fillDstOffset, stride = Int(args.pointee.rowBytes)
-        if variant == .vnni {
-            VNNIKernels.fill(input, dst, rows: fillRows, count: fillCount, srcStride: fillSrcStride, dstStride: stride, zeroPoint: inputZeroPoint)
-        } else {
-            AVX2Kernels.fill(input, dst, rows: fillRows, count: fillCount, srcStride: fillSrcStride, dstStride: stride, zeroPoint: inputZeroPoint)
+        args = .allocate(capacity: groups)
+        for grp in 0..<groups {
+            var c = L.arguments(g, group: grp)
+            let col = columns + grp * 9 * ocPad
+            c.weights = UnsafeRawPointer(weights + grp * L.ocVectors * L.vectorBytes)
+            c.bias = UnsafePointer(col)
+            c.mPos = UnsafePointer(col + ocPad); c.sPos = UnsafePointer(col + 2 * ocPad)
+            c.mNeg = UnsafePointer(col + 3 * ocPad); c.sNeg = UnsafePointer(col + 4 * ocPad)
+            c.tPos = UnsafePointer(col + 5 * ocPad); c.tNeg = UnsafePointer(col + 6 * ocPad)
+            c.rPos = UnsafePointer(col + 7 * ocPad); c.rNeg = UnsafePointer(col + 8 * ocPad)
+            c.outputZeroPoint = Int64(zy); c.outputMin = Int64(outputMin); c.outputMax = Int64(outputMax)
+            c.fastRequant = fast && requant != nil ? 1 : 0
+            (args + grp).initialize(to: c)
         }
-        #endif
     }
 
-    /// Sets where results go: int8 `output` (requantized) or int32 `raw` accumulators.
-    func bind(output: UnsafeMutablePointer<Int8>?, raw: UnsafeMutablePointer<Int32>?) {
-        args.pointee.output = output
-        args.pointee.raw = raw
+    deinit { args.deallocate(); weights.deallocate(); columns.deallocate() }
+
+    /// The raw accumulators in `scratch` (raw mode): [groups][ocVectors * lanes] int32.
+    func raw(_ scratch: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Int32> {
+        (scratch + rawOffset).assumingMemoryBound(to: Int32.self)
+    }
+
+    /// Writes the bordered copy into `scratch` (border: the real 0) and binds the output: int8
+    /// `output` (requantized) or, when nil, the raw accumulators in scratch.
+    func prepare(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>?, scratch: UnsafeMutableRawPointer) {
+        let g = geometry, L = layout
+        let vnni = variant == .vnni
+        L.writeBorder(scratch, g, byte: vnni ? UInt8(truncatingIfNeeded: inputZeroPoint &+ 128) : 0)
+        if L.fillRows > 0 && L.fillColumns > 0 {
+            let dst = scratch + g.padTop * L.paddedRowBytes + g.padLeft * g.inputChannels * L.elementBytes
+            let count = L.fillColumns * g.inputChannels, srcStride = g.inputWidth * g.inputChannels
+            #if arch(x86_64)
+            if vnni {
+                VNNIKernels.fill(input, dst, rows: L.fillRows, count: count, srcStride: srcStride, dstStride: L.paddedRowBytes, zeroPoint: inputZeroPoint)
+            } else {
+                AVX2Kernels.fill(input, dst, rows: L.fillRows, count: count, srcStride: srcStride, dstStride: L.paddedRowBytes, zeroPoint: inputZeroPoint)
+            }
+            #endif
+        }
+        let ocPad = L.ocVectors * L.lanes
+        for grp in 0..<L.groups {
+            args[grp].padded = UnsafeRawPointer(scratch + grp * L.groupInputChannels * L.elementBytes)
+            args[grp].output = output.map { $0 + grp * L.groupOutputChannels }
+            args[grp].raw = output == nil ? raw(scratch) + grp * ocPad : nil
+        }
     }
 
     var pixels: Int { geometry.outputHeight * geometry.outputWidth }
 
-    /// Chunks for the worker pool: pieces of >= 64 output pixels (or of 4 channel vectors for
-    /// one pixel), at most 8 per thread.
-    func chunkCount(threads: Int) -> Int {
-        if threads <= 1 { return 1 }
-        if pixels >= 2 * threads { return max(1, min(8 * threads, pixels / 64)) }
-        return max(1, min(8 * threads, ocVectors / 4))
-    }
+    func chunkCount(threads: Int) -> Int { layout.chunkCount(threads: threads, pixels: pixels) }
 
-    /// Computes part `part` of `parts`: a range of pixels, or of channel vectors for one pixel.
+    /// Computes part `part` of `parts`: a range of pixels (every group), or of channel vectors for one pixel.
     func compute(part: Int, of parts: Int) {
         let (pr, vr): (Range<Int>, Range<Int>)
-        if pixels > 1 { pr = partRange(pixels, part, parts); vr = 0..<ocVectors }
-        else { pr = 0..<pixels; vr = partRange(ocVectors, part, parts) }
+        if pixels > 1 || parts == 1 { pr = partRange(pixels, part, parts); vr = 0..<layout.ocVectors }
+        else { pr = 0..<pixels; vr = partRange(layout.ocVectors, part, parts) }
         guard !pr.isEmpty, !vr.isEmpty else { return }
         #if arch(x86_64)
-        if variant == .vnni {
-            VNNIKernels.conv(args, pixelBegin: pr.lowerBound, pixelEnd: pr.upperBound, vectorBegin: vr.lowerBound, vectorEnd: vr.upperBound)
-        } else {
-            AVX2Kernels.conv(args, pixelBegin: pr.lowerBound, pixelEnd: pr.upperBound, vectorBegin: vr.lowerBound, vectorEnd: vr.upperBound)
+        for grp in 0..<layout.groups {
+            if variant == .vnni {
+                VNNIKernels.conv(args + grp, pixelBegin: pr.lowerBound, pixelEnd: pr.upperBound, vectorBegin: vr.lowerBound, vectorEnd: vr.upperBound)
+            } else {
+                AVX2Kernels.conv(args + grp, pixelBegin: pr.lowerBound, pixelEnd: pr.upperBound, vectorBegin: vr.lowerBound, vectorEnd: vr.upperBound)
+            }
         }
         #endif
     }

@@ -1,25 +1,39 @@
-// SPEC "Integer arithmetic": the single rounding rule, QUANTIZE and DEQUANTIZE.
+// SPEC "The rounding rule": the one requantize function every int8 epilogue uses, QUANTIZE and
+// DEQUANTIZE. Fast kernels may use a proved-equivalent SIMD form (each says why it is exact); the
+// scalar twins ("reference") call these.
 
 public enum Requantize {
-    /// `(i64(acc) * i64(m) + 2^(shift-1)) >> shift` (arithmetic shift): round half up, exact in 64 bits.
-    /// For any Int32 `acc` and `m`, |acc * m| <= 2^62 and the rounding term is <= 2^61, so the sum
-    /// cannot overflow Int64 for `shift` in 1...62 (the SPEC's range; a reader rejects others).
+    /// `(sum + 2^(shift-1)) >> shift` (arithmetic shift): round half up. `sum` is an exact i64
+    /// product (or ADD's sum of two) with |sum| <= 2^62, so nothing overflows for shift in 1...62.
     @inlinable @inline(__always)
-    public static func apply(_ acc: Int32, multiplier: Int32, shift: Int32) -> Int64 {
-        let product = Int64(acc) &* Int64(multiplier)
+    public static func rounded(_ sum: Int64, shift: Int32) -> Int64 {
         let s = Int64(shift)
-        return (product &+ (Int64(1) &<< (s &- 1))) &>> s
+        return (sum &+ (Int64(1) &<< (s &- 1))) &>> s
     }
 
-    /// Epilogue: `clamp(z_y + requantize(acc, m, shift), -128, 127)` where `row` is the requant row
-    /// `(m_pos, shift_pos, m_neg, shift_neg)` and the negative pair is used when `acc < 0`.
+    /// `requantize(acc, m, shift) = (i64(acc) * i64(m) + 2^(shift-1)) >> shift`, exact in 64 bits:
+    /// for Int32 `acc` and `m`, |acc * m| <= 2^62 and the rounding term is <= 2^61.
     @inlinable @inline(__always)
-    public static func output(_ acc: Int32, row: UnsafePointer<Int32>, outputZeroPoint: Int32) -> Int8 {
+    public static func apply(_ acc: Int32, multiplier: Int32, shift: Int32) -> Int64 {
+        rounded(Int64(acc) &* Int64(multiplier), shift: shift)
+    }
+
+    /// `clamp(z + v, lo, hi)` as Int8; `v` is any requantized value (|v| < 2^62), lo...hi inside int8.
+    @inlinable @inline(__always)
+    public static func clamp(_ v: Int64, zeroPoint: Int32, min lo: Int32, max hi: Int32) -> Int8 {
+        let y = Int64(zeroPoint) &+ v
+        return Int8(truncatingIfNeeded: Swift.min(Swift.max(y, Int64(lo)), Int64(hi)))
+    }
+
+    /// The CONV2D / DENSE epilogue: `clamp(z_y + requantize(acc, m, shift), lo, hi)` where `row` is
+    /// the requant row `(m_pos, shift_pos, m_neg, shift_neg)`, the negative pair used when `acc < 0`.
+    @inlinable @inline(__always)
+    public static func output(_ acc: Int32, row: UnsafePointer<Int32>, outputZeroPoint: Int32,
+                              min lo: Int32 = -128, max hi: Int32 = 127) -> Int8 {
         let neg = acc < 0
         let m = neg ? row[2] : row[0]
         let s = neg ? row[3] : row[1]
-        let v = Int64(outputZeroPoint) &+ apply(acc, multiplier: m, shift: s)   // |v| < 2^62
-        return Int8(truncatingIfNeeded: min(max(v, -128), 127))
+        return clamp(apply(acc, multiplier: m, shift: s), zeroPoint: outputZeroPoint, min: lo, max: hi)
     }
 }
 

@@ -1,94 +1,151 @@
 import Testing
 @testable import RoentgenKernels
 
+/// Output size of one axis per SPEC "Window geometry" (ceil_mode 0).
+func outputSize(_ size: Int, _ padA: Int, _ padB: Int, _ kernel: Int, _ stride: Int, _ dilation: Int) -> Int {
+    (size + padA + padB - (dilation * (kernel - 1) + 1)) / stride + 1
+}
+
 struct ConvCase: CustomStringConvertible {
     var g: Conv2DGeometry
     var x: [Int8], w: [Int8], b: [Int32], rq: [Int32]
     var zx: Int32, zy: Int32
+    var lo: Int32 = -128, hi: Int32 = 127
     var seed: UInt64
-    var description: String {
-        "seed \(seed): in \(g.inputHeight)x\(g.inputWidth)x\(g.inputChannels) -> out \(g.outputHeight)x\(g.outputWidth)x\(g.outputChannels), "
-        + "k \(g.kernelHeight)x\(g.kernelWidth) s \(g.strideHeight)x\(g.strideWidth) pad t\(g.padTop) l\(g.padLeft), zx \(zx) zy \(zy)"
+    var description: String { "seed \(seed): \(g), zx \(zx) zy \(zy) clamp [\(lo), \(hi)]" }
+
+    enum Kind { case dense, grouped, depthwise, any }
+
+    /// A random geometry of the given kind: dilation 1-3, pads up to beyond the kernel, strides 1-3.
+    static func geometry(_ r: inout SplitMix64, kind: Kind, maxChannels: Int = 40, maxSize: Int = 11) -> Conv2DGeometry {
+        let k = kind == .any ? [Kind.dense, .grouped, .depthwise][r.int(0...2)] : kind
+        let dh = r.int(0...2) == 0 ? r.int(2...3) : 1, dw = r.int(0...2) == 0 ? r.int(2...3) : 1
+        let kh = r.int(1...(dh > 1 ? 3 : 5)), kw = r.int(1...(dw > 1 ? 3 : 5))
+        let sh = r.int(1...3), sw = r.int(1...3)
+        let bigPad = r.int(0...5) == 0
+        let pt = r.int(0...(bigPad ? kh + 3 : kh - 1)), pb = r.int(0...(bigPad ? kh + 3 : kh - 1))
+        let pl = r.int(0...(bigPad ? kw + 3 : kw - 1)), pr = r.int(0...(bigPad ? kw + 3 : kw - 1))
+        let ekh = dh * (kh - 1) + 1, ekw = dw * (kw - 1) + 1
+        let h = r.int(max(1, ekh - pt - pb)...maxSize), w = r.int(max(1, ekw - pl - pr)...maxSize)
+        let groups: Int, ic: Int, oc: Int
+        switch k {
+        case .dense: groups = 1; ic = r.int(1...maxChannels); oc = r.int(1...maxChannels)
+        case .grouped: groups = r.int(2...5); ic = groups * r.int(1...9); oc = groups * r.int(1...9)
+        default: ic = r.int(2...maxChannels); groups = ic; oc = ic * (r.int(0...3) == 0 ? r.int(2...3) : 1)
+        }
+        return Conv2DGeometry(inputHeight: h, inputWidth: w, inputChannels: ic,
+                              outputHeight: outputSize(h, pt, pb, kh, sh, dh), outputWidth: outputSize(w, pl, pr, kw, sw, dw),
+                              outputChannels: oc, kernelHeight: kh, kernelWidth: kw, strideHeight: sh, strideWidth: sw,
+                              padTop: pt, padLeft: pl, padBottom: pb, padRight: pr, dilationHeight: dh, dilationWidth: dw, groups: groups)
     }
 
-    static func random(seed: UInt64, maxChannels: Int = 70, maxSize: Int = 11) -> ConvCase {
+    static func random(seed: UInt64, kind: Kind = .any, maxChannels: Int = 40, maxSize: Int = 11) -> ConvCase {
         var r = SplitMix64(seed: seed)
-        let kh = r.int(1...5), kw = r.int(1...5), sh = r.int(1...3), sw = r.int(1...3)
-        let pt = r.int(0...(kh - 1)), pb = r.int(0...(kh - 1)), pl = r.int(0...(kw - 1)), pr = r.int(0...(kw - 1))
-        let h = r.int(max(1, kh - pt - pb)...maxSize), w = r.int(max(1, kw - pl - pr)...maxSize)
-        let oh = (h + pt + pb - kh) / sh + 1, ow = (w + pl + pr - kw) / sw + 1
-        let ic = r.int(1...maxChannels), oc = r.int(1...maxChannels)
-        let g = Conv2DGeometry(inputHeight: h, inputWidth: w, inputChannels: ic, outputHeight: oh, outputWidth: ow,
-                               outputChannels: oc, kernelHeight: kh, kernelWidth: kw, strideHeight: sh, strideWidth: sw,
-                               padTop: pt, padLeft: pl)
+        let g = geometry(&r, kind: kind, maxChannels: maxChannels, maxSize: maxSize)
         let k = g.reductionCount
-        let bmax = Int(Int32.max) - k * 255 * 128
-        let bias = (0..<oc).map { _ in Int32(r.int(-min(bmax, 5_000_000)...min(bmax, 5_000_000))) }
+        let bmax = Int(Int32.max) - k * 255 * 127
+        let bias = (0..<g.outputChannels).map { _ in Int32(r.int(-min(bmax, 5_000_000)...min(bmax, 5_000_000))) }
         var rq: [Int32] = []
-        for _ in 0..<oc { rq += r.requantRow() }
-        return ConvCase(g: g, x: r.int8s(g.inputCount), w: r.int8s(g.weightCount), b: bias, rq: rq,
-                        zx: Int32(r.int(-128...127)), zy: Int32(r.int(-128...127)), seed: seed)
+        for _ in 0..<g.outputChannels { rq += r.requantRow() }
+        let (lo, hi) = r.clampRange()
+        return ConvCase(g: g, x: r.int8s(g.inputCount), w: r.weights(g.weightCount), b: bias, rq: rq,
+                        zx: r.zeroPoint(), zy: r.zeroPoint(), lo: lo, hi: hi, seed: seed)
     }
 
-    /// Every kernel variant this CPU supports, at 1 thread and on a 2-thread pool, must equal the
-    /// scalar reference bit for bit.
+    /// Requant rows as the converter writes them (results land inside int8, so clamping hides nothing).
+    mutating func realistic(_ r: inout SplitMix64) {
+        let k = g.reductionCount
+        for o in 0..<g.outputChannels {
+            let (m, shift) = r.realisticPair(1.0 / (Double(k).squareRoot() * 5000.0) * Double.random(in: 0.5...2, using: &r))
+            let alpha = [0.0, 0.1, -0.5, 1.0][o % 4]
+            rq.replaceSubrange((o * 4)..<(o * 4 + 4), with: [m, shift, Int32((Double(m) * alpha).rounded()), shift])
+        }
+    }
+
+    /// Every kernel variant this CPU supports, at 1 and 2 threads, run twice on garbage scratch,
+    /// must equal the scalar twin bit for bit.
     func check() {
         var ref = [Int8](repeating: 1, count: g.outputCount)
-        Conv2DInt8.reference(geometry: g, input: x, weights: w, bias: b, requant: rq,
-                             inputZeroPoint: zx, outputZeroPoint: zy, output: &ref)
-        let pool = WorkerPool(threads: 2)
-        for variant in KernelVariant.allCases where variant.isSupported {
-            var fast = [Int8](repeating: 0, count: g.outputCount)
+        Conv2DInt8.reference(geometry: g, input: x, weights: w, bias: b, requant: rq, inputZeroPoint: zx, outputZeroPoint: zy,
+                             outputMin: lo, outputMax: hi, output: &ref)
+        for variant in supportedVariants {
             let conv = Conv2DInt8(geometry: g, weights: w, bias: b, requant: rq, inputZeroPoint: zx, outputZeroPoint: zy,
-                                  variant: variant)
-            conv.run(input: x, output: &fast)
-            if let i = firstMismatch(fast, ref) {
-                Issue.record("\(variant) conv mismatch at \(i) (pixel \(i / g.outputChannels), oc \(i % g.outputChannels)): fast \(fast[i]) ref \(ref[i]); \(self)")
+                                  outputMin: lo, outputMax: hi, variant: variant)
+            let scratch = Scratch(conv.scratchBytes, seed: seed)
+            for threads in threadCounts {
+                for _ in 0..<2 {
+                    scratch.scramble()
+                    var fast = [Int8](repeating: 0, count: g.outputCount)
+                    conv.run(input: x, output: &fast, scratch: scratch.pointer, pool: pool(threads))
+                    if let i = firstMismatch(fast, ref) {
+                        Issue.record("\(variant) x\(threads) conv mismatch at \(i) (pixel \(i / g.outputChannels), oc \(i % g.outputChannels)): fast \(fast[i]) ref \(ref[i]); \(self)")
+                        return
+                    }
+                    #expect(scratch.guardIntact, "\(variant): wrote past scratchBytes \(conv.scratchBytes); \(self)")
+                }
             }
-            // Running again (scratch is refilled) and split over two threads: the same bytes.
-            var again = [Int8](repeating: 0, count: g.outputCount)
-            conv.run(input: x, output: &again, pool: pool)
-            #expect(again == fast, "\(variant): second run on 2 threads differs; \(self)")
         }
     }
 }
 
 @Suite struct Conv2DInt8Tests {
-    @Test(arguments: 0..<80)
-    func randomGeometry(_ i: Int) {
-        ConvCase.random(seed: 0xC0_47 &+ UInt64(i) &* 7919).check()
-    }
+    @Test(arguments: 0..<60)
+    func randomDense(_ i: Int) { ConvCase.random(seed: 0xC0_47 &+ UInt64(i) &* 7919, kind: .dense).check() }
 
-    /// Requant rows that keep results inside int8 (the realistic case), so clamping does not hide errors.
-    @Test(arguments: 0..<20)
+    @Test(arguments: 0..<40)
+    func randomGrouped(_ i: Int) { ConvCase.random(seed: 0x6209 &+ UInt64(i) &* 7919, kind: .grouped).check() }
+
+    @Test(arguments: 0..<60)
+    func randomDepthwise(_ i: Int) { ConvCase.random(seed: 0xDE97 &+ UInt64(i) &* 7919, kind: .depthwise, maxChannels: 70).check() }
+
+    /// Requant rows that keep results inside int8 (the realistic case, the 32-bit epilogue).
+    @Test(arguments: 0..<30)
     func realisticRequant(_ i: Int) {
-        var c = ConvCase.random(seed: 0xBEEF &+ UInt64(i), maxChannels: 40)
+        var c = ConvCase.random(seed: 0xBEEF &+ UInt64(i))
         var r = SplitMix64(seed: UInt64(i))
-        let k = c.g.reductionCount
-        for o in 0..<c.g.outputChannels {
-            // M ~ 1 / (sqrt(k) * 128 * 40): m / 2^shift with shift chosen so |m| < 2^31.
-            let mReal = 1.0 / (Double(k).squareRoot() * 5000.0) * Double.random(in: 0.5...2, using: &r)
-            var shift = 62
-            while (mReal * Double(UInt64(1) << UInt64(shift))).rounded() >= 2147483648.0 { shift -= 1 }
-            let m = Int32((mReal * Double(UInt64(1) << UInt64(shift))).rounded())
-            let alpha = [0.0, 0.1, -0.5, 1.0][o % 4]
-            let mn = Int32((Double(m) * alpha).rounded())
-            c.rq.replaceSubrange((o * 4)..<(o * 4 + 4), with: [m, Int32(shift), mn, Int32(shift)])
-        }
+        c.realistic(&r)
         c.check()
     }
 
-    /// Long reductions cross the 512-product Float chunks; extreme values reach the worst case |p| = 255 * 128.
-    @Test(arguments: [(3, 300, 5), (1, 700, 17), (5, 64, 33), (3, 129, 16), (2, 600, 3)])
-    func longReductionExtremes(_ k: Int, _ ic: Int, _ oc: Int) {
+    /// 1x1 maps, 1x1 kernels, one channel, a kernel as large as the padded input, huge pads.
+    @Test(arguments: 0..<6)
+    func edges(_ i: Int) {
+        var r = SplitMix64(seed: 0xED6E &+ UInt64(i))
+        let geometries = [
+            Conv2DGeometry(inputHeight: 1, inputWidth: 1, inputChannels: 1, outputHeight: 1, outputWidth: 1, outputChannels: 1,
+                           kernelHeight: 1, kernelWidth: 1, strideHeight: 1, strideWidth: 1, padTop: 0, padLeft: 0),
+            Conv2DGeometry(inputHeight: 1, inputWidth: 1, inputChannels: 17, outputHeight: 3, outputWidth: 3, outputChannels: 17,
+                           kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1, padTop: 2, padLeft: 2, padBottom: 2, padRight: 2,
+                           groups: 17),
+            Conv2DGeometry(inputHeight: 2, inputWidth: 3, inputChannels: 5, outputHeight: 6, outputWidth: 4, outputChannels: 19,
+                           kernelHeight: 2, kernelWidth: 2, strideHeight: 2, strideWidth: 3, padTop: 7, padLeft: 6, padBottom: 3, padRight: 2),
+            Conv2DGeometry(inputHeight: 5, inputWidth: 5, inputChannels: 8, outputHeight: 1, outputWidth: 1, outputChannels: 33,
+                           kernelHeight: 5, kernelWidth: 5, strideHeight: 1, strideWidth: 1, padTop: 0, padLeft: 0),
+            Conv2DGeometry(inputHeight: 9, inputWidth: 8, inputChannels: 12, outputHeight: 3, outputWidth: 2, outputChannels: 12,
+                           kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1, padTop: 0, padLeft: 0,
+                           dilationHeight: 3, dilationWidth: 3, groups: 4),
+            Conv2DGeometry(inputHeight: 3, inputWidth: 2, inputChannels: 3, outputHeight: 1029, outputWidth: 1, outputChannels: 4,
+                           kernelHeight: 1, kernelWidth: 2, strideHeight: 1, strideWidth: 3, padTop: 1024, padLeft: 0, padBottom: 2, padRight: 0),
+        ]
+        let g = geometries[i]
+        var rq: [Int32] = []
+        for _ in 0..<g.outputChannels { rq += r.requantRow() }
+        ConvCase(g: g, x: r.int8s(g.inputCount), w: r.weights(g.weightCount),
+                 b: (0..<g.outputChannels).map { _ in Int32(r.int(-100_000...100_000)) }, rq: rq,
+                 zx: r.zeroPoint(), zy: r.zeroPoint(), seed: UInt64(i)).check()
+    }
+
+    /// Long reductions cross the Float chunks; extreme values reach the worst case |p| = 255 * 127.
+    @Test(arguments: [(3, 300, 5, 1), (1, 700, 17, 1), (5, 64, 33, 1), (3, 129, 16, 1), (2, 600, 3, 1), (3, 256, 64, 4), (3, 96, 96, 96)])
+    func longReductionExtremes(_ k: Int, _ ic: Int, _ oc: Int, _ groups: Int) {
         for variant in 0..<3 {
             let g = Conv2DGeometry(inputHeight: 4, inputWidth: 5, inputChannels: ic, outputHeight: 4, outputWidth: 5,
                                    outputChannels: oc, kernelHeight: k, kernelWidth: k, strideHeight: 1, strideWidth: 1,
-                                   padTop: k / 2, padLeft: k / 2)
+                                   padTop: k / 2, padLeft: k / 2, padBottom: k / 2, padRight: k / 2, groups: groups)
             var r = SplitMix64(seed: UInt64(k * 1000 + ic + variant))
             let x: [Int8] = variant == 2 ? r.int8s(g.inputCount) : [Int8](repeating: -128, count: g.inputCount)
-            let w: [Int8] = variant == 0 ? [Int8](repeating: -128, count: g.weightCount)
-                : (0..<g.weightCount).map { _ in Bool.random(using: &r) ? -128 : 127 }
+            let w: [Int8] = variant == 0 ? [Int8](repeating: -127, count: g.weightCount)
+                : (0..<g.weightCount).map { _ in Bool.random(using: &r) ? -127 : 127 }
             let zx: Int32 = variant == 2 ? 3 : 127
             let b = (0..<oc).map { _ in Int32(r.int(-1000...1000)) }
             var rq: [Int32] = []
@@ -97,16 +154,54 @@ struct ConvCase: CustomStringConvertible {
         }
     }
 
-    /// The Table-2 layer shapes at reduced spatial size (full channel counts).
-    @Test(arguments: [(1, 32), (32, 16), (16, 64), (64, 32), (32, 128), (128, 128), (128, 64), (64, 256), (256, 256), (256, 128)])
-    func table2Shapes(_ ic: Int, _ oc: Int) {
-        let g = Conv2DGeometry(inputHeight: 6, inputWidth: 7, inputChannels: ic, outputHeight: 6, outputWidth: 7,
-                               outputChannels: oc, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1,
-                               padTop: 1, padLeft: 1)
-        var r = SplitMix64(seed: UInt64(ic * 7 + oc))
-        var rq: [Int32] = []
-        for _ in 0..<oc { rq += [Int32(r.int(1 << 29 ... 1 << 30)), 38, Int32(r.int(1 << 25 ... 1 << 27)), 38] }
-        ConvCase(g: g, x: r.int8s(g.inputCount), w: r.int8s(g.weightCount),
-                 b: (0..<oc).map { _ in Int32(r.int(-20000...20000)) }, rq: rq, zx: -17, zy: 5, seed: 0).check()
+    /// Layer shapes of the torchvision models at reduced spatial size (full channel counts).
+    @Test(arguments: [(3, 32, 3, 2, 1), (32, 32, 3, 1, 32), (96, 96, 3, 2, 96), (144, 24, 1, 1, 1), (128, 128, 3, 1, 32),
+                      (64, 64, 3, 1, 8), (256, 256, 3, 2, 32), (480, 480, 5, 1, 480), (64, 256, 1, 1, 1), (672, 672, 5, 2, 672)])
+    func modelShapes(_ ic: Int, _ oc: Int, _ k: Int, _ stride: Int, _ groups: Int) {
+        let h = 9, pad = k / 2
+        let g = Conv2DGeometry(inputHeight: h, inputWidth: h, inputChannels: ic,
+                               outputHeight: outputSize(h, pad, pad, k, stride, 1), outputWidth: outputSize(h, pad, pad, k, stride, 1),
+                               outputChannels: oc, kernelHeight: k, kernelWidth: k, strideHeight: stride, strideWidth: stride,
+                               padTop: pad, padLeft: pad, padBottom: pad, padRight: pad, groups: groups)
+        var r = SplitMix64(seed: UInt64(ic * 7 + oc + groups))
+        var c = ConvCase(g: g, x: r.int8s(g.inputCount), w: r.weights(g.weightCount),
+                         b: (0..<oc).map { _ in Int32(r.int(-20000...20000)) }, rq: [], zx: -17, zy: 5, lo: -128, hi: 127, seed: 0)
+        c.rq = [Int32](repeating: 0, count: 4 * oc)
+        c.realistic(&r)
+        c.check()
+        c.lo = -5; c.hi = 90     // a ReLU6-like clamp
+        c.check()
+    }
+
+    /// The twin against hand-computed values of SPEC's formula.
+    @Test func referenceByHand() {
+        // 2x2 input, 1 channel, 2x2 kernel, pad 1 on every side, one output channel:
+        // x - z_x = [[1, 2], [3, 4]] (z_x = -1), w = [[1, -1], [2, 3]], b = 10,
+        // requant (m, shift) = (1, 1) for acc >= 0: y = z_y + (acc + 1) >> 1; (m_neg, shift_neg) = (-3, 2).
+        let g = Conv2DGeometry(inputHeight: 2, inputWidth: 2, inputChannels: 1, outputHeight: 3, outputWidth: 3, outputChannels: 1,
+                               kernelHeight: 2, kernelWidth: 2, strideHeight: 1, strideWidth: 1, padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        let x: [Int8] = [0, 1, 2, 3], w: [Int8] = [1, -1, 2, 3], b: [Int32] = [10], rq: [Int32] = [1, 1, -3, 2]
+        var y = [Int8](repeating: 0, count: 9)
+        Conv2DInt8.reference(geometry: g, input: x, weights: w, bias: b, requant: rq, inputZeroPoint: -1, outputZeroPoint: 2, output: &y)
+        // acc at (0,0): taps (-1,-1)..(0,0): only x[0][0]=1 under w[1][1]=3 -> 13 -> (13 + 1) >> 1 = 7, + 2 = 9.
+        // (0,1): x00*w10 + x01*w11 = 1*2 + 2*3 = 8 -> 18 -> 9 -> 11. (1,1): 1*1 + 2*-1 + 3*2 + 4*3 = 17 -> 27 -> 14 -> 16.
+        // (2,2): x11 * w00 = 4 -> 14 -> 7 -> 9. (2,1): x10*w00 + x11*w01 = 3 - 4 = -1 -> 9 -> 5 -> 7.
+        #expect(y[0] == 9); #expect(y[1] == 11); #expect(y[4] == 16); #expect(y[8] == 9); #expect(y[7] == 7)
+        // A negative accumulator takes the negative pair: b = -20 at (0,0): -7 -> (-7 * -3 + 2) >> 2 = 5, + 2 = 7.
+        Conv2DInt8.reference(geometry: g, input: x, weights: w, bias: [-20], requant: rq, inputZeroPoint: -1, outputZeroPoint: 2, output: &y)
+        #expect(y[0] == 7)
+        // The clamp: [0, 8].
+        Conv2DInt8.reference(geometry: g, input: x, weights: w, bias: b, requant: rq, inputZeroPoint: -1, outputZeroPoint: 2,
+                             outputMin: 0, outputMax: 8, output: &y)
+        #expect(y[0] == 8); #expect(y[4] == 8)
+        // One input channel, two output channels (what a depthwise multiplier of 2 computes), dilation 2.
+        let d = Conv2DGeometry(inputHeight: 1, inputWidth: 3, inputChannels: 1, outputHeight: 1, outputWidth: 1, outputChannels: 2,
+                               kernelHeight: 1, kernelWidth: 2, strideHeight: 1, strideWidth: 1, padTop: 0, padLeft: 0,
+                               dilationWidth: 2, groups: 1)
+        var z = [Int8](repeating: 0, count: 2)
+        Conv2DInt8.reference(geometry: d, input: [1, 100, 3], weights: [1, 1, 2, -1], bias: [0, 0], requant: [1, 1, 1, 1, 1, 1, 1, 1],
+                             inputZeroPoint: 0, outputZeroPoint: 0, output: &z)
+        // oc 0: 1 + 3 = 4 -> 2; oc 1: 2 - 3 = -1 -> (-1 + 1) >> 1 = 0.
+        #expect(z == [2, 0])
     }
 }

@@ -2,33 +2,36 @@ import Testing
 import RoentgenKernels
 import RoentgenFloat
 
-func close(_ a: [Float], _ b: [Float], _ tol: Float = 1e-4) -> Int? {
-    for i in 0..<a.count where !(abs(a[i] - b[i]) <= tol * max(1, abs(b[i]))) { return i }
-    return nil
-}
-
 @Suite struct FloatKernelTests {
-    @Test(arguments: 0..<50)
+    /// Every variant (portable: im2col + sgemm; avx2 / vnni: packed FMA tiles; depthwise: SIMD along
+    /// channels) at 1 and 2 threads against the double-precision twin.
+    @Test(arguments: 0..<60)
     func conv(_ i: Int) {
-        let c = ConvCase.random(seed: 0xF10A7 &+ UInt64(i))
-        var r = SplitMix64(seed: UInt64(i))
-        let g = c.g
+        var r = SplitMix64(seed: 0xF10A7 &+ UInt64(i))
+        let g = ConvCase.geometry(&r, kind: .any)
         let x = r.floats(g.inputCount), w = r.floats(g.weightCount, -0.2...0.2), b = r.floats(g.outputChannels)
-        let alpha: Float? = [nil, 0.1, 0][i % 3]
-        var scratch = [Float](repeating: .nan, count: Conv2DFloat.scratchCount(g))
-        var ref = [Float](repeating: 0, count: g.outputCount)
-        Conv2DFloat.reference(geometry: g, input: x, weights: w, bias: b, leakyAlpha: alpha, output: &ref)
-        // Every variant (portable: im2col + sgemm; avx2 / vnni: packed FMA tiles), 1 and 2 threads.
-        for variant in KernelVariant.allCases where variant.isSupported {
-            let conv = Conv2DFloat(geometry: g, weights: w, bias: b, leakyAlpha: alpha, variant: variant)
-            var fast = [Float](repeating: 0, count: g.outputCount)
-            conv.run(input: x, scratch: &scratch, output: &fast)
-            if let j = close(fast, ref) { Issue.record("\(variant) float conv at \(j): \(fast[j]) vs \(ref[j]); \(c)") }
-            var two = [Float](repeating: 0, count: g.outputCount)
-            conv.run(input: x, scratch: &scratch, output: &two, pool: WorkerPool(threads: 2))
-            if variant != .portable {
-                #expect(two.map(\.bitPattern) == fast.map(\.bitPattern), "\(variant): 2 threads differ; \(c)")
-            } else if let j = close(two, ref) { Issue.record("portable 2-thread float conv at \(j); \(c)") }
+        let alpha: Float = [1, 0.1, 0, -0.5][i % 4]
+        let (lo, hi): (Float, Float) = i % 5 == 0 ? (-0.3, 0.6) : (-.infinity, .infinity)
+        var ref = [Double](repeating: 0, count: g.outputCount)
+        Conv2DFloat.reference(geometry: g, input: x, weights: w, bias: b, alpha: alpha, clipMin: lo, clipMax: hi, output: &ref)
+        for variant in supportedVariants {
+            let conv = Conv2DFloat(geometry: g, weights: w, bias: b, alpha: alpha, clipMin: lo, clipMax: hi, variant: variant)
+            let scratch = Scratch(conv.scratchBytes, seed: UInt64(i))
+            var first: [Float]? = nil
+            for threads in threadCounts {
+                scratch.scramble()
+                var fast = [Float](repeating: .nan, count: g.outputCount)
+                conv.run(input: x, output: &fast, scratch: scratch.pointer, pool: pool(threads))
+                if let j = notClose(fast, ref) {
+                    Issue.record("\(variant) x\(threads) float conv at \(j): \(fast[j]) vs \(ref[j]); seed \(i) \(g) alpha \(alpha)")
+                    return
+                }
+                #expect(scratch.guardIntact, "\(variant): wrote past scratchBytes; seed \(i) \(g)")
+                if let first, variant != .portable || g.isDepthwise {
+                    #expect(first.map(\.bitPattern) == fast.map(\.bitPattern), "\(variant): 2 threads differ; seed \(i) \(g)")
+                }
+                first = fast
+            }
         }
     }
 
@@ -37,10 +40,29 @@ func close(_ a: [Float], _ b: [Float], _ tol: Float = 1e-4) -> Int? {
         var r = SplitMix64(seed: 0xD0 &+ UInt64(i))
         let k = r.int(1...3000), n = r.int(1...300)
         let x = r.floats(k), w = r.floats(n * k, -0.1...0.1), b = r.floats(n)
-        let alpha: Float? = [nil, 0.1, 0][i % 3]
-        var fast = [Float](repeating: 0, count: n), ref = [Float](repeating: 0, count: n)
-        DenseFloat(inputCount: k, outputCount: n, weights: w, bias: b, leakyAlpha: alpha).run(input: x, output: &fast)
-        DenseFloat.reference(inputCount: k, outputCount: n, weights: w, bias: b, leakyAlpha: alpha, input: x, output: &ref)
-        if let j = close(fast, ref) { Issue.record("dense at \(j): \(fast[j]) vs \(ref[j]); seed \(i) k \(k) n \(n)") }
+        let alpha: Float = [1, 0.1, 0][i % 3]
+        let (lo, hi): (Float, Float) = i % 4 == 0 ? (-0.5, 0.25) : (-.infinity, .infinity)
+        var ref = [Double](repeating: 0, count: n)
+        DenseFloat.reference(inputCount: k, outputCount: n, weights: w, bias: b, alpha: alpha, clipMin: lo, clipMax: hi, input: x, output: &ref)
+        let dense = DenseFloat(inputCount: k, outputCount: n, weights: w, bias: b, alpha: alpha, clipMin: lo, clipMax: hi)
+        for threads in threadCounts {
+            var fast = [Float](repeating: .nan, count: n)
+            dense.run(input: x, output: &fast, scratch: nil, pool: pool(threads))
+            if let j = notClose(fast, ref) { Issue.record("dense at \(j): \(fast[j]) vs \(ref[j]); seed \(i) k \(k) n \(n)") }
+        }
+    }
+
+    /// The twins against values computed by hand.
+    @Test func referencesByHand() {
+        let g = Conv2DGeometry(inputHeight: 1, inputWidth: 2, inputChannels: 2, outputHeight: 1, outputWidth: 1, outputChannels: 2,
+                               kernelHeight: 1, kernelWidth: 2, strideHeight: 1, strideWidth: 1, padTop: 0, padLeft: 0, groups: 2)
+        // group 0 reads channel 0 of both pixels: 1 * 2 + 3 * -1 = -1, + b 0.5 = -0.5, leaky 0.1 -> -0.05.
+        // group 1 reads channel 1: 2 * 1 + 4 * 1 = 6, + b 0 = 6, clip at 5.
+        var y = [Double](repeating: 0, count: 2)
+        Conv2DFloat.reference(geometry: g, input: [1, 2, 3, 4], weights: [2, -1, 1, 1], bias: [0.5, 0], alpha: 0.1, clipMax: 5, output: &y)
+        #expect(abs(y[0] - -0.05) < 1e-7); #expect(y[1] == 5)
+        var d = [Double](repeating: 0, count: 1)
+        DenseFloat.reference(inputCount: 3, outputCount: 1, weights: [1, 2, 3], bias: [-1], input: [1, 1, 1], output: &d)
+        #expect(d == [5])
     }
 }

@@ -46,3 +46,79 @@ func firstMismatch<T: Equatable>(_ a: [T], _ b: [T]) -> Int? {
     for i in 0..<a.count where a[i] != b[i] { return i }
     return nil
 }
+
+/// Scratch memory as the runtime's arena gives it: 64-byte aligned, `bytes` long, filled with
+/// garbage before every run (contents are undefined on entry), followed by a guard region that
+/// must be untouched afterwards (scratchBytes is exact, kernels write nothing past it).
+final class Scratch {
+    static let guardBytes = 256
+    let bytes: Int
+    let pointer: UnsafeMutableRawPointer
+    private var state: UInt64
+
+    init(_ bytes: Int, seed: UInt64 = 0x5C7A) {
+        self.bytes = bytes
+        pointer = .allocate(byteCount: bytes + Self.guardBytes, alignment: 64)
+        state = seed
+        scramble()
+    }
+
+    deinit { pointer.deallocate() }
+
+    /// New garbage in the scratch, a known pattern in the guard.
+    func scramble() {
+        var r = SplitMix64(seed: state)
+        state &+= 1
+        var i = 0
+        while i + 8 <= bytes { pointer.storeBytes(of: r.next(), toByteOffset: i, as: UInt64.self); i += 8 }
+        while i < bytes { pointer.storeBytes(of: UInt8(truncatingIfNeeded: r.next()), toByteOffset: i, as: UInt8.self); i += 1 }
+        (pointer + bytes).initializeMemory(as: UInt8.self, repeating: 0xA5, count: Self.guardBytes)
+    }
+
+    /// True when nothing wrote past `bytes`.
+    var guardIntact: Bool {
+        for i in 0..<Self.guardBytes where pointer.load(fromByteOffset: bytes + i, as: UInt8.self) != 0xA5 { return false }
+        return true
+    }
+}
+
+/// The variants this CPU runs, and the thread counts every kernel is checked at.
+let supportedVariants = KernelVariant.allCases.filter(\.isSupported)
+let threadCounts = [1, 2]
+let sharedPool = WorkerPool(threads: 2)
+func pool(_ threads: Int) -> WorkerPool? { threads == 1 ? nil : sharedPool }
+
+extension SplitMix64 {
+    /// int8 weights as the reader admits them: [-127, 127].
+    mutating func weights(_ n: Int) -> [Int8] { (0..<n).map { _ in Int8.random(in: -127...127, using: &self) } }
+    /// A zero point, favouring the ends of the range.
+    mutating func zeroPoint() -> Int32 {
+        switch int(0...4) { case 0: return -128; case 1: return 127; default: return Int32(int(-128...127)) }
+    }
+    /// An output clamp [lo, hi]: usually the full range, sometimes a ReLU6-like window.
+    mutating func clampRange() -> (Int32, Int32) {
+        switch int(0...3) {
+        case 0: let lo = Int32(int(-128...0)); return (lo, Int32(int(Int(lo)...127)))
+        case 1: return (Int32(int(-128...20)), 127)
+        default: return (-128, 127)
+        }
+    }
+    /// A single (m, shift) pair: extremes (m near 2^31 - 1, shift 1 and 62) mixed with realistic ones.
+    mutating func requantPair() -> (Int32, Int32) {
+        let row = requantRow()
+        return (row[0], row[1])
+    }
+    /// A realistic multiplier M as the converter derives it: (rint(M * 2^shift), shift).
+    mutating func realisticPair(_ real: Double) -> (Int32, Int32) {
+        var shift = 62
+        while abs((real * Double(UInt64(1) << UInt64(shift))).rounded()) >= 2147483648.0 { shift -= 1 }
+        return (Int32((real * Double(UInt64(1) << UInt64(shift))).rounded()), Int32(shift))
+    }
+}
+
+/// Index of the first pair not within `tol` (relative, at least absolute 1 * tol), or nil.
+func notClose(_ got: [Float], _ want: [Double], _ tol: Double = 1e-4) -> Int? {
+    precondition(got.count == want.count)
+    for i in 0..<got.count where !(abs(Double(got[i]) - want[i]) <= tol * max(1, abs(want[i]))) { return i }
+    return nil
+}

@@ -12,7 +12,7 @@ import numpy as np
 from . import __version__
 from .quant.calibration import (METHODS as CALIB_METHODS, DEFAULT_PERCENTILE, CalibrationError, choose_ranges, format_report,
                           method_params)
-from .fileformat.rtg import (ACT_LEAKY, ACT_NONE, DT_FLOAT32, DT_INT8, DT_INT32, DTYPE_NAMES, NONE, OP_CONV2D,
+from .fileformat import (ACT_LEAKY, ACT_NONE, DT_FLOAT32, DT_INT8, DT_INT32, DTYPE_NAMES, NONE, OP_CONV2D,
                      OP_DENSE, OP_DEQUANTIZE, OP_MAXPOOL2D, OP_NAMES, OP_QUANTIZE, ROLE_ACTIVATION, ROLE_CONSTANT,
                      FormatError, InputSpec, Model, Op, Tensor, serialize, read_bytes, write_atomic)
 from .data.image import ImageError

@@ -193,7 +193,7 @@ def run(argv=None) -> dict:
     ap.add_argument("--json", default=None, help="also write the results here")
     a = ap.parse_args(argv)
     if a.mean is None or a.std is None:
-        from .fileformat.rtg import read_model
+        from .fileformat import read_model
         spec = read_model(a.int8).input
         a.mean = spec.mean[0] if a.mean is None else a.mean
         a.std = spec.std[0] if a.std is None else a.std

@@ -1,70 +1,101 @@
-"""Approach A's deployable model: a feature CNN cut at a named layer + a linear SVM head.
+"""Approach A's deployable model: a feature CNN cut at a named layer + a linear SVM (SPEC "SVM head").
 
-SPEC.md "SVM head": the SVM is one DENSE op after the feature tensor (int8 files: DENSE
-int8 -> f32, so the output is the dequantized int32 decision values; f32 files: DENSE f32), and
-INPUT.output_kind = 1. A global max pool ("pooled" features) is a MAXPOOL2D whose kernel is the
-whole feature map. Feature standardisation is folded into the SVM weights in float64.
+The graph is cut at a layer (a converter layer name such as `pool4`, or an ONNX node folded into
+it - the graph's last node included, e.g. a feature extractor exported without a head), pruned to
+what that layer needs, optionally pooled globally (`max`: a MAXPOOL2D over the whole map, `mean`:
+a MEAN), and ends in one DENSE from the feature tensor (read in NHWC order) to the classes. The
+lowering makes it DENSE int8 -> f32 in int8 files, and the file's output_kind is 1.
 
 The fitted SVM travels from roentgen-train to roentgen-convert as an .npz (``save_svm``):
-``weight`` [classes, K] and ``bias`` [classes] (float64, already folded, columns in the NHWC
-order the runtime flattens), ``labels``, ``layer``, ``pool``, ``features_sha256`` and free-text
+``weight`` [classes, K] and ``bias`` [classes] (float64, standardisation already folded, columns
+in the NHWC order the DENSE reads), ``labels``, ``layer``, ``pool``, ``features_sha256`` and free-text
 ``info``.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 
 import numpy as np
 
-from . import __version__
-from .fileformat.rtg import OUTPUT_SVM
-from .frontend.onnx_import import Layer, Network, load
+from .ir.graph import INF, NO_ALPHA, Graph
 
 F32 = np.float32
-POOLS = ("flatten", "max")
+POOLS = ("flatten", "max", "mean")
+OUTPUT_NAME = "decision_values"
 
 
 class SvmHeadError(ValueError):
     pass
 
 
-def layer_names(net: Network):
-    return [L.name for L in net.layers]
+def find_layer(graph: Graph, name: str):
+    try:
+        return graph.find(name)
+    except KeyError:
+        raise SvmHeadError(f"layer {name!r} not found; layers: {', '.join(graph.layer_names())}") from None
 
 
-def find_layer(net: Network, name: str) -> int:
-    """A converter layer name (conv1.., pool1.., dense1.. - what `roentgen-convert` prints) or
-    the name of an ONNX node folded into it (e.g. '/features/features.38/MaxPool')."""
-    for i, L in enumerate(net.layers):
-        if L.name == name:
-            return i
-    for i, L in enumerate(net.layers):
-        if name in L.sources:
-            return i
-    raise SvmHeadError(f"layer {name!r} not found; layers: {', '.join(layer_names(net))}")
-
-
-def feature_layers(net: Network, idx: int, pool: str):
-    """Layers of the feature extractor: net.layers[:idx+1], plus a global max pool if asked."""
+def feature_graph(graph: Graph, layer: str, pool: str) -> Graph:
+    """A copy of `graph` whose output is the feature tensor: the layer's output, or its global
+    max / mean pool."""
     if pool not in POOLS:
-        raise SvmHeadError(f"pool must be one of {POOLS}, not {pool!r}")
-    if idx >= len(net.layers) - 1:
-        raise SvmHeadError(f"layer {net.layers[idx].name!r} is the classifier output; cut before it")
-    layers = list(net.layers[:idx + 1])
-    shape = layers[-1].out_shape
-    if pool == "max":
+        raise SvmHeadError(f"pool must be one of {', '.join(POOLS)}, not {pool!r}")
+    node = find_layer(graph, layer)
+    g = graph.copy()
+    g.output = node.output
+    g.prune()
+    shape = g.shape(g.output)
+    if pool != "flatten":
         if len(shape) != 4:
-            raise SvmHeadError(f"--pool max needs a feature map, layer {layers[-1].name!r} is a vector {shape}")
+            raise SvmHeadError(f"--pool {pool} needs a feature map, layer {node.name!r} is a vector {list(shape)}")
         _, h, w, c = shape
-        layers.append(Layer("pool", "global_maxpool", (1, 1, 1, c), kernel=(h, w), stride=(1, 1),
-                            pads=(0, 0, 0, 0), sources=["global max pool (SVM features)"]))
-    return layers
+        src = [f"global {pool} pool (SVM features)"]
+        if pool == "max":
+            attrs = dict(kernel_h=h, kernel_w=w, stride_h=1, stride_w=1, pad_top=0, pad_left=0, pad_bottom=0,
+                         pad_right=0, ceil_mode=0)
+            g.output = g.add("MAXPOOL2D", [g.output], (1, 1, 1, c), attrs=attrs, sources=src)
+        else:
+            g.output = g.add("MEAN", [g.output], (1, 1, 1, c), sources=src)
+        g.nodes[-1].name = f"global_{pool}pool" if pool == "max" else "global_mean"
+    return g
 
 
-def feature_dim(layers) -> int:
-    return int(np.prod(layers[-1].out_shape[1:]))
+def feature_dim(g: Graph) -> int:
+    return int(np.prod(g.shape(g.output)[1:]))
+
+
+def svm_graph(graph: Graph, layer: str, pool: str, weight, bias) -> Graph:
+    """The feature graph followed by the SVM's DENSE (`svm`, output `decision_values`)."""
+    g = feature_graph(graph, layer, pool)
+    k = feature_dim(g)
+    weight = np.asarray(weight, np.float64)
+    bias = np.asarray(bias, np.float64).reshape(-1)
+    if weight.ndim != 2 or weight.shape[1] != k or weight.shape[0] != bias.shape[0]:
+        raise SvmHeadError(f"SVM weight {weight.shape} / bias {bias.shape} do not fit {k} features of "
+                           f"layer {layer!r} ({pool})")
+    if weight.shape[0] < 2:
+        raise SvmHeadError("the SVM needs at least 2 classes")
+    if not (np.all(np.isfinite(weight)) and np.all(np.isfinite(bias))):
+        raise SvmHeadError("SVM weights are not finite")
+    g.output = g.add("DENSE", [g.output], (1, weight.shape[0]), attrs=dict(alpha=NO_ALPHA, clip_min=-INF, clip_max=INF),
+                     weight=weight.astype(F32), bias=bias.astype(F32), sources=["linear SVM"])
+    g.nodes[-1].name = "svm"
+    g.output_name = OUTPUT_NAME
+    g.check()
+    return g
+
+
+def feature_tensor(graph: Graph, layer: str):
+    """(ONNX tensor name, NCHW shape) holding the layer's output in the source model, for
+    extracting training features with ONNX Runtime."""
+    node = find_layer(graph, layer)
+    v = graph.values[node.output]
+    if v.onnx is None:
+        raise SvmHeadError(f"layer {node.name!r} has no equivalent ONNX tensor (an activation after a max pool was "
+                           "moved before it); cut at the pool instead")
+    s = v.shape
+    return v.onnx, ((1, s[3], s[1], s[2]) if len(s) == 4 else tuple(s))
 
 
 def fold_scaler(coef, intercept, mean, scale):
@@ -86,71 +117,14 @@ def save_svm(path, weight, bias, labels, layer, pool, features_path, info=None):
 
 
 def load_svm(path):
-    with np.load(path, allow_pickle=False) as z:
-        d = {k: z[k] for k in z.files}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            d = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as e:
+        raise SvmHeadError(f"{path}: not an SVM file ({e})") from None
     for k in ("weight", "bias", "labels", "layer", "pool"):
         if k not in d:
             raise SvmHeadError(f"{path}: not an SVM file (no {k!r})")
     return {"weight": d["weight"].astype(np.float64), "bias": d["bias"].astype(np.float64),
             "labels": [str(s) for s in d["labels"]], "layer": str(d["layer"]), "pool": str(d["pool"]),
             "features_sha256": str(d.get("features_sha256", "")), "info": str(d.get("info", "{}"))}
-
-
-def svm_network(net: Network, layer: str, pool: str, weight, bias) -> Network:
-    idx = find_layer(net, layer)
-    layers = feature_layers(net, idx, pool)
-    k = feature_dim(layers)
-    weight = np.asarray(weight, np.float64)
-    bias = np.asarray(bias, np.float64).reshape(-1)
-    if weight.ndim != 2 or weight.shape[1] != k or weight.shape[0] != bias.shape[0]:
-        raise SvmHeadError(f"SVM weight {weight.shape} / bias {bias.shape} do not fit {k} features of "
-                           f"layer {layer!r} ({pool})")
-    if weight.shape[0] < 2:
-        raise SvmHeadError("the SVM needs at least 2 classes")
-    if not (np.all(np.isfinite(weight)) and np.all(np.isfinite(bias))):
-        raise SvmHeadError("SVM weights are not finite")
-    head = Layer("dense", "svm", (1, weight.shape[0]), w=weight.astype(F32), b=bias.astype(F32),
-                 sources=["linear SVM"])
-    return Network(net.channels, net.height, net.width, layers + [head], net.input_name, "decision_values")
-
-
-def _finish(model):
-    model.input.output_kind = OUTPUT_SVM
-    model.tensors[model.input.output_tensor].name = "decision_values"
-    return model
-
-
-def convert_svm(features_onnx, svm_path, precision="int8", calib=None, mean=None, std=None, created=None,
-                labels=None):
-    """Feature CNN (ONNX) + fitted SVM (.npz) -> one Model whose head is the SVM."""
-    from .convert import ConversionError, build_model, created_timestamp
-    from .fileformat.rtg import read_bytes, serialize
-    from .quant.arith import calibrate, calibration_digest
-
-    if precision not in ("int8", "f32"):
-        raise ConversionError(f"--precision must be int8 or f32, not {precision!r}")
-    if precision == "int8" and not calib:
-        raise ConversionError("--calib DIR is required for --precision int8")
-    svm = load_svm(svm_path)
-    with open(features_onnx, "rb") as f:
-        src = f.read()
-    sha = hashlib.sha256(src).hexdigest()
-    if svm["features_sha256"] and svm["features_sha256"] != sha:
-        raise ConversionError(f"{svm_path} was fitted on features of another model "
-                              f"(sha256 {svm['features_sha256'][:12]}..., this is {sha[:12]}...)")
-    labels = list(labels) if labels is not None else svm["labels"]
-    net = svm_network(load(features_onnx), svm["layer"], svm["pool"], svm["weight"], svm["bias"])
-    with open(svm_path, "rb") as f:
-        svm_sha = hashlib.sha256(f.read()).hexdigest()
-    prov = [("precision", precision), ("source_sha256", sha),
-            ("calibration_digest", calibration_digest(calib) if precision == "int8" else "none"),
-            ("calibration", "minmax" if precision == "int8" else "none"),
-            ("converter_version", __version__), ("created", created_timestamp(created)),
-            ("source", os.path.basename(os.fspath(features_onnx))),
-            ("head", "linear_svm"), ("svm_source", os.path.basename(os.fspath(svm_path))),
-            ("svm_sha256", svm_sha), ("features_layer", svm["layer"]), ("features_pool", svm["pool"])]
-    f32_model = _finish(build_model(net, "f32", labels, mean, std, provenance=prov))
-    if precision == "f32":
-        return f32_model
-    ranges = calibrate(read_bytes(serialize(f32_model)), calib)
-    return _finish(build_model(net, "int8", labels, mean, std, ranges=ranges, provenance=prov))

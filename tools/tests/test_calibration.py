@@ -6,8 +6,8 @@ from cnn_factory import random_cnn
 from roentgen_tools.quant import calibration
 from roentgen_tools import convert
 from roentgen_tools.reference import executor as reference
-from roentgen_tools.fileformat import rtg as F
-from roentgen_tools.fileformat.rtg import read_bytes, serialize
+import roentgen_tools.fileformat as F
+from roentgen_tools.fileformat import read_bytes, serialize
 from roentgen_tools.quant.arith import activation_params, calibration_files
 
 SEED = 6  # conv1 k3 s2 relu, conv2 k5 s2 leaky, pool1, conv3 k1, dense1, logits; 1 channel

@@ -11,8 +11,8 @@ from cnn_factory import random_cnn
 from conftest import REPO, trained_images
 from roentgen_tools import convert
 from roentgen_tools.reference import executor as reference
-from roentgen_tools.fileformat import rtg as F
-from roentgen_tools.fileformat.rtg import read_bytes, read_model, serialize
+import roentgen_tools.fileformat as F
+from roentgen_tools.fileformat import read_bytes, read_model, serialize
 
 SEEDS = list(range(24))
 

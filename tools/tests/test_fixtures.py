@@ -3,7 +3,7 @@ import json
 import os
 
 from roentgen_tools import fixtures
-from roentgen_tools.fileformat.rtg import read_model
+from roentgen_tools.fileformat import read_model
 
 
 def tree(root):

@@ -10,7 +10,7 @@ from conftest import REPO
 from test_swift_e2e import roentgen_bin
 from roentgen_tools import convert
 from roentgen_tools import peers
-from roentgen_tools.fileformat.rtg import write_model
+from roentgen_tools.fileformat import write_model
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 from roentgen_tools.quant import arith as Q
-from roentgen_tools.fileformat.planner import plan_arena
 
 
 def bigint_requant(acc, m, shift):
@@ -106,22 +105,3 @@ def test_bias_and_overflow():
     Q.check_overflow("ok", 100, q)
     with pytest.raises(Q.QuantizationError, match="'big'.*overflow"):
         Q.check_overflow("big", 66400, np.array([5], np.int32))
-
-
-def test_planner_greedy_respects_lifetimes():
-    from roentgen_tools.fileformat.rtg import DT_INT8, NONE, OP_QUANTIZE, ROLE_ACTIVATION, Op, Tensor, lifetimes
-    # chain a -> b -> c -> d: sizes chosen so that reuse is possible
-    sizes = [100, 1000, 500, 40]
-    tensors = [Tensor(f"t{i}", DT_INT8, ROLE_ACTIVATION, (s,)) for i, s in enumerate(sizes)]
-    ops = [Op(OP_QUANTIZE, (i, NONE, NONE, NONE), i + 1) for i in range(3)]
-    arena, plan = plan_arena(tensors, ops, 0, 3)
-    lt = lifetimes(tensors, ops, 0, 3)
-    for a in plan:
-        assert plan[a] % 64 == 0
-        for b in plan:
-            if a < b and lt[a][0] <= lt[b][1] and lt[b][0] <= lt[a][1]:
-                assert plan[a] + sizes[a] <= plan[b] or plan[b] + sizes[b] <= plan[a]
-    assert plan[1] == 0  # largest first, at 0
-    assert plan[3] == 0 or plan[3] >= 1024  # d is not live with b... (b live ops 0..1, d op 2)
-    assert arena == 1024 + 512  # b [0,1000) then c at 1024; a (op 0) beside b; d reuses 0
-    assert plan[3] == 0

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from cnn_factory import random_cnn, write_images
-from roentgen_tools.fileformat import rtg as F
+import roentgen_tools.fileformat as F
 from roentgen_tools.reference import executor as reference
 from roentgen_tools import svm_head
-from roentgen_tools.fileformat.rtg import OP_DENSE, OP_MAXPOOL2D, OUTPUT_SVM, read_bytes, serialize
+from roentgen_tools.fileformat import OP_DENSE, OP_MAXPOOL2D, OUTPUT_SVM, read_bytes, serialize
 from roentgen_tools.frontend.onnx_import import load
 
 CLASSES = ["a", "b", "c", "d"]

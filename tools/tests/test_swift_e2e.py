@@ -20,7 +20,7 @@ from cnn_factory import random_cnn
 from conftest import REPO, TRAINED, trained_images
 from roentgen_tools import convert
 from roentgen_tools.reference import executor as reference
-from roentgen_tools.fileformat.rtg import read_model, write_model
+from roentgen_tools.fileformat import read_model, write_model
 
 E2E_SEEDS = [101, 202, 303, 404, 505, 606]
 REQUIRED = {"path", "label", "index", "probabilities", "logits", "latency_ms"}

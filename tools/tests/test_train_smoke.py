@@ -17,7 +17,7 @@ from roentgen_tools.data import drr
 from roentgen_tools.reference import executor as reference
 
 from roentgen_tools.training import train
-from roentgen_tools.fileformat.rtg import OUTPUT_LOGITS, OUTPUT_SVM, read_model
+from roentgen_tools.fileformat import OUTPUT_LOGITS, OUTPUT_SVM, read_model
 
 CLASSES = ["chest_pa", "chest_lateral", "sternum_oblique"]
 

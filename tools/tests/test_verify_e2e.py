@@ -15,7 +15,7 @@ from cnn_factory import random_cnn, write_images
 from conftest import REPO
 from roentgen_tools import convert
 from roentgen_tools.reference import executor as reference
-from roentgen_tools.fileformat.rtg import read_model, serialize, write_atomic
+from roentgen_tools.fileformat import read_model, serialize, write_atomic
 
 BIN = Path(os.environ.get("ROENTGEN_BIN", REPO / ".build" / "release" / "roentgen"))
 SEED = 6          # conv1, conv2, pool1, conv3, dense1, logits; its predictions vary with the image

@@ -9,27 +9,64 @@ typedef int32_t rtg_i32x16 __attribute__((ext_vector_type(16)));
 typedef int32_t rtg_i32x8 __attribute__((ext_vector_type(8)));
 typedef int8_t rtg_i8x16 __attribute__((ext_vector_type(16)));
 
-/// What an int8 convolution kernel of RoentgenKernelsVNNI / RoentgenKernelsAVX2 reads and writes
-/// (filled by RoentgenKernels at load; plain data so that every Swift module sees one type).
+/// What a convolution tile of RoentgenKernelsVNNI / RoentgenKernelsAVX2 reads and writes, for one
+/// group of a (possibly grouped) CONV2D (filled by RoentgenKernels at load, pointers bound per run;
+/// plain data so that every Swift module sees one type). See SPEC "Kernel layouts".
 typedef struct {
-    const void *padded;       // zero-bordered input copy (u8 x+128, or s16 x-z), see SPEC "Kernel layouts"
-    const void *weights;      // packed weights, 64-byte aligned
-    const int32_t *bias;      // [ocVectors * lanes], zero-point correction folded in
+    const void *padded;       // this group's first input channel in the bordered copy (u8 x+128, s16 x-z, or f32)
+    const void *weights;      // this group's packed weights, 64-byte aligned
+    const int32_t *bias;      // [ocVectors * lanes], zero-point correction folded in (f32: the bits of the bias)
     const int32_t *mPos, *sPos, *mNeg, *sNeg;   // requant columns, [ocVectors * lanes]
     const int32_t *tPos, *tNeg, *rPos, *rNeg;   // when fastRequant: t = shift - 32, r = 2^(t-1)
     int64_t fastRequant;      // 1 when every shift is >= 33 (the 32-bit epilogue is then exact)
-    int8_t *output;           // [pixels][oc] int8 (requantized), or NULL when raw is set
+    int8_t *output;           // this group's first output channel of pixel 0, or NULL when raw is set
     int32_t *raw;             // [pixels][ocVectors * lanes] int32 accumulators, or NULL
-    int64_t outWidth, oc, ocVectors, kernelHeight, groups;
-    int64_t rowBytes;         // bytes of one padded input row
+    int64_t outWidth, oc, ocVectors, kernelHeight;
+    int64_t quads;            // 4-byte quads (4 u8, 2 s16 or 1 f32) per segment
+    int64_t segments;         // segments per kernel row: 1 (the row's KW * IC elements are contiguous) or KW
+    int64_t segmentStepBytes; // from one segment's start to the next (dilation_w * IC * element size)
+    int64_t rowAdvanceBytes;  // after a kernel row's segments, to the next row's start
     int64_t pixelStepBytes;   // stride_w * IC * element size
-    int64_t rowStepBytes;     // stride_h * rowBytes
+    int64_t rowStepBytes;     // stride_h * bytes of one padded input row
     int64_t vectorBytes;      // packed weight bytes of one output-channel vector
-    int64_t outputZeroPoint;
-    float *outputF32;         // f32 convolution: [pixels][oc]; weights, bias and input are f32
-    float alpha;              // f32 convolution: leaky ReLU slope when leaky != 0
+    int64_t outputStride;     // output elements per pixel (every group's channels)
+    int64_t outputZeroPoint, outputMin, outputMax;
+    float *outputF32;         // f32 convolution: this group's first output channel of pixel 0
+    float alpha;              // f32: leaky ReLU slope when leaky != 0
     int32_t leaky;
+    float clipMin, clipMax;   // f32: clamp when clip != 0
+    int32_t clip;
 } rtg_conv_args;
+
+/// What a depthwise CONV2D (groups == IC) of the SIMD section reads and writes: channels are the
+/// output channels (the input is the multiplier-expanded copy when OC > IC), 16 per step.
+typedef struct {
+    const int8_t *input;        // int8: [H][W][C]
+    const float *inputF32;      // f32: [H][W][C]
+    const int16_t *weights;     // int8: [KH * KW][channelsPadded] as s16
+    const float *weightsF32;    // f32: [KH * KW][channelsPadded]
+    const int32_t *bias;        // int8: [channelsPadded]
+    const float *biasF32;       // f32: [channelsPadded]
+    const int32_t *mPos, *sPos, *mNeg, *sNeg;   // [channelsPadded]
+    const int32_t *tPos, *tNeg, *rPos, *rNeg;   // when fastRequant: t = shift - 32, r = 2^(t-1)
+    int64_t fastRequant;
+    int8_t *output;             // int8: [OH][OW][C]
+    float *outputF32;           // f32: [OH][OW][C]
+    int64_t height, width, channels, outHeight, outWidth;
+    int64_t kernelHeight, kernelWidth, strideHeight, strideWidth, dilationHeight, dilationWidth, padTop, padLeft;
+    int64_t inputZeroPoint, outputZeroPoint, outputMin, outputMax;
+    float alpha, clipMin, clipMax;   // f32 epilogue
+    int32_t leaky, clip;
+} rtg_depthwise_args;
+
+/// The constants of an elementwise int8 ADD or MUL (SPEC "ADD", "MUL"), prepared at load.
+typedef struct {
+    int32_t ma, mb, shift;      // ADD: m_a, m_b, shift. MUL: m (in ma), shift
+    int32_t za, zb, zy, lo, hi; // zero points, output clamp
+    int32_t fast;               // ADD: 17 <= shift, the 32-bit split form below. MUL: shift >= 33 (hi32 form)
+    int32_t maHi, maLo, mbHi, mbLo;   // ADD fast: m = hi * 2^16 + lo, lo in [0, 2^16)
+    int32_t roundTerm, shiftRight;    // ADD fast: 2^(s'-17), s' - 16 with s' = min(shift, 42); MUL fast: 2^(s-33), s - 32
+} rtg_eltwise_args;
 
 /// Bit 0: AVX2 + FMA usable (CPU and OS). Bit 1: AVX-512 F/BW/DQ/VL + VNNI usable. 0 off x86-64.
 int rtg_cpu_features(void);

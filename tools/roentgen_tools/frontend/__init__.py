@@ -1,1 +1,1 @@
-
+"""Model importers: ONNX (onnx.py) -> the graph IR."""

@@ -1,10 +1,9 @@
-"""Activation range selection for int8 calibration: minmax, percentile, entropy.
+"""Activation ranges for int8 calibration: run the f32 model (the numpy reference, same
+preprocessing as the runtime) over every calibration PNG, record every activation, and choose,
+per activation tensor, the real range [lo, hi] that ``arith.activation_params`` turns into a scale
+and zero point (it widens the range to contain 0):
 
-All methods run the f32 model (the numpy reference, same preprocessing as the runtime) over every
-calibration PNG and choose, per activation tensor, the real range [lo, hi] that
-``quantize.activation_params`` turns into a scale and zero point (it widens the range to contain 0):
-
-- ``minmax``: the smallest and largest value seen (what ``quantize.calibrate`` always did).
+- ``minmax``: the smallest and largest value seen.
 - ``percentile``: lo / hi = the (100 - p)-th / p-th percentile of all values of the tensor over all
   images (p = 99.99 by default), from a 16384-bin histogram over [min, max]; so a few outliers are
   clipped instead of stretching the scale for everyone.
@@ -22,9 +21,13 @@ fraction of calibration values clipped by it).
 """
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
 
 import numpy as np
+
+from ..reference import executor as reference
 
 METHODS = ("minmax", "percentile", "entropy")
 DEFAULT_PERCENTILE = 99.99
@@ -35,6 +38,35 @@ ENTROPY_MIN_LEVELS = 16
 
 class CalibrationError(ValueError):
     pass
+
+
+def calibration_files(folder):
+    """All PNGs under folder, recursively, sorted by relative POSIX path."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise CalibrationError(f"calibration folder {folder!s} does not exist")
+    files = sorted((p for p in root.rglob("*") if p.is_file() and p.suffix.lower() == ".png"),
+                   key=lambda p: p.relative_to(root).as_posix())
+    if not files:
+        raise CalibrationError(f"calibration folder {folder!s} holds no .png files")
+    return root, files
+
+
+def calibration_digest(folder) -> str:
+    """SHA-256 over, for each PNG in sorted relative-path order: path (UTF-8), NUL, file bytes."""
+    root, files = calibration_files(folder)
+    h = hashlib.sha256()
+    for p in files:
+        h.update(p.relative_to(root).as_posix().encode("utf-8"))
+        h.update(b"\0")
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def calibrate(model_f32, folder):
+    """{activation tensor name: (min, max)} over every calibration PNG of `folder` (minmax)."""
+    ranges, _ = choose_ranges(model_f32, calibration_files(folder)[1], "minmax")
+    return ranges
 
 
 def method_params(method: str, percentile: float = DEFAULT_PERCENTILE) -> str:
@@ -49,7 +81,6 @@ def method_params(method: str, percentile: float = DEFAULT_PERCENTILE) -> str:
 
 
 def _activations(model_f32, files):
-    from ..reference import executor as reference  # late import: reference imports quantize
     for p in files:
         yield reference.run(model_f32, reference.load_input(model_f32, os.fspath(p)), record=True)
 

@@ -1,25 +1,17 @@
-"""Numpy reference runtime: executes a .rtg file exactly as SPEC.md says.
-
-int8 ops are integer math in int64. The dot products use float64 matmul (BLAS) on the exact
-integer operands: every product is at most 255*127 and the reader guarantees
-K*255*127 + max|b| < 2^31 < 2^53, so every partial sum is an exactly representable integer in
-float64 whatever the summation order - the result equals the int64 sum bit for bit, only faster.
-"""
+"""Numpy reference runtime: executes a .rtg file exactly as SPEC.md says, op by op, through the
+op modules (`roentgen_tools.ops`: one `run` per op, int8 in integer arithmetic)."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
+from .. import ops as op_modules
 from ..data import image
-from ..fileformat.rtg import (ACT_LEAKY, DT_INT8, NONE, OP_CONV2D, OP_DENSE, OP_DEQUANTIZE,
-                     OP_MAXPOOL2D, OP_QUANTIZE, OUTPUT_SVM, FormatError, Model, read_model)
-from ..quant.arith import requantize
+from ..fileformat import OUTPUT_SVM, ROLE_ACTIVATION, FormatError, Model, format_f32, format_f64, read_model
 
 F32 = np.float32
 
@@ -29,85 +21,16 @@ def load_input(model: Model, path) -> np.ndarray:
     return image.to_tensor(path, sp.height, sp.width, sp.channels, sp.mean, sp.std)
 
 
-def _im2col(x: np.ndarray, op, pad_value=0):
-    """x [H, W, C] -> patches [OH, OW, KH, KW, C] with SPEC's padding (pad_value outside)."""
-    kh, kw = op.kernel
-    sh, sw = op.stride
-    pt, pl, pb, pr = op.pads
-    xp = np.pad(x, ((pt, pb), (pl, pr), (0, 0)), constant_values=pad_value)
-    oh = (xp.shape[0] - kh) // sh + 1
-    ow = (xp.shape[1] - kw) // sw + 1
-    win = sliding_window_view(xp, (kh, kw), axis=(0, 1))[::sh, ::sw][:oh, :ow]  # [OH, OW, C, KH, KW]
-    return win.transpose(0, 1, 3, 4, 2)
-
-
-def _epilogue(acc: np.ndarray, requant: np.ndarray, z_y: int) -> np.ndarray:
-    """acc int64 [..., OC]; requant int32 [OC, 4] -> int8."""
-    rq = requant.astype(np.int64)
-    neg = acc < 0
-    m = np.where(neg, rq[:, 2], rq[:, 0])
-    shift = np.where(neg, rq[:, 3], rq[:, 1])
-    y = z_y + requantize(acc, m, shift)
-    return np.clip(y, -128, 127).astype(np.int8)
-
-
-def _leaky(y: np.ndarray, op) -> np.ndarray:
-    if op.activation == ACT_LEAKY:
-        y = np.where(y < 0, y * F32(op.alpha), y).astype(F32)
-    return y
-
-
 def run(model: Model, x: np.ndarray, record: bool = False):
-    """Executes the ops in file order. Returns the output tensor (f32 [1, classes]), or with
-    record=True a dict {tensor name: value} of every activation except im2col scratches."""
+    """Runs the ops in file order. Returns the output tensor (f32 [1, classes]), or with
+    record=True a dict {tensor name: value} of every activation."""
     T = model.tensors
     vals = {model.input.input_tensor: np.asarray(x, dtype=F32).reshape(T[model.input.input_tensor].dims)}
     for op in model.ops:
-        xin = vals[op.inputs[0]]
-        tx, ty = T[op.inputs[0]], T[op.output]
-        if op.kind == OP_QUANTIZE:
-            s, z = F32(ty.scale), ty.zero_point
-            with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-                r = np.rint(xin / s).astype(np.float64)  # one binary32 division, then rint
-            q = np.clip(r + z, -128, 127)
-            y = np.where(np.isnan(q), z, q).astype(np.int8)
-        elif op.kind == OP_DEQUANTIZE:
-            y = (xin.astype(np.int32) - tx.zero_point).astype(F32) * F32(tx.scale)
-        elif op.kind == OP_MAXPOOL2D:
-            if tx.dtype == DT_INT8:
-                patches = _im2col(xin[0].astype(np.int16), op, pad_value=-129)
-            else:
-                patches = _im2col(xin[0], op, pad_value=-np.inf)
-            y = patches.max(axis=(2, 3))[None].astype(xin.dtype)
-        elif op.kind in (OP_CONV2D, OP_DENSE):
-            w = T[op.inputs[1]].data
-            b = T[op.inputs[2]].data
-            n_out = w.shape[0]
-            if tx.dtype == DT_INT8:
-                xi = xin.astype(np.float64) - tx.zero_point  # exact small integers
-                if op.kind == OP_CONV2D:
-                    cols = _im2col(xi[0], op).reshape(-1, w[0].size)  # padding = real 0 after -z_x
-                else:
-                    cols = xi.reshape(1, -1)
-                acc = (cols @ w.reshape(n_out, -1).astype(np.float64).T).astype(np.int64) + b.astype(np.int64)
-                if ty.dtype == DT_INT8:
-                    y = _epilogue(acc, T[op.inputs[3]].data, ty.zero_point)
-                else:  # logits: y = f32(acc) * out_scale, then alpha on negative acc
-                    y = acc.astype(F32) * T[op.inputs[3]].data.astype(F32)
-                    if op.activation == ACT_LEAKY:
-                        y = np.where(acc < 0, y * F32(op.alpha), y).astype(F32)
-            else:
-                if op.kind == OP_CONV2D:
-                    cols = _im2col(xin[0], op).reshape(-1, w[0].size)
-                else:
-                    cols = xin.reshape(1, -1)
-                y = (cols.astype(np.float64) @ w.reshape(n_out, -1).astype(np.float64).T
-                     + b.astype(np.float64)).astype(F32)
-                y = _leaky(y, op)
-            y = y.reshape(ty.dims)
-        else:  # the reader already rejected unknown kinds
-            raise FormatError(f"unknown op kind {op.kind}")
-        vals[op.output] = y.reshape(ty.dims)
+        xs = [vals[i] if T[i].role == ROLE_ACTIVATION else T[i].data for i in op.inputs]
+        y = op_modules.REGISTRY[op.kind].run(op, xs, model)
+        t = T[op.output]
+        vals[op.output] = np.asarray(y).reshape(t.dims)
     if record:
         return {T[i].name: v for i, v in vals.items()}
     return vals[model.input.output_tensor]
@@ -120,15 +43,60 @@ def softmax(logits) -> np.ndarray:
 
 
 def classify(model: Model, path) -> dict:
-    logits = run(model, load_input(model, path)).reshape(-1)
-    idx = int(np.argmax(logits))  # first maximum of the (bit-exact) logits
+    """{path, label, index, probabilities, logits} (SVM: decision_values instead of both)."""
+    out = run(model, load_input(model, path)).reshape(-1).astype(F32)
+    idx = int(np.argmax(out))  # first maximum of the (bit-exact) output
+    r = {"path": os.fspath(path), "label": model.labels[idx], "index": idx}
     if model.input.output_kind == OUTPUT_SVM:  # SPEC "SVM head": decision values, no probabilities
-        return {"path": os.fspath(path), "label": model.labels[idx], "index": idx,
-                "decision_values": [float(v) for v in logits.astype(F32)]}
-    probs = softmax(logits)
-    return {"path": os.fspath(path), "label": model.labels[idx], "index": idx,
-            "probabilities": [float(p) for p in probs],
-            "logits": [float(v) for v in logits.astype(F32)]}
+        r["decision_values"] = [F32(v) for v in out]
+    else:
+        r["probabilities"] = [np.float64(p) for p in softmax(out)]
+        r["logits"] = [F32(v) for v in out]
+    return r
+
+
+def _quote(s: str) -> str:
+    """A JSON string as `roentgen classify --json` writes it: UTF-8 kept, only ", \\ and control
+    characters escaped."""
+    out = ['"']
+    for ch in s:
+        o = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch in "\n\r\t":
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch])
+        elif o < 0x20:
+            out.append(f"\\u{o:04x}")
+        else:
+            out.append(ch)
+    return "".join(out) + '"'
+
+
+def _json_value(v) -> str:
+    if isinstance(v, str):
+        return _quote(v)
+    if isinstance(v, (bool, np.bool_)):
+        return "true" if v else "false"
+    if isinstance(v, np.float32):
+        return format_f32(v)
+    if isinstance(v, (float, np.float64)):
+        return format_f64(v)
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_json_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_quote(k)}: {_json_value(x)}" for k, x in v.items()) + "}"
+    raise TypeError(f"cannot write {type(v).__name__} as JSON")
+
+
+def json_line(result: dict) -> str:
+    """One object per line in key order; f32 values (logits, decision values) and f64 values
+    (probabilities) as SPEC "Probabilities and printed numbers" prints them, the same text as
+    the Swift runtime's."""
+    return _json_value(result)
 
 
 def expand_paths(args):
@@ -173,18 +141,16 @@ def _classify_all(model, args) -> int:
             status = 1
             msg = str(e)
             if args.json:
-                print(json.dumps({"path": path, "error": msg}), flush=True)
+                print(json_line({"path": path, "error": msg}), flush=True)
             else:
                 print(f"{path}: error: {msg}", flush=True)
             continue
         if args.json:
-            print(json.dumps(r), flush=True)
+            print(json_line(r), flush=True)
+        elif "decision_values" in r:
+            print(f"{path}: {r['label']} (decision value {float(r['decision_values'][r['index']]):.3f})", flush=True)
         else:
-            if "decision_values" in r:
-                print(f"{path}: {r['label']} (decision value {r['decision_values'][r['index']]:.3f})", flush=True)
-            else:
-                p = r["probabilities"][r["index"]]
-                print(f"{path}: {r['label']} ({p * 100:.1f}%)", flush=True)
+            print(f"{path}: {r['label']} ({float(r['probabilities'][r['index']]) * 100:.1f}%)", flush=True)
     return status
 
 

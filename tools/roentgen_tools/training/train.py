@@ -327,7 +327,7 @@ def finish(args, out, onnx_path, svm_path, train, val, yva, labels, m_float) -> 
     if args.no_convert:
         return 0
     from ..convert import convert
-    from ..fileformat.rtg import serialize, read_bytes, write_atomic
+    from ..fileformat import serialize, read_bytes, write_atomic
     from ..svm_head import convert_svm
     calib = make_calib(out, train, labels, args.calib_per_class, args.seed)
     for precision in ("f32", "int8"):
@@ -479,7 +479,7 @@ def eval_cmd(args) -> int:
         m = evaluate_onnx(p, samples, labels)
         kind = "float (onnxruntime)"
     else:
-        from ..fileformat.rtg import read_model
+        from ..fileformat import read_model
         labels = read_model(p).labels
         m = evaluate_rtg(p, samples, labels, progress=True)
         kind = "numpy reference"

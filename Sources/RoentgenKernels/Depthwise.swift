@@ -1,0 +1,178 @@
+// Depthwise CONV2D (groups == IC > 1, weights [OC][KH][KW][1], channel multiplier OC / IC >= 1),
+// int8 and f32: SIMD along channels (the generated SIMD section of each variant, 16 channels per
+// step), no input copy. With a multiplier > 1, the input is first expanded in scratch to OC
+// channels (x'[p][c * M + j] = x[p][c]), so that output channel oc reads input channel oc.
+import CRoentgenISA
+#if arch(x86_64)
+import RoentgenKernelsVNNI
+import RoentgenKernelsAVX2
+#endif
+
+typealias DepthwiseEntry = (UnsafePointer<rtg_depthwise_args>, Int, Int) -> Void
+
+/// The variant's depthwise kernels, chosen once at init.
+func depthwiseEntries(_ variant: KernelVariant) -> (int8: DepthwiseEntry, float: DepthwiseEntry) {
+    switch variant {
+    #if arch(x86_64)
+    case .vnni: return ({ VNNIKernels.depthwise($0, rowBegin: $1, rowEnd: $2) }, { VNNIKernels.depthwiseFloat($0, rowBegin: $1, rowEnd: $2) })
+    case .avx2: return ({ AVX2Kernels.depthwise($0, rowBegin: $1, rowEnd: $2) }, { AVX2Kernels.depthwiseFloat($0, rowBegin: $1, rowEnd: $2) })
+    #endif
+    default: return ({ PortableKernels.depthwise($0, rowBegin: $1, rowEnd: $2) }, { PortableKernels.depthwiseFloat($0, rowBegin: $1, rowEnd: $2) })
+    }
+}
+
+/// Fills the geometry fields of the depthwise arguments.
+func depthwiseArguments(_ g: Conv2DGeometry) -> rtg_depthwise_args {
+    var a = rtg_depthwise_args()
+    a.height = Int64(g.inputHeight); a.width = Int64(g.inputWidth); a.channels = Int64(g.outputChannels)
+    a.outHeight = Int64(g.outputHeight); a.outWidth = Int64(g.outputWidth)
+    a.kernelHeight = Int64(g.kernelHeight); a.kernelWidth = Int64(g.kernelWidth)
+    a.strideHeight = Int64(g.strideHeight); a.strideWidth = Int64(g.strideWidth)
+    a.dilationHeight = Int64(g.dilationHeight); a.dilationWidth = Int64(g.dilationWidth)
+    a.padTop = Int64(g.padTop); a.padLeft = Int64(g.padLeft)
+    return a
+}
+
+/// Expands [pixels][IC] to [pixels][IC * M] (each channel repeated M times).
+@inline(__always)
+func expandChannels<T>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, pixels: Int, channels: Int, multiplier: Int) {
+    for p in 0..<pixels {
+        let src = x + p * channels, dst = y + p * channels * multiplier
+        for c in 0..<channels {
+            let v = src[c]
+            for j in 0..<multiplier { dst[c * multiplier + j] = v }
+        }
+    }
+}
+
+/// Output rows per chunk so that a chunk is about 4096 output values or more.
+func rowChunkCount(threads: Int, rows: Int, valuesPerRow: Int) -> Int {
+    if threads <= 1 { return 1 }
+    return max(1, min(8 * threads, rows, rows * valuesPerRow / 4096))
+}
+
+final class DepthwiseConv2DInt8: @unchecked Sendable {
+    let geometry: Conv2DGeometry
+    let args: UnsafeMutablePointer<rtg_depthwise_args>
+    let weights: UnsafeMutablePointer<Int16>        // [KH * KW][cPad]
+    let columns: UnsafeMutablePointer<Int32>        // bias, mPos, sPos, mNeg, sNeg, tPos, tNeg, rPos, rNeg: 9 x [cPad]
+    let kernel: DepthwiseEntry
+    let multiplier: Int
+    let scratchBytes: Int
+
+    init(geometry g: Conv2DGeometry, weights w: UnsafePointer<Int8>, bias: UnsafePointer<Int32>, requant: UnsafePointer<Int32>,
+         inputZeroPoint: Int32, outputZeroPoint: Int32, outputMin: Int32, outputMax: Int32, variant: KernelVariant) {
+        precondition(g.isDepthwise && g.isValid, "DepthwiseConv2DInt8: not a depthwise geometry \(g)")
+        geometry = g
+        kernel = depthwiseEntries(variant).int8
+        multiplier = g.outputChannels / g.inputChannels
+        scratchBytes = multiplier > 1 ? (g.inputHeight * g.inputWidth * g.outputChannels + 63) / 64 * 64 : 0
+        let c = g.outputChannels, cPad = (c + 15) / 16 * 16, taps = g.kernelHeight * g.kernelWidth
+        weights = UnsafeMutableRawPointer.allocate(byteCount: taps * cPad * 2, alignment: 64).bindMemory(to: Int16.self, capacity: taps * cPad)
+        weights.initialize(repeating: 0, count: taps * cPad)
+        for o in 0..<c { for t in 0..<taps { weights[t * cPad + o] = Int16(w[o * taps + t]) } }
+        columns = .allocate(capacity: 9 * cPad)
+        columns.initialize(repeating: 0, count: 9 * cPad)
+        var fast = true
+        for o in 0..<cPad {
+            let row: [Int32] = o < c ? [requant[o * 4], requant[o * 4 + 1], requant[o * 4 + 2], requant[o * 4 + 3]] : [0, 33, 0, 33]
+            columns[o] = o < c ? bias[o] : 0
+            columns[cPad + o] = row[0]; columns[2 * cPad + o] = row[1]; columns[3 * cPad + o] = row[2]; columns[4 * cPad + o] = row[3]
+            for (shift, tCol, rCol) in [(row[1], 5, 7), (row[3], 6, 8)] {
+                if shift < 33 { fast = false; continue }
+                columns[tCol * cPad + o] = shift - 32
+                columns[rCol * cPad + o] = Int32(1) << (shift - 33)
+            }
+        }
+        var a = depthwiseArguments(g)
+        a.weights = UnsafePointer(weights); a.bias = UnsafePointer(columns)
+        a.mPos = UnsafePointer(columns + cPad); a.sPos = UnsafePointer(columns + 2 * cPad)
+        a.mNeg = UnsafePointer(columns + 3 * cPad); a.sNeg = UnsafePointer(columns + 4 * cPad)
+        a.tPos = UnsafePointer(columns + 5 * cPad); a.tNeg = UnsafePointer(columns + 6 * cPad)
+        a.rPos = UnsafePointer(columns + 7 * cPad); a.rNeg = UnsafePointer(columns + 8 * cPad)
+        a.fastRequant = fast ? 1 : 0
+        a.inputZeroPoint = Int64(inputZeroPoint); a.outputZeroPoint = Int64(outputZeroPoint)
+        a.outputMin = Int64(outputMin); a.outputMax = Int64(outputMax)
+        args = .allocate(capacity: 1)
+        args.initialize(to: a)
+    }
+
+    deinit { args.deallocate(); weights.deallocate(); columns.deallocate() }
+
+    func prepare(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>, scratch: UnsafeMutableRawPointer) {
+        let g = geometry
+        if multiplier > 1 {
+            let expanded = scratch.assumingMemoryBound(to: Int8.self)
+            expandChannels(input, expanded, pixels: g.inputHeight * g.inputWidth, channels: g.inputChannels, multiplier: multiplier)
+            args.pointee.input = UnsafePointer(expanded)
+        } else {
+            args.pointee.input = input
+        }
+        args.pointee.output = output
+    }
+
+    func chunkCount(threads: Int) -> Int {
+        rowChunkCount(threads: threads, rows: geometry.outputHeight, valuesPerRow: geometry.outputWidth * geometry.outputChannels)
+    }
+
+    func compute(part: Int, of parts: Int) {
+        let rows = partRange(geometry.outputHeight, part, parts)
+        if !rows.isEmpty { kernel(args, rows.lowerBound, rows.upperBound) }
+    }
+}
+
+/// Depthwise CONV2D f32 (RoentgenFloat's Conv2DFloat runs it for groups == IC > 1).
+public final class DepthwiseConv2DFloat: @unchecked Sendable {
+    public let geometry: Conv2DGeometry
+    let args: UnsafeMutablePointer<rtg_depthwise_args>
+    let weights: UnsafeMutablePointer<Float>        // [KH * KW][cPad]
+    let bias: UnsafeMutablePointer<Float>           // [cPad]
+    let kernel: DepthwiseEntry
+    let multiplier: Int
+    public let scratchBytes: Int
+
+    public init(geometry g: Conv2DGeometry, weights w: UnsafePointer<Float>, bias b: UnsafePointer<Float>,
+                alpha: Float, clipMin: Float, clipMax: Float, variant: KernelVariant) {
+        precondition(g.isDepthwise && g.isValid, "DepthwiseConv2DFloat: not a depthwise geometry \(g)")
+        geometry = g
+        kernel = depthwiseEntries(variant).float
+        multiplier = g.outputChannels / g.inputChannels
+        scratchBytes = multiplier > 1 ? (g.inputHeight * g.inputWidth * g.outputChannels * 4 + 63) / 64 * 64 : 0
+        let c = g.outputChannels, cPad = (c + 15) / 16 * 16, taps = g.kernelHeight * g.kernelWidth
+        weights = UnsafeMutableRawPointer.allocate(byteCount: taps * cPad * 4, alignment: 64).bindMemory(to: Float.self, capacity: taps * cPad)
+        weights.initialize(repeating: 0, count: taps * cPad)
+        for o in 0..<c { for t in 0..<taps { weights[t * cPad + o] = w[o * taps + t] } }
+        bias = UnsafeMutableRawPointer.allocate(byteCount: cPad * 4, alignment: 64).bindMemory(to: Float.self, capacity: cPad)
+        bias.initialize(repeating: 0, count: cPad)
+        bias.update(from: b, count: c)
+        var a = depthwiseArguments(g)
+        a.weightsF32 = UnsafePointer(weights); a.biasF32 = UnsafePointer(bias)
+        a.alpha = alpha; a.leaky = alpha == 1 ? 0 : 1
+        a.clipMin = clipMin; a.clipMax = clipMax; a.clip = clipMin == -.infinity && clipMax == .infinity ? 0 : 1
+        args = .allocate(capacity: 1)
+        args.initialize(to: a)
+    }
+
+    deinit { args.deallocate(); weights.deallocate(); bias.deallocate() }
+
+    public func prepare(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, scratch: UnsafeMutableRawPointer) {
+        let g = geometry
+        if multiplier > 1 {
+            let expanded = scratch.assumingMemoryBound(to: Float.self)
+            expandChannels(input, expanded, pixels: g.inputHeight * g.inputWidth, channels: g.inputChannels, multiplier: multiplier)
+            args.pointee.inputF32 = UnsafePointer(expanded)
+        } else {
+            args.pointee.inputF32 = input
+        }
+        args.pointee.outputF32 = output
+    }
+
+    public func chunkCount(threads: Int) -> Int {
+        rowChunkCount(threads: threads, rows: geometry.outputHeight, valuesPerRow: geometry.outputWidth * geometry.outputChannels)
+    }
+
+    public func compute(part: Int, of parts: Int) {
+        let rows = partRange(geometry.outputHeight, part, parts)
+        if !rows.isEmpty { kernel(args, rows.lowerBound, rows.upperBound) }
+    }
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Re-converts every shipped model file from its committed source, deterministically:
+#   fixtures/models/cnn.onnx + cnn-labels.txt        -> cnn-int8.rtg, cnn-f32.rtg   (approach B)
+#   fixtures/models/svm-features.onnx + svm.npz      -> svm-int8.rtg, svm-f32.rtg   (approach A)
+# int8 files are calibrated on fixtures/calib-drr (44 DRRs of the training seed 1001, 4 per class,
+# made by `roentgen-data drr -o fixtures/calib-drr --seed 1001 --per-class 4`), and
+# fixtures/expected/cnn-int8.jsonl is the numpy reference's output on the committed images.
+# Run it after a format or converter change; `created` is fixed so the bytes only change when the
+# conversion does.
+source "$(dirname "$0")/setup.sh"
+setup_python
+cd "$ROOT/fixtures"
+created=2026-12-01T00:00:00Z
+m=models
+roentgen-convert $m/cnn.onnx -o $m/cnn-int8.rtg --precision int8 --calib calib-drr --labels $m/cnn-labels.txt --created $created -q
+roentgen-convert $m/cnn.onnx -o $m/cnn-f32.rtg --precision f32 --labels $m/cnn-labels.txt --created $created -q
+roentgen-convert $m/svm-features.onnx --svm $m/svm.npz -o $m/svm-int8.rtg --precision int8 --calib calib-drr --created $created -q
+roentgen-convert $m/svm-features.onnx --svm $m/svm.npz -o $m/svm-f32.rtg --precision f32 --created $created -q
+# the order of tools/tests/conftest.py trained_images(): fixtures/images, then fixtures/heldout
+cd "$ROOT"
+images=$({ ls fixtures/images/*.png | sort; find fixtures/heldout -name '*.png' | sort; })
+roentgen-reference fixtures/$m/cnn-int8.rtg $images --json > fixtures/expected/cnn-int8.jsonl
+cd "$ROOT/fixtures"
+ls -l $m/*.rtg expected/cnn-int8.jsonl
