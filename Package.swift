@@ -46,7 +46,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "RoentgenFormatTests", dependencies: ["RoentgenFormat"]),
-        .testTarget(name: "RoentgenKernelsTests", dependencies: ["RoentgenKernels", "RoentgenFloat"]),
+        .testTarget(name: "RoentgenKernelsTests", dependencies: ["RoentgenKernels", "RoentgenFloat", "MallocCounter"]),
         .testTarget(name: "RoentgenImageTests", dependencies: ["RoentgenImage"]),
         .testTarget(name: "RoentgenTests", dependencies: ["Roentgen", "MallocCounter"]),
         // Test support: counts heap allocations to prove inference allocates nothing.

@@ -31,7 +31,9 @@ public final class Model: Sendable {
     }
 
     public var labels: [String] { file.labels }
-    public var arenaBytes: Int { file.plan.arenaSize }
+    /// The activations' arena (the file's plan); an interpreter's arena adds its kernels' scratch
+    /// (`Interpreter.arenaPlan.totalBytes`).
+    public var activationBytes: Int { file.plan.arenaSize }
     public var outputKind: OutputKind { file.input.outputKind }
     public var preprocessSpec: PreprocessSpec {
         PreprocessSpec(channels: file.input.channels, height: file.input.height, width: file.input.width,

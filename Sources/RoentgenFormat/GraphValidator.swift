@@ -1,94 +1,68 @@
-// The checks that relate records to each other (SPEC "OPS"): the input spec's tensors, each op
-// against its entry of the generated op table (signature, attribute neutrals, finiteness), the
-// DAG rules, and each op's shape rules (Shapes.swift). After this, kernels can run without checking.
+// The checks of one op record against everything read before it (SPEC "OPS"), run as each record
+// is read: the output is an activation, the op matches exactly one signature of the generated op
+// table, its attributes hold their neutral values where they do not apply and are finite, the DAG
+// rules (file order is a topological order), and finally its shape rules (Shapes.swift). `finish`
+// checks the graph as a whole. After this, kernels can run without checking.
 
 struct GraphValidator {
-    let model: ParsedModel
-    var tensors: [TensorInfo] { model.tensors }
+    let storage: ModelStorage
+    let tensors: [TensorInfo]
+    let input: InputSpec
+    /// Per tensor: the op that writes it.
+    private var writer: [Int?]
+    private var read: [Bool]
 
-    init(_ model: ParsedModel) { self.model = model }
-
-    func validate() throws(FormatError) -> [OpInfo] {
-        try checkInputSpec()
-        let graphInput = model.input.inputTensor, graphOutput = model.input.outputTensor
-        guard !model.ops.isEmpty else { throw FormatError("OPS.count", "the model has no ops") }
-        var written = [Bool](repeating: false, count: tensors.count)
-        var read = [Bool](repeating: false, count: tensors.count)
-        written[graphInput] = true
-        var ops: [OpInfo] = []
-        ops.reserveCapacity(model.ops.count)
-        for (i, record) in model.ops.enumerated() {
-            let field = "op[\(i)]"
-            let signature = try matchSignature(record, field: field)
-            let op = OpInfo(index: i, kind: record.kind, inputs: record.inputs, output: record.output,
-                            attributes: record.attributes, signature: signature)
-            try checkAttributes(op, field: field)
-            // Ops run in file order: an op reads constants, the graph input and earlier outputs only.
-            for (j, t) in op.inputs.enumerated() where tensors[t].isActivation {
-                guard written[t] else {
-                    throw FormatError("\(field).inputs[\(j)]", t == op.output
-                        ? "\(op.kind.name) reads its own output \"\(tensors[t].name)\""
-                        : "\(op.kind.name) reads \"\(tensors[t].name)\" before any op writes it")
-                }
-                read[t] = true
-            }
-            guard op.output != graphInput else { throw FormatError("\(field).output", "\(op.kind.name) writes the graph input \"\(tensors[op.output].name)\"") }
-            guard !written[op.output] else { throw FormatError("\(field).output", "\"\(tensors[op.output].name)\" is written twice") }
-            written[op.output] = true
-            try OpShapeCheck(op: op, model: model, field: field).run()
-            ops.append(op)
-        }
-        guard written[graphOutput] else {
-            throw FormatError("input.output_tensor", "no op writes the graph output \"\(tensors[graphOutput].name)\"")
-        }
-        for t in tensors where t.isActivation {
-            guard written[t.index] else { throw FormatError("tensor[\(t.index)]", "activation \"\(t.name)\" is written by no op") }
-            guard read[t.index] || t.index == graphOutput else {
-                throw FormatError("tensor[\(t.index)]", "activation \"\(t.name)\" is read by no op and is not the graph output")
-            }
-        }
-        return ops
+    init(storage: ModelStorage, tensors: [TensorInfo], input: InputSpec) {
+        self.storage = storage
+        self.tensors = tensors
+        self.input = input
+        writer = Array(repeating: nil, count: tensors.count)
+        read = Array(repeating: false, count: tensors.count)
     }
 
-    // MARK: input spec
+    mutating func check(index i: Int, kind: OpKind, inputs: [Int], output: Int, attributes: [Attribute]) throws(FormatError) -> OpInfo {
+        let w = opWhere(i, kind)
+        let y = tensors[output]
+        guard y.isActivation else { throw FormatError("\(w).output", "'\(y.name)' is a constant") }
+        let signature = try Self.matchSignature(kind, inputs: inputs, output: y, tensors: tensors, w: w)
+        let op = OpInfo(index: i, kind: kind, inputs: inputs, output: output, attributes: attributes, signature: signature)
+        try checkAttributes(op, output: y.dtype, w: w)
+        // Ops run in file order: an op reads constants, the graph input and earlier outputs only.
+        guard output != input.inputTensor else { throw FormatError("\(w).output", "'\(y.name)' is the graph input") }
+        if let other = writer[output] { throw FormatError("\(w).output", "'\(y.name)' is already written by op[\(other)]") }
+        for (j, t) in inputs.enumerated() where tensors[t].isActivation && t != input.inputTensor && writer[t] == nil {
+            throw FormatError("\(w).inputs[\(j)]", t == output ? "reads its own output '\(tensors[t].name)'"
+                                                           : "reads '\(tensors[t].name)' before any op writes it")
+        }
+        writer[output] = i
+        for t in inputs { read[t] = true }
+        try OpShapeCheck(op: op, tensors: tensors, storage: storage, w: w).run()
+        return op
+    }
 
-    private func checkInputSpec() throws(FormatError) {
-        let input = model.input
-        guard input.inputTensor < tensors.count else { throw FormatError("input.input_tensor", "tensor \(input.inputTensor) does not exist") }
-        guard input.outputTensor < tensors.count else { throw FormatError("input.output_tensor", "tensor \(input.outputTensor) does not exist") }
-        let x = tensors[input.inputTensor], y = tensors[input.outputTensor]
-        let expected = [1, input.height, input.width, input.channels]
-        guard x.isActivation, x.dtype == .float32, x.shape == expected else {
-            throw FormatError("input.input_tensor", "\"\(x.name)\" must be a float32 activation \(expected), is \(x.isActivation ? "an activation" : "a constant") \(x.summary)")
-        }
-        guard y.isActivation, y.dtype == .float32, y.shape.count == 2 else {
-            throw FormatError("input.output_tensor", "\"\(y.name)\" must be a float32 activation [1, classes], is \(y.isActivation ? "an activation" : "a constant") \(y.summary)")
-        }
-        guard input.outputTensor != input.inputTensor else { throw FormatError("input.output_tensor", "is the graph input") }
-        guard model.labels.count == y.shape[1] else {
-            throw FormatError("LABELS.count", "\(model.labels.count) labels for \(y.shape[1]) outputs of \"\(y.name)\"")
+    /// The graph output is written by an op, and every activation is read by some op or is the
+    /// graph output (so every activation is written, and has a lifetime).
+    func finish() throws(FormatError) {
+        let out = input.outputTensor
+        guard writer[out] != nil else { throw FormatError("input.output_tensor", "'\(tensors[out].name)' is written by no op") }
+        for t in tensors where t.isActivation && t.index != out && !read[t.index] {
+            throw FormatError(tensorWhere(t.index, t.name), "an activation no op reads that is not the graph output")
         }
     }
 
     // MARK: the op table
 
     /// The index of the one signature the op's inputs and output match.
-    private func matchSignature(_ op: OpRecord, field: String) throws(FormatError) -> Int {
-        let out = tensors[op.output]
-        let matches = op.kind.definition.signatures.indices.filter { s in
-            let signature = op.kind.definition.signatures[s]
-            guard signature.output == out.dtype, let slots = Self.slots(signature, count: op.inputs.count) else { return false }
-            return zip(op.inputs, slots).allSatisfy { t, slot in tensors[t].role == slot.role && tensors[t].dtype == slot.dtype }
+    static func matchSignature(_ kind: OpKind, inputs: [Int], output y: TensorInfo, tensors: [TensorInfo], w: String) throws(FormatError) -> Int {
+        let signatures = kind.definition.signatures
+        let matches = signatures.indices.filter { s in
+            guard signatures[s].output == y.dtype, let slots = slots(signatures[s], count: inputs.count) else { return false }
+            return zip(inputs, slots).allSatisfy { t, slot in tensors[t].role == slot.role && tensors[t].dtype == slot.dtype }
         }
         guard matches.count == 1 else {
-            let given = op.inputs.map { t in "\(tensors[t].isActivation ? "act" : "const") \(tensors[t].dtype.name)" }
-            let accepted = op.kind.definition.signatures.map { s in
-                "(" + s.inputs.map { "\($0.name)\($0.variadic ? "*" : ""): \($0.role == .activation ? "act" : "const") \($0.dtype.name)" }
-                    .joined(separator: ", ") + ") -> \(s.output.name)"
-            }
-            throw FormatError("\(field).inputs", "\(op.kind.name) (\(given.joined(separator: ", "))) -> \(out.dtype.name) matches no signature; accepted: \(accepted.joined(separator: " | "))")
+            let given = inputs.map { t in "\(tensors[t].isActivation ? "act" : "const"):\(tensors[t].dtype.name)" }
+            throw FormatError("\(w).signature", "(\(given.joined(separator: ", "))) -> \(y.dtype.name) matches \(matches.isEmpty ? "no" : "more than one") signature of ops.toml")
         }
-        guard out.isActivation else { throw FormatError("\(field).output", "\"\(out.name)\" is a constant") }
         return matches[0]
     }
 
@@ -115,30 +89,32 @@ struct GraphValidator {
         return found
     }()
 
-    /// Non-applying attributes hold their neutral, f32 values are finite (or a neutral infinity),
-    /// and the clip ranges are ordered.
-    private func checkAttributes(_ op: OpInfo, field: String) throws(FormatError) {
-        let output = tensors[op.output].dtype
+    /// Non-applying attributes hold their neutral, applying f32 values are finite (or a neutral
+    /// infinity), and the clip ranges are ordered and in range.
+    private func checkAttributes(_ op: OpInfo, output: DType, w: String) throws(FormatError) {
         for (a, definition) in zip(op.attributes, op.kind.definition.attributes) {
             let applies = switch definition.applies { case .all: true; case .int8: output == .int8; case .float32: output == .float32 }
-            if !applies, let neutral = definition.neutralBits, a.bits != neutral {
-                let shown = a.id.type == .float32 ? "\(a.float)" : "\(a.int)"
-                let expected = a.id.type == .float32 ? "\(Float(bitPattern: neutral))" : "\(Int32(bitPattern: neutral))"
-                throw FormatError("\(field).\(a.id.name)", "is \(shown) but does not apply to \(op.kind.name) with \(output.name) output; expected its neutral \(expected)")
-            }
-            if a.id.type == .float32, !a.float.isFinite, Self.neutralInfinities[a.id] != a.bits {
-                throw FormatError("\(field).\(a.id.name)", "is \(a.float), expected a finite value")
+            let shown = a.id.type == .float32 ? "\(a.float)" : "\(a.int)"
+            if !applies {
+                if let neutral = definition.neutralBits, a.bits != neutral {
+                    let expected = a.id.type == .float32 ? "\(Float(bitPattern: neutral))" : "\(Int32(bitPattern: neutral))"
+                    throw FormatError("\(w).attrs.\(a.id.name)", "\(shown) does not apply to a \(output.name) output and must hold its neutral value \(expected)")
+                }
+            } else if a.id.type == .float32, !a.float.isFinite, Self.neutralInfinities[a.id] != a.bits {
+                throw FormatError("\(w).attrs.\(a.id.name)", "\(shown) is not finite")
             }
         }
         let ids = op.attributes.map(\.id)
-        if ids.contains(.clipMin), ids.contains(.clipMax), !(op.float(.clipMin) <= op.float(.clipMax)) {
-            throw FormatError("\(field).clip_min", "\(op.float(.clipMin)) is above clip_max \(op.float(.clipMax))")
+        if ids.contains(.clipMin), !(op.float(.clipMin) <= op.float(.clipMax)) {
+            throw FormatError("\(w).attrs.clip_min", "\(op.float(.clipMin)) > clip_max \(op.float(.clipMax))")
         }
-        if ids.contains(.outMin), ids.contains(.outMax) {
-            let lo = op.int(.outMin), hi = op.int(.outMax)
-            guard (-128...127).contains(lo) else { throw FormatError("\(field).out_min", "is \(lo), expected -128...127") }
-            guard (-128...127).contains(hi) else { throw FormatError("\(field).out_max", "is \(hi), expected -128...127") }
-            guard lo <= hi else { throw FormatError("\(field).out_min", "\(lo) is above out_max \(hi)") }
+        if ids.contains(.outMin) {
+            for id in [AttributeID.outMin, .outMax] where !(-128...127).contains(op.int(id)) {
+                throw FormatError("\(w).attrs.\(id.name)", "\(op.int(id)) is outside [-128, 127]")
+            }
+            guard op.int(.outMin) <= op.int(.outMax) else {
+                throw FormatError("\(w).attrs.out_min", "\(op.int(.outMin)) > out_max \(op.int(.outMax))")
+            }
         }
     }
 }

@@ -156,13 +156,24 @@ public struct OpInfo: Sendable {
                       ceilMode: pooled && int(.ceilMode) != 0)
     }
 
-    /// The activation inputs, for ops whose variadic slot is `x*` (CONCAT): every input except
-    /// the trailing constants of the signature.
-    public var variadicInputs: ArraySlice<Int> {
-        let slots = kind.definition.signatures[signature].inputs
-        let trailing = slots.count - 1 - (slots.firstIndex(where: \.variadic) ?? (slots.count - 1))
-        return inputs[0..<(inputs.count - trailing)]
+    /// The slot each input fills, in input order (a variadic slot repeated for each of its inputs).
+    public var slots: [SlotDefinition] {
+        GraphValidator.slots(kind.definition.signatures[signature], count: inputs.count)!
     }
+
+    /// The tensor in the input slot of that name (ops.toml: `x`, `w`, `b`, `requant`, `a`, ...).
+    public func input(_ slot: String) -> Int {
+        guard let j = slots.firstIndex(where: { $0.name == slot }) else { preconditionFailure("\(kind.name) has no input slot \(slot)") }
+        return inputs[j]
+    }
+
+    /// Every tensor in the slot of that name: the variadic slot's inputs (CONCAT's `x`), in order.
+    public func inputs(_ slot: String) -> [Int] {
+        zip(inputs, slots).filter { $0.1.name == slot }.map(\.0)
+    }
+
+    /// Whether the signature has an input slot of that name.
+    public func has(_ slot: String) -> Bool { slots.contains { $0.name == slot } }
 }
 
 /// What the output tensor holds.

@@ -3,12 +3,14 @@
 // foreign file is named as such instead of failing somewhere deep in the tensor table. Every
 // count that sizes an allocation is checked against SPEC "Limits" before that allocation.
 //
-//   ModelReader.parse
-//     checkHeader          length, magic, version, header_size, file_size, sha256
-//     Parser.parse         flags .. reserved, section table, INPUT, TENSORS, OPS (records), PLAN,
-//                          LABELS, PROVENANCE
-//     GraphValidator       signatures, attributes, the DAG rules, per-op shapes (Shapes.swift)
-//     PlanVerifier         lifetimes, and no two live activations sharing a byte
+// The checks run in the order of the Python reader (roentgen_tools/fileformat/reader.py), so one
+// defect gives the same field in both: header, section table, PLAN prefix (arena_size bounds the
+// activations), TENSORS, INPUT, LABELS, OPS (each op: its record, the op table's generic checks
+// and the DAG rules in GraphValidator.swift, then its shape rules in Shapes.swift), the graph as a
+// whole, PLAN entries and the overlap of live activations (PlanVerifier.swift), PROVENANCE.
+//
+// Fields are named as the errors print them: `header.file_size`, `section[3].count`,
+// `tensor[5] 'conv1'.dims[0]`, `op[2] CONV2D.attrs.groups`, `plan[4].offset`.
 
 #if canImport(Glibc)
 import Glibc
@@ -41,49 +43,73 @@ public enum ModelReader {
         try checkHeader(bytes)
         let storage = ModelStorage(copying: bytes)
         var parser = Parser(storage: storage)
-        let parsed = try parser.parse()
-        let ops = try GraphValidator(parsed).validate()
-        let plan = try PlanVerifier(parsed, ops: ops).verify()
+        try parser.readSectionTable()
+        let arenaSize = try parser.readPlanPrefix()
+        let tensors = try parser.readTensors(arenaSize: arenaSize)
+        let input = try parser.readInputSpec(tensors: tensors)
+        let labels = try parser.readLabels(classes: tensors[input.outputTensor].shape.last!)
+        var graph = GraphValidator(storage: storage, tensors: tensors, input: input)
+        let ops = try parser.readOps(graph: &graph)
+        try graph.finish()
+        let plan = try PlanVerifier(parser: parser, tensors: tensors, ops: ops, input: input, arenaSize: arenaSize).verify()
+        let provenance = try parser.readProvenance()
         return ModelFile(
-            versionMajor: storage.bytes.le(UInt16.self, at: 8), versionMinor: storage.bytes.le(UInt16.self, at: 10),
-            fileSize: storage.bytes.count, checksum: Array(storage.bytes[40..<72]), input: parsed.input,
-            labels: parsed.labels, tensors: parsed.tensors, ops: ops, plan: plan,
-            provenance: parsed.provenance, storage: storage)
+            versionMajor: bytes.le(UInt16.self, at: 8), versionMinor: bytes.le(UInt16.self, at: 10),
+            fileSize: bytes.count, checksum: Array(bytes[40..<72]), input: input, labels: labels,
+            tensors: tensors, ops: ops, plan: plan, provenance: provenance, storage: storage)
     }
 
     /// The checks that come before anything else is read, including the checksum.
     static func checkHeader(_ bytes: UnsafeRawBufferPointer) throws(FormatError) {
         let n = bytes.count
         guard n >= FormatVersion.headerSize else {
-            throw FormatError("header", "file is \(n) bytes, shorter than the 128-byte header (truncated or not a model)")
+            throw FormatError("header", "the file is \(n) bytes, shorter than the 128-byte header (truncated or not a model)")
         }
         guard Array(bytes[0..<8]) == FormatVersion.magic else {
-            throw FormatError("magic", "not a Roentgen model file (expected \"ROENTGEN\")")
+            throw FormatError("header.magic", "not a Roentgen model file (expected \"ROENTGEN\")")
         }
         let major = bytes.le(UInt16.self, at: 8), minor = bytes.le(UInt16.self, at: 10)
         if major == 1 {
-            throw FormatError("version_major", "format \(major).\(minor): re-convert the model from its source with roentgen-convert 2.x")
+            throw FormatError("header.version_major", "format 1.\(minor) is no longer supported: re-convert the model from its source with roentgen-convert 2.x")
         }
         guard major <= FormatVersion.major else {
-            throw FormatError("version_major", "model format \(major).\(minor) is newer than this runtime (\(FormatVersion.major).x); upgrade roentgen")
+            throw FormatError("header.version_major", "format \(major).\(minor) is newer than this runtime (\(FormatVersion.major).\(FormatVersion.minor)); upgrade roentgen")
         }
         guard major == FormatVersion.major else {
-            throw FormatError("version_major", "model format \(major).\(minor) is not a Roentgen format version")
+            throw FormatError("header.version_major", "format \(major).\(minor) is not supported")
         }
         let headerSize = bytes.le(UInt32.self, at: 12)
-        guard headerSize == UInt32(FormatVersion.headerSize) else { throw FormatError("header_size", "is \(headerSize), expected 128") }
+        guard headerSize == UInt32(FormatVersion.headerSize) else { throw FormatError("header.header_size", "\(headerSize) != 128") }
         let fileSize = bytes.le(UInt64.self, at: 16)
         guard fileSize == UInt64(n) else {
-            throw FormatError("file_size", "header says \(fileSize) bytes but the file has \(n) (truncated or appended to)")
+            throw FormatError("header.file_size", "the header says \(fileSize) bytes but the file has \(n) (truncated or appended to)")
         }
         var hasher = SHA256.Hasher()
         hasher.update(UnsafeRawBufferPointer(rebasing: bytes[0..<40]))
         hasher.update(UnsafeRawBufferPointer(rebasing: bytes[72..<n]))
         guard hasher.finish() == Array(bytes[40..<72]) else {
-            throw FormatError("sha256", "checksum mismatch: the file is corrupt")
+            throw FormatError("header.sha256", "checksum mismatch: the file is damaged")
+        }
+        let flags = bytes.le(UInt32.self, at: 28)
+        guard flags == 0 else { throw FormatError("header.flags", "\(flags) is not 0 (format 2.0 defines no flags)") }
+        let count = bytes.le(UInt32.self, at: 24)
+        guard FormatLimits.sections.contains(Int(count)) else {
+            throw FormatError("header.section_count", "\(count) is outside \(FormatLimits.sections.lowerBound)...\(FormatLimits.sections.upperBound)")
+        }
+        let tableOffset = bytes.le(UInt64.self, at: 32)
+        guard tableOffset == UInt64(FormatVersion.headerSize) else { throw FormatError("header.section_table_offset", "\(tableOffset) != 128") }
+        guard bytes.allZero(72..<128) else { throw FormatError("header.reserved", "bytes [72, 128) are not zero") }
+        let tableEnd = FormatVersion.headerSize + 32 * Int(count)
+        guard tableEnd <= n else {
+            throw FormatError("header.section_count", "the table of \(count) sections [128, \(tableEnd)) runs past the end of the file (\(n) bytes)")
         }
     }
 }
+
+/// `tensor[5] 'conv1'`: the field prefix of a tensor (the name quoted verbatim).
+func tensorWhere(_ i: Int, _ name: String) -> String { "tensor[\(i)] '\(name)'" }
+/// `op[3] CONV2D`: the field prefix of an op.
+func opWhere(_ i: Int, _ kind: OpKind) -> String { "op[\(i)] \(kind.name)" }
 
 extension UnsafeRawBufferPointer {
     /// A little-endian integer at `offset`; callers have checked the bounds.
@@ -97,38 +123,23 @@ extension UnsafeRawBufferPointer {
 enum SectionKind: UInt32, CaseIterable {
     case strings = 1, input, labels, tensors, ops, plan, provenance, data
     var name: String { String(describing: self).uppercased() }
-}
-
-struct Section { let offset: Int; let size: Int; let count: Int }
-
-/// An op record as stored, before the signature and the graph are checked.
-struct OpRecord {
-    let kind: OpKind
-    let inputs: [Int]
-    let output: Int
-    let attributes: [Attribute]
-}
-
-/// Everything the file holds, each record checked on its own; the cross-record rules follow in
-/// GraphValidator and PlanVerifier.
-struct ParsedModel {
-    let storage: ModelStorage
-    let input: InputSpec
-    let tensors: [TensorInfo]
-    let ops: [OpRecord]
-    let arenaSize: Int
-    let offsets: [Int?]
-    let labels: [String]
-    let provenance: [(key: String, value: String)]
-    var bytes: UnsafeRawBufferPointer { storage.bytes }
-
-    func constant<T>(_ tensor: Int, as: T.Type) -> UnsafeBufferPointer<T> {
-        UnsafeBufferPointer(start: (bytes.baseAddress! + tensors[tensor].dataOffset).assumingMemoryBound(to: T.self),
-                            count: tensors[tensor].elementCount)
+    /// SPEC "Limits" on the section's count (PLAN: one entry per activation).
+    var countLimit: Int? {
+        switch self {
+        case .labels: FormatLimits.labels
+        case .tensors: FormatLimits.tensors
+        case .ops: FormatLimits.ops
+        case .plan: FormatLimits.activations
+        case .provenance: FormatLimits.provenanceEntries
+        default: nil
+        }
     }
 }
 
-/// Parses everything after the header. Every offset read from the file is range-checked before use.
+/// A section: its index in the section table (for messages), where it is and its count.
+struct Section { let entry: Int; let offset: Int; let size: Int; let count: Int }
+
+/// Parses the sections after the header. Every offset read from the file is range-checked before use.
 struct Parser {
     let storage: ModelStorage
     var bytes: UnsafeRawBufferPointer { storage.bytes }
@@ -136,87 +147,57 @@ struct Parser {
 
     init(storage: ModelStorage) { self.storage = storage }
 
-    mutating func parse() throws(FormatError) -> ParsedModel {
-        let flags = bytes.le(UInt32.self, at: 28)
-        guard flags == 0 else { throw FormatError("flags", "is \(flags); format 2.0 defines no flags") }
-        try readSectionTable()
-        let input = try readInputSpec()
-        let tensors = try readTensors()
-        let ops = try readOps(tensorCount: tensors.count)
-        let (arenaSize, offsets) = try readPlan(tensors: tensors)
-        let labels = try readLabels()
-        let provenance = try readProvenance()
-        return ParsedModel(storage: storage, input: input, tensors: tensors, ops: ops, arenaSize: arenaSize,
-                           offsets: offsets, labels: labels, provenance: provenance)
-    }
-
     // MARK: section table
 
     mutating func readSectionTable() throws(FormatError) {
-        let count = bytes.le(UInt32.self, at: 24)
-        guard FormatLimits.sections.contains(Int(count)) else {
-            throw FormatError("section_count", "is \(count), expected \(FormatLimits.sections.lowerBound)...\(FormatLimits.sections.upperBound)")
-        }
-        let tableOffset = bytes.le(UInt64.self, at: 32)
-        guard tableOffset == UInt64(FormatVersion.headerSize) else {
-            throw FormatError("section_table_offset", "is \(tableOffset), expected 128")
-        }
-        guard bytes.allZero(72..<128) else { throw FormatError("reserved", "header bytes [72, 128) must be zero") }
-        let tableEnd = FormatVersion.headerSize + 32 * Int(count)
-        guard tableEnd <= bytes.count else { throw FormatError("section_count", "\(count) sections do not fit in the file") }
-        var extents: [(start: Int, end: Int, entry: Int)] = []
-        for i in 0..<Int(count) {
+        let count = Int(bytes.le(UInt32.self, at: 24))   // 8...64 (checkHeader)
+        let tableEnd = FormatVersion.headerSize + 32 * count
+        var spans: [Range<UInt64>] = []
+        for i in 0..<count {
             let at = FormatVersion.headerSize + 32 * i
-            let rawKind = bytes.le(UInt32.self, at: at)
-            let name = SectionKind(rawValue: rawKind).map { "section[\(i)] \($0.name)" } ?? "section[\(i)]"
-            guard bytes.le(UInt32.self, at: at + 4) == 0 else { throw FormatError("\(name).reserved", "must be zero") }
+            let rawKind = bytes.le(UInt32.self, at: at), reserved = bytes.le(UInt32.self, at: at + 4)
             let offset = bytes.le(UInt64.self, at: at + 8), size = bytes.le(UInt64.self, at: at + 16)
             let records = bytes.le(UInt64.self, at: at + 24)
-            guard offset % UInt64(FormatVersion.alignment) == 0 else { throw FormatError("\(name).offset", "\(offset) is not 64-byte aligned") }
-            guard offset >= UInt64(tableEnd), size <= UInt64(bytes.count), offset <= UInt64(bytes.count) - size else {
-                throw FormatError("\(name).offset", "[\(offset), +\(size)) lies outside the file's \(bytes.count) bytes or over the section table")
+            let w = "section[\(i)]"
+            guard reserved == 0 else { throw FormatError("\(w).reserved", "\(reserved) is not 0") }
+            guard offset % UInt64(FormatVersion.alignment) == 0 else { throw FormatError("\(w).offset", "\(offset) is not 64-aligned") }
+            guard offset >= UInt64(tableEnd) else {
+                throw FormatError("\(w).offset", "\(offset) overlaps the header or the section table (which end at \(tableEnd))")
             }
-            let start = Int(offset), length = Int(size)
-            if length > 0 { extents.append((start, start + length, i)) }
-            guard let kind = SectionKind(rawValue: rawKind) else { continue }  // a newer minor version's section
-            guard sections[kind] == nil else { throw FormatError("\(name).kind", "\(kind.name) appears twice") }
-            try checkSize(kind, size: size, count: records, field: name)
-            sections[kind] = Section(offset: start, size: length, count: Int(records))
-        }
-        extents.sort { $0.start < $1.start }
-        for (a, b) in zip(extents, extents.dropFirst()) where b.start < a.end {
-            throw FormatError("section[\(b.entry)].offset", "overlaps section[\(a.entry)]")
+            guard size <= UInt64(bytes.count), offset <= UInt64(bytes.count) - size else {
+                throw FormatError("\(w).size", "[\(offset), +\(size)) is outside the file (\(bytes.count) bytes)")
+            }
+            let span = offset..<(offset + size)
+            // Table order, like the Python reader: at most 64 entries.
+            if let j = spans.firstIndex(where: { $0.overlaps(span) }) {
+                throw FormatError("\(w).offset", "[\(offset), \(offset + size)) overlaps section[\(j)] [\(spans[j].lowerBound), \(spans[j].upperBound))")
+            }
+            spans.append(span)
+            guard let kind = SectionKind(rawValue: rawKind) else { continue }  // a 2.x reader skips kinds it does not know
+            if let first = sections[kind] { throw FormatError("\(w).kind", "a second \(kind.name) section (the first is section[\(first.entry)])") }
+            if kind == .input, records != 1 { throw FormatError("\(w).count", "INPUT count \(records) != 1") }
+            if kind == .data, records != 0 { throw FormatError("\(w).count", "DATA count \(records) != 0") }
+            if let limit = kind.countLimit, records > UInt64(limit) {
+                throw FormatError("\(w).count", "\(records) \(kind.name) records, more than the limit \(limit)")
+            }
+            let expected: UInt64? = switch kind {
+            case .strings: records
+            case .input: 64
+            case .labels: 8 * records
+            case .tensors: 64 * records
+            case .plan: 16 + 16 * records
+            case .provenance: 16 * records
+            case .ops, .data: nil   // OPS: the sum of its variable records, checked while reading them
+            }
+            if let expected, size != expected {
+                throw FormatError("\(w).size", "\(size) does not match its count \(records) (a \(kind.name) section of \(records) is \(expected) bytes)")
+            }
+            // Every count is now bounded by the file's size or a limit, so it fits in Int.
+            sections[kind] = Section(entry: i, offset: Int(offset), size: Int(size), count: Int(records))
         }
         for kind in SectionKind.allCases where sections[kind] == nil {
-            throw FormatError("section_table", "the \(kind.name) section is missing")
+            throw FormatError("section \(kind.name)", "missing")
         }
-    }
-
-    /// A section's size agrees with its count, and the count is within SPEC "Limits".
-    private func checkSize(_ kind: SectionKind, size: UInt64, count: UInt64, field: String) throws(FormatError) {
-        func limit(_ most: Int, _ what: String) throws(FormatError) {
-            guard count <= UInt64(most) else { throw FormatError("\(field).count", "\(count) \(what), at most \(most)") }
-        }
-        let expected: UInt64
-        switch kind {
-        case .strings: expected = count
-        case .input:
-            guard count == 1 else { throw FormatError("\(field).count", "is \(count), expected 1") }
-            expected = 64
-        case .labels: try limit(FormatLimits.labels, "labels"); expected = 8 * count
-        case .tensors: try limit(FormatLimits.tensors, "tensors"); expected = 64 * count
-        case .ops:
-            try limit(FormatLimits.ops, "ops")
-            // Records are variable; each is at least 16 bytes (the exact sum is checked while reading).
-            guard size >= 16 * count else { throw FormatError("\(field).size", "\(size) bytes cannot hold \(count) op records") }
-            return
-        case .plan: try limit(FormatLimits.activations, "plan entries (activations)"); expected = 16 + 16 * count
-        case .provenance: try limit(FormatLimits.provenanceEntries, "provenance entries"); expected = 16 * count
-        case .data:
-            guard count == 0 else { throw FormatError("\(field).count", "is \(count), expected 0") }
-            return
-        }
-        guard size == expected else { throw FormatError("\(field).size", "is \(size) bytes, expected \(expected) for count \(count)") }
     }
 
     // MARK: strings
@@ -224,275 +205,256 @@ struct Parser {
     func string(at offset: Int, field: String) throws(FormatError) -> String {
         let strings = sections[.strings]!
         let start = Int(bytes.le(UInt32.self, at: offset)), length = Int(bytes.le(UInt32.self, at: offset + 4))
-        guard start >= strings.offset, start <= strings.offset + strings.size, length <= strings.offset + strings.size - start else {
-            throw FormatError(field, "string [\(start), +\(length)) lies outside the STRINGS section [\(strings.offset), +\(strings.size))")
+        guard start >= strings.offset, start + length <= strings.offset + strings.size else {
+            throw FormatError(field, "the string [\(start), \(start + length)) is outside STRINGS [\(strings.offset), \(strings.offset + strings.size))")
         }
         let slice = UnsafeRawBufferPointer(rebasing: bytes[start..<(start + length)])
-        guard let text = String(validating: slice, as: UTF8.self) else { throw FormatError(field, "is not valid UTF-8") }
+        guard let text = String(validating: slice, as: UTF8.self) else { throw FormatError(field, "the string is not valid UTF-8") }
         return text
     }
 
-    // MARK: input spec
+    func checkInData(offset: UInt64, size: UInt64, field: String) throws(FormatError) {
+        let data = sections[.data]!
+        guard offset % UInt64(FormatVersion.alignment) == 0 else { throw FormatError(field, "\(offset) is not 64-aligned") }
+        guard offset >= UInt64(data.offset), size <= UInt64(data.size), offset - UInt64(data.offset) <= UInt64(data.size) - size else {
+            throw FormatError(field, "[\(offset), +\(size)) is outside DATA [\(data.offset), \(data.offset + data.size))")
+        }
+    }
 
-    func readInputSpec() throws(FormatError) -> InputSpec {
-        let at = sections[.input]!.offset
-        let channels = bytes.le(UInt32.self, at: at), height = bytes.le(UInt32.self, at: at + 4)
-        let width = bytes.le(UInt32.self, at: at + 8), resize = bytes.le(UInt32.self, at: at + 12)
-        let side = UInt32(FormatLimits.imageSide)
-        guard channels == 1 || channels == 3 else { throw FormatError("input.channels", "is \(channels), expected 1 or 3") }
-        guard (1...side).contains(height) else { throw FormatError("input.height", "is \(height), expected 1...\(side)") }
-        guard (1...side).contains(width) else { throw FormatError("input.width", "is \(width), expected 1...\(side)") }
-        guard resize == 1 else { throw FormatError("input.resize", "method \(resize) is unknown (1 = bilinear)") }
-        var mean: [Float] = [], std: [Float] = []
-        for c in 0..<3 {
-            let m = bytes.f32(at: at + 16 + 4 * c), s = bytes.f32(at: at + 28 + 4 * c)
-            if c < Int(channels) {
-                guard m.isFinite else { throw FormatError("input.mean[\(c)]", "is \(m), expected finite") }
-                guard s.isFinite, s > 0 else { throw FormatError("input.std[\(c)]", "is \(s), expected finite and > 0") }
-                mean.append(m); std.append(s)
-            } else {
-                guard m.bitPattern == 0 else { throw FormatError("input.mean[\(c)]", "is \(m) beyond \(channels) channel(s), expected 0") }
-                guard s == 1 else { throw FormatError("input.std[\(c)]", "is \(s) beyond \(channels) channel(s), expected 1") }
-            }
-        }
-        let kind = bytes.le(UInt32.self, at: at + 48)
-        guard let outputKind = OutputKind(rawValue: kind) else {
-            throw FormatError("input.output_kind", "\(kind) is unknown (0 = classifier logits, 1 = SVM decision values)")
-        }
-        guard bytes.allZero((at + 52)..<(at + 64)) else { throw FormatError("input.reserved", "must be zero") }
-        return InputSpec(channels: Int(channels), height: Int(height), width: Int(width), mean: mean, std: std,
-                         inputTensor: Int(bytes.le(UInt32.self, at: at + 40)),
-                         outputTensor: Int(bytes.le(UInt32.self, at: at + 44)), outputKind: outputKind)
+    // MARK: plan prefix
+
+    /// arena_size, read first: it bounds every activation's data_size.
+    func readPlanPrefix() throws(FormatError) -> Int {
+        let at = sections[.plan]!.offset
+        let arenaSize = bytes.le(UInt64.self, at: at)
+        guard arenaSize % UInt64(FormatVersion.alignment) == 0 else { throw FormatError("plan.arena_size", "\(arenaSize) is not a multiple of 64") }
+        guard arenaSize <= UInt64(FormatLimits.arenaSize) else { throw FormatError("plan.arena_size", "\(arenaSize) is above the limit 2^30") }
+        let reserved = bytes.le(UInt64.self, at: at + 8)
+        guard reserved == 0 else { throw FormatError("plan.reserved", "\(reserved) is not 0") }
+        return Int(arenaSize)
     }
 
     // MARK: tensors
 
-    func readTensors() throws(FormatError) -> [TensorInfo] {
-        let table = sections[.tensors]!, data = sections[.data]!
+    func readTensors(arenaSize: Int) throws(FormatError) -> [TensorInfo] {
+        let table = sections[.tensors]!
         var tensors: [TensorInfo] = []
         tensors.reserveCapacity(table.count)   // <= FormatLimits.tensors (section table)
-        var names = Set<String>()
+        var names: [String: Int] = [:]
         var activations = 0
         for i in 0..<table.count {
             let at = table.offset + 64 * i
-            let field = "tensor[\(i)]"
-            let name = try string(at: at, field: "\(field).name")
-            guard !name.isEmpty else { throw FormatError("\(field).name", "is empty") }
-            guard names.insert(name).inserted else { throw FormatError("\(field).name", "\"\(name)\" is not unique") }
-            let named = "(\"\(name)\")"
-            guard let dtype = DType(rawValue: bytes[at + 8]) else { throw FormatError("\(field).dtype", "\(bytes[at + 8]) is unknown \(named)") }
-            guard let role = TensorRole(rawValue: bytes[at + 9]) else { throw FormatError("\(field).role", "\(bytes[at + 9]) is unknown \(named)") }
+            let name = try string(at: at, field: "tensor[\(i)].name")
+            guard !name.isEmpty else { throw FormatError("tensor[\(i)].name", "empty") }
+            if let other = names[name] { throw FormatError("tensor[\(i)].name", "'\(name)' is also the name of tensor[\(other)]") }
+            names[name] = i
+            let w = tensorWhere(i, name)
+            guard let dtype = DType(rawValue: bytes[at + 8]) else { throw FormatError("\(w).dtype", "\(bytes[at + 8]) is not 1 (int8), 2 (int32) or 3 (f32)") }
+            guard let role = TensorRole(rawValue: bytes[at + 9]) else { throw FormatError("\(w).role", "\(bytes[at + 9]) is not 0 (activation) or 1 (constant)") }
             let rank = Int(bytes[at + 10])
-            guard (1...4).contains(rank) else { throw FormatError("\(field).rank", "is \(rank), expected 1...4 \(named)") }
-            guard bytes[at + 11] == 0 else { throw FormatError("\(field).reserved0", "must be zero \(named)") }
-            guard bytes.le(UInt32.self, at: at + 12) == 0 else { throw FormatError("\(field).reserved1", "must be zero \(named)") }
-            var shape: [Int] = [], product: UInt64 = 1
-            for d in 0..<4 {
-                let dim = UInt64(bytes.le(UInt32.self, at: at + 16 + 4 * d))
-                if d < rank {
-                    guard dim >= 1 else { throw FormatError("\(field).dims", "dims[\(d)] is 0 \(named)") }
-                    let (p, overflow) = product.multipliedReportingOverflow(by: dim)
-                    guard !overflow, p <= UInt64(Int32.max) else { throw FormatError("\(field).dims", "the element count overflows \(named)") }
-                    product = p
-                    shape.append(Int(dim))
-                } else if dim != 0 {
-                    throw FormatError("\(field).dims", "dims[\(d)] is \(dim) beyond rank \(rank), expected 0 \(named)")
-                }
+            guard (1...4).contains(rank) else { throw FormatError("\(w).rank", "\(rank) is outside 1..4") }
+            guard bytes[at + 11] == 0, bytes.le(UInt32.self, at: at + 12) == 0 else { throw FormatError("\(w).reserved", "not zero") }
+            var shape: [Int] = []
+            for j in 0..<4 {
+                let dim = bytes.le(UInt32.self, at: at + 16 + 4 * j)
+                if j < rank && dim == 0 { throw FormatError("\(w).dims[\(j)]", "0 (every dimension is >= 1)") }
+                if j >= rank && dim != 0 { throw FormatError("\(w).dims[\(j)]", "\(dim) beyond rank \(rank) (must be 0)") }
+                if j < rank { shape.append(Int(dim)) }
             }
-            let byteCount = Int(product) * dtype.size
+            var byteCount: UInt64 = UInt64(dtype.size), overflow = false
+            for d in shape where !overflow { (byteCount, overflow) = byteCount.multipliedReportingOverflow(by: UInt64(d)) }
+            guard !overflow else { throw FormatError("\(w).dims", "the product of \(shape) x \(dtype.size) bytes overflows 64 bits") }
             let dataOffset = bytes.le(UInt64.self, at: at + 32), dataSize = bytes.le(UInt64.self, at: at + 40)
-            guard dataSize == UInt64(byteCount) else {
-                throw FormatError("\(field).data_size", "is \(dataSize), expected \(byteCount) for \(dtype.name) \(shape) \(named)")
-            }
+            guard dataSize == byteCount else { throw FormatError("\(w).data_size", "\(dataSize) != product(dims) * sizeof(dtype) = \(byteCount)") }
             switch role {
-            case .constant:
-                try checkInData(offset: dataOffset, size: dataSize, data: data, field: "\(field).data_offset", named)
             case .activation:
-                guard dataOffset == 0 else {
-                    throw FormatError("\(field).data_offset", "is \(dataOffset); an activation lives in the arena, expected 0 \(named)")
-                }
-                guard dtype != .int32 else { throw FormatError("\(field).dtype", "int32 activations do not exist \(named)") }
-                guard shape[0] == 1 else { throw FormatError("\(field).dims", "an activation's batch dims[0] is \(shape[0]), expected 1 \(named)") }
                 activations += 1
-                guard activations <= FormatLimits.activations else {
-                    throw FormatError("\(field).role", "more than \(FormatLimits.activations) activations")
-                }
+                guard activations <= FormatLimits.activations else { throw FormatError("\(w).role", "more than \(FormatLimits.activations) activations") }
+                guard dtype != .int32 else { throw FormatError("\(w).dtype", "an int32 activation (activations are int8 or f32)") }
+                guard shape[0] == 1 else { throw FormatError("\(w).dims[0]", "batch \(shape[0]) != 1") }
+                guard dataOffset == 0 else { throw FormatError("\(w).data_offset", "\(dataOffset), but an activation has no data (0)") }
+                guard dataSize <= UInt64(arenaSize) else { throw FormatError("\(w).data_size", "\(dataSize) bytes, more than arena_size \(arenaSize)") }
+            case .constant:
+                try checkInData(offset: dataOffset, size: dataSize, field: "\(w).data_offset")
             }
-            let quantization = try readQuantization(at: at, shape: shape, dtype: dtype, role: role, data: data, field: field, named)
-            tensors.append(TensorInfo(index: i, name: name, dtype: dtype, role: role, shape: shape,
-                                      dataOffset: Int(dataOffset), byteCount: byteCount, quantization: quantization))
+            // data_size is now at most the arena (<= 2^30) or the DATA section: it fits in Int.
+            let quantization = try readQuantization(at: at, shape: shape, dtype: dtype, role: role, w: w)
             if role == .constant, dtype == .int8, quantization != nil {
                 // An int8 weight: |w| <= 127, so the accumulator bounds of SPEC "CONV2D" hold.
-                let values = UnsafeRawBufferPointer(rebasing: bytes[Int(dataOffset)..<(Int(dataOffset) + byteCount)])
+                let values = UnsafeRawBufferPointer(rebasing: bytes[Int(dataOffset)..<Int(dataOffset + dataSize)])
                 if let k = values.firstIndex(of: 0x80) {
-                    throw FormatError("\(field).data", "weight element \(k) is -128; int8 weights are in [-127, 127] \(named)")
+                    throw FormatError("\(w).data", "int8 weight -128 at element \(k) (weights are in [-127, 127])")
                 }
             }
+            tensors.append(TensorInfo(index: i, name: name, dtype: dtype, role: role, shape: shape,
+                                      dataOffset: Int(dataOffset), byteCount: Int(dataSize), quantization: quantization))
         }
         return tensors
     }
 
-    func checkInData(offset: UInt64, size: UInt64, data: Section, field: String, _ named: String) throws(FormatError) {
-        guard offset % UInt64(FormatVersion.alignment) == 0 else { throw FormatError(field, "\(offset) is not 64-byte aligned \(named)") }
-        guard offset >= UInt64(data.offset), size <= UInt64(data.size), offset - UInt64(data.offset) <= UInt64(data.size) - size else {
-            throw FormatError(field, "[\(offset), +\(size)) lies outside the DATA section [\(data.offset), +\(data.size)) \(named)")
-        }
-    }
-
-    /// The quantization block, checked against SPEC "TENSORS"' table of the tensors that exist.
-    func readQuantization(at: Int, shape: [Int], dtype: DType, role: TensorRole, data: Section,
-                          field: String, _ named: String) throws(FormatError) -> Quantization? {
+    /// SPEC "TENSORS"' table: int8 activations per tensor, int8 / int32 constants none or per
+    /// dims[0] (weights and biases; which slot needs which is checked per op), f32 none.
+    func readQuantization(at: Int, shape: [Int], dtype: DType, role: TensorRole, w: String) throws(FormatError) -> Quantization? {
         let count = bytes.le(UInt32.self, at: at + 48), axis = bytes.le(UInt32.self, at: at + 52)
         let offset = bytes.le(UInt64.self, at: at + 56)
-        // Which quantization this kind of tensor has: none, per tensor, or per output channel.
-        let valid: Bool, expected: String
-        switch (role, dtype) {
-        case (.activation, .int8): (valid, expected) = (count == 1, "1 (per tensor)")
-        case (.activation, _), (.constant, .float32): (valid, expected) = (count == 0, "0")
-        case (.constant, _):   // int8 weight or LUT, int32 bias or requant table
-            (valid, expected) = (count == 0 || count == UInt32(shape[0]), "0 or dims[0] = \(shape[0]) (per output channel)")
+        let allowed: [UInt32] = switch (role, dtype) {
+        case (.activation, .int8): [1]
+        case (_, .float32): [0]
+        default: [0, UInt32(shape[0])]
         }
-        guard valid else {
-            throw FormatError("\(field).quant_count", "is \(count), expected \(expected) for a \(dtype.name) \(role == .constant ? "constant" : "activation") \(named)")
+        guard allowed.contains(count) else {
+            throw FormatError("\(w).quant_count", "\(count); a \(dtype.name) \(role == .activation ? "activation" : "constant") has \(allowed.map(String.init).joined(separator: " or "))")
         }
-        guard axis == 0 else { throw FormatError("\(field).quant_axis", "is \(axis), expected 0 \(named)") }
+        guard axis == 0 else { throw FormatError("\(w).quant_axis", "\(axis) != 0") }
         if count == 0 {
-            guard offset == 0 else { throw FormatError("\(field).quant_offset", "is \(offset) although quant_count is 0 \(named)") }
+            guard offset == 0 else { throw FormatError("\(w).quant_offset", "\(offset) without quantization (must be 0)") }
             return nil
         }
-        try checkInData(offset: offset, size: 8 * UInt64(count), data: data, field: "\(field).quant_offset", named)
+        try checkInData(offset: offset, size: 8 * UInt64(count), field: "\(w).quant_offset")
         let n = Int(count), base = Int(offset)
-        var scales: [Float] = [], zeroPoints: [Int32] = []
-        scales.reserveCapacity(n); zeroPoints.reserveCapacity(n)
-        for c in 0..<n {
-            let scale = bytes.f32(at: base + 4 * c)
-            guard scale.isFinite, scale > 0 else { throw FormatError("\(field).scale", "scale[\(c)] is \(scale), expected finite and > 0 \(named)") }
-            let zero = Int32(bitPattern: bytes.le(UInt32.self, at: base + 4 * n + 4 * c))
-            if role == .constant {
-                guard zero == 0 else { throw FormatError("\(field).zero_point", "zero_point[\(c)] is \(zero); a weight's or bias's is 0 \(named)") }
-            } else {
-                guard (-128...127).contains(zero) else { throw FormatError("\(field).zero_point", "zero_point[\(c)] is \(zero), expected -128...127 \(named)") }
+        let scales = (0..<n).map { bytes.f32(at: base + 4 * $0) }
+        let zeroPoints = (0..<n).map { Int32(bitPattern: bytes.le(UInt32.self, at: base + 4 * n + 4 * $0)) }
+        if let k = scales.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
+            throw FormatError("\(w).scales[\(k)]", "\(scales[k]) is not finite and > 0")
+        }
+        if role == .activation {
+            if let k = zeroPoints.firstIndex(where: { !(-128...127).contains($0) }) {
+                throw FormatError("\(w).zero_points[\(k)]", "\(zeroPoints[k]) is outside [-128, 127]")
             }
-            scales.append(scale); zeroPoints.append(zero)
+        } else if let k = zeroPoints.firstIndex(where: { $0 != 0 }) {
+            throw FormatError("\(w).zero_points[\(k)]", "\(zeroPoints[k]); weights and biases have zero point 0")
         }
         return Quantization(scales: scales, zeroPoints: zeroPoints, axis: 0)
     }
 
-    // MARK: ops
+    // MARK: input spec
 
-    func readOps(tensorCount: Int) throws(FormatError) -> [OpRecord] {
-        let section = sections[.ops]!
-        let end = section.offset + section.size
-        var at = section.offset
-        var ops: [OpRecord] = []
-        ops.reserveCapacity(section.count)   // <= FormatLimits.ops (section table)
-        for i in 0..<section.count {
-            let field = "op[\(i)]"
-            guard end - at >= 16 else { throw FormatError("OPS.size", "op \(i) starts at \(at), past the section's \(section.size) bytes") }
-            let rawKind = bytes.le(UInt32.self, at: at)
-            guard let kind = OpKind(rawValue: rawKind) else { throw FormatError("\(field).kind", "\(rawKind) is unknown") }
-            let definition = kind.definition
-            let output = bytes.le(UInt32.self, at: at + 4)
-            let inputCount = bytes.le(UInt32.self, at: at + 8), attrCount = bytes.le(UInt32.self, at: at + 12)
-            guard (1...UInt32(FormatLimits.inputsPerOp)).contains(inputCount) else {
-                throw FormatError("\(field).input_count", "is \(inputCount), expected 1...\(FormatLimits.inputsPerOp) (\(kind.name))")
-            }
-            guard attrCount == UInt32(definition.attributes.count) else {
-                throw FormatError("\(field).attr_count", "is \(attrCount); \(kind.name) has \(definition.attributes.count) attributes")
-            }
-            let size = 16 + 4 * Int(inputCount) + 8 * Int(attrCount)
-            guard end - at >= size else { throw FormatError("OPS.size", "op \(i) (\(size) bytes at \(at)) runs past the section's \(section.size) bytes") }
-            var inputs: [Int] = []
-            inputs.reserveCapacity(Int(inputCount))
-            for j in 0..<Int(inputCount) {
-                let t = bytes.le(UInt32.self, at: at + 16 + 4 * j)
-                guard t < UInt32(tensorCount) else { throw FormatError("\(field).inputs[\(j)]", "tensor \(t) does not exist (\(tensorCount) tensors)") }
-                inputs.append(Int(t))
-            }
-            guard output < UInt32(tensorCount) else { throw FormatError("\(field).output", "tensor \(output) does not exist (\(tensorCount) tensors)") }
-            var attributes: [Attribute] = []
-            let attrs = at + 16 + 4 * Int(inputCount)
-            for (j, expected) in definition.attributes.enumerated() {
-                let id = bytes.le(UInt32.self, at: attrs + 8 * j)
-                guard id == expected.id.rawValue else {
-                    throw FormatError("\(field).attrs[\(j)].id", "is \(id); \(kind.name)'s attribute \(j) is \(expected.id.name) (\(expected.id.rawValue))")
-                }
-                attributes.append(Attribute(id: expected.id, bits: bytes.le(UInt32.self, at: attrs + 8 * j + 4)))
-            }
-            ops.append(OpRecord(kind: kind, inputs: inputs, output: Int(output), attributes: attributes))
-            at += size
+    func readInputSpec(tensors: [TensorInfo]) throws(FormatError) -> InputSpec {
+        let at = sections[.input]!.offset
+        let channels = bytes.le(UInt32.self, at: at), height = bytes.le(UInt32.self, at: at + 4)
+        let width = bytes.le(UInt32.self, at: at + 8), resize = bytes.le(UInt32.self, at: at + 12)
+        let side = UInt32(FormatLimits.imageSide)
+        guard channels == 1 || channels == 3 else { throw FormatError("input.channels", "\(channels) is not 1 or 3") }
+        guard (1...side).contains(height) else { throw FormatError("input.height", "\(height) is outside 1..\(side)") }
+        guard (1...side).contains(width) else { throw FormatError("input.width", "\(width) is outside 1..\(side)") }
+        guard resize == 1 else { throw FormatError("input.resize", "\(resize) is not 1 (bilinear)") }
+        let mean = (0..<3).map { bytes.f32(at: at + 16 + 4 * $0) }, std = (0..<3).map { bytes.f32(at: at + 28 + 4 * $0) }
+        let used = Int(channels)
+        for c in 0..<3 {
+            if c < used && !mean[c].isFinite { throw FormatError("input.mean[\(c)]", "\(mean[c]) is not finite") }
+            if c >= used && mean[c] != 0 { throw FormatError("input.mean[\(c)]", "\(mean[c]) beyond the \(channels) channel(s) must be 0") }
         }
-        guard at == end else { throw FormatError("OPS.size", "is \(section.size) bytes but the \(section.count) records take \(at - section.offset)") }
-        return ops
+        for c in 0..<3 {
+            if c < used && !(std[c].isFinite && std[c] > 0) { throw FormatError("input.std[\(c)]", "\(std[c]) is not finite and > 0") }
+            if c >= used && std[c] != 1 { throw FormatError("input.std[\(c)]", "\(std[c]) beyond the \(channels) channel(s) must be 1") }
+        }
+        let inputTensor = Int(bytes.le(UInt32.self, at: at + 40)), outputTensor = Int(bytes.le(UInt32.self, at: at + 44))
+        for (field, t) in [("input.input_tensor", inputTensor), ("input.output_tensor", outputTensor)] {
+            guard t < tensors.count else { throw FormatError(field, "tensor index \(t) is out of range (\(tensors.count) tensors)") }
+            guard tensors[t].isActivation, tensors[t].dtype == .float32 else { throw FormatError(field, "'\(tensors[t].name)' is not an f32 activation") }
+        }
+        let expected = [1, Int(height), Int(width), used]
+        guard tensors[inputTensor].shape == expected else {
+            throw FormatError("input.input_tensor", "dims \(tensors[inputTensor].shape) != \(expected)")
+        }
+        guard tensors[outputTensor].shape.count == 2 else {
+            throw FormatError("input.output_tensor", "dims \(tensors[outputTensor].shape) are not [1, classes]")
+        }
+        let kind = bytes.le(UInt32.self, at: at + 48)
+        guard let outputKind = OutputKind(rawValue: kind) else {
+            throw FormatError("input.output_kind", "\(kind) is not 0 (logits) or 1 (SVM decision values)")
+        }
+        guard bytes.allZero((at + 52)..<(at + 64)) else { throw FormatError("input.reserved", "not zero") }
+        return InputSpec(channels: used, height: Int(height), width: Int(width), mean: Array(mean[..<used]), std: Array(std[..<used]),
+                         inputTensor: inputTensor, outputTensor: outputTensor, outputKind: outputKind)
     }
 
-    // MARK: plan, labels, provenance
+    // MARK: labels
 
-    func readPlan(tensors: [TensorInfo]) throws(FormatError) -> (Int, [Int?]) {
-        let section = sections[.plan]!
-        let arenaSize = bytes.le(UInt64.self, at: section.offset)
-        guard arenaSize % UInt64(FormatVersion.alignment) == 0 else { throw FormatError("PLAN.arena_size", "\(arenaSize) is not a multiple of 64") }
-        guard arenaSize <= UInt64(FormatLimits.arenaSize) else {
-            throw FormatError("PLAN.arena_size", "\(arenaSize) bytes is above the limit of \(FormatLimits.arenaSize)")
-        }
-        guard bytes.le(UInt64.self, at: section.offset + 8) == 0 else { throw FormatError("PLAN.reserved", "must be zero") }
-        var offsets = [Int?](repeating: nil, count: tensors.count)
-        var previous = -1
-        for i in 0..<section.count {
-            let at = section.offset + 16 + 16 * i
-            let index = Int(bytes.le(UInt32.self, at: at)), offset = bytes.le(UInt64.self, at: at + 8)
-            let field = "plan[\(i)]"
-            guard index < tensors.count else { throw FormatError("\(field).tensor", "tensor \(index) does not exist") }
-            let t = tensors[index]
-            guard t.isActivation else { throw FormatError("\(field).tensor", "\"\(t.name)\" is a constant, not an activation") }
-            guard index > previous else {
-                throw FormatError("\(field).tensor", index == previous ? "\"\(t.name)\" is planned twice" : "tensor \(index) is out of order (after \(previous))")
-            }
-            previous = index
-            guard bytes.le(UInt32.self, at: at + 4) == 0 else { throw FormatError("\(field).reserved", "must be zero") }
-            guard offset % UInt64(FormatVersion.alignment) == 0 else { throw FormatError("\(field).offset", "\(offset) is not 64-byte aligned") }
-            guard offset <= arenaSize, UInt64(t.byteCount) <= arenaSize - offset else {
-                throw FormatError("\(field).offset", "\"\(t.name)\" [\(offset), +\(t.byteCount)) lies outside the \(arenaSize)-byte arena")
-            }
-            offsets[index] = Int(offset)
-        }
-        for t in tensors where t.isActivation && offsets[t.index] == nil {
-            throw FormatError("PLAN.count", "activation \"\(t.name)\" (tensor \(t.index)) has no plan entry")
-        }
-        return (Int(arenaSize), offsets)
-    }
-
-    func readLabels() throws(FormatError) -> [String] {
+    func readLabels(classes: Int) throws(FormatError) -> [String] {
         let section = sections[.labels]!
-        var labels: [String] = [], seen = Set<String>()
+        var labels: [String] = [], seen: [String: Int] = [:]
         labels.reserveCapacity(section.count)   // <= FormatLimits.labels
         for i in 0..<section.count {
             let label = try string(at: section.offset + 8 * i, field: "label[\(i)]")
-            guard !label.isEmpty else { throw FormatError("label[\(i)]", "is empty") }
-            guard seen.insert(label).inserted else { throw FormatError("label[\(i)]", "\"\(label)\" is not unique") }
+            guard !label.isEmpty else { throw FormatError("label[\(i)]", "empty") }
+            if let other = seen[label] { throw FormatError("label[\(i)]", "'\(label)' repeats label[\(other)]") }
+            seen[label] = i
             labels.append(label)
         }
+        guard labels.count == classes else { throw FormatError("labels.count", "\(labels.count) labels for the output's \(classes) classes") }
         return labels
     }
+
+    // MARK: ops
+
+    /// Reads the op records one after another; each is checked (GraphValidator) before the next.
+    func readOps(graph: inout GraphValidator) throws(FormatError) -> [OpInfo] {
+        let section = sections[.ops]!
+        let tensorCount = graph.tensors.count
+        let end = section.offset + section.size
+        var at = section.offset
+        var ops: [OpInfo] = []
+        ops.reserveCapacity(section.count)   // <= FormatLimits.ops (section table)
+        func pastEnd(_ i: Int) -> FormatError {
+            FormatError("section[\(section.entry)].size", "OPS is \(section.size) bytes, but op[\(i)] runs past its end")
+        }
+        for i in 0..<section.count {
+            guard end - at >= 16 else { throw pastEnd(i) }
+            let rawKind = bytes.le(UInt32.self, at: at)
+            guard let kind = OpKind(rawValue: rawKind) else { throw FormatError("op[\(i)].kind", "\(rawKind) is not an op of ops.toml") }
+            let definition = kind.definition
+            let w = opWhere(i, kind)
+            let output = bytes.le(UInt32.self, at: at + 4)
+            let inputCount = bytes.le(UInt32.self, at: at + 8), attrCount = bytes.le(UInt32.self, at: at + 12)
+            guard (1...UInt32(FormatLimits.inputsPerOp)).contains(inputCount) else {
+                throw FormatError("\(w).input_count", "\(inputCount) is outside 1..\(FormatLimits.inputsPerOp)")
+            }
+            guard attrCount == UInt32(definition.attributes.count) else {
+                throw FormatError("\(w).attr_count", "\(attrCount) != \(definition.attributes.count), the attributes ops.toml lists for \(kind.name)")
+            }
+            let size = 16 + 4 * Int(inputCount) + 8 * Int(attrCount)
+            guard end - at >= size else { throw pastEnd(i) }
+            let inputs = (0..<Int(inputCount)).map { Int(bytes.le(UInt32.self, at: at + 16 + 4 * $0)) }
+            if let j = inputs.firstIndex(where: { $0 >= tensorCount }) {
+                throw FormatError("\(w).inputs[\(j)]", "tensor index \(inputs[j]) is out of range (\(tensorCount) tensors)")
+            }
+            guard output < UInt32(tensorCount) else { throw FormatError("\(w).output", "tensor index \(output) is out of range (\(tensorCount) tensors)") }
+            let attrs = at + 16 + 4 * Int(inputCount)
+            var attributes: [Attribute] = []
+            for (k, expected) in definition.attributes.enumerated() {
+                let id = bytes.le(UInt32.self, at: attrs + 8 * k)
+                guard id == expected.id.rawValue else {
+                    throw FormatError("\(w).attrs[\(k)].id", "\(id) where ops.toml has \(expected.id.rawValue) (\(expected.id.name))")
+                }
+                attributes.append(Attribute(id: expected.id, bits: bytes.le(UInt32.self, at: attrs + 8 * k + 4)))
+            }
+            at += size
+            ops.append(try graph.check(index: i, kind: kind, inputs: inputs, output: Int(output), attributes: attributes))
+        }
+        guard at == end else {
+            throw FormatError("section[\(section.entry)].size", "\(section.size) != \(at - section.offset), the sum of the \(section.count) op records' sizes")
+        }
+        return ops
+    }
+
+    // MARK: provenance
 
     static let requiredProvenance = ["precision", "source_sha256", "calibration_digest", "calibration", "converter_version", "created"]
 
     func readProvenance() throws(FormatError) -> [(key: String, value: String)] {
         let section = sections[.provenance]!
-        var entries: [(key: String, value: String)] = [], keys = Set<String>()
+        var entries: [(key: String, value: String)] = [], seen: [String: Int] = [:]
         for i in 0..<section.count {
             let at = section.offset + 16 * i
             let key = try string(at: at, field: "provenance[\(i)].key")
-            guard !key.isEmpty else { throw FormatError("provenance[\(i)].key", "is empty") }
-            guard keys.insert(key).inserted else { throw FormatError("provenance[\(i)].key", "\"\(key)\" is not unique") }
+            guard !key.isEmpty else { throw FormatError("provenance[\(i)].key", "empty") }
+            if let other = seen[key] { throw FormatError("provenance[\(i)].key", "'\(key)' repeats provenance[\(other)]") }
+            seen[key] = i
             entries.append((key, try string(at: at + 8, field: "provenance[\(i)].value")))
         }
-        for key in Self.requiredProvenance where !keys.contains(key) {
-            throw FormatError("provenance", "required key \"\(key)\" is missing")
-        }
-        let precision = entries.first { $0.key == "precision" }!.value
-        guard precision == "int8" || precision == "f32" else {
-            throw FormatError("provenance.precision", "is \"\(precision)\", expected int8 or f32")
+        for key in Self.requiredProvenance where seen[key] == nil {
+            throw FormatError("provenance.\(key)", "the required key is missing")
         }
         return entries
     }

@@ -15,10 +15,11 @@
 // its two neighbours; then the activations that die at op i leave. O(n log n + n * live).
 
 struct PlanVerifier {
-    let model: ParsedModel
+    let parser: Parser
+    let tensors: [TensorInfo]
     let ops: [OpInfo]
-
-    init(_ model: ParsedModel, ops: [OpInfo]) { self.model = model; self.ops = ops }
+    let input: InputSpec
+    let arenaSize: Int
 
     /// First and last op index during which each activation is live; nil for constants.
     static func lifetimes(tensors: [TensorInfo], ops: [OpInfo], input: Int, output: Int) -> [ClosedRange<Int>?] {
@@ -29,7 +30,7 @@ struct PlanVerifier {
             last[op.output] = max(last[op.output], op.index)
             for t in op.inputs where tensors[t].isActivation { last[t] = max(last[t], op.index) }
         }
-        last[output] = ops.count - 1
+        last[output] = max(last[output], ops.count - 1)
         return tensors.map { t in
             guard t.isActivation, let start = first[t.index] else { return nil }
             return start...max(start, last[t.index])
@@ -37,20 +38,48 @@ struct PlanVerifier {
     }
 
     func verify() throws(FormatError) -> MemoryPlan {
-        let tensors = model.tensors
-        let lifetimes = Self.lifetimes(tensors: tensors, ops: ops, input: model.input.inputTensor, output: model.input.outputTensor)
-        // Every activation is written by some op (GraphValidator), so every one has a lifetime.
+        let section = parser.sections[.plan]!
+        let bytes = parser.bytes
+        var offsets = [Int?](repeating: nil, count: tensors.count)
+        var entry = [Int](repeating: 0, count: tensors.count)
+        var previous = -1
+        for j in 0..<section.count {
+            let at = section.offset + 16 + 16 * j
+            let t = Int(bytes.le(UInt32.self, at: at)), reserved = bytes.le(UInt32.self, at: at + 4)
+            let offset = bytes.le(UInt64.self, at: at + 8)
+            let w = "plan[\(j)]"
+            guard t < tensors.count, tensors[t].isActivation else { throw FormatError("\(w).tensor", "\(t) is not an activation") }
+            guard t != previous else { throw FormatError("\(w).tensor", "'\(tensors[t].name)' has a second entry") }
+            guard t > previous else { throw FormatError("\(w).tensor", "\(t) after \(previous) (entries are in increasing tensor order)") }
+            previous = t
+            guard reserved == 0 else { throw FormatError("\(w).reserved", "\(reserved) is not 0") }
+            guard offset % UInt64(FormatVersion.alignment) == 0 else { throw FormatError("\(w).offset", "\(offset) is not 64-aligned") }
+            guard offset <= UInt64(arenaSize), UInt64(tensors[t].byteCount) <= UInt64(arenaSize) - offset else {
+                throw FormatError("\(w).offset", "'\(tensors[t].name)' [\(offset), \(offset + UInt64(tensors[t].byteCount))) ends beyond arena_size \(arenaSize)")
+            }
+            offsets[t] = Int(offset)
+            entry[t] = j
+        }
+        if let missing = tensors.first(where: { $0.isActivation && offsets[$0.index] == nil }) {
+            throw FormatError("plan.count", "\(section.count) entries for \(tensors.filter(\.isActivation).count) activations ('\(missing.name)' has none)")
+        }
+        let lifetimes = Self.lifetimes(tensors: tensors, ops: ops, input: input.inputTensor, output: input.outputTensor)
+        try checkOverlap(offsets: offsets, entry: entry, lifetimes: lifetimes)
+        return MemoryPlan(arenaSize: arenaSize, offsets: offsets, lifetimes: lifetimes)
+    }
+
+    private func checkOverlap(offsets: [Int?], entry: [Int], lifetimes: [ClosedRange<Int>?]) throws(FormatError) {
+        // Every activation is read by some op or is the graph output (GraphValidator), so every one
+        // is written and has a lifetime.
         var born = [[Int]](repeating: [], count: ops.count), dies = [[Int]](repeating: [], count: ops.count)
         for t in tensors where t.isActivation {
-            let life = lifetimes[t.index]!
-            born[life.lowerBound].append(t.index)
-            dies[life.upperBound].append(t.index)
+            born[lifetimes[t.index]!.lowerBound].append(t.index)
+            dies[lifetimes[t.index]!.upperBound].append(t.index)
         }
-        let offsets = model.offsets
         func extent(_ t: Int) -> Range<Int> { offsets[t]!..<(offsets[t]! + tensors[t].byteCount) }
         var live: [Int] = []   // tensor indices, sorted by offset, pairwise disjoint
         for i in 0..<ops.count {
-            for t in born[i] {
+            for t in born[i] {   // in tensor order
                 let mine = extent(t)
                 // The first live activation that starts at or after this one's offset.
                 var lo = 0, hi = live.count
@@ -58,15 +87,14 @@ struct PlanVerifier {
                     let mid = (lo + hi) / 2
                     if offsets[live[mid]]! < mine.lowerBound { lo = mid + 1 } else { hi = mid }
                 }
-                for neighbour in [lo - 1, lo] where live.indices.contains(neighbour) && extent(live[neighbour]).overlaps(mine) {
-                    let other = tensors[live[neighbour]], me = tensors[t]
-                    throw FormatError("plan", "\"\(me.name)\" [\(mine.lowerBound), +\(me.byteCount)) and \"\(other.name)\" [\(offsets[other.index]!), +\(other.byteCount)) are live at the same time (op \(i)) and share bytes")
+                for k in [lo - 1, lo] where live.indices.contains(k) && extent(live[k]).overlaps(mine) {
+                    let other = extent(live[k])
+                    throw FormatError("plan[\(entry[t])].offset", "'\(tensors[t].name)' [\(mine.lowerBound), \(mine.upperBound)) shares bytes with '\(tensors[live[k]].name)' [\(other.lowerBound), \(other.upperBound)), live at the same time (op \(i))")
                 }
                 live.insert(t, at: lo)
             }
             for t in dies[i] { live.removeAll { $0 == t } }
         }
-        return MemoryPlan(arenaSize: model.arenaSize, offsets: offsets, lifetimes: lifetimes)
     }
 }
 

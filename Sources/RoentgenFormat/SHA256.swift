@@ -24,16 +24,15 @@ public enum SHA256 {
         public init() {}
 
         public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+            guard bytes.count > 0 else { return }
             totalBytes &+= UInt64(bytes.count)
             var index = 0
             if blockCount > 0 {
                 while blockCount < 64 && index < bytes.count { block[blockCount] = bytes[index]; blockCount += 1; index += 1 }
-                if blockCount == 64 { block.withUnsafeBytes { compress($0.baseAddress!) }; blockCount = 0 }
+                if blockCount == 64 { block.withUnsafeBytes { compress($0.baseAddress!, blocks: 1) }; blockCount = 0 }
             }
-            while bytes.count - index >= 64 {
-                compress(bytes.baseAddress! + index)
-                index += 64
-            }
+            let whole = (bytes.count - index) / 64
+            if whole > 0 { compress(bytes.baseAddress! + index, blocks: whole); index += 64 * whole }
             while index < bytes.count { block[blockCount] = bytes[index]; blockCount += 1; index += 1 }
         }
 
@@ -50,28 +49,33 @@ public enum SHA256 {
             return words.flatMap { w in (0..<4).map { UInt8(truncatingIfNeeded: w >> UInt32(24 - 8 * $0)) } }
         }
 
-        private mutating func compress(_ p: UnsafeRawPointer) {
-            withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in compress(p, schedule: w) }
-        }
-
-        private mutating func compress(_ p: UnsafeRawPointer, schedule w: UnsafeMutableBufferPointer<UInt32>) {
-            for i in 0..<16 { w[i] = UInt32(bigEndian: p.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)) }
-            for i in 16..<64 {
-                let s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >> 3)
-                let s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >> 10)
-                w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
+        /// Compresses `blocks` consecutive 64-byte blocks; one schedule buffer for all of them.
+        private mutating func compress(_ p: UnsafeRawPointer, blocks: Int) {
+            withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
+                SHA256.k.withUnsafeBufferPointer { k in
+                    let w = w.baseAddress!, k = k.baseAddress!
+                    var (h0, h1, h2, h3, h4, h5, h6, h7) = state
+                    for b in 0..<blocks {
+                        let block = p + 64 * b
+                        for i in 0..<16 { w[i] = UInt32(bigEndian: block.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)) }
+                        for i in 16..<64 {
+                            let x = w[i - 15], y = w[i - 2]
+                            let s0 = x.rotr(7) ^ x.rotr(18) ^ (x &>> 3)
+                            let s1 = y.rotr(17) ^ y.rotr(19) ^ (y &>> 10)
+                            w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
+                        }
+                        var (a, b, c, d, e, f, g, h) = (h0, h1, h2, h3, h4, h5, h6, h7)
+                        for i in 0..<64 {
+                            let t1 = h &+ (e.rotr(6) ^ e.rotr(11) ^ e.rotr(25)) &+ ((e & f) ^ (~e & g)) &+ k[i] &+ w[i]
+                            let t2 = (a.rotr(2) ^ a.rotr(13) ^ a.rotr(22)) &+ ((a & b) ^ (a & c) ^ (b & c))
+                            h = g; g = f; f = e; e = d &+ t1; d = c; c = b; b = a; a = t1 &+ t2
+                        }
+                        h0 &+= a; h1 &+= b; h2 &+= c; h3 &+= d; h4 &+= e; h5 &+= f; h6 &+= g; h7 &+= h
+                    }
+                    state = (h0, h1, h2, h3, h4, h5, h6, h7)
+                }
             }
-            var (a, b, c, d, e, f, g, h) = state
-            for i in 0..<64 {
-                let t1 = h &+ (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) &+ ((e & f) ^ (~e & g)) &+ SHA256.k[i] &+ w[i]
-                let t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) &+ ((a & b) ^ (a & c) ^ (b & c))
-                (h, g, f, e, d, c, b, a) = (g, f, e, d &+ t1, c, b, a, t1 &+ t2)
-            }
-            state = (state.0 &+ a, state.1 &+ b, state.2 &+ c, state.3 &+ d,
-                     state.4 &+ e, state.5 &+ f, state.6 &+ g, state.7 &+ h)
         }
-
-        private func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
     }
 
     public static func hash(_ bytes: UnsafeRawBufferPointer) -> [UInt8] {
@@ -84,4 +88,8 @@ public enum SHA256 {
         let digits = Array("0123456789abcdef")
         return String(digest.flatMap { [digits[Int($0 >> 4)], digits[Int($0 & 15)]] })
     }
+}
+
+extension UInt32 {
+    @inline(__always) fileprivate func rotr(_ n: UInt32) -> UInt32 { (self &>> n) | (self &<< (32 &- n)) }
 }

@@ -2,11 +2,17 @@
 // already matched the op's signature (so every slot has its role and dtype) and checked the
 // attributes generically; what is left is what only this op knows: dims, window geometry,
 // requant tables, and the bounds that keep every int8 accumulator exact in int32.
+//
+// Fields, as in the Python reader (shapes.py), after the op's prefix `op[3] CONV2D`: `.<slot>`
+// for an input, `.output`, `.attrs.<name>`, `.requant.m` / `.requant.shift` for a value of a
+// requant table. The checks run in the same order there and here.
 
 struct OpShapeCheck {
     let op: OpInfo
-    let model: ParsedModel
-    let field: String
+    let tensors: [TensorInfo]
+    let storage: ModelStorage
+    /// The op's field prefix, `op[3] CONV2D`.
+    let w: String
 
     func run() throws(FormatError) {
         switch op.kind {
@@ -29,278 +35,267 @@ struct OpShapeCheck {
     // MARK: the ops
 
     func quantize() throws(FormatError) {
-        try sameShape(x, y)
+        try outputDims(slot("x").shape)
     }
 
     func dequantize() throws(FormatError) {
-        try sameShape(x, y)
+        try outputDims(slot("x").shape)
     }
 
     func conv2d() throws(FormatError) {
-        let x = try featureMap("x"), w = slot("w")
-        guard w.shape.count == 4 else { throw fail("w", "\"\(w.name)\" must be [OC, KH, KW, IC / groups], is \(w.shape)") }
-        let ic = x.shape[3], oc = w.shape[0], groups = op.int(.groups)
-        guard groups >= 1, ic % groups == 0, oc % groups == 0 else {
-            throw fail("groups", "is \(groups); it must be >= 1 and divide the input channels \(ic) and the output channels \(oc)")
+        let x = slot("x"), weights = slot("w"), bias = slot("b")
+        try atLeastOne([.kernelH, .kernelW, .strideH, .strideW, .dilationH, .dilationW])
+        try pads([.padTop: FormatLimits.pad + 1, .padLeft: FormatLimits.pad + 1, .padBottom: FormatLimits.pad + 1, .padRight: FormatLimits.pad + 1])
+        let groups = op.int(.groups)
+        guard groups >= 1 else { throw fail("attrs.groups", "\(groups) < 1") }
+        let ic = try featureMap("x", x)[3]
+        guard weights.shape.count == 4 else { throw fail("w", "dims \(weights.shape) are not [OC, KH, KW, IC / groups]") }
+        let (oc, kh, kw, wic) = (weights.shape[0], weights.shape[1], weights.shape[2], weights.shape[3])
+        guard kh == op.int(.kernelH), kw == op.int(.kernelW) else {
+            throw fail("w", "dims \(weights.shape) disagree with the kernel \(op.int(.kernelH))x\(op.int(.kernelW))")
         }
-        let window = try checkedWindow(maxPad: FormatLimits.pad, padBelowKernel: false)
-        let expectedW = [oc, window.kernelHeight, window.kernelWidth, ic / groups]
-        guard w.shape == expectedW else { throw fail("w", "\"\(w.name)\" is \(w.shape), expected \(expectedW) (OHWI, groups \(groups))") }
-        try shape("b", [oc])
-        let (oh, ow) = try outputSize(window, x)
-        try shape(y, [1, oh, ow, oc], "output")
-        guard isInt8 else { return }
-        try perChannel("w", oc)
-        try perChannel("b", oc)
-        try requantPairs("requant", rows: oc, pairsPerRow: 2)
-        try accumulatorFits(k: window.kernelHeight * window.kernelWidth * (ic / groups), bias: "b")
+        guard ic % groups == 0, oc % groups == 0 else {
+            throw fail("attrs.groups", "\(groups) does not divide the input channels \(ic) and output channels \(oc)")
+        }
+        guard wic == ic / groups else { throw fail("w", "dims \(weights.shape): the last dim is not IC / groups = \(ic / groups)") }
+        guard bias.shape == [oc] else { throw fail("b", "dims \(bias.shape) != [\(oc)]") }
+        let (oh, ow) = try windowOutput(x)
+        try outputDims([1, oh, ow, oc])
+        guard x.dtype == .int8 else { return }
+        try perChannel("w", weights, oc)
+        try perChannel("b", bias, oc)
+        try accumulatorFits(k: kh * kw * wic, bias: bias)
+        try requant(dims: [oc, 4], mColumns: [0, 2], shiftColumns: [1, 3])
     }
 
     func maxpool2d() throws(FormatError) {
-        let x = try featureMap("x")
-        let window = try checkedWindow(maxPad: nil, padBelowKernel: true)
-        let (oh, ow) = try outputSize(window, x)
-        try shape(y, [1, oh, ow, x.shape[3]], "output")
-        if isInt8 { try sameQuantization(x, y) }
+        try pool()
+        if y.dtype == .int8 { try sameQuantization(slot("x")) }
     }
 
     func dense() throws(FormatError) {
-        let x = slot("x"), w = slot("w")
+        let x = slot("x"), weights = slot("w"), bias = slot("b")
         let k = x.elementCount
-        guard w.shape.count == 2, w.shape[1] == k else { throw fail("w", "\"\(w.name)\" is \(w.shape), expected [N, \(k)] for \(k) input elements") }
-        let n = w.shape[0]
-        try shape("b", [n])
-        try shape(y, [1, n], "output")
-        guard slot("x").dtype == .int8 else { return }
-        try perChannel("w", n)
-        try perChannel("b", n)
-        try accumulatorFits(k: k, bias: "b")
-        if isInt8 {
-            try requantPairs("requant", rows: n, pairsPerRow: 2)
+        guard weights.shape.count == 2, weights.shape[1] == k else {
+            throw fail("w", "dims \(weights.shape) are not [N, \(k)] (K = the input's \(k) elements)")
+        }
+        let n = weights.shape[0]
+        guard bias.shape == [n] else { throw fail("b", "dims \(bias.shape) != [\(n)]") }
+        try outputDims([1, n])
+        guard x.dtype == .int8 else { return }
+        try perChannel("w", weights, n)
+        try perChannel("b", bias, n)
+        try accumulatorFits(k: k, bias: bias)
+        if y.dtype == .int8 {
+            try requant(dims: [n, 4], mColumns: [0, 2], shiftColumns: [1, 3])
         } else {
-            try shape("out_scale", [n])
-            for (i, s) in constant("out_scale", as: Float.self).enumerated() where !(s.isFinite && s > 0) {
-                throw fail("out_scale", "out_scale[\(i)] is \(s), expected finite and > 0")
+            try table("out_scale", dims: [n])
+            let scales = constant("out_scale", as: Float.self)
+            if let j = scales.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
+                throw fail("out_scale", "element \(j) = \(scales[j]) is not finite and > 0")
             }
         }
     }
 
     func avgpool2d() throws(FormatError) {
-        let x = try featureMap("x")
-        let window = try checkedWindow(maxPad: nil, padBelowKernel: true)
-        try flag(.countIncludePad)
-        let (oh, ow) = try outputSize(window, x)
-        try shape(y, [1, oh, ow, x.shape[3]], "output")
-        guard isInt8 else { return }
-        let taps = window.kernelHeight * window.kernelWidth
-        guard taps * 255 <= Int(Int32.max) else { throw fail("kernel_h", "a \(window.kernelHeight)x\(window.kernelWidth) window can overflow the int32 sum") }
-        try requantPairs("requant", rows: taps, pairsPerRow: 1)
+        try pool()
+        guard y.dtype == .int8 else { return }
+        let taps = op.int(.kernelH) * op.int(.kernelW)   // each an i32 >= 1: no overflow in Int
+        guard taps * 255 <= Int(Int32.max) else {
+            throw fail("attrs.kernel_h", "possible int32 overflow: KH * KW * 255 = \(taps * 255) > 2^31 - 1")
+        }
+        try requant(dims: [taps, 2], mColumns: [0], shiftColumns: [1])
     }
 
     func mean() throws(FormatError) {
-        let x = try featureMap("x")
-        try shape(y, [1, 1, 1, x.shape[3]], "output")
-        guard isInt8 else { return }
-        guard x.shape[1] * x.shape[2] * 255 <= Int(Int32.max) else {
-            throw fail("x", "\(x.shape[1])x\(x.shape[2]) positions can overflow the int32 sum")
-        }
-        try requantPairs("requant", rows: 1, pairsPerRow: 1)
+        let dims = try featureMap("x", slot("x"))
+        try outputDims([1, 1, 1, dims[3]])
+        guard y.dtype == .int8 else { return }
+        let sum = dims[1] * dims[2] * 255
+        guard sum <= Int(Int32.max) else { throw fail("x", "possible int32 overflow: H * W * 255 = \(sum) > 2^31 - 1") }
+        try requant(dims: [1, 2], mColumns: [0], shiftColumns: [1])
     }
 
     func add() throws(FormatError) {
-        try broadcastable()
-        guard isInt8 else { return }
+        try broadcast()
         // (m_a, m_b, shift): two multipliers sharing one shift.
-        try shape("requant", [3])
-        let r = constant("requant", as: Int32.self)
-        try multiplier(r[0], "requant", "m_a")
-        try multiplier(r[1], "requant", "m_b")
-        try shift(r[2], "requant", "shift")
+        if y.dtype == .int8 { try requant(dims: [3], mColumns: [0, 1], shiftColumns: [2]) }
     }
 
     func mul() throws(FormatError) {
-        try broadcastable()
-        guard isInt8 else { return }
-        try shape("requant", [2])
-        let r = constant("requant", as: Int32.self)
-        try multiplier(r[0], "requant", "m")
-        try shift(r[1], "requant", "shift")
+        try broadcast()
+        if y.dtype == .int8 { try requant(dims: [2], mColumns: [0], shiftColumns: [1]) }
     }
 
     func concat() throws(FormatError) {
-        let parts = op.variadicInputs.map { model.tensors[$0] }
-        let first = parts[0]
-        var channels = 0
-        for (i, t) in parts.enumerated() {
-            guard t.shape.count == first.shape.count, t.shape.dropLast() == first.shape.dropLast() else {
-                throw fail("inputs[\(i)]", "\"\(t.name)\" \(t.shape) does not agree with \"\(first.name)\" \(first.shape) except in the last dim")
-            }
-            channels += t.shape.last!
+        let parts = op.inputs("x").map { tensors[$0] }
+        let first = parts[0].shape
+        for (i, x) in parts.enumerated() where x.shape.count != first.count || x.shape.dropLast() != first.dropLast() {
+            throw fail("x[\(i)]", "dims \(x.shape) do not agree with x[0]'s \(first) except the last")
         }
-        try shape(y, Array(first.shape.dropLast()) + [channels], "output")
-        if isInt8 { try requantPairs("requant", rows: parts.count, pairsPerRow: 1) }
+        try outputDims(Array(first.dropLast()) + [parts.reduce(0) { $0 + $1.shape.last! }])
+        if y.dtype == .int8 { try requant(dims: [parts.count, 2], mColumns: [0], shiftColumns: [1]) }
     }
 
-    func activation() throws(FormatError) {
-        try sameShape(x, y)
-        let raw = op.int(.function)
-        guard let function = ActivationFunction(rawValue: Int32(truncatingIfNeeded: raw)), Int(function.rawValue) == raw else {
-            throw fail("function", "\(raw) is unknown (\(ActivationFunction.allCases.map { "\($0.rawValue) = \($0.name)" }.joined(separator: ", ")))")
-        }
-        // A parameter the function does not use holds its "none" value (SPEC "ACTIVATION").
-        let used: Set<AttributeID> = switch function {
+    /// The parameters each function reads; the others hold 0 (alpha, beta) or -inf / inf.
+    static func parameters(of function: ActivationFunction) -> Set<AttributeID> {
+        switch function {
         case .leakyRelu: [.alpha]
         case .clip: [.clipMin, .clipMax]
         case .hardSigmoid: [.alpha, .beta]
         case .relu, .hardSwish, .sigmoid, .silu, .tanh: []
         }
-        let none: [AttributeID: Float] = [.alpha: 0, .beta: 0, .clipMin: -.infinity, .clipMax: .infinity]
-        for (id, value) in none where !used.contains(id) && op.float(id).bitPattern != value.bitPattern {
-            throw fail(id.name, "is \(op.float(id)) but \(function.name) does not use it; expected \(value)")
+    }
+
+    static let unusedParameter: [(AttributeID, Float)] = [(.alpha, 0), (.beta, 0), (.clipMin, -.infinity), (.clipMax, .infinity)]
+
+    func activation() throws(FormatError) {
+        let raw = op.int(.function)
+        guard let function = ActivationFunction(rawValue: Int32(truncatingIfNeeded: raw)), Int(function.rawValue) == raw else {
+            throw fail("attrs.function", "\(raw) is not a function of ops.toml")
         }
-        if isInt8 {
-            try shape("table", [256])
-            guard slot("table").quantization == nil else { throw fail("table", "a lookup table has no quantization") }
+        for (id, unused) in Self.unusedParameter where !Self.parameters(of: function).contains(id) && op.float(id).bitPattern != unused.bitPattern {
+            throw fail("attrs.\(id.name)", "\(op.float(id)): \(function.name) does not use it, so it is \(unused)")
         }
+        try outputDims(slot("x").shape)
+        if y.dtype == .int8 { try table("table", dims: [256]) }
     }
 
     func pad() throws(FormatError) {
-        let x = try featureMap("x")
-        let pads = [AttributeID.padTop, .padLeft, .padBottom, .padRight].map { op.int($0) }
-        for (id, p) in zip([AttributeID.padTop, .padLeft, .padBottom, .padRight], pads) where !(0...FormatLimits.pad).contains(p) {
-            throw fail(id.name, "is \(p), expected 0...\(FormatLimits.pad)")
+        let x = slot("x")
+        try pads([.padTop: FormatLimits.pad + 1, .padLeft: FormatLimits.pad + 1, .padBottom: FormatLimits.pad + 1, .padRight: FormatLimits.pad + 1])
+        if y.dtype == .int8, !(-128...127).contains(op.int(.valueQ)) {
+            throw fail("attrs.value_q", "\(op.int(.valueQ)) is outside [-128, 127]")
         }
-        try shape(y, [1, pads[0] + x.shape[1] + pads[2], pads[1] + x.shape[2] + pads[3], x.shape[3]], "output")
-        guard isInt8 else { return }
-        let value = op.int(.valueQ)
-        guard (-128...127).contains(value) else { throw fail("value_q", "is \(value), expected -128...127") }
-        try sameQuantization(x, y)
+        let dims = try featureMap("x", x)
+        try outputDims([1, op.int(.padTop) + dims[1] + op.int(.padBottom), op.int(.padLeft) + dims[2] + op.int(.padRight), dims[3]])
+        if y.dtype == .int8 { try sameQuantization(x) }
     }
 
     func reshape() throws(FormatError) {
-        guard x.elementCount == y.elementCount else {
-            throw fail("output", "\"\(y.name)\" \(y.shape) has \(y.elementCount) elements, the input \(x.shape) \(x.elementCount)")
+        let x = slot("x")
+        guard y.elementCount == x.elementCount else {
+            throw fail("output", "dims \(y.shape) hold \(y.elementCount) elements, the input \(x.shape) \(x.elementCount)")
         }
-        if isInt8 { try sameQuantization(x, y) }
+        if y.dtype == .int8 { try sameQuantization(x) }
     }
 
     // MARK: helpers
 
-    var y: TensorInfo { model.tensors[op.output] }
-    /// The first input (every op has an `x` or `a` first).
-    var x: TensorInfo { model.tensors[op.inputs[0]] }
-    var isInt8: Bool { y.dtype == .int8 }
+    var y: TensorInfo { tensors[op.output] }
+
+    func fail(_ field: String, _ reason: String) -> FormatError { FormatError("\(w).\(field)", reason) }
 
     /// The input in the slot of that name (not the variadic one).
-    func slot(_ name: String) -> TensorInfo {
-        let slots = GraphValidator.slots(op.kind.definition.signatures[op.signature], count: op.inputs.count)!
-        return model.tensors[op.inputs[slots.firstIndex { $0.name == name }!]]
-    }
+    func slot(_ name: String) -> TensorInfo { tensors[op.input(name)] }
 
-    func fail(_ name: String, _ reason: String) -> FormatError { FormatError("\(field).\(name)", "\(op.kind.name): \(reason)") }
-
-    func constant<T>(_ name: String, as: T.Type) -> UnsafeBufferPointer<T> { model.constant(slot(name).index, as: T.self) }
-
-    func featureMap(_ name: String) throws(FormatError) -> TensorInfo {
+    func constant<T>(_ name: String, as: T.Type) -> UnsafeBufferPointer<T> {
         let t = slot(name)
-        guard t.shape.count == 4 else { throw fail(name, "\"\(t.name)\" must be [1, H, W, C], is \(t.shape)") }
-        return t
+        return UnsafeBufferPointer(start: (storage.bytes.baseAddress! + t.dataOffset).assumingMemoryBound(to: T.self), count: t.elementCount)
     }
 
-    func shape(_ name: String, _ expected: [Int]) throws(FormatError) { try shape(slot(name), expected, name) }
-
-    func shape(_ t: TensorInfo, _ expected: [Int], _ name: String) throws(FormatError) {
-        guard t.shape == expected else { throw fail(name, "\"\(t.name)\" is \(t.shape), expected \(expected)") }
+    func featureMap(_ name: String, _ t: TensorInfo) throws(FormatError) -> [Int] {
+        guard t.shape.count == 4 else { throw fail(name, "dims \(t.shape) are not a feature map [1, H, W, C]") }
+        return t.shape
     }
 
-    func sameShape(_ a: TensorInfo, _ b: TensorInfo) throws(FormatError) { try shape(b, a.shape, "output") }
+    func outputDims(_ expected: [Int]) throws(FormatError) {
+        guard y.shape == expected else { throw fail("output", "dims \(y.shape) != \(expected)") }
+    }
 
-    func sameQuantization(_ a: TensorInfo, _ b: TensorInfo) throws(FormatError) {
-        guard a.quantization == b.quantization else {
-            throw fail("output", "\"\(b.name)\" must have the scale and zero point of \"\(a.name)\"")
+    /// MAXPOOL2D, PAD, RESHAPE: an int8 output shares the input's scale and zero point.
+    func sameQuantization(_ x: TensorInfo) throws(FormatError) {
+        let a = x.quantization!, b = y.quantization!
+        guard a.scale.bitPattern == b.scale.bitPattern, a.zeroPoint == b.zeroPoint else {
+            throw fail("output", "scale \(b.scale) and zero point \(b.zeroPoint) differ from the input's (\(a.scale), \(a.zeroPoint))")
         }
     }
 
-    /// `b` of `a`'s shape or `[1, 1, 1, C]` (broadcast over height and width); `y` of `a`'s shape.
-    func broadcastable() throws(FormatError) {
-        let a = slot("a"), b = slot("b")
-        let gate = a.shape.count == 4 && b.shape == [1, 1, 1, a.shape[3]]
-        guard b.shape == a.shape || gate else {
-            throw fail("b", "\"\(b.name)\" is \(b.shape), expected \(a.shape)\(a.shape.count == 4 ? " or [1, 1, 1, \(a.shape[3])]" : "")")
-        }
-        try shape(y, a.shape, "output")
+    func atLeastOne(_ ids: [AttributeID]) throws(FormatError) {
+        for id in ids where op.int(id) < 1 { throw fail("attrs.\(id.name)", "\(op.int(id)) < 1") }
     }
 
-    /// A weight or bias quantized per output channel (SPEC "TENSORS": OC entries on axis 0).
-    func perChannel(_ name: String, _ channels: Int) throws(FormatError) {
-        guard let q = slot(name).quantization, q.scales.count == channels else {
-            throw fail(name, "\"\(slot(name).name)\" must be quantized per output channel (quant_count \(channels))")
+    /// Each pad in [0, bound), in the order given.
+    func pads(_ bounds: KeyValuePairs<AttributeID, Int>) throws(FormatError) {
+        for (id, bound) in bounds where !(0..<bound).contains(op.int(id)) {
+            throw fail("attrs.\(id.name)", "\(op.int(id)) is outside [0, \(bound - 1)]")
         }
     }
 
     func flag(_ id: AttributeID) throws(FormatError) {
-        guard op.int(id) == 0 || op.int(id) == 1 else { throw fail(id.name, "is \(op.int(id)), expected 0 or 1") }
+        guard op.int(id) == 0 || op.int(id) == 1 else { throw fail("attrs.\(id.name)", "\(op.int(id)) is not 0 or 1") }
     }
 
-    /// Kernel and stride >= 1, dilation >= 1, pads in range (pools: smaller than the kernel).
-    func checkedWindow(maxPad: Int?, padBelowKernel: Bool) throws(FormatError) -> Window {
-        for id in [AttributeID.kernelH, .kernelW, .strideH, .strideW] where op.int(id) < 1 {
-            throw fail(id.name, "is \(op.int(id)), expected >= 1")
-        }
-        if op.kind == .conv2d {
-            for id in [AttributeID.dilationH, .dilationW] where op.int(id) < 1 { throw fail(id.name, "is \(op.int(id)), expected >= 1") }
-        } else {
-            try flag(.ceilMode)
-        }
-        for (id, kernel) in [(AttributeID.padTop, AttributeID.kernelH), (.padBottom, .kernelH), (.padLeft, .kernelW), (.padRight, .kernelW)] {
-            let p = op.int(id)
-            guard p >= 0 else { throw fail(id.name, "is \(p), expected >= 0") }
-            if let maxPad, p > maxPad { throw fail(id.name, "is \(p), at most \(maxPad)") }
-            if padBelowKernel, p >= op.int(kernel) { throw fail(id.name, "is \(p); a pool's pads are smaller than its kernel (\(op.int(kernel)))") }
-        }
-        return op.window
+    /// MAXPOOL2D, AVGPOOL2D: kernel and stride >= 1, pads smaller than the kernel, flags 0 or 1.
+    func pool() throws(FormatError) {
+        let x = slot("x")
+        try atLeastOne([.kernelH, .kernelW, .strideH, .strideW])
+        try pads([.padTop: op.int(.kernelH), .padLeft: op.int(.kernelW), .padBottom: op.int(.kernelH), .padRight: op.int(.kernelW)])
+        try flag(.ceilMode)
+        if op.kind == .avgpool2d { try flag(.countIncludePad) }
+        let c = try featureMap("x", x)[3]
+        let (oh, ow) = try windowOutput(x)
+        try outputDims([1, oh, ow, c])
     }
 
-    func outputSize(_ w: Window, _ x: TensorInfo) throws(FormatError) -> (Int, Int) {
-        // Attributes are i32, so these sums cannot overflow Int.
-        guard let oh = Window.outputExtent(input: x.shape[1], padBefore: w.padTop, padAfter: w.padBottom,
-                                           kernel: w.effectiveKernelHeight, stride: w.strideHeight, ceilMode: w.ceilMode) else {
-            throw fail("kernel_h", "the kernel's extent \(w.effectiveKernelHeight) exceeds the padded input height \(x.shape[1] + w.padTop + w.padBottom)")
+    /// SPEC "Window geometry": (OH, OW). Attributes are i32, so no sum here overflows Int.
+    func windowOutput(_ x: TensorInfo) throws(FormatError) -> (Int, Int) {
+        let win = op.window
+        let rows = (x.shape[1], win.padTop, win.padBottom, win.effectiveKernelHeight, win.strideHeight, AttributeID.kernelH)
+        let columns = (x.shape[2], win.padLeft, win.padRight, win.effectiveKernelWidth, win.strideWidth, AttributeID.kernelW)
+        var out: [Int] = []
+        for (size, before, after, kernel, stride, id) in [rows, columns] {
+            guard let extent = Window.outputExtent(input: size, padBefore: before, padAfter: after, kernel: kernel, stride: stride, ceilMode: win.ceilMode) else {
+                throw fail("attrs.\(id.name)", "the kernel spans \(kernel) positions, more than the padded input's \(size + before + after)")
+            }
+            out.append(extent)
         }
-        guard let ow = Window.outputExtent(input: x.shape[2], padBefore: w.padLeft, padAfter: w.padRight,
-                                           kernel: w.effectiveKernelWidth, stride: w.strideWidth, ceilMode: w.ceilMode) else {
-            throw fail("kernel_w", "the kernel's extent \(w.effectiveKernelWidth) exceeds the padded input width \(x.shape[2] + w.padLeft + w.padRight)")
-        }
-        return (oh, ow)
+        return (out[0], out[1])
     }
 
-    /// A requant table of `rows` rows of `pairsPerRow` (m, shift) pairs, every pair in range.
-    func requantPairs(_ name: String, rows: Int, pairsPerRow: Int) throws(FormatError) {
-        guard slot(name).quantization == nil else { throw fail(name, "a requant table has no quantization") }
-        try shape(name, [rows, 2 * pairsPerRow])
-        let table = constant(name, as: Int32.self)
-        for r in 0..<rows {
-            for p in 0..<pairsPerRow {
-                try multiplier(table[2 * pairsPerRow * r + 2 * p], name, "row \(r) m")
-                try shift(table[2 * pairsPerRow * r + 2 * p + 1], name, "row \(r) shift")
+    /// A table constant (requant, out_scale, LUT): no quantization, these dims.
+    func table(_ name: String, dims: [Int]) throws(FormatError) {
+        let t = slot(name)
+        if let q = t.quantization { throw fail(name, "'\(t.name)' has quantization (quant_count \(q.scales.count)); a table has none") }
+        guard t.shape == dims else { throw fail(name, "dims \(t.shape) != \(dims)") }
+    }
+
+    /// The `requant` table: int32 of `dims`, whose last axis holds `m` in `mColumns` and `shift`
+    /// in `shiftColumns`. The first bad value in row-major order is reported.
+    func requant(dims: [Int], mColumns: Set<Int>, shiftColumns: Set<Int>) throws(FormatError) {
+        try table("requant", dims: dims)
+        let columns = dims.last!
+        for (flat, v) in constant("requant", as: Int32.self).enumerated() {
+            let (row, column) = flat.quotientAndRemainder(dividingBy: columns)
+            if mColumns.contains(column), v == Int32.min {
+                throw fail("requant.m", "row \(row) column \(column): m = \(v) is outside [-(2^31 - 1), 2^31 - 1]")
+            }
+            if shiftColumns.contains(column), !(1...62).contains(v) {
+                throw fail("requant.shift", "row \(row) column \(column): shift = \(v) is outside [1, 62]")
             }
         }
     }
 
-    func multiplier(_ m: Int32, _ name: String, _ what: String) throws(FormatError) {
-        guard m != Int32.min else { throw fail(name, "\(what) is -2^31, outside [-(2^31 - 1), 2^31 - 1]") }
-    }
-
-    func shift(_ s: Int32, _ name: String, _ what: String) throws(FormatError) {
-        guard (1...62).contains(s) else { throw fail(name, "\(what) \(s) is outside [1, 62]") }
+    /// A weight or bias quantized per output channel (SPEC "TENSORS": dims[0] entries).
+    func perChannel(_ name: String, _ t: TensorInfo, _ channels: Int) throws(FormatError) {
+        let count = t.quantization?.scales.count ?? 0
+        guard count == channels else { throw fail(name, "'\(t.name)' needs per-channel quantization (quant_count \(count) != \(channels))") }
     }
 
     /// SPEC "CONV2D": `K * 255 * 127 + max|b| <= 2^31 - 1`, so every int32 sum is exact.
-    func accumulatorFits(k: Int, bias: String) throws(FormatError) {
+    func accumulatorFits(k: Int, bias: TensorInfo) throws(FormatError) {
         var largest = 0
-        for b in constant(bias, as: Int32.self) { largest = max(largest, abs(Int(b))) }
-        guard k <= Int(Int32.max), k * 255 * 127 + largest <= Int(Int32.max) else {
-            throw fail(bias, "K = \(k) with a bias up to \(largest) can overflow the int32 accumulator")
+        for b in constant("b", as: Int32.self) { largest = max(largest, abs(Int(b))) }
+        let bound = k * 255 * 127 + largest   // k <= 2^31 elements: no overflow in Int
+        guard bound <= Int(Int32.max) else {
+            throw fail("w", "possible int32 overflow: K * 255 * 127 + max|b| = \(bound) > 2^31 - 1 (K = \(k))")
         }
+    }
+
+    /// ADD, MUL: b of a's shape, or [1, 1, 1, C] over a feature map [1, H, W, C].
+    func broadcast() throws(FormatError) {
+        let a = slot("a").shape, b = slot("b").shape
+        guard b == a || (a.count == 4 && b == [1, 1, 1, a[3]]) else { throw fail("b", "dims \(b) are neither a's \(a) nor [1, 1, 1, C]") }
+        try outputDims(a)
     }
 }

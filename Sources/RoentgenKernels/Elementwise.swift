@@ -7,28 +7,23 @@ import RoentgenKernelsVNNI
 import RoentgenKernelsAVX2
 #endif
 
-typealias EltwiseEntry = (UnsafePointer<rtg_eltwise_args>, UnsafePointer<Int8>, UnsafePointer<Int8>, UnsafeMutablePointer<Int8>, Int) -> Void
+typealias EltwiseEntry = (UnsafePointer<rtg_eltwise_args>, UnsafePointer<Int8>, UnsafePointer<Int8>, UnsafeMutablePointer<Int8>, Int, Int) -> Void
 
 func eltwiseEntries(_ variant: KernelVariant) -> (add: EltwiseEntry, mul: EltwiseEntry) {
     switch variant {
     #if arch(x86_64)
-    case .vnni: return ({ VNNIKernels.addInt8($0, $1, $2, $3, count: $4) }, { VNNIKernels.mulInt8($0, $1, $2, $3, count: $4) })
-    case .avx2: return ({ AVX2Kernels.addInt8($0, $1, $2, $3, count: $4) }, { AVX2Kernels.mulInt8($0, $1, $2, $3, count: $4) })
+    case .vnni: return ({ VNNIKernels.addInt8($0, $1, $2, $3, count: $4, channels: $5) }, { VNNIKernels.mulInt8($0, $1, $2, $3, count: $4, channels: $5) })
+    case .avx2: return ({ AVX2Kernels.addInt8($0, $1, $2, $3, count: $4, channels: $5) }, { AVX2Kernels.mulInt8($0, $1, $2, $3, count: $4, channels: $5) })
     #endif
-    default: return ({ PortableKernels.addInt8($0, $1, $2, $3, count: $4) }, { PortableKernels.mulInt8($0, $1, $2, $3, count: $4) })
+    default: return ({ PortableKernels.addInt8($0, $1, $2, $3, count: $4, channels: $5) }, { PortableKernels.mulInt8($0, $1, $2, $3, count: $4, channels: $5) })
     }
 }
 
-/// Runs `kernel` over all elements, or pixel by pixel against a broadcast [C] operand.
+/// Runs `kernel` over all elements, against a broadcast [C] operand when `broadcast`.
 @inline(__always)
 func eltwiseRun(_ kernel: EltwiseEntry, _ args: UnsafePointer<rtg_eltwise_args>, _ a: UnsafePointer<Int8>, _ b: UnsafePointer<Int8>,
                 _ y: UnsafeMutablePointer<Int8>, elements: Int, channels: Int, broadcast: Bool) {
-    if !broadcast { return kernel(args, a, b, y, elements) }
-    var p = 0
-    while p < elements {
-        kernel(args, a + p, b, y + p, channels)
-        p += channels
-    }
+    kernel(args, a, b, y, elements, broadcast ? channels : 0)
 }
 
 func checkShape(_ name: String, elements: Int, channels: Int, broadcast: Bool) {

@@ -25,7 +25,8 @@ final class PortableConv2DInt8: @unchecked Sendable {
     let packed: UnsafeMutablePointer<Float>           // [groups][ocBlocks][K][8]
     let biasPadded: UnsafeMutablePointer<Int32>       // [groups][ocBlocks * 8]
     let requant: UnsafeMutablePointer<Int32>          // [OC][4]
-    let segments: [Segment]
+    let segments: UnsafeMutablePointer<Segment>
+    let segmentCount: Int
     let scratchBytes: Int
     private var padded: UnsafeMutablePointer<Float>? = nil
     private var output: UnsafeMutablePointer<Int8>? = nil
@@ -78,10 +79,12 @@ final class PortableConv2DInt8: @unchecked Sendable {
             }
         }
         segs[segs.count - 1].flush = true
-        segments = segs
+        segmentCount = segs.count
+        segments = .allocate(capacity: segs.count)
+        segments.initialize(from: segs, count: segs.count)
     }
 
-    deinit { packed.deallocate(); biasPadded.deallocate(); requant.deallocate() }
+    deinit { packed.deallocate(); biasPadded.deallocate(); requant.deallocate(); segments.deallocate() }
 
     /// Writes `x - z_x` into the zero-bordered Float copy in `scratch` and binds the output.
     func prepare(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>, scratch: UnsafeMutableRawPointer) {
@@ -158,7 +161,8 @@ final class PortableConv2DInt8: @unchecked Sendable {
         let bias = UnsafeRawPointer(biasPadded + (grp * ocBlocks + blk) * Self.block).load(as: SIMD8<Int32>.self)
         var i0 = bias, i1 = bias, i2 = bias, i3 = bias, i4 = bias, i5 = bias
         var f0 = SIMD8<Float>(), f1 = SIMD8<Float>(), f2 = SIMD8<Float>(), f3 = SIMD8<Float>(), f4 = SIMD8<Float>(), f5 = SIMD8<Float>()
-        for seg in segments {
+        for s in 0..<segmentCount {
+            let seg = segments[s]
             let off = seg.inputOffset
             let x0 = o0 + off, x1 = o1 + off, x2 = o2 + off, x3 = o3 + off, x4 = o4 + off, x5 = o5 + off
             let w = wBlock + seg.k0
@@ -187,7 +191,8 @@ final class PortableConv2DInt8: @unchecked Sendable {
         let wBlock = weightBlock(grp, blk)
         var i0 = UnsafeRawPointer(biasPadded + (grp * ocBlocks + blk) * Self.block).load(as: SIMD8<Int32>.self)
         var f0 = SIMD8<Float>()
-        for seg in segments {
+        for s in 0..<segmentCount {
+            let seg = segments[s]
             let x0 = o0 + seg.inputOffset
             let w = wBlock + seg.k0
             for j in 0..<seg.length { f0 = f0 + w[j] * x0[j] }

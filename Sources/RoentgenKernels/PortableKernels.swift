@@ -14,20 +14,34 @@ extension PortableKernels {
     public typealias VF = SIMD16<Float>
     public typealias W64 = SIMD8<Int64>
 
-    /// `n` (<= 16 read) bytes at `p`; lanes past `n` are 0 (never reads past p + n).
+    /// 16 bytes at `p`, or when only `n` < 16 may be read, those and zeros (never reads past p + n).
+    /// Kernels pass the bytes left in the whole buffer, so a vector may run into the next pixel's
+    /// channels (lanes no output uses) but never out of the buffer.
     @inline(__always) static func load8(_ p: UnsafePointer<Int8>, _ n: Int) -> V8 {
         if n >= 16 { return UnsafeRawPointer(p).loadUnaligned(as: V8.self) }
+        return loadPartial8(p, n)
+    }
+    @inline(never) static func loadPartial8(_ p: UnsafePointer<Int8>, _ n: Int) -> V8 {
         var v = V8(); for i in 0..<n { v[i] = p[i] }; return v
     }
     @inline(__always) static func store8(_ v: V8, _ p: UnsafeMutablePointer<Int8>, _ n: Int) {
-        if n >= 16 { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V8.self) } else { for i in 0..<n { p[i] = v[i] } }
+        if n >= 16 { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V8.self) } else { storePartial8(v, p, n) }
+    }
+    @inline(never) static func storePartial8(_ v: V8, _ p: UnsafeMutablePointer<Int8>, _ n: Int) {
+        for i in 0..<n { p[i] = v[i] }
     }
     @inline(__always) static func loadF(_ p: UnsafePointer<Float>, _ n: Int) -> VF {
         if n >= 16 { return UnsafeRawPointer(p).loadUnaligned(as: VF.self) }
+        return loadPartialF(p, n)
+    }
+    @inline(never) static func loadPartialF(_ p: UnsafePointer<Float>, _ n: Int) -> VF {
         var v = VF(); for i in 0..<n { v[i] = p[i] }; return v
     }
     @inline(__always) static func storeF(_ v: VF, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        if n >= 16 { UnsafeMutableRawPointer(p).storeBytes(of: v, as: VF.self) } else { for i in 0..<n { p[i] = v[i] } }
+        if n >= 16 { UnsafeMutableRawPointer(p).storeBytes(of: v, as: VF.self) } else { storePartialF(v, p, n) }
+    }
+    @inline(never) static func storePartialF(_ v: VF, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { p[i] = v[i] }
     }
     @inline(__always) static func lanes32(_ p: UnsafePointer<Int32>, _ i: Int) -> V32 {
         UnsafeRawPointer(p + i).loadUnaligned(as: V32.self)
@@ -81,58 +95,144 @@ extension PortableKernels {
         clamp32(((mulHigh(acc, m) &+ r) &>> t) &+ V32(repeating: z), lo, hi)
     }
 
-    @inline(__always) static func select(_ neg: V32, _ p: UnsafePointer<Int32>?, _ n: UnsafePointer<Int32>?, _ c: Int) -> V32 {
-        (lanes32(p!, c) & ~neg) | (lanes32(n!, c) & neg)
-    }
-
     /// Depthwise CONV2D int8, output rows [rowBegin, rowEnd): for each pixel and 16 channels,
     /// acc = b + sum over the taps inside the input of (x - z_x) * w in int32 (each product is
-    /// exact in s16: |x - z_x| <= 255, |w| <= 128), then the CONV2D epilogue.
+    /// exact in s16: |x - z_x| <= 255, |w| <= 128), then the CONV2D epilogue. Taps outside the input
+    /// are skipped (the window is clipped per pixel), so no bordered copy is needed.
     public static func depthwise(_ a: UnsafePointer<rtg_depthwise_args>, rowBegin: Int, rowEnd: Int) {
         let d = a.pointee
         let h = Int(d.height), w = Int(d.width), c = Int(d.channels), ow = Int(d.outWidth)
         let kh = Int(d.kernelHeight), kw = Int(d.kernelWidth)
         let sh = Int(d.strideHeight), sw = Int(d.strideWidth), dh = Int(d.dilationHeight), dw = Int(d.dilationWidth)
         let pt = Int(d.padTop), pl = Int(d.padLeft)
-        let cPad = (c + 15) / 16 * 16
+        let cPad = (c &+ 15) / 16 &* 16, total = h &* w &* c
         let zx = V16(repeating: Int16(truncatingIfNeeded: d.inputZeroPoint))
         let zy = Int32(truncatingIfNeeded: d.outputZeroPoint)
         let lo = Int32(truncatingIfNeeded: d.outputMin), hi = Int32(truncatingIfNeeded: d.outputMax)
-        let input = d.input!, weights = UnsafeRawPointer(d.weights!), output = d.output!
+        let input = d.input!, weights = UnsafeRawPointer(d.weights!), output = d.output!, bias = d.bias!
+        let mPos = d.mPos!, mNeg = d.mNeg!, sPos = d.sPos!, sNeg = d.sNeg!
+        let tPos = d.tPos!, tNeg = d.tNeg!, rPos = d.rPos!, rNeg = d.rNeg!
         let fast = d.fastRequant != 0
+        let tapStride = dw &* c, rowStride = dh &* w &* c
         for oy in rowBegin..<rowEnd {
-            let iy0 = oy * sh - pt
-            var khLo = 0; while khLo < kh && iy0 + khLo * dh < 0 { khLo += 1 }
-            var khHi = kh; while khHi > khLo && iy0 + (khHi - 1) * dh >= h { khHi -= 1 }
+            let iy0 = oy &* sh &- pt
+            var khLo = 0; while khLo < kh && iy0 &+ khLo &* dh < 0 { khLo &+= 1 }
+            var khHi = kh; while khHi > khLo && iy0 &+ (khHi &- 1) &* dh >= h { khHi &-= 1 }
             for ox in 0..<ow {
-                let ix0 = ox * sw - pl
-                var kwLo = 0; while kwLo < kw && ix0 + kwLo * dw < 0 { kwLo += 1 }
-                var kwHi = kw; while kwHi > kwLo && ix0 + (kwHi - 1) * dw >= w { kwHi -= 1 }
-                let out = output + (oy * ow + ox) * c
+                let ix0 = ox &* sw &- pl
+                var kwLo = 0; while kwLo < kw && ix0 &+ kwLo &* dw < 0 { kwLo &+= 1 }
+                var kwHi = kw; while kwHi > kwLo && ix0 &+ (kwHi &- 1) &* dw >= w { kwHi &-= 1 }
+                let out = output + (oy &* ow &+ ox) &* c
+                // Offset of the first tap inside the input, and of its weights.
+                let first = ((iy0 &+ khLo &* dh) &* w &+ ix0 &+ kwLo &* dw) &* c
+                let firstTap = khLo &* kw &+ kwLo
+                let q = DepthwiseEpilogue(mPos: mPos, mNeg: mNeg, sPos: sPos, sNeg: sNeg, tPos: tPos, tNeg: tNeg, rPos: rPos, rNeg: rNeg,
+                                          fast: fast, zy: zy, lo: lo, hi: hi)
+                let taps = DepthwiseTaps(input: input, weights: weights, total: total, zx: zx, rows: khHi &- khLo, columns: kwHi &- kwLo,
+                                         tapStride: tapStride, rowStride: rowStride, weightRowBytes: kw &* cPad &* 2, weightTapBytes: cPad &* 2)
                 var c0 = 0
+                // 64 channels at a time (the tap loop's address arithmetic shared by 4 vectors), then 32, then 16.
+                while c &- c0 >= 64 {
+                    let (a0, a1, a2, a3) = taps.sum4(lanes32(bias, c0), lanes32(bias, c0 &+ 16), lanes32(bias, c0 &+ 32), lanes32(bias, c0 &+ 48),
+                                                     first &+ c0, (firstTap &* cPad &+ c0) &* 2)
+                    q.store(a0, out, c0, c); q.store(a1, out, c0 &+ 16, c); q.store(a2, out, c0 &+ 32, c); q.store(a3, out, c0 &+ 48, c)
+                    c0 &+= 64
+                }
+                if c &- c0 >= 32 {
+                    let (a0, a1) = taps.sum2(lanes32(bias, c0), lanes32(bias, c0 &+ 16), first &+ c0, (firstTap &* cPad &+ c0) &* 2)
+                    q.store(a0, out, c0, c); q.store(a1, out, c0 &+ 16, c)
+                    c0 &+= 32
+                }
                 while c0 < c {
-                    let n = c - c0
-                    var acc = lanes32(d.bias!, c0)
-                    for ky in khLo..<khHi {
-                        let rowOffset = ((iy0 + ky * dh) * w + ix0) * c + c0
-                        for kx in kwLo..<kwHi {
-                            let x = V16(truncatingIfNeeded: load8(input + (rowOffset + kx * dw * c), n)) &- zx
-                            let wv = weights.loadUnaligned(fromByteOffset: ((ky * kw + kx) * cPad + c0) * 2, as: V16.self)
-                            acc &+= V32(truncatingIfNeeded: x &* wv)
-                        }
-                    }
-                    let neg = acc &>> 31
-                    let m = select(neg, d.mPos, d.mNeg, c0)
-                    let y: V32
-                    if fast {
-                        y = requantizeHigh(acc, m, select(neg, d.tPos, d.tNeg, c0), select(neg, d.rPos, d.rNeg, c0), zy, lo, hi)
-                    } else {
-                        y = requantize(acc, m, select(neg, d.sPos, d.sNeg, c0), Int64(zy), Int64(lo), Int64(hi))
-                    }
-                    store8(V8(truncatingIfNeeded: y), out + c0, n)
-                    c0 += 16
+                    q.store(taps.sum1(lanes32(bias, c0), first &+ c0, (firstTap &* cPad &+ c0) &* 2), out, c0, c)
+                    c0 &+= 16
                 }
             }
+        }
+    }
+
+    /// The taps of one output pixel's clipped window: sum of (x - z_x) * w over 16 or 64 channels.
+    struct DepthwiseTaps {
+        let input: UnsafePointer<Int8>, weights: UnsafeRawPointer
+        let total: Int, zx: V16
+        let rows: Int, columns: Int, tapStride: Int, rowStride: Int, weightRowBytes: Int, weightTapBytes: Int
+
+        @inline(__always) func sum1(_ start: V32, _ offset: Int, _ weightOffset: Int) -> V32 {
+            var acc = start
+            var rowOff = offset, wRow = weightOffset
+            for _ in 0..<rows {
+                var off = rowOff, wo = wRow
+                for _ in 0..<columns {
+                    let x = rtg_widen8to16(load8(input + off, total &- off)) &- zx
+                    acc &+= rtg_widen16to32(x &* weights.loadUnaligned(fromByteOffset: wo, as: V16.self))
+                    off &+= tapStride; wo &+= weightTapBytes
+                }
+                rowOff &+= rowStride; wRow &+= weightRowBytes
+            }
+            return acc
+        }
+
+        @inline(__always) func sum2(_ s0: V32, _ s1: V32, _ offset: Int, _ weightOffset: Int) -> (V32, V32) {
+            var a0 = s0, a1 = s1
+            var rowOff = offset, wRow = weightOffset
+            for _ in 0..<rows {
+                var off = rowOff, wo = wRow
+                for _ in 0..<columns {
+                    let xr = UnsafeRawPointer(input + off), wr = weights + wo
+                    let tail = total &- off
+                    let v0 = tail >= 32 ? xr.loadUnaligned(as: V8.self) : load8(input + off, tail)
+                    let v1 = tail >= 32 ? xr.loadUnaligned(fromByteOffset: 16, as: V8.self) : load8(input + (off &+ 16), tail &- 16)
+                    a0 &+= rtg_widen16to32((rtg_widen8to16(v0) &- zx) &* wr.loadUnaligned(as: V16.self))
+                    a1 &+= rtg_widen16to32((rtg_widen8to16(v1) &- zx) &* wr.loadUnaligned(fromByteOffset: 32, as: V16.self))
+                    off &+= tapStride; wo &+= weightTapBytes
+                }
+                rowOff &+= rowStride; wRow &+= weightRowBytes
+            }
+            return (a0, a1)
+        }
+
+        @inline(__always) func sum4(_ s0: V32, _ s1: V32, _ s2: V32, _ s3: V32, _ offset: Int, _ weightOffset: Int) -> (V32, V32, V32, V32) {
+            var a0 = s0, a1 = s1, a2 = s2, a3 = s3
+            var rowOff = offset, wRow = weightOffset
+            for _ in 0..<rows {
+                var off = rowOff, wo = wRow
+                for _ in 0..<columns {
+                    let xr = UnsafeRawPointer(input + off), wr = weights + wo
+                    let tail = total &- off
+                    let v0 = tail >= 64 ? xr.loadUnaligned(as: V8.self) : load8(input + off, tail)
+                    let v1 = tail >= 64 ? xr.loadUnaligned(fromByteOffset: 16, as: V8.self) : load8(input + (off &+ 16), tail &- 16)
+                    let v2 = tail >= 64 ? xr.loadUnaligned(fromByteOffset: 32, as: V8.self) : load8(input + (off &+ 32), tail &- 32)
+                    let v3 = tail >= 64 ? xr.loadUnaligned(fromByteOffset: 48, as: V8.self) : load8(input + (off &+ 48), tail &- 48)
+                    a0 &+= rtg_widen16to32((rtg_widen8to16(v0) &- zx) &* wr.loadUnaligned(as: V16.self))
+                    a1 &+= rtg_widen16to32((rtg_widen8to16(v1) &- zx) &* wr.loadUnaligned(fromByteOffset: 32, as: V16.self))
+                    a2 &+= rtg_widen16to32((rtg_widen8to16(v2) &- zx) &* wr.loadUnaligned(fromByteOffset: 64, as: V16.self))
+                    a3 &+= rtg_widen16to32((rtg_widen8to16(v3) &- zx) &* wr.loadUnaligned(fromByteOffset: 96, as: V16.self))
+                    off &+= tapStride; wo &+= weightTapBytes
+                }
+                rowOff &+= rowStride; wRow &+= weightRowBytes
+            }
+            return (a0, a1, a2, a3)
+        }
+    }
+
+    /// The CONV2D epilogue of 16 depthwise channels: (m, shift) by the sign of acc, requantize, clamp.
+    struct DepthwiseEpilogue {
+        let mPos, mNeg, sPos, sNeg, tPos, tNeg, rPos, rNeg: UnsafePointer<Int32>
+        let fast: Bool
+        let zy, lo, hi: Int32
+        @inline(__always) func store(_ acc: V32, _ out: UnsafeMutablePointer<Int8>, _ c0: Int, _ c: Int) {
+            let neg = acc &>> 31
+            let m = (lanes32(mPos, c0) & ~neg) | (lanes32(mNeg, c0) & neg)
+            let y: V32
+            if fast {
+                let t = (lanes32(tPos, c0) & ~neg) | (lanes32(tNeg, c0) & neg)
+                let r = (lanes32(rPos, c0) & ~neg) | (lanes32(rNeg, c0) & neg)
+                y = requantizeHigh(acc, m, t, r, zy, lo, hi)
+            } else {
+                let s = (lanes32(sPos, c0) & ~neg) | (lanes32(sNeg, c0) & neg)
+                y = requantize(acc, m, s, Int64(zy), Int64(lo), Int64(hi))
+            }
+            store8(rtg_narrow32to8(y), out + c0, c &- c0)
         }
     }
 
@@ -144,7 +244,7 @@ extension PortableKernels {
         let kh = Int(d.kernelHeight), kw = Int(d.kernelWidth)
         let sh = Int(d.strideHeight), sw = Int(d.strideWidth), dh = Int(d.dilationHeight), dw = Int(d.dilationWidth)
         let pt = Int(d.padTop), pl = Int(d.padLeft)
-        let cPad = (c + 15) / 16 * 16
+        let cPad = (c + 15) / 16 * 16, total = h * w * c
         let input = d.inputF32!, weights = UnsafeRawPointer(d.weightsF32!), bias = UnsafeRawPointer(d.biasF32!), output = d.outputF32!
         let alpha = VF(repeating: d.alpha), cmin = VF(repeating: d.clipMin), cmax = VF(repeating: d.clipMax)
         for oy in rowBegin..<rowEnd {
@@ -163,7 +263,8 @@ extension PortableKernels {
                     for ky in khLo..<khHi {
                         let rowOffset = ((iy0 + ky * dh) * w + ix0) * c + c0
                         for kx in kwLo..<kwHi {
-                            let x = loadF(input + (rowOffset + kx * dw * c), n)
+                            let off = rowOffset + kx * dw * c
+                            let x = loadF(input + off, total - off)
                             acc = acc + x * weights.loadUnaligned(fromByteOffset: ((ky * kw + kx) * cPad + c0) * 4, as: VF.self)
                         }
                     }
@@ -179,60 +280,82 @@ extension PortableKernels {
         }
     }
 
-    /// ADD int8 of `count` elements: y = clamp(z_y + ((a - z_a) * m_a + (b - z_b) * m_b + 2^(s-1)) >> s, lo, hi).
+    /// Runs `op` (a - z_a, b - z_b as int32 lanes -> the int8 result in int32 lanes) over `count`
+    /// elements; with `channels` > 0, `b` is [channels], broadcast over every pixel. Pixels go in
+    /// order, so a full-width store that runs into the next pixel's channels is overwritten when
+    /// that pixel is computed; only the very last vector is stored (and loaded) partially.
+    @inline(__always) static func binary(_ a: UnsafePointer<Int8>, _ b: UnsafePointer<Int8>, _ y: UnsafeMutablePointer<Int8>,
+                                         count: Int, channels: Int, za: V32, zb: V32, _ op: (V32, V32) -> V32) {
+        if channels == 0 {
+            var i = 0
+            while i < count {
+                let n = count - i
+                store8(rtg_narrow32to8(op(rtg_widen8to32(load8(a + i, n)) &- za, rtg_widen8to32(load8(b + i, n)) &- zb)), y + i, n)
+                i += 16
+            }
+            return
+        }
+        let full = channels / 16 * 16
+        let bTail = rtg_widen8to32(load8(b + full, channels - full)) &- zb
+        var base = 0
+        while base < count {
+            var c0 = 0
+            while c0 < full {
+                let v = op(rtg_widen8to32(load8(a + base + c0, 16)) &- za, rtg_widen8to32(load8(b + c0, 16)) &- zb)
+                store8(rtg_narrow32to8(v), y + base + c0, 16)
+                c0 += 16
+            }
+            if full < channels {
+                let at = base + full, left = count - at
+                store8(rtg_narrow32to8(op(rtg_widen8to32(load8(a + at, left)) &- za, bTail)), y + at, left)
+            }
+            base += channels
+        }
+    }
+
+    /// ADD int8: y = clamp(z_y + ((a - z_a) * m_a + (b - z_b) * m_b + 2^(s-1)) >> s, lo, hi), over
+    /// `count` elements, `b` broadcast when `channels` > 0 (see `binary`).
     /// Fast form (17 <= s): with m = hi * 2^16 + lo (lo in [0, 2^16)), the exact sum is
     /// S = H * 2^16 + L, H = da * ma_hi + db * mb_hi (|H| < 2^24), L = da * ma_lo + db * mb_lo (|L| < 2^25),
     /// and (S + 2^(s-1)) >> s == (H + (L >> 16) + 2^(s-17)) >> (s - 16) (floor divisions nest). For
     /// s >= 42 the result is 0 for every input (|S| < 2^41 <= 2^(s-1)), as it is with s = 42, so
     /// s' = min(s, 42) keeps every intermediate inside int32.
     public static func addInt8(_ p: UnsafePointer<rtg_eltwise_args>, _ a: UnsafePointer<Int8>, _ b: UnsafePointer<Int8>,
-                               _ y: UnsafeMutablePointer<Int8>, count: Int) {
+                               _ y: UnsafeMutablePointer<Int8>, count: Int, channels: Int) {
         let q = p.pointee
         let za = V32(repeating: q.za), zb = V32(repeating: q.zb)
-        var i = 0
         if q.fast != 0 {
             let mah = V32(repeating: q.maHi), mal = V32(repeating: q.maLo), mbh = V32(repeating: q.mbHi), mbl = V32(repeating: q.mbLo)
             let rnd = V32(repeating: q.roundTerm), t = V32(repeating: q.shiftRight), zy = V32(repeating: q.zy)
-            while i < count {
-                let n = count - i
-                let da = V32(truncatingIfNeeded: load8(a + i, n)) &- za
-                let db = V32(truncatingIfNeeded: load8(b + i, n)) &- zb
+            binary(a, b, y, count: count, channels: channels, za: za, zb: zb) { da, db in
                 let hs = da &* mah &+ db &* mbh
                 let ls = da &* mal &+ db &* mbl
-                let r = ((hs &+ (ls &>> 16) &+ rnd) &>> t) &+ zy
-                store8(V8(truncatingIfNeeded: clamp32(r, q.lo, q.hi)), y + i, n)
-                i += 16
+                return clamp32(((hs &+ (ls &>> 16) &+ rnd) &>> t) &+ zy, q.lo, q.hi)
             }
             return
         }
         let ma = W64(repeating: Int64(q.ma)), mb = W64(repeating: Int64(q.mb)), s = W64(repeating: Int64(q.shift))
         let zy = W64(repeating: Int64(q.zy))
-        while i < count {
-            let n = count - i
-            let da = V32(truncatingIfNeeded: load8(a + i, n)) &- za
-            let db = V32(truncatingIfNeeded: load8(b + i, n)) &- zb
+        binary(a, b, y, count: count, channels: channels, za: za, zb: zb) { da, db in
             let e = clamp64(rounded(evens(da) &* ma &+ evens(db) &* mb, s) &+ zy, Int64(q.lo), Int64(q.hi))
             let o = clamp64(rounded(odds(da) &* ma &+ odds(db) &* mb, s) &+ zy, Int64(q.lo), Int64(q.hi))
-            store8(V8(truncatingIfNeeded: join(e, o)), y + i, n)
-            i += 16
+            return join(e, o)
         }
     }
 
-    /// MUL int8 of `count` elements: y = clamp(z_y + requantize((a - z_a) * (b - z_b), m, s), lo, hi)
-    /// (|acc| <= 65025; shift >= 33: the hi32 form of `requantizeHigh`, else 64-bit lanes).
+    /// MUL int8: y = clamp(z_y + requantize((a - z_a) * (b - z_b), m, s), lo, hi) (|acc| <= 65025;
+    /// shift >= 33: the hi32 form of `requantizeHigh`, else 64-bit lanes); broadcast as `binary`.
     public static func mulInt8(_ p: UnsafePointer<rtg_eltwise_args>, _ a: UnsafePointer<Int8>, _ b: UnsafePointer<Int8>,
-                               _ y: UnsafeMutablePointer<Int8>, count: Int) {
+                               _ y: UnsafeMutablePointer<Int8>, count: Int, channels: Int) {
         let q = p.pointee
         let za = V32(repeating: q.za), zb = V32(repeating: q.zb), m = V32(repeating: q.ma)
         let s = V32(repeating: q.shift), t = V32(repeating: q.shiftRight), r = V32(repeating: q.roundTerm)
-        var i = 0
-        while i < count {
-            let n = count - i
-            let acc = (V32(truncatingIfNeeded: load8(a + i, n)) &- za) &* (V32(truncatingIfNeeded: load8(b + i, n)) &- zb)
-            let v = q.fast != 0 ? requantizeHigh(acc, m, t, r, q.zy, q.lo, q.hi)
-                                : requantize(acc, m, s, Int64(q.zy), Int64(q.lo), Int64(q.hi))
-            store8(V8(truncatingIfNeeded: v), y + i, n)
-            i += 16
+        if q.fast != 0 {
+            binary(a, b, y, count: count, channels: channels, za: za, zb: zb) { da, db in requantizeHigh(da &* db, m, t, r, q.zy, q.lo, q.hi) }
+        } else {
+            binary(a, b, y, count: count, channels: channels, za: za, zb: zb) { da, db in
+                requantize(da &* db, m, s, Int64(q.zy), Int64(q.lo), Int64(q.hi))
+            }
         }
     }
 
@@ -242,19 +365,21 @@ extension PortableKernels {
                                 inputZeroPoint: Int32, outputZeroPoint: Int32, _ y: UnsafeMutablePointer<Int8>) {
         let m = V32(repeating: multiplier), s = V32(repeating: shift)
         let offset = V32(repeating: Int32(truncatingIfNeeded: pixels) &* inputZeroPoint)
+        let total = pixels * channels
         var c0 = 0
         while c0 < channels {
             let n = channels - c0
             var acc0 = V32(), acc1 = V32()
             var p = 0
             while p + 2 <= pixels {
-                acc0 &+= V32(truncatingIfNeeded: load8(x + (p * channels + c0), n))
-                acc1 &+= V32(truncatingIfNeeded: load8(x + ((p + 1) * channels + c0), n))
+                let o0 = p * channels + c0, o1 = o0 + channels
+                acc0 &+= rtg_widen8to32(load8(x + o0, total - o0))
+                acc1 &+= rtg_widen8to32(load8(x + o1, total - o1))
                 p += 2
             }
-            if p < pixels { acc0 &+= V32(truncatingIfNeeded: load8(x + (p * channels + c0), n)) }
+            if p < pixels { let o = p * channels + c0; acc0 &+= rtg_widen8to32(load8(x + o, total - o)) }
             let acc = acc0 &+ acc1 &- offset
-            store8(V8(truncatingIfNeeded: requantize(acc, m, s, Int64(outputZeroPoint), -128, 127)), y + c0, n)
+            store8(rtg_narrow32to8(requantize(acc, m, s, Int64(outputZeroPoint), -128, 127)), y + c0, n)
             c0 += 16
         }
     }
@@ -265,7 +390,7 @@ extension PortableKernels {
         while c0 < channels {
             let n = channels - c0
             var acc = VF()
-            for p in 0..<pixels { acc = acc + loadF(x + (p * channels + c0), n) }
+            for p in 0..<pixels { let o = p * channels + c0; acc = acc + loadF(x + o, pixels * channels - o) }
             storeF(acc, sums + c0, n)
             c0 += 16
         }

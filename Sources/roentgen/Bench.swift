@@ -56,10 +56,14 @@ struct Bench: ParsableCommand {
                     last = now
                 }
             }
+            // Ops are named by the tensor they write (the converter's layer names).
+            let width = loaded.file.ops.map { loaded.file.tensors[$0.output].name.count }.max() ?? 0
             for (i, op) in loaded.file.ops.enumerated() {
                 let t = opTimes[i].sorted()
-                print(String(format: "  op %2d %-10@ %8.3f ms  %@", i, op.kind.name, t[t.count / 2],
-                             loaded.file.tensors[op.output].shape.map(String.init).joined(separator: "x")))
+                let y = loaded.file.tensors[op.output]
+                print("  op \(String(i).leftPadded(3)) \(y.name.padding(toLength: width, withPad: " ", startingAt: 0)) "
+                      + "\(op.kind.name.padding(toLength: 10, withPad: " ", startingAt: 0)) "
+                      + String(format: "%8.3f ms  ", t[t.count / 2]) + y.shape.map(String.init).joined(separator: "x") + " \(y.dtype.name)")
             }
         }
 
@@ -91,7 +95,8 @@ struct Bench: ParsableCommand {
                 ("p99_ms", .double(pct(0.99))), ("images_per_second", .double(1000 / median)),
             ]
             if let e2e { fields += [("e2e_median_ms", .double(e2e)), ("e2e_images_per_second", .double(1000 / e2e))] }
-            fields += [("arena_bytes", .int(loaded.arenaBytes)), ("peak_rss_bytes", .int(peakRSS))]
+            fields += [("arena_bytes", .int(interpreter.arenaPlan.totalBytes)), ("activation_bytes", .int(interpreter.arenaPlan.activationBytes)),
+                       ("peak_rss_bytes", .int(peakRSS))]
             print(JSON.line(fields))
             return
         }
@@ -101,7 +106,7 @@ struct Bench: ParsableCommand {
         print(String(format: "inference: min %.3f  median %.3f  p90 %.3f  p99 %.3f ms  (%d runs, %d warm-up)  %.1f images/s",
                      times[0], median, pct(0.9), pct(0.99), runs, warmup, 1000 / median))
         if let e2e { print(String(format: "end to end (decode + preprocess + inference): median %.3f ms  %.1f images/s", e2e, 1000 / e2e)) }
-        print("arena_bytes: \(loaded.arenaBytes)")
+        print("arena_bytes: \(interpreter.arenaPlan.totalBytes) (activations \(interpreter.arenaPlan.activationBytes), kernel scratch beyond them \(interpreter.arenaPlan.scratchBeyondActivations))")
         print("peak_rss: \(peakRSS / 1024) KiB")
     }
 

@@ -1,4 +1,7 @@
-// Just enough JSON output for one object per line, with keys in a fixed order.
+// Just enough JSON output for one object per line, with keys in a fixed order. Floats print as
+// SPEC "Probabilities and printed numbers" says (PrintedNumber), the same text as the Python tools.
+
+import Roentgen
 
 enum JSON: CustomStringConvertible {
     case string(String), int(Int), double(Double), float(Float), bool(Bool), null
@@ -10,9 +13,8 @@ enum JSON: CustomStringConvertible {
         switch self {
         case .string(let s): return JSON.quote(s)
         case .int(let i): return String(i)
-        // Shortest representation that reads back to the same value; JSON has no NaN or infinity.
-        case .double(let d): return d.isFinite ? "\(d)" : "null"
-        case .float(let f): return f.isFinite ? "\(f)" : "null"
+        case .double(let d): return PrintedNumber.text(d)
+        case .float(let f): return PrintedNumber.text(f)
         case .bool(let b): return b ? "true" : "false"
         case .null: return "null"
         case .array(let items): return "[" + items.map(\.description).joined(separator: ", ") + "]"

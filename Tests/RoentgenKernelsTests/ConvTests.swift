@@ -72,11 +72,11 @@ struct ConvCase: CustomStringConvertible {
             let conv = Conv2DInt8(geometry: g, weights: w, bias: b, requant: rq, inputZeroPoint: zx, outputZeroPoint: zy,
                                   outputMin: lo, outputMax: hi, variant: variant)
             let scratch = Scratch(conv.scratchBytes, seed: seed)
-            for threads in threadCounts {
+            for (threads, pool) in threadPools() {
                 for _ in 0..<2 {
                     scratch.scramble()
                     var fast = [Int8](repeating: 0, count: g.outputCount)
-                    conv.run(input: x, output: &fast, scratch: scratch.pointer, pool: pool(threads))
+                    conv.run(input: x, output: &fast, scratch: scratch.pointer, pool: pool)
                     if let i = firstMismatch(fast, ref) {
                         Issue.record("\(variant) x\(threads) conv mismatch at \(i) (pixel \(i / g.outputChannels), oc \(i % g.outputChannels)): fast \(fast[i]) ref \(ref[i]); \(self)")
                         return
@@ -187,9 +187,9 @@ struct ConvCase: CustomStringConvertible {
         // (0,1): x00*w10 + x01*w11 = 1*2 + 2*3 = 8 -> 18 -> 9 -> 11. (1,1): 1*1 + 2*-1 + 3*2 + 4*3 = 17 -> 27 -> 14 -> 16.
         // (2,2): x11 * w00 = 4 -> 14 -> 7 -> 9. (2,1): x10*w00 + x11*w01 = 3 - 4 = -1 -> 9 -> 5 -> 7.
         #expect(y[0] == 9); #expect(y[1] == 11); #expect(y[4] == 16); #expect(y[8] == 9); #expect(y[7] == 7)
-        // A negative accumulator takes the negative pair: b = -20 at (0,0): -7 -> (-7 * -3 + 2) >> 2 = 5, + 2 = 7.
+        // A negative accumulator takes the negative pair: b = -20 at (0,0): -17 -> (-17 * -3 + 2) >> 2 = 13, + 2 = 15.
         Conv2DInt8.reference(geometry: g, input: x, weights: w, bias: [-20], requant: rq, inputZeroPoint: -1, outputZeroPoint: 2, output: &y)
-        #expect(y[0] == 7)
+        #expect(y[0] == 15)
         // The clamp: [0, 8].
         Conv2DInt8.reference(geometry: g, input: x, weights: w, bias: b, requant: rq, inputZeroPoint: -1, outputZeroPoint: 2,
                              outputMin: 0, outputMax: 8, output: &y)

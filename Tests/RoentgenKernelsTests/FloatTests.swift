@@ -18,10 +18,10 @@ import RoentgenFloat
             let conv = Conv2DFloat(geometry: g, weights: w, bias: b, alpha: alpha, clipMin: lo, clipMax: hi, variant: variant)
             let scratch = Scratch(conv.scratchBytes, seed: UInt64(i))
             var first: [Float]? = nil
-            for threads in threadCounts {
+            for (threads, pool) in threadPools() {
                 scratch.scramble()
                 var fast = [Float](repeating: .nan, count: g.outputCount)
-                conv.run(input: x, output: &fast, scratch: scratch.pointer, pool: pool(threads))
+                conv.run(input: x, output: &fast, scratch: scratch.pointer, pool: pool)
                 if let j = notClose(fast, ref) {
                     Issue.record("\(variant) x\(threads) float conv at \(j): \(fast[j]) vs \(ref[j]); seed \(i) \(g) alpha \(alpha)")
                     return
@@ -45,9 +45,9 @@ import RoentgenFloat
         var ref = [Double](repeating: 0, count: n)
         DenseFloat.reference(inputCount: k, outputCount: n, weights: w, bias: b, alpha: alpha, clipMin: lo, clipMax: hi, input: x, output: &ref)
         let dense = DenseFloat(inputCount: k, outputCount: n, weights: w, bias: b, alpha: alpha, clipMin: lo, clipMax: hi)
-        for threads in threadCounts {
+        for (threads, pool) in threadPools() {
             var fast = [Float](repeating: .nan, count: n)
-            dense.run(input: x, output: &fast, scratch: nil, pool: pool(threads))
+            dense.run(input: x, output: &fast, scratch: nil, pool: pool)
             if let j = notClose(fast, ref) { Issue.record("dense at \(j): \(fast[j]) vs \(ref[j]); seed \(i) k \(k) n \(n)") }
         }
     }

@@ -186,10 +186,10 @@ func randomPool(_ r: inout SplitMix64, ceil: Bool? = nil) -> PoolGeometry {
             for variant in supportedVariants {
                 let dense = DenseInt8(inputCount: k, outputCount: n, weights: w, bias: b, inputZeroPoint: zx, output: mode, variant: variant)
                 let scratch = Scratch(dense.scratchBytes, seed: UInt64(i))
-                for threads in threadCounts {
+                for (threads, pool) in threadPools() {
                     scratch.scramble()
                     var fast = [Int8](repeating: 0, count: n)
-                    dense.run(input: x, output: &fast, scratch: scratch.pointer, pool: pool(threads))
+                    dense.run(input: x, output: &fast, scratch: scratch.pointer, pool: pool)
                     #expect(fast == ref, "int8 \(variant) threads \(threads) \(desc)")
                     #expect(scratch.guardIntact, "\(variant): wrote past scratchBytes")
                 }
@@ -204,9 +204,9 @@ func randomPool(_ r: inout SplitMix64, ceil: Bool? = nil) -> PoolGeometry {
                 for variant in supportedVariants {
                     let dense = DenseInt8(inputCount: k, outputCount: n, weights: w, bias: b, inputZeroPoint: zx, output: mode, variant: variant)
                     let scratch = Scratch(dense.scratchBytes)
-                    for threads in threadCounts {
+                    for (threads, pool) in threadPools() {
                         var fast = [Float](repeating: 0, count: n)
-                        dense.run(input: x, output: &fast, scratch: scratch.pointer, pool: pool(threads))
+                        dense.run(input: x, output: &fast, scratch: scratch.pointer, pool: pool)
                         #expect(fast.map(\.bitPattern) == ref.map(\.bitPattern), "logits \(variant) x\(threads) alpha \(alpha) clip [\(cl), \(ch)] \(desc)")
                     }
                 }

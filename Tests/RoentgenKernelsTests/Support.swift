@@ -84,9 +84,9 @@ final class Scratch {
 
 /// The variants this CPU runs, and the thread counts every kernel is checked at.
 let supportedVariants = KernelVariant.allCases.filter(\.isSupported)
-let threadCounts = [1, 2]
-let sharedPool = WorkerPool(threads: 2)
-func pool(_ threads: Int) -> WorkerPool? { threads == 1 ? nil : sharedPool }
+/// (threads, pool) for 1 and 2 threads. Each call makes its own pool: WorkerPool.run takes one
+/// caller at a time, and Swift Testing runs tests in parallel.
+func threadPools() -> [(Int, WorkerPool?)] { [(1, nil), (2, WorkerPool(threads: 2))] }
 
 extension SplitMix64 {
     /// int8 weights as the reader admits them: [-127, 127].

@@ -1,4 +1,13 @@
-"""roentgen-convert: ONNX -> .rtg (int8 or f32)."""
+"""roentgen-convert: ONNX (or ONNX features + a linear SVM) -> .rtg, f32 or int8.
+
+The pipeline, each step its own module:
+    frontend.onnx.load        ONNX -> graph IR (NHWC, format op names)
+    ir.passes.optimize        fold BatchNormalization / pads, fuse activations, ...
+    svm_head.svm_graph        (approach A) cut at a layer, pool, SVM DENSE
+    quant.lower.lower         IR -> f32 Model
+    quant.calibration         run the f32 Model over the calibration PNGs, choose ranges
+    quant.lower.lower         IR + ranges -> int8 Model (optionally with float layers)
+"""
 from __future__ import annotations
 
 import argparse
@@ -10,18 +19,16 @@ import sys
 import numpy as np
 
 from . import __version__
-from .quant.calibration import (METHODS as CALIB_METHODS, DEFAULT_PERCENTILE, CalibrationError, choose_ranges, format_report,
-                          method_params)
-from .fileformat import (ACT_LEAKY, ACT_NONE, DT_FLOAT32, DT_INT8, DT_INT32, DTYPE_NAMES, NONE, OP_CONV2D,
-                     OP_DENSE, OP_DEQUANTIZE, OP_MAXPOOL2D, OP_NAMES, OP_QUANTIZE, ROLE_ACTIVATION, ROLE_CONSTANT,
-                     FormatError, InputSpec, Model, Op, Tensor, serialize, read_bytes, write_atomic)
-from .data.image import ImageError
-from .frontend.onnx_import import Network, OnnxImportError, load
-from .fileformat.planner import plan_arena
-from .quant.arith import (QuantizationError, activation_params, calibrate, calibration_digest, calibration_files,
-                       check_overflow, quantize_bias, quantize_weights, requant_rows)
-
-F32 = np.float32
+from .fileformat import (DT_INT8, DTYPE_NAMES, OUTPUT_LOGITS, OUTPUT_SVM, ROLE_ACTIVATION, ROLE_CONSTANT, Model,
+                         read_bytes, serialize, write_atomic)
+from .fileformat import ops as optable
+from .frontend import onnx as frontend
+from .ir import passes
+from .ir.graph import Graph
+from .quant.calibration import (DEFAULT_PERCENTILE, METHODS as CALIB_METHODS, calibration_digest, calibration_files,
+                                choose_ranges, format_report, method_params)
+from .quant.lower import lower
+from . import svm_head
 
 
 class ConversionError(ValueError):
@@ -38,190 +45,101 @@ def created_timestamp(created: str | None = None) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _per_channel(values, channels, what, default):
-    if values is None:
-        return tuple([default] * channels)
-    v = [float(x) for x in values]
-    if len(v) == 1:
-        v = v * channels
-    if len(v) != channels:
-        raise ConversionError(f"--{what}: give 1 or {channels} values, got {len(v)}")
-    for x in v:
-        if not np.isfinite(F32(x)) or (what == "std" and not F32(x) > 0):
-            raise ConversionError(f"--{what}: {x} must be finite{' and > 0' if what == 'std' else ''}")
-    return tuple(float(F32(x)) for x in v)
+def load_graph(onnx_path) -> Graph:
+    """ONNX -> the simplified, named graph (the layer names roentgen-convert prints)."""
+    g = passes.optimize(frontend.load(onnx_path))
+    g.assign_names()
+    return g
 
 
-class _Builder:
-    def __init__(self):
-        self.tensors = []
-        self.ops = []
-
-    def add(self, name, dtype, role, dims, data=None, scales=None, zps=None):
-        self.tensors.append(Tensor(name, dtype, role, tuple(int(d) for d in dims), data,
-                                   None if scales is None else np.asarray(scales, dtype=F32).reshape(-1),
-                                   None if zps is None else np.asarray(zps, dtype=np.int32).reshape(-1)))
-        return len(self.tensors) - 1
-
-    def op(self, kind, inputs, output, layer=None):
-        inputs = tuple(inputs) + (NONE,) * (4 - len(inputs))
-        o = Op(kind, inputs, output)
-        if layer is not None:
-            if layer.alpha is not None:
-                o.activation, o.alpha = ACT_LEAKY, float(F32(layer.alpha))
-            if layer.kind in ("conv", "pool"):
-                o.kernel, o.stride, o.pads = tuple(layer.kernel), tuple(layer.stride), tuple(layer.pads)
-        self.ops.append(o)
+def classifier_graph(onnx_path) -> Graph:
+    g = passes.finish_classifier(passes.optimize(frontend.load(onnx_path)))
+    g.assign_names()
+    return g
 
 
-def build_model(net: Network, precision: str, labels, mean=None, std=None, ranges=None,
-                provenance=(), float_layers=()) -> Model:
-    """Network -> Model (tensors, ops, plan). int8 needs `ranges` from calibrate().
-
-    `float_layers` (int8 only; SPEC "Mixed precision"): names of layers kept in float32. Where the
-    precision changes, a QUANTIZE (output `<tensor>.q`, range from calibration) or DEQUANTIZE
-    (output `<tensor>.dq`) is inserted; layer outputs keep their names in every precision."""
-    if net.layers[-1].kind != "dense":
-        # SPEC: the output tensor is [1, classes] but DEQUANTIZE keeps its input's [1, H, W, C]
-        # shape, so a model ending in a conv or pool has no valid output tensor in format 1.0.
-        raise ConversionError(f"the last layer ({net.layers[-1].name}, from ONNX node "
-                              f"{net.layers[-1].sources[0]!r}) must be a Gemm/MatMul giving [1, classes]")
-    n_classes = net.layers[-1].out_shape[1]
-    if len(labels) != n_classes:
-        raise ConversionError(f"{len(labels)} labels for {n_classes} classes")
-    if len(set(labels)) != len(labels) or any(not lbl for lbl in labels):
-        raise ConversionError("labels must be non-empty and unique")
-    C, H, W = net.channels, net.height, net.width
-    B = _Builder()
-    in_t = B.add("input", DT_FLOAT32, ROLE_ACTIVATION, (1, H, W, C))
-    int8 = precision == "int8"
-    float_layers = set(float_layers or ())
-    if float_layers:
-        names = [L.name for L in net.layers]
-        unknown = sorted(float_layers - set(names) - {"logits"})
-        if unknown:
-            raise ConversionError(f"--float-layers: no layer named {', '.join(unknown)} (layers: {', '.join(names)})")
-        if "logits" in float_layers:
-            float_layers.add(net.layers[-1].name)
-        if not int8:
-            raise ConversionError("--float-layers needs --precision int8")
-    cur, cur_name, cur_int8 = in_t, "input", False
-
-    def to_int8():  # QUANTIZE the current f32 tensor with its calibrated range
-        nonlocal cur, cur_int8, cur_s, cur_z
-        s, z = activation_params(*ranges[cur_name])
-        q = B.add(f"{cur_name}.q", DT_INT8, ROLE_ACTIVATION, B.tensors[cur].dims, scales=[s], zps=[z])
-        B.op(OP_QUANTIZE, [cur], q)
-        cur, cur_int8, cur_s, cur_z = q, True, float(s), z
-
-    def to_f32():  # DEQUANTIZE the current int8 tensor
-        nonlocal cur, cur_int8
-        dq = B.add(f"{cur_name}.dq", DT_FLOAT32, ROLE_ACTIVATION, B.tensors[cur].dims)
-        B.op(OP_DEQUANTIZE, [cur], dq)
-        cur, cur_int8 = dq, False
-
-    cur_s, cur_z = None, None
-    for li, L in enumerate(net.layers):
-        final = li == len(net.layers) - 1
-        out_name = "logits" if final else L.name
-        # the precision this layer runs in: pools keep their input's unless named float
-        int8_layer = int8 and L.name not in float_layers and (L.kind != "pool" or cur_int8 or li == 0)
-        if int8_layer and not cur_int8:
-            to_int8()
-        elif not int8_layer and cur_int8:
-            to_f32()
-        cur_name = out_name
-        if L.kind == "pool":
-            if int8_layer:
-                out = B.add(out_name, DT_INT8, ROLE_ACTIVATION, L.out_shape, scales=[cur_s], zps=[cur_z])
-            else:
-                out = B.add(out_name, DT_FLOAT32, ROLE_ACTIVATION, L.out_shape)
-            B.op(OP_MAXPOOL2D, [cur], out, L)
-            cur = out
-            continue
-        kind = OP_CONV2D if L.kind == "conv" else OP_DENSE
-        k = int(np.prod(L.w.shape[1:]))
-        if not int8_layer:
-            w = B.add(f"{L.name}.weight", DT_FLOAT32, ROLE_CONSTANT, L.w.shape, L.w.astype(F32))
-            b = B.add(f"{L.name}.bias", DT_FLOAT32, ROLE_CONSTANT, L.b.shape, L.b.astype(F32))
-            out = B.add(out_name, DT_FLOAT32, ROLE_ACTIVATION, L.out_shape)
-            ins = [cur, w, b]
-            if kind == OP_CONV2D:
-                oh, ow = L.out_shape[1:3]
-                ins.append(B.add(f"{L.name}.im2col", DT_FLOAT32, ROLE_ACTIVATION, (oh * ow, k)))
-            B.op(kind, ins, out, L)
-            cur = out
-            continue
-        wq, s_w = quantize_weights(L.w)
-        bq, s_b = quantize_bias(L.b, cur_s, s_w)
-        check_overflow(L.name, k, bq)
-        w = B.add(f"{L.name}.weight", DT_INT8, ROLE_CONSTANT, L.w.shape, wq, s_w, np.zeros(len(s_w)))
-        b = B.add(f"{L.name}.bias", DT_INT32, ROLE_CONSTANT, bq.shape, bq, s_b, np.zeros(len(s_b)))
-        if final:  # logits: int8 -> f32, out_scale = f32(s_x * s_w[n])
-            osc = B.add(f"{L.name}.out_scale", DT_FLOAT32, ROLE_CONSTANT, s_w.shape,
-                        (cur_s * s_w.astype(np.float64)).astype(F32))
-            out = B.add(out_name, DT_FLOAT32, ROLE_ACTIVATION, L.out_shape)
-            B.op(kind, [cur, w, b, osc], out, L)
-        else:
-            s_y, z_y = activation_params(*ranges[L.name])
-            rq = requant_rows(cur_s, s_w, float(s_y), None if L.alpha is None else float(F32(L.alpha)))
-            r = B.add(f"{L.name}.requant", DT_INT32, ROLE_CONSTANT, rq.shape, rq)
-            out = B.add(out_name, DT_INT8, ROLE_ACTIVATION, L.out_shape, scales=[s_y], zps=[z_y])
-            B.op(kind, [cur, w, b, r], out, L)
-            cur_s, cur_z = float(s_y), z_y
-        cur = out
-        cur_int8 = B.tensors[out].dtype == DT_INT8
-    out_t = cur
-    mean = _per_channel(mean, C, "mean", 0.0)
-    std = _per_channel(std, C, "std", 1.0)
-    spec = InputSpec(C, H, W, mean, std, in_t, out_t)
-    model = Model(spec, list(labels), B.tensors, B.ops, provenance=list(provenance))
-    model.arena_size, model.plan = plan_arena(B.tensors, B.ops, in_t, out_t)
-    return model
+def convert(onnx_path, precision="int8", calib=None, labels=None, mean=None, std=None, created=None,
+            calib_method="minmax", percentile=DEFAULT_PERCENTILE, float_layers=(), range_scale=None,
+            calib_report=None) -> Model:
+    """An ONNX classifier -> Model. `calib_method`: minmax | percentile | entropy. `float_layers`:
+    layers kept in float32 (SPEC "Mixed precision"). `calib_report`: a list that receives the
+    per-tensor ranges chosen. `range_scale` {tensor: factor} is internal (tests, see
+    calibration.choose_ranges)."""
+    _check_precision(precision, calib)
+    src = _read(onnx_path)
+    graph = classifier_graph(onnx_path)
+    prov = _provenance(src, onnx_path, precision, calib, calib_method, percentile, range_scale, created)
+    return build(graph, precision, labels, mean, std, calib, calib_method, percentile, float_layers, range_scale,
+                 calib_report, prov, OUTPUT_LOGITS)
 
 
-def convert(onnx_path, precision="int8", calib=None, labels=None, mean=None, std=None,
-            created=None, calib_method="minmax", percentile=DEFAULT_PERCENTILE, float_layers=(),
-            range_scale=None, calib_report=None) -> Model:
-    """`calib_method`: minmax | percentile | entropy (calibration.py). `float_layers`: layers kept
-    in float32 (SPEC "Mixed precision"). `calib_report`: a list that receives the per-tensor
-    ranges chosen. `range_scale` is internal (tests): see calibration.choose_ranges."""
+def convert_svm(features_onnx, svm_path, precision="int8", calib=None, mean=None, std=None, created=None,
+                labels=None, calib_method="minmax", percentile=DEFAULT_PERCENTILE, float_layers=(),
+                range_scale=None, calib_report=None) -> Model:
+    """Feature CNN (ONNX) + fitted SVM (.npz from `roentgen-train svm`) -> one Model whose head is
+    the SVM (SPEC "SVM head")."""
+    _check_precision(precision, calib)
+    svm = svm_head.load_svm(svm_path)
+    src = _read(features_onnx)
+    sha = hashlib.sha256(src).hexdigest()
+    if svm["features_sha256"] and svm["features_sha256"] != sha:
+        raise ConversionError(f"{svm_path} was fitted on features of another model "
+                              f"(sha256 {svm['features_sha256'][:12]}..., this is {sha[:12]}...)")
+    graph = svm_head.svm_graph(load_graph(features_onnx), svm["layer"], svm["pool"], svm["weight"], svm["bias"])
+    prov = _provenance(src, features_onnx, precision, calib, calib_method, percentile, range_scale, created)
+    prov += [("head", "linear_svm"), ("svm_source", os.path.basename(os.fspath(svm_path))),
+             ("svm_sha256", hashlib.sha256(_read(svm_path)).hexdigest()), ("features_layer", svm["layer"]),
+             ("features_pool", svm["pool"])]
+    labels = list(labels) if labels is not None else svm["labels"]
+    return build(graph, precision, labels, mean, std, calib, calib_method, percentile, float_layers, range_scale,
+                 calib_report, prov, OUTPUT_SVM)
+
+
+def build(graph, precision, labels, mean, std, calib, calib_method, percentile, float_layers, range_scale,
+          calib_report, provenance, output_kind) -> Model:
+    """The lowering half of the pipeline: f32 Model; int8: calibrate it, then the int8 Model."""
+    if labels is None:
+        labels = [f"class_{i}" for i in range(graph.shape(graph.output)[-1])]
+    if float_layers and precision != "int8":
+        raise ConversionError("--float-layers needs --precision int8")
+    f32_model = lower(graph, "f32", labels, mean, std, provenance=provenance, output_kind=output_kind)
+    if precision == "f32":
+        return f32_model
+    # calibrate on exactly what an f32 file would hold: the model read back through the reader
+    ranges, report = choose_ranges(read_bytes(serialize(f32_model)), calibration_files(calib)[1], calib_method,
+                                   percentile, range_scale)
+    if calib_report is not None:
+        calib_report.extend(report)
+    return lower(graph, "int8", labels, mean, std, ranges=ranges, float_layers=float_layers, provenance=provenance,
+                 output_kind=output_kind)
+
+
+def _check_precision(precision, calib):
     if precision not in ("int8", "f32"):
         raise ConversionError(f"--precision must be int8 or f32, not {precision!r}")
     if precision == "int8" and not calib:
         raise ConversionError("--calib DIR is required for --precision int8")
-    with open(onnx_path, "rb") as f:
-        src = f.read()
-    net = load(onnx_path)
-    n_classes = net.layers[-1].out_shape[-1]
-    if labels is None:
-        labels = [f"class_{i}" for i in range(n_classes)]
+
+
+def _read(path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _provenance(src, path, precision, calib, method, percentile, range_scale, created):
+    int8 = precision == "int8"
+    if int8 and method not in CALIB_METHODS:
+        method_params(method)  # raises CalibrationError naming the methods
     prov = [("precision", precision), ("source_sha256", hashlib.sha256(src).hexdigest()),
-            ("calibration_digest", calibration_digest(calib) if precision == "int8" else "none"),
-            ("calibration", calib_method if precision == "int8" else "none"),
+            ("calibration_digest", calibration_digest(calib) if int8 else "none"),
+            ("calibration", method if int8 else "none"),
             ("converter_version", __version__), ("created", created_timestamp(created)),
-            ("source", os.path.basename(os.fspath(onnx_path)))]
-    if precision == "int8" and (calib_method != "minmax" or float_layers or range_scale):
-        # new keys only where they say something, so plain minmax files stay byte-identical
-        prov.append(("calibration_params", method_params(calib_method, percentile)))
-        if float_layers:
-            prov.append(("float_layers", ",".join(float_layers)))
-        if range_scale:
-            prov.append(("calibration_range_scale", ",".join(f"{k}={v:g}" for k, v in range_scale.items())))
-    f32_model = build_model(net, "f32", labels, mean, std, provenance=prov)
-    if precision == "f32":
-        return f32_model
-    # the f32 model only needs to exist in memory to calibrate; run it through the reader's
-    # checks first so calibration executes exactly what an f32 file would hold
-    if calib_method == "minmax" and not range_scale and calib_report is None:
-        ranges = calibrate(read_bytes(serialize(f32_model)), calib)
-    else:
-        ranges, report = choose_ranges(read_bytes(serialize(f32_model)), calibration_files(calib)[1],
-                                       calib_method, percentile, range_scale)
-        if calib_report is not None:
-            calib_report.extend(report)
-    return build_model(net, "int8", labels, mean, std, ranges=ranges, provenance=prov,
-                       float_layers=float_layers)
+            ("source", os.path.basename(os.fspath(path)))]
+    if int8 and method != "minmax":  # minmax files stay as they always were
+        prov.append(("calibration_params", method_params(method, percentile)))
+    if int8 and range_scale:
+        prov.append(("calibration_range_scale", ",".join(f"{k}={v:g}" for k, v in range_scale.items())))
+    return prov
 
 
 def read_labels(path):
@@ -232,15 +150,28 @@ def read_labels(path):
     return labels
 
 
+def _epilogue(op) -> str:
+    a = op.attrs
+    parts = []
+    if op.kind == optable.OP_ACTIVATION:
+        parts.append(optable.FUNCTION_NAMES[a["function"]].lower())
+    elif "alpha" in a and a["alpha"] != 1.0:
+        parts.append("relu" if a["alpha"] == 0 else f"leaky {a['alpha']:g}")
+    if "clip_max" in a and op.kind != optable.OP_ACTIVATION and (a["clip_min"] != -np.inf or a["clip_max"] != np.inf):
+        parts.append(f"clip {a['clip_min']:g},{a['clip_max']:g}")
+    if "out_min" in a and (a["out_min"] != -128 or a["out_max"] != 127):
+        parts.append(f"out {a['out_min']},{a['out_max']}")
+    return " ".join(parts)
+
+
 def summary(model: Model, data: bytes) -> str:
-    lines = [f"{'#':>3}  {'op':<11} {'act':<10} {'inputs':<42} -> output"]
     T = model.tensors
+    lines = [f"{'#':>3}  {'op':<11} {'epilogue':<14} {'inputs':<40} -> output"]
     for i, op in enumerate(model.ops):
-        ins = ", ".join(f"{T[t].name}{list(T[t].dims)}" for t in op.inputs[:1] if t != NONE)
-        act = "" if op.activation == ACT_NONE else ("relu" if op.alpha == 0 else f"leaky {op.alpha:g}")
+        ins = ", ".join(f"{T[t].name}{list(T[t].dims)}" for t in op.inputs if T[t].role == ROLE_ACTIVATION)
         y = T[op.output]
-        lines.append(f"{i:>3}  {OP_NAMES[op.kind]:<11} {act:<10} {ins:<42} -> {y.name}{list(y.dims)} "
-                     f"{DTYPE_NAMES[y.dtype]}")
+        lines.append(f"{i:>3}  {optable.OP_NAMES[op.kind]:<11} {_epilogue(op):<14} {ins:<40} -> {y.name}"
+                     f"{list(y.dims)} {DTYPE_NAMES[y.dtype]}")
     params = sum(int(np.prod(t.dims)) for t in T if t.role == ROLE_CONSTANT and t.name.endswith((".weight", ".bias")))
     lines.append(f"precision {model.precision}; parameters {params:,}; file {len(data):,} bytes; "
                  f"arena {model.arena_size:,} bytes; classes {len(model.labels)}")
@@ -267,33 +198,32 @@ def main(argv=None) -> int:
     ap.add_argument("--svm", metavar="SVM.npz",
                     help="linear-SVM head from `roentgen-train svm`: MODEL is then its feature CNN (SPEC \"SVM head\")")
     args = ap.parse_args(argv)
+    calib_report = []
     try:
         labels = read_labels(args.labels) if args.labels else None
+        float_layers = tuple(n for n in args.float_layers.split(",") if n)
+        common = dict(calib_method=args.calib_method, percentile=args.percentile, float_layers=float_layers,
+                      calib_report=calib_report)
         if args.svm:
-            from .svm_head import convert_svm
-            model = convert_svm(args.model, args.svm, args.precision, args.calib, args.mean, args.std,
-                                args.created, labels)
+            model = convert_svm(args.model, args.svm, args.precision, args.calib, args.mean, args.std, args.created,
+                                labels, **common)
         else:
-            calib_report = [] if args.precision == "int8" else None
-            float_layers = tuple(n for n in args.float_layers.split(",") if n)
-            model = convert(args.model, args.precision, args.calib, labels, args.mean, args.std, args.created,
-                            args.calib_method, args.percentile, float_layers, calib_report=calib_report)
+            model = convert(args.model, args.precision, args.calib, labels, args.mean, args.std, args.created, **common)
         data = serialize(model)
         read_bytes(data)  # never write what a reader would reject
         write_atomic(args.output, data)
-    except (ConversionError, OnnxImportError, QuantizationError, FormatError, ImageError, OSError,
-            CalibrationError, ValueError) as e:
-        msg = " ".join(str(e).split())
-        print(f"roentgen-convert: error: {msg}", file=sys.stderr)
+    except (ValueError, OSError) as e:  # every error of the pipeline is a ValueError naming what is wrong
+        print(f"roentgen-convert: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 1
-    except Exception as e:  # e.g. protobuf DecodeError on a corrupt ONNX file
+    except Exception as e:  # a bug: still one line, never a traceback
         print(f"roentgen-convert: error: {type(e).__name__}: {' '.join(str(e).split())}", file=sys.stderr)
         return 1
     if not args.quiet:
         if calib_report:
-            # the ranges the file uses: QUANTIZE outputs and int8 CONV2D / DENSE outputs
+            # the ranges the file uses: the int8 outputs of ops that choose their own quantization
             used = {model.tensors[o.output].name.removesuffix(".q") for o in model.ops
-                    if model.tensors[o.output].dtype == DT_INT8 and o.kind != OP_MAXPOOL2D}
+                    if model.tensors[o.output].dtype == DT_INT8
+                    and o.kind not in (optable.OP_MAXPOOL2D, optable.OP_PAD, optable.OP_RESHAPE)}
             print(format_report(calib_report, used))
         print(summary(model, data))
         print(f"wrote {args.output}")

@@ -247,7 +247,7 @@ def generate(out: Path, created: str = FIXED_CREATED, path_base: Path | None = N
         rel = os.path.relpath(images / name, path_base).replace(os.sep, "/")
         r = reference.classify(model_int8, images / name)
         r["path"] = rel
-        lines.append(json.dumps(r))
+        lines.append(reference.json_line(r))
     (expected / "table2-int8.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     tops = {json.loads(line)["label"] for line in lines}
     log(f"wrote {expected / 'table2-int8.jsonl'} ({len(lines)} images, {len(tops)} distinct top-1 labels)")

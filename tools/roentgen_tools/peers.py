@@ -52,7 +52,7 @@ def onnx_macs(path) -> int:
 
 def calibration_inputs(calib_dir, shape, mean, std, limit=64):
     """NCHW float32 tensors from the calibration PNGs, preprocessed as the runtime does."""
-    from roentgen_tools.image import to_tensor
+    from .data.image import to_tensor
     _, c, h, w = shape
     files = sorted(p for p in Path(calib_dir).rglob("*.png"))[:limit]
     if not files:

@@ -159,3 +159,237 @@ def write_images(folder, seed, count, sizes=((32, 32), (40, 28), (24, 36))):
             write_png(p, np.rint(img * 255).astype(np.uint8), 8)
         paths.append(p)
     return paths
+
+
+# ------------------------------------------------------------------------------ torch DAG models
+
+# every block random_dag can draw; the tests check the seeds they use cover all of them
+DAG_BLOCKS = ("residual", "inverted", "squeeze_excite", "concat", "avgpool", "maxpool", "grouped_dilated",
+              "activations", "relu_skip", "pad_conv", "affine")
+DAG_HEADS = ("gap_flatten", "flatten_nchw", "view", "reduce_mean", "conv_gap")
+
+
+def _ceil_agrees(hw, k, s, pad):
+    """ONNX Runtime sizes a ceil_mode pool without PyTorch's rule that the last window starts
+    inside the input or its left padding (SPEC follows PyTorch); the test models avoid the case
+    where the two differ so that ORT can check them."""
+    for n in hw:
+        o = -(-(int(n) + 2 * pad - k) // s) + 1
+        if (o - 1) * s >= int(n) + pad:
+            return False
+    return True
+
+
+def random_dag(seed: int, classes: int | None = None, blocks=None):
+    """A seeded random torch DAG network in eval mode (BatchNorm with random statistics) and its
+    description: (module, {"seed", "channels", "hw", "blocks", "head", "classes"}). `blocks`
+    forces the block sequence."""
+    import torch
+    from torch import nn
+    import torch.nn.functional as F
+
+    r = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+
+    def bn(c):
+        m = nn.BatchNorm2d(c)
+        with torch.no_grad():
+            m.weight.uniform_(0.5, 1.5)
+            m.bias.normal_(0, 0.2)
+            m.running_mean.normal_(0, 0.3)
+            m.running_var.uniform_(0.3, 2.0)
+        return m
+
+    class Residual(nn.Module):  # conv-bn-relu-conv-bn + skip, ReLU after the add
+        def __init__(self, c):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(c, c, 3, padding=1, bias=False), nn.Conv2d(c, c, 3, padding=1, bias=False)
+            self.bn_a, self.bn_b = bn(c), bn(c)
+
+        def forward(self, x):
+            return F.relu(self.bn_b(self.b(F.relu(self.bn_a(self.a(x))))) + x)
+
+    class Inverted(nn.Module):  # pointwise expand, depthwise 3x3 (ReLU6), pointwise project (+ skip)
+        def __init__(self, c, stride):
+            super().__init__()
+            e = 2 * c
+            self.expand, self.dw = nn.Conv2d(c, e, 1), nn.Conv2d(e, e, 3, stride, 1, groups=e)
+            self.project, self.stride = nn.Conv2d(e, c, 1), stride
+
+        def forward(self, x):
+            y = self.project(F.relu6(self.dw(F.relu6(self.expand(x)))))
+            return y + x if self.stride == 1 else y
+
+    class SqueezeExcite(nn.Module):  # GAP, 1x1 down (ReLU), 1x1 up, hardsigmoid gate, multiply
+        def __init__(self, c):
+            super().__init__()
+            self.down, self.up = nn.Conv2d(c, max(2, c // 2), 1), nn.Conv2d(max(2, c // 2), c, 1)
+
+        def forward(self, x):
+            return x * F.hardsigmoid(self.up(F.relu(self.down(F.adaptive_avg_pool2d(x, 1)))))
+
+    class Concat(nn.Module):  # branches of very different ranges, concatenated on channels
+        def __init__(self, c):
+            super().__init__()
+            self.a, self.b = nn.Conv2d(c, c, 1), nn.Conv2d(c, c // 2 + 1, 3, padding=1)
+            self.scale = float(r.choice([4.0, 0.25]))
+
+        def forward(self, x):
+            return torch.cat([F.relu(self.a(x)), self.b(x) * self.scale, x], 1)
+
+    class AvgPool(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.k, self.s = int(r.choice([2, 3])), int(r.choice([1, 2]))
+            self.pad = int(r.integers(0, self.k // 2 + 1))
+            self.ceil, self.include = bool(r.random() < 0.6), bool(r.random() < 0.5)
+
+        def forward(self, x):
+            ceil = self.ceil and _ceil_agrees(x.shape[2:], self.k, self.s, self.pad)
+            return F.avg_pool2d(x, self.k, self.s, self.pad, ceil_mode=ceil, count_include_pad=self.include)
+
+    class MaxPool(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.k, self.s = int(r.choice([2, 3])), 2
+            self.pad, self.ceil = int(r.integers(0, self.k // 2 + 1)), bool(r.random() < 0.6)
+
+        def forward(self, x):
+            ceil = self.ceil and _ceil_agrees(x.shape[2:], self.k, self.s, self.pad)
+            return F.max_pool2d(x, self.k, self.s, self.pad, ceil_mode=ceil)
+
+    class GroupedDilated(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            g = int(r.choice([d for d in (2, 4) if c % d == 0] or [1]))
+            d = int(r.choice([1, 2]))
+            self.conv = nn.Conv2d(c, 2 * c, 3, padding=d, dilation=d, groups=g)
+            self.bn = bn(2 * c)
+            self.leaky = float(np.round(r.uniform(0.05, 0.3), 2))
+
+        def forward(self, x):
+            return F.leaky_relu(self.bn(self.conv(x)), self.leaky)
+
+    class Activations(nn.Module):  # hardswish, silu, tanh, sigmoid on separate convs
+        def __init__(self, c):
+            super().__init__()
+            self.convs = nn.ModuleList(nn.Conv2d(c, c, 1) for _ in range(2))
+            self.fns = [F.hardswish, F.silu, torch.tanh, torch.sigmoid]
+            r.shuffle(self.fns)
+
+        def forward(self, x):
+            return self.fns[1](self.convs[1](self.fns[0](self.convs[0](x)))) + self.fns[2](x)
+
+    class ReluSkip(nn.Module):  # a standalone ReLU before a conv while the skip keeps the raw tensor
+        def __init__(self, c):
+            super().__init__()
+            self.conv = nn.Conv2d(c, c, 3, padding=1)
+
+        def forward(self, x):
+            return x + self.conv(F.relu(x))
+
+    class PadConv(nn.Module):  # explicit F.pad: zeros fold into the conv, a -inf pad into a max pool,
+        def __init__(self, c):  # a nonzero value stays a PAD op
+            super().__init__()
+            self.pads = tuple(int(v) for v in r.integers(0, 3, 4))
+            self.conv, self.pointwise = nn.Conv2d(c, c, 3), nn.Conv2d(c, c, 1)
+            self.maxpad = bool(r.random() < 0.5)
+
+        def forward(self, x):
+            y = self.conv(F.pad(x, self.pads))
+            if self.maxpad:
+                y = F.max_pool2d(F.pad(y, (1, 0, 1, 0), value=float("-inf")), 2, 1)
+            return self.pointwise(F.pad(y, (1, 1, 0, 1), value=0.5))
+
+    class Affine(nn.Module):  # BatchNorm that cannot fold (its input has two readers), scale and shift
+        def __init__(self, c):
+            super().__init__()
+            self.bn = bn(c)
+            self.scale, self.shift = float(r.uniform(0.5, 2.0)), float(r.normal(0, 0.5))
+
+        def forward(self, x):
+            return F.relu(self.bn(x)) * self.scale + self.shift + x
+
+    c_in = int(r.choice([1, 3]))
+    h, w = int(r.integers(16, 29)), int(r.integers(16, 29))
+    c = int(r.choice([4, 8]))
+    names = list(blocks) if blocks is not None else list(r.choice(DAG_BLOCKS, size=int(r.integers(3, 6)), replace=False))
+    layers = [nn.Conv2d(c_in, c, 3, padding=1), bn(c), nn.ReLU()]
+    for name in names:
+        if name == "residual":
+            layers.append(Residual(c))
+        elif name == "inverted":
+            layers.append(Inverted(c, int(r.choice([1, 2]))))
+        elif name == "squeeze_excite":
+            layers.append(SqueezeExcite(c))
+        elif name == "concat":
+            layers += [Concat(c), nn.Conv2d(2 * c + c // 2 + 1, c, 1)]
+        elif name == "avgpool":
+            layers.append(AvgPool())
+        elif name == "maxpool":
+            layers.append(MaxPool())
+        elif name == "grouped_dilated":
+            layers += [GroupedDilated(c), nn.Conv2d(2 * c, c, 1)]
+        elif name == "activations":
+            layers.append(Activations(c))
+        elif name == "relu_skip":
+            layers.append(ReluSkip(c))
+        elif name == "pad_conv":
+            layers.append(PadConv(c))
+        elif name == "affine":
+            layers.append(Affine(c))
+    head = str(r.choice(DAG_HEADS))
+    classes = classes or int(r.integers(3, 9))
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(*layers)
+            with torch.no_grad():
+                hw = self.features(torch.zeros(1, c_in, h, w)).shape[2:]
+            k = c if head in ("gap_flatten", "reduce_mean") else c * hw[0] * hw[1]
+            self.fc1, self.fc2 = nn.Linear(k, 16), nn.Linear(16, classes)
+            self.classifier = nn.Conv2d(c, classes, 1)  # conv_gap: squeezenet's head
+            self.bn1 = nn.BatchNorm1d(16)
+            with torch.no_grad():
+                self.bn1.running_mean.normal_(0, 0.3)
+                self.bn1.running_var.uniform_(0.3, 2.0)
+            self.dropout = nn.Dropout(0.3)
+
+        def forward(self, x):
+            y = self.features(x)
+            if head == "conv_gap":  # the output is a global pool: no DENSE at all
+                return torch.flatten(F.adaptive_avg_pool2d(F.relu(self.classifier(y)), 1), 1)
+            if head == "gap_flatten":
+                y = torch.flatten(F.adaptive_avg_pool2d(y, 1), 1)
+            elif head == "reduce_mean":
+                y = y.mean(dim=(2, 3))
+            elif head == "flatten_nchw":
+                y = torch.flatten(y, 1)
+            else:
+                y = y.view(y.size(0), -1)
+            return self.fc2(self.dropout(F.relu(self.bn1(self.fc1(y)))))
+
+    net = Net().eval()
+    return net, {"seed": seed, "channels": c_in, "hw": (h, w), "blocks": [str(b) for b in names], "head": head,
+                 "classes": classes}
+
+
+def export_onnx(net, path, channels: int, hw, exporter: str = "torchscript"):
+    """torch.onnx.export with the TorchScript (`dynamo=False`) or the dynamo exporter, at the
+    opset each writes by default."""
+    import contextlib
+    import io
+    import warnings
+
+    import torch
+    x = torch.zeros(1, channels, *hw)
+    with torch.no_grad(), warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        if exporter == "dynamo":
+            prog = torch.onnx.export(net, (x,), input_names=["input"], output_names=["output"], dynamo=True,
+                                     verbose=False)
+            prog.save(str(path), external_data=False)
+        else:
+            torch.onnx.export(net, x, str(path), input_names=["input"], output_names=["output"], dynamo=False)
+    return path

@@ -1,9 +1,13 @@
-"""Quantization helpers against exact Python big-int / fractions math."""
+"""quant.arith (the rounding rule and every integer parameter derived from real scales) against
+exact Python big-int / fractions math, and the tables and bounds the op modules build with it."""
+import math
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
+from roentgen_tools.fileformat import ops as T
+from roentgen_tools.ops import activation
 from roentgen_tools.quant import arith as Q
 
 
@@ -57,16 +61,74 @@ def test_quantize_multiplier_too_large():
         Q.quantize_multiplier(float("inf"))
 
 
+def test_quantize_multipliers_share_the_largest_common_shift():
+    r = np.random.default_rng(3)
+    for _ in range(200):
+        Ms = [float(v) for v in r.uniform(1e-4, 3.0, 2) * r.choice([1, -1], 2)]
+        ms, shift = Q.quantize_multipliers(Ms)
+        assert 1 <= shift <= 62 and all(abs(m) < 2**31 for m in ms)
+        assert ms == [round(Fraction(M) * 2**shift) for M in Ms]
+        if shift < 62:  # one more bit would overflow one of them
+            assert any(abs(round(Fraction(M) * 2 ** (shift + 1))) >= 2**31 for M in Ms)
+        # the shared shift is the smaller of the two separate ones
+        assert shift == min(Q.quantize_multiplier(M)[1] for M in Ms)
+
+
+def test_requantize_sum_is_one_rounding():
+    r = np.random.default_rng(4)
+    a, b = r.integers(-255, 256, 2000), r.integers(-255, 256, 2000)
+    m_a, m_b = r.integers(-(2**31 - 1), 2**31, 2000), r.integers(-(2**31 - 1), 2**31, 2000)
+    sh = r.integers(1, 63, 2000)
+    got = Q.requantize_sum(a, m_a, b, m_b, sh).tolist()
+    for i in range(2000):
+        want = (int(a[i]) * int(m_a[i]) + int(b[i]) * int(m_b[i]) + (1 << (int(sh[i]) - 1))) >> int(sh[i])
+        assert got[i] == want
+
+
 def test_requant_rows_activations():
     s_w = np.array([0.01, 0.02], np.float32)
-    none = Q.requant_rows(0.1, s_w, 0.05, None)
+    none = Q.requant_rows(0.1, s_w, 0.05, 1.0)
     assert (none[:, 0] == none[:, 2]).all() and (none[:, 1] == none[:, 3]).all()
     relu = Q.requant_rows(0.1, s_w, 0.05, 0.0)
     assert (relu[:, 2] == 0).all() and (relu[:, :2] == none[:, :2]).all()
     leaky = Q.requant_rows(0.1, s_w, 0.05, 0.1)
     for oc in range(2):
         M = 0.1 * float(s_w[oc]) / 0.05
-        assert (leaky[oc, 2], leaky[oc, 3]) == Q.quantize_multiplier(0.1 * M)
+        assert (leaky[oc, 0], leaky[oc, 1]) == Q.quantize_multiplier(M)
+        assert (leaky[oc, 2], leaky[oc, 3]) == Q.quantize_multiplier(float(np.float32(0.1)) * M)
+
+
+def test_clip_bounds_and_quantize_real():
+    s, z = 0.05, -10
+    assert Q.clip_bounds(0.0, 6.0, s, z) == (-10, -10 + 120)
+    assert Q.clip_bounds(-math.inf, math.inf, s, z) == (-128, 127)  # an unbounded clip is no clip
+    assert Q.clip_bounds(0.0, 100.0, s, z) == (-10, 127)             # saturates
+    q = Q.quantize_real(np.array([0.125, -0.125, 0.375, 1e9, -1e9]), 0.25, 0)
+    assert q.tolist() == [0, 0, 2, 127, -128]  # 0.5 -> 0, -0.5 -> 0, 1.5 -> 2: half to even
+
+
+@pytest.mark.parametrize("function", sorted(T.FUNCTION_NAMES), ids=lambda f: T.FUNCTION_NAMES[f])
+def test_activation_table_is_spec_formula_in_float64(function):
+    """table[q + 128] = clamp(rint(f(s_x * (q - z_x)) / s_y) + z_y, -128, 127), f in float64."""
+    a = dict(function=function, alpha=0.0, beta=0.0, clip_min=-math.inf, clip_max=math.inf)
+    if function == T.FUNCTION_LEAKY_RELU:
+        a["alpha"] = 0.1
+    if function == T.FUNCTION_CLIP:
+        a["clip_min"], a["clip_max"] = 0.0, 6.0
+    if function == T.FUNCTION_HARD_SIGMOID:
+        a["alpha"], a["beta"] = 0.2, 0.5
+    s_x, z_x, s_y, z_y = 0.0625, 7, 0.03, -100
+    f = {T.FUNCTION_RELU: lambda v: max(v, 0.0), T.FUNCTION_LEAKY_RELU: lambda v: 0.1 * v if v < 0 else v,
+         T.FUNCTION_CLIP: lambda v: min(max(v, 0.0), 6.0),
+         T.FUNCTION_HARD_SWISH: lambda v: v * min(max(v / 6 + 0.5, 0.0), 1.0),
+         T.FUNCTION_HARD_SIGMOID: lambda v: min(max(0.2 * v + 0.5, 0.0), 1.0),
+         T.FUNCTION_SIGMOID: lambda v: 1 / (1 + math.exp(-v)), T.FUNCTION_SILU: lambda v: v / (1 + math.exp(-v)),
+         T.FUNCTION_TANH: math.tanh}[function]
+    table = activation.table(a, s_x, z_x, s_y, z_y)
+    assert table.dtype == np.int8 and table.shape == (256,)
+    for q in range(-128, 128):
+        y = f(s_x * (q - z_x)) / s_y
+        assert table[q + 128] == min(max(round(y) + z_y, -128), 127), (q, y)
 
 
 def test_weight_quantization():

@@ -80,6 +80,20 @@ static inline __attribute__((always_inline)) void rtg_pause(void) {
 #endif
 }
 
+typedef int8_t rtg_i8x8 __attribute__((ext_vector_type(8)));
+typedef int16_t rtg_i16x16 __attribute__((ext_vector_type(16)));
+typedef int64_t rtg_i64x8 __attribute__((ext_vector_type(8)));
+
+// Lane-width conversions for the SIMD section. Swift's SIMD16<Int32>(truncatingIfNeeded:) is a
+// call into the standard library's generic-x86-64 code; these inline into each kernel module and
+// are compiled for its -target-cpu (vpmovsxbd, vpmovdb, ...). No target attribute: the portable
+// module gets the baseline instructions.
+static inline __attribute__((always_inline)) rtg_i32x16 rtg_widen8to32(rtg_i8x16 x) { return __builtin_convertvector(x, rtg_i32x16); }
+static inline __attribute__((always_inline)) rtg_i16x16 rtg_widen8to16(rtg_i8x16 x) { return __builtin_convertvector(x, rtg_i16x16); }
+static inline __attribute__((always_inline)) rtg_i32x16 rtg_widen16to32(rtg_i16x16 x) { return __builtin_convertvector(x, rtg_i32x16); }
+static inline __attribute__((always_inline)) rtg_i8x16 rtg_narrow32to8(rtg_i32x16 x) { return __builtin_convertvector(x, rtg_i8x16); }
+static inline __attribute__((always_inline)) rtg_i8x8 rtg_narrow32to8x8(rtg_i32x8 x) { return __builtin_convertvector(x, rtg_i8x8); }
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 

@@ -77,7 +77,7 @@ public final class LayerComparator {
             let y = it[op.output]
             let isQuantize = op.kind == .quantize
             // A QUANTIZE step is compared with the float tensor it quantizes.
-            let twinName = isQuantize ? it[op.inputs[0]!].name : y.name
+            let twinName = isQuantize ? it[op.inputs[0]].name : y.name
             guard let twin = floatByName[twinName] else { continue }
             guard ft[twin].shape == y.shape else {
                 throw RoentgenError(path: int8.model.ops.isEmpty ? "" : y.name,

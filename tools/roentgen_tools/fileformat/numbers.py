@@ -6,7 +6,7 @@ Swift: the shortest decimal that reads back to the same binary32 (format_f32) or
     (v = d.ddd x 10^e) is in [-4, 16): 0.001, -12.5, 3.0, 16777216.0
     else one digit, the point, at least one more digit, e, a sign, at least two exponent digits:
     1.0e-05, -2.5e+17, 1.0e+16
-    zero: 0.0 / -0.0; not finite: NaN, Infinity, -Infinity (as Python's json module writes them)
+    zero: 0.0 / -0.0; not finite: null (JSON has no NaN or infinity)
 
 The choice of notation is made on the shortest decimal, not the binary value: the binary32
 nearest 1e-4 is slightly below it, yet it prints as 0.0001.
@@ -30,10 +30,8 @@ def _shortest(v) -> tuple:
 
 def _render(v) -> str:
     x = float(v)
-    if math.isnan(x):
-        return "NaN"
-    if math.isinf(x):
-        return "Infinity" if x > 0 else "-Infinity"
+    if not math.isfinite(x):
+        return "null"
     if x == 0:
         return "-0.0" if math.copysign(1.0, x) < 0 else "0.0"
     neg, digits, e = _shortest(v)

@@ -23,7 +23,7 @@ from .model import (DT_FLOAT32, DT_INT8, DT_INT32, DTYPE_TOML, DTYPE_NUMPY, HEAD
                     OUTPUT_KINDS, PLAN_FMT, PLAN_PREFIX, PLAN_PREFIX_FMT, PLAN_RECORD, PROVENANCE_FMT,
                     PROVENANCE_RECORD, REQUIRED_PROVENANCE, RESIZE_BILINEAR, ROLE_ACTIVATION, ROLE_CONSTANT,
                     SEC_DATA, SEC_INPUT, SEC_LABELS, SEC_OPS, SEC_PLAN, SEC_PROVENANCE, SEC_STRINGS,
-                    SEC_TENSORS, SECTION_ENTRY_SIZE, SECTION_FMT, SECTION_NAMES, SHA_END, SHA_OFFSET,
+                    SEC_TENSORS, SECTION_ENTRY_SIZE, SECTION_FMT, SECTION_NAMES,
                     TENSOR_FMT, TENSOR_RECORD, VERSION_MAJOR, VERSION_MINOR, ALIGN, FormatError, InputSpec,
                     Model, Op, Tensor, attr_applies, bind_inputs, bits_f32, checksum, f32_bits, op_where,
                     signature_of, tensor_where)
@@ -44,21 +44,21 @@ def read_bytes(data) -> Model:
     return _Reader(bytes(data)).read()
 
 
-def lifetimes(tensors, ops_, input_tensor: int, output_tensor: int) -> dict:
+def lifetimes(tensors, ops, input_tensor: int, output_tensor: int) -> dict:
     """SPEC PLAN liveness of every activation: {tensor: (first op, last op)}, inclusive. From the
     op that writes it (the graph input: op 0) to the last op that reads it (the graph output: the
     last op). An activation no op reads lives during the op that writes it."""
     lt = {}
-    for oi, op in enumerate(ops_):
+    for oi, op in enumerate(ops):
         lt.setdefault(op.output, [oi, oi])
     lt[input_tensor] = [0, 0]
-    for oi, op in enumerate(ops_):
+    for oi, op in enumerate(ops):
         for ti in op.inputs:
             if tensors[ti].role == ROLE_ACTIVATION:
                 span = lt.setdefault(ti, [oi, oi])
                 span[1] = max(span[1], oi)
     span = lt.setdefault(output_tensor, [0, 0])
-    span[1] = max(span[1], len(ops_) - 1, 0)
+    span[1] = max(span[1], len(ops) - 1, 0)
     return {k: tuple(v) for k, v in lt.items()}
 
 

@@ -41,7 +41,7 @@ def run(op, xs, model):
     x, w, b = xs[0], xs[1], xs[2]
     n = w.shape[0]
     if tx.dtype == DT_INT8:
-        xi = x.reshape(1, -1).astype(np.float64) - tx.zero_point
+        xi = x.reshape(1, -1).astype(np.float64) - tx.zero_point  # exact: see conv2d
         acc = (xi @ w.reshape(n, -1).astype(np.float64).T).astype(np.int64) + b.astype(np.int64)
         if ty.dtype == DT_INT8:
             y = int8_epilogue(acc, xs[3], ty.zero_point, op.attrs["out_min"], op.attrs["out_max"])

@@ -24,10 +24,12 @@ def padded(x: np.ndarray, a: dict, oh: int, ow: int, fill, dilation: tuple = (1,
     return out[:rows, :cols]
 
 
-def tap_view(xp: np.ndarray, a: dict, oh: int, ow: int, dy: int, dx: int) -> np.ndarray:
-    """The [oh, ow, C] input values under tap offset (dy, dx) of every window."""
+def tap_view(xp: np.ndarray, a: dict, oh: int, ow: int, dy: int, dx: int, row0: int = 0) -> np.ndarray:
+    """The [oh, ow, C] input values under tap offset (dy, dx) of the windows of output rows
+    row0 .. row0 + oh - 1."""
     sh, sw = a["stride_h"], a["stride_w"]
-    return xp[dy:dy + (oh - 1) * sh + 1:sh, dx:dx + (ow - 1) * sw + 1:sw]
+    y0 = dy + row0 * sh
+    return xp[y0:y0 + (oh - 1) * sh + 1:sh, dx:dx + (ow - 1) * sw + 1:sw]
 
 
 def counts(size: int, k: int, stride: int, pad0: int, pad1: int, out: int, include_pad: bool) -> np.ndarray:

@@ -1,6 +1,4 @@
-"""The paper's custom CNN (Menkovski et al., Table 2) in PyTorch, and a torch executor of an
-imported Roentgen network (onnx_import.Network) used to extract SVM features fast, in batches,
-with exactly the layers the converter writes (BatchNorm folded, activation fused)."""
+"""The paper's custom CNN (Menkovski et al., Table 2) in PyTorch and its ONNX export."""
 from __future__ import annotations
 
 import numpy as np
@@ -77,44 +75,3 @@ def export_onnx(net: nn.Module, path, channels=1, size=128, softmax=True):
         torch.onnx.export(m, x, str(path), input_names=["input"], output_names=["output"],
                           opset_version=17, do_constant_folding=True,
                           dynamic_axes={"input": {0: "batch_size"}, "output": {0: "batch_size"}}, **kw)
-
-
-# ------------------------------------------------------------------ Network executor (features)
-
-class NetworkRunner:
-    """Runs a list of imported layers (onnx_import.Layer) in float32 torch, batched.
-    Input NHWC numpy [N, H, W, C]; output the NHWC numpy activation of the last layer."""
-
-    def __init__(self, layers):
-        self.layers = list(layers)
-        self.params = []
-        for L in self.layers:
-            if L.kind == "conv":
-                w = torch.from_numpy(np.array(L.w.transpose(0, 3, 1, 2), dtype=np.float32, order="C"))
-                self.params.append((w, torch.from_numpy(np.array(L.b, dtype=np.float32))))
-            elif L.kind == "dense":
-                self.params.append((torch.from_numpy(np.array(L.w, dtype=np.float32)),
-                                    torch.from_numpy(np.array(L.b, dtype=np.float32))))
-            else:
-                self.params.append(None)
-
-    @torch.no_grad()
-    def __call__(self, x_nhwc: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.ascontiguousarray(x_nhwc, dtype=np.float32)).permute(0, 3, 1, 2)
-        for L, p in zip(self.layers, self.params):
-            if L.kind in ("conv", "pool"):
-                pt, pl, pb, pr = L.pads
-                if L.kind == "conv":
-                    x = F.conv2d(F.pad(x, (pl, pr, pt, pb)), p[0], p[1], stride=tuple(L.stride))
-                else:
-                    x = F.max_pool2d(F.pad(x, (pl, pr, pt, pb), value=float("-inf")),
-                                     tuple(L.kernel), stride=tuple(L.stride))
-            else:
-                if x.dim() == 4:  # DENSE reads NHWC order
-                    x = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
-                x = F.linear(x, p[0], p[1])
-            if L.alpha is not None:
-                x = torch.where(x < 0, x * float(np.float32(L.alpha)), x)
-        if x.dim() == 4:
-            x = x.permute(0, 2, 3, 1)
-        return x.contiguous().numpy()

@@ -355,16 +355,14 @@ def finish(args, out, onnx_path, svm_path, train, val, yva, labels, m_float) -> 
 
 # ------------------------------------------------------------------------------------- svm
 
-def extract_features(layers, x_nhwc, batch=64, progress=False):
-    from ..training.models import NetworkRunner
-    run = NetworkRunner(layers)
+def extract_features(extractor, x_nhwc, batch=64, progress=False):
     outs = []
     it = range(0, len(x_nhwc), batch)
     if progress:
         from tqdm import tqdm
         it = tqdm(it, desc="features", unit="batch", file=sys.stderr, leave=False)
     for i in it:
-        outs.append(run(x_nhwc[i:i + batch]).reshape(min(batch, len(x_nhwc) - i), -1))
+        outs.append(extractor(x_nhwc[i:i + batch], batch))
     return np.concatenate(outs).astype(np.float64)
 
 
@@ -374,25 +372,28 @@ def train_svm(args) -> int:
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import LinearSVC
-    from ..frontend.onnx_import import load
-    from ..svm_head import feature_dim, feature_layers, find_layer, fold_scaler, save_svm
+    from ..convert import load_graph
+    from ..svm_head import feature_dim, feature_graph, feature_tensor, find_layer, fold_scaler, save_svm
+    from .features import OnnxFeatures
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    net = load(args.features)
-    if (net.channels, net.height, net.width) != (1, SIZE, SIZE):
-        raise DatasetError(f"{args.features}: input {net.channels}x{net.height}x{net.width}, expected 1x{SIZE}x{SIZE}")
-    layers = feature_layers(net, find_layer(net, args.layer), args.pool)
-    log(f"features: {args.features} cut after {layers[-1 if args.pool == 'flatten' else -2].name} "
-        f"({args.pool}) -> {feature_dim(layers)} values per image")
+    graph = load_graph(args.features)
+    if (graph.channels, graph.height, graph.width) != (1, SIZE, SIZE):
+        raise DatasetError(f"{args.features}: input {graph.channels}x{graph.height}x{graph.width}, "
+                           f"expected 1x{SIZE}x{SIZE}")
+    dim = feature_dim(feature_graph(graph, args.layer, args.pool))
+    extractor = OnnxFeatures(args.features, feature_tensor(graph, args.layer)[0], args.pool)
+    log(f"features: {args.features} cut after {find_layer(graph, args.layer).name} ({args.pool}) -> {dim} values "
+        "per image")
     train, val, labels = prepare(args)
     write_split(out, train, val)
     (out / "labels.txt").write_text("\n".join(labels) + "\n")
     xtr, ytr, train = arrays(train, labels)
     xva, yva, val = arrays(val, labels)
     t0 = time.time()
-    ftr = extract_features(layers, xtr, progress=True)
-    fva = extract_features(layers, xva, progress=True)
+    ftr = extract_features(extractor, xtr, progress=True)
+    fva = extract_features(extractor, xva, progress=True)
     t_feat = time.time() - t0
     scaler = StandardScaler().fit(ftr)
     ztr = scaler.transform(ftr)
@@ -440,7 +441,8 @@ def train_svm(args) -> int:
 
 def evaluate_rtg(path, samples, labels, progress=False):
     """Runs a .rtg in the numpy reference over samples (int8: bit-exact with the runtime)."""
-    from ..reference.executor import read_model, run, load_input
+    from ..fileformat import read_model
+    from ..reference.executor import load_input, run
     model = read_model(path)
     index = {lab: i for i, lab in enumerate(model.labels)}
     yt, yp = [], []
@@ -536,8 +538,8 @@ def main(argv=None) -> int:
     _train_args(s)
     s.add_argument("--features", required=True, metavar="MODEL.onnx", help="feature CNN (ONNX)")
     s.add_argument("--layer", required=True, help="cut after this layer (converter name: conv7, pool4, dense1...)")
-    s.add_argument("--pool", choices=["flatten", "max"], default="flatten",
-                   help="flatten the feature map, or global max pool it (MAXPOOL2D over the whole map)")
+    s.add_argument("--pool", choices=["flatten", "max", "mean"], default="flatten",
+                   help="flatten the feature map, or global max / mean pool it (MAXPOOL2D / MEAN over the whole map)")
     s.add_argument("--C", type=float, nargs="+", default=[1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0],
                    help="exhaustive search grid for the SVM's C")
     s.add_argument("--folds", type=int, default=5)

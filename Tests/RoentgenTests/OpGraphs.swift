@@ -1,0 +1,116 @@
+// Builds small format 2.0 graphs around one op with the Swift writer, runs them on every kernel
+// variant this CPU supports with 1 and 2 threads, and hands the outputs to the test.
+//
+//   image f32 [1, 1, N/3, 3] -> RESHAPE -> x f32 [1, H, W, C] -> (QUANTIZE -> int8 x) -> op(s) ... ->
+//   (DEQUANTIZE) -> RESHAPE -> logits f32 [1, elements]
+//
+// The graph input must have 1 or 3 channels, so feature maps of any channel count come from a
+// RESHAPE of the image. Values are seeded; a failing test names its seed.
+
+import Foundation
+import Roentgen
+import RoentgenFormat
+import RoentgenKernels
+
+struct TestRNG {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E3779B97F4A7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
+        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
+        return z ^ (z >> 31)
+    }
+    mutating func int(_ range: ClosedRange<Int>) -> Int { range.lowerBound + Int(next() % UInt64(range.count)) }
+    mutating func float(_ lo: Float, _ hi: Float) -> Float { lo + (hi - lo) * Float(next() >> 40) / Float(1 << 24) }
+    mutating func int8s(_ n: Int, _ range: ClosedRange<Int> = -127...127) -> [Int8] { (0..<n).map { _ in Int8(int(range)) } }
+    mutating func floats(_ n: Int, _ lo: Float = -1, _ hi: Float = 1) -> [Float] { (0..<n).map { _ in float(lo, hi) } }
+}
+
+struct OpGraph {
+    var draft: ModelDraft
+    var rng: TestRNG
+    let seed: UInt64
+    /// The image written into the graph input.
+    let image: [Float]
+    /// The f32 feature map [1, H, W, C] (a RESHAPE of the image) and its values.
+    let x: Int
+    let xValues: Map<Float>
+
+    init(_ shape: [Int], seed: UInt64, precision: String = "int8") {
+        let n = shape.reduce(1, *)
+        let channels = n % 3 == 0 ? 3 : 1
+        draft = ModelDraft(channels: channels, height: 1, width: n / channels, precision: precision)
+        rng = TestRNG(seed: seed)
+        self.seed = seed
+        let input = draft.activation("image", .float32, [1, 1, n / channels, channels])
+        draft.inputTensor = input
+        image = rng.floats(n, -2, 2)
+        x = draft.activation("x", .float32, [1] + shape)
+        draft.op(.reshape, [input], x)
+        xValues = Map(values: image, shape: shape)
+    }
+
+    private var names = 0
+    mutating func name(_ base: String) -> String { names += 1; return "\(base)\(names)" }
+
+    /// QUANTIZE of the feature map with this scale and zero point, and the values it holds.
+    mutating func quantized(scale: Float, zeroPoint: Int32) -> (tensor: Int, values: Map<Int8>) {
+        let t = draft.activation(name("q"), .int8, [1] + xValues.shape, scale: scale, zeroPoint: zeroPoint)
+        draft.op(.quantize, [x], t)
+        return (t, Map(values: xValues.values.map { Spec.quantize($0, scale, zeroPoint) }, shape: xValues.shape))
+    }
+
+    /// An int8 activation of `shape` (batch included).
+    mutating func int8(_ shape: [Int], scale: Float, zeroPoint: Int32) -> Int {
+        draft.activation(name("t"), .int8, shape, scale: scale, zeroPoint: zeroPoint)
+    }
+
+    mutating func float(_ shape: [Int]) -> Int { draft.activation(name("f"), .float32, shape) }
+
+    /// The converter's requant table `[rows, 2]` for these real multipliers.
+    mutating func requantRows(_ multipliers: [Double]) -> (tensor: Int, values: [Int32]) {
+        let values = multipliers.flatMap { let p = Spec.requantPair($0); return [p.m, p.shift] }
+        return (draft.constant(name("requant"), int32: values, [multipliers.count, 2]), values)
+    }
+
+    /// Makes `t` the graph output (through DEQUANTIZE when int8) and returns the finished file.
+    mutating func finish(_ t: Int) -> ModelFile {
+        var y = t
+        let elements = draft.tensors[t].shape.reduce(1, *)
+        if draft.tensors[t].dtype == .int8 {
+            y = float(draft.tensors[t].shape)
+            draft.op(.dequantize, [t], y)
+        }
+        let logits = draft.activation("logits", .float32, [1, elements])
+        draft.op(.reshape, [y], logits)
+        draft.outputTensor = logits
+        draft.labels = (0..<elements).map { "c\($0)" }
+        let bytes = draft.encode()
+        do {
+            return try bytes.withUnsafeBytes { raw in try ModelReader.parse(raw) }
+        } catch {
+            fatalError("seed \(seed): the test graph does not load: \(error)")
+        }
+    }
+
+    /// The output of `model` on `image` for every supported kernel variant and 1 and 2 threads.
+    static func outputs(_ model: ModelFile, image: [Float]) -> [(label: String, values: [Float])] {
+        var results: [(String, [Float])] = []
+        for variant in KernelVariant.allCases where variant.isSupported {
+            for threads in [1, 2] {
+                let interpreter = Interpreter(model: model, threads: threads, kernelVariant: variant)
+                interpreter.input.update(from: image, count: image.count)
+                interpreter.invoke()
+                results.append(("\(variant.rawValue), \(threads) thread(s)", Array(interpreter.logits)))
+            }
+        }
+        return results
+    }
+
+    func dequantized(_ values: [Int8], _ tensor: Int) -> [Float] {
+        let q = draft.tensors[tensor]
+        return values.map { Spec.dequantize($0, q.scales[0], q.zeroPoints[0]) }
+    }
+}
