@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "RoentgenKernelsVNNI", dependencies: ["CRoentgenISA"], swiftSettings: isaFlags("cascadelake")),
         .target(name: "RoentgenKernelsAVX2", dependencies: ["CRoentgenISA"], swiftSettings: isaFlags("haswell")),
         .target(name: "RoentgenKernels", dependencies: ["CRoentgenISA", "RoentgenKernelsVNNI", "RoentgenKernelsAVX2"],
-                exclude: ["generate_isa_kernels.py"]),
+                exclude: ["generate_isa_kernels.py", "README.md"]),
         .target(name: "RoentgenFloat", dependencies: ["COpenBLAS", "RoentgenKernels"]),
         .target(name: "RoentgenImage", dependencies: ["CPNG"]),
         .target(name: "Roentgen",

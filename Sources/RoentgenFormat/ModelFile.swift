@@ -226,11 +226,6 @@ public struct ModelFile: Sendable {
     public func constant<T>(_ tensor: Int, as type: T.Type) -> UnsafePointer<T> {
         (storage.bytes.baseAddress! + tensors[tensor].dataOffset).assumingMemoryBound(to: T.self)
     }
-
-    /// A constant tensor's values, copied.
-    public func values<T>(_ tensor: Int, as type: T.Type) -> [T] {
-        Array(UnsafeBufferPointer(start: constant(tensor, as: T.self), count: tensors[tensor].elementCount))
-    }
 }
 
 /// The file's bytes, read once into 64-byte aligned memory that lives as long as the model.
@@ -238,11 +233,20 @@ public final class ModelStorage: @unchecked Sendable {
     public let bytes: UnsafeRawBufferPointer
     private let memory: UnsafeMutableRawBufferPointer
 
-    init(copying source: UnsafeRawBufferPointer) {
-        memory = UnsafeMutableRawBufferPointer.allocate(byteCount: max(source.count, 1), alignment: FormatVersion.alignment)
+    convenience init(copying source: UnsafeRawBufferPointer) {
+        self.init(byteCount: source.count)
         if source.count > 0 { memory.copyMemory(from: source) }
-        bytes = UnsafeRawBufferPointer(rebasing: memory[0..<source.count])
     }
+
+    /// Zeroed memory for a file of `byteCount` bytes, to be filled before parsing (`ModelReader.load`).
+    init(byteCount: Int) {
+        memory = UnsafeMutableRawBufferPointer.allocate(byteCount: max(byteCount, 1), alignment: FormatVersion.alignment)
+        memory.initializeMemory(as: UInt8.self, repeating: 0)
+        bytes = UnsafeRawBufferPointer(rebasing: memory[0..<byteCount])
+    }
+
+    /// Where `ModelReader.load` reads the file into.
+    var writable: UnsafeMutableRawPointer { memory.baseAddress! }
 
     deinit { memory.deallocate() }
 }

@@ -26,22 +26,26 @@ public enum ModelReader {
         guard fstat(fd, &info) == 0 else { throw FormatError("file", "cannot stat: \(String(cString: strerror(errno)))") }
         guard (info.st_mode & S_IFMT) == S_IFREG else { throw FormatError("file", "not a regular file") }
         let size = Int(info.st_size)
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(size, 1), alignment: FormatVersion.alignment)
-        defer { buffer.deallocate() }
+        // Read straight into the model's own aligned memory: one copy of the file, however large.
+        let storage = ModelStorage(byteCount: size)
         var done = 0
         while done < size {
-            let n = read(fd, buffer.baseAddress! + done, size - done)
+            let n = read(fd, storage.writable + done, size - done)
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { throw FormatError("file", "read failed after \(done) of \(size) bytes") }
             done += n
         }
-        return try parse(UnsafeRawBufferPointer(rebasing: buffer[0..<size]))
+        return try parse(storage)
     }
 
     /// Validates `bytes` and returns a model that owns an aligned copy of them.
     public static func parse(_ bytes: UnsafeRawBufferPointer) throws(FormatError) -> ModelFile {
+        try parse(ModelStorage(copying: bytes))
+    }
+
+    static func parse(_ storage: ModelStorage) throws(FormatError) -> ModelFile {
+        let bytes = storage.bytes
         try checkHeader(bytes)
-        let storage = ModelStorage(copying: bytes)
         var parser = Parser(storage: storage)
         try parser.readSectionTable()
         let arenaSize = try parser.readPlanPrefix()

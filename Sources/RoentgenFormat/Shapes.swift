@@ -100,9 +100,11 @@ struct OpShapeCheck {
     func avgpool2d() throws(FormatError) {
         try pool()
         guard y.dtype == .int8 else { return }
-        let taps = op.int(.kernelH) * op.int(.kernelW)   // each an i32 >= 1: no overflow in Int
-        guard taps * 255 <= Int(Int32.max) else {
-            throw fail("attrs.kernel_h", "possible int32 overflow: KH * KW * 255 = \(taps * 255) > 2^31 - 1")
+        // Each an i32 >= 1, so the product fits in Int; times 255 it might not (pads smaller than
+        // a huge kernel can still cover it), so compare with the quotient.
+        let taps = op.int(.kernelH) * op.int(.kernelW)
+        guard taps <= Int(Int32.max) / 255 else {
+            throw fail("attrs.kernel_h", "possible int32 overflow: KH * KW * 255 > 2^31 - 1 (KH = \(op.int(.kernelH)), KW = \(op.int(.kernelW)))")
         }
         try requant(dims: [taps, 2], mColumns: [0], shiftColumns: [1])
     }

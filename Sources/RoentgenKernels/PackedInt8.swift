@@ -13,7 +13,13 @@ import RoentgenKernelsAVX2
 /// segments of quads (4 bytes: 4 u8, 2 s16 or 1 f32) for one group's weights.
 struct TileLayout {
     let lanes: Int, elementBytes: Int, quadElements: Int
-    let groups: Int, groupInputChannels: Int, groupOutputChannels: Int
+    let groupInputChannels: Int, groupOutputChannels: Int
+    /// Conv groups per vector when groups sit side by side (`convGrouped`, int8), else 1.
+    let groupsPerVector: Int
+    /// Tile argument sets: one per conv group, or one for all when groups sit side by side.
+    let groups: Int
+    /// Output channels of one argument set.
+    let argumentChannels: Int
     /// Segments per kernel row and elements per segment: the whole row (KW * IC) when it is
     /// contiguous in the copy (groups = 1, dilation_w = 1, or KW = 1), else one kernel tap's IC / groups.
     let segments: Int, segmentLength: Int, quads: Int
@@ -25,9 +31,19 @@ struct TileLayout {
     // Input rows [0, fillRows) go to padded rows [padTop, padTop + fillRows), columns likewise.
     let fillRows: Int, fillColumns: Int
 
-    init(_ g: Conv2DGeometry, lanes: Int, elementBytes: Int, quadElements: Int) {
+    /// Groups side by side in a vector fit when OC / groups divides the lanes, a group's input
+    /// is whole quads, and one vector load holds every group's input of the vector.
+    static func sideBySide(_ g: Conv2DGeometry, lanes: Int, elementBytes: Int, vectorBytes: Int) -> Int {
+        let ocg = g.groupOutputChannels, groupBytes = g.groupInputChannels * elementBytes
+        guard g.groups > 1, ocg < lanes, lanes % ocg == 0, groupBytes % 4 == 0, lanes / ocg * groupBytes <= vectorBytes else { return 1 }
+        return lanes / ocg
+    }
+
+    init(_ g: Conv2DGeometry, lanes: Int, elementBytes: Int, quadElements: Int, groupsPerVector: Int = 1) {
         self.lanes = lanes; self.elementBytes = elementBytes; self.quadElements = quadElements
-        groups = g.groups
+        self.groupsPerVector = groupsPerVector
+        groups = groupsPerVector > 1 ? 1 : g.groups
+        argumentChannels = groupsPerVector > 1 ? g.outputChannels : g.groupOutputChannels
         groupInputChannels = g.groupInputChannels
         groupOutputChannels = g.groupOutputChannels
         if g.kernelWidth == 1 || (g.groups == 1 && g.dilationWidth == 1) {
@@ -36,7 +52,7 @@ struct TileLayout {
             segments = g.kernelWidth; segmentLength = g.groupInputChannels
         }
         quads = (segmentLength + quadElements - 1) / quadElements
-        ocVectors = (groupOutputChannels + lanes - 1) / lanes
+        ocVectors = (argumentChannels + lanes - 1) / lanes
         vectorBytes = g.kernelHeight * segments * quads * lanes * 4
         paddedHeight = g.paddedHeight
         paddedWidth = g.paddedWidth
@@ -62,13 +78,14 @@ struct TileLayout {
     /// Fills the per-group fields of the tile arguments that do not depend on the run.
     func arguments(_ g: Conv2DGeometry, group: Int) -> rtg_conv_args {
         var c = rtg_conv_args()
-        c.outWidth = Int64(g.outputWidth); c.oc = Int64(groupOutputChannels); c.ocVectors = Int64(ocVectors)
+        c.outWidth = Int64(g.outputWidth); c.oc = Int64(argumentChannels); c.ocVectors = Int64(ocVectors)
         c.kernelHeight = Int64(g.kernelHeight); c.quads = Int64(quads); c.segments = Int64(segments)
         c.segmentStepBytes = Int64(g.dilationWidth * g.inputChannels * elementBytes)
         c.rowAdvanceBytes = Int64(g.dilationHeight * paddedRowBytes) - Int64(segments) * c.segmentStepBytes
         c.pixelStepBytes = Int64(g.strideWidth * g.inputChannels * elementBytes)
         c.rowStepBytes = Int64(g.strideHeight * paddedRowBytes)
         c.vectorBytes = Int64(vectorBytes); c.outputStride = Int64(g.outputChannels)
+        c.vectorInputBytes = Int64(groupsPerVector * groupInputChannels * elementBytes)
         return c
     }
 
@@ -108,6 +125,8 @@ final class PackedInt8: @unchecked Sendable {
     let weights: UnsafeMutableRawPointer
     let columns: UnsafeMutablePointer<Int32>           // per group: bias, mPos, sPos, mNeg, sNeg, tPos, tNeg, rPos, rNeg
     let inputZeroPoint: Int32
+    /// Side-by-side groups: lane l of quad q reads input dword (l / (OC / groups)) * quads + q.
+    let permute: UnsafeMutablePointer<Int32>?
     /// Scratch: the bordered copy (u8 x + 128 for vnni, s16 x - z for avx2), then in raw mode the
     /// int32 accumulators.
     let scratchBytes: Int
@@ -123,9 +142,11 @@ final class PackedInt8: @unchecked Sendable {
         geometry = g
         inputZeroPoint = zx
         let vnni = variant == .vnni
-        let L = TileLayout(g, lanes: vnni ? 16 : 8, elementBytes: vnni ? 1 : 2, quadElements: vnni ? 4 : 2)
+        let lanes = vnni ? 16 : 8, eb = vnni ? 1 : 2
+        let L = TileLayout(g, lanes: lanes, elementBytes: eb, quadElements: vnni ? 4 : 2,
+                           groupsPerVector: TileLayout.sideBySide(g, lanes: lanes, elementBytes: eb, vectorBytes: lanes * 4))
         layout = L
-        let lanes = L.lanes, groups = L.groups, ocg = L.groupOutputChannels
+        let groups = L.groups, ocg = L.argumentChannels
         let ocPad = L.ocVectors * lanes
         rawOffset = L.paddedBytes
         scratchBytes = L.paddedBytes + (requant == nil ? (groups * ocPad * 4 + 63) / 64 * 64 : 0)
@@ -184,6 +205,13 @@ final class PackedInt8: @unchecked Sendable {
             }
         }
 
+        if L.groupsPerVector > 1 {
+            let p = UnsafeMutablePointer<Int32>.allocate(capacity: L.quads * lanes)
+            for q in 0..<L.quads { for l in 0..<lanes { p[q * lanes + l] = Int32(l / L.groupOutputChannels * L.quads + q) } }
+            permute = p
+        } else {
+            permute = nil
+        }
         args = .allocate(capacity: groups)
         for grp in 0..<groups {
             var c = L.arguments(g, group: grp)
@@ -196,11 +224,12 @@ final class PackedInt8: @unchecked Sendable {
             c.rPos = UnsafePointer(col + 7 * ocPad); c.rNeg = UnsafePointer(col + 8 * ocPad)
             c.outputZeroPoint = Int64(zy); c.outputMin = Int64(outputMin); c.outputMax = Int64(outputMax)
             c.fastRequant = fast && requant != nil ? 1 : 0
+            c.permute = permute.map { UnsafePointer($0) }
             (args + grp).initialize(to: c)
         }
     }
 
-    deinit { args.deallocate(); weights.deallocate(); columns.deallocate() }
+    deinit { args.deallocate(); weights.deallocate(); columns.deallocate(); permute?.deallocate() }
 
     /// The raw accumulators in `scratch` (raw mode): [groups][ocVectors * lanes] int32.
     func raw(_ scratch: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Int32> {
@@ -227,7 +256,7 @@ final class PackedInt8: @unchecked Sendable {
         let ocPad = L.ocVectors * L.lanes
         for grp in 0..<L.groups {
             args[grp].padded = UnsafeRawPointer(scratch + grp * L.groupInputChannels * L.elementBytes)
-            args[grp].output = output.map { $0 + grp * L.groupOutputChannels }
+            args[grp].output = output.map { $0 + grp * L.argumentChannels }
             args[grp].raw = output == nil ? raw(scratch) + grp * ocPad : nil
         }
     }
@@ -243,6 +272,14 @@ final class PackedInt8: @unchecked Sendable {
         else { pr = 0..<pixels; vr = partRange(layout.ocVectors, part, parts) }
         guard !pr.isEmpty, !vr.isEmpty else { return }
         #if arch(x86_64)
+        if layout.groupsPerVector > 1 {
+            if variant == .vnni {
+                VNNIKernels.convGrouped(args, pixelBegin: pr.lowerBound, pixelEnd: pr.upperBound, vectorBegin: vr.lowerBound, vectorEnd: vr.upperBound)
+            } else {
+                AVX2Kernels.convGrouped(args, pixelBegin: pr.lowerBound, pixelEnd: pr.upperBound, vectorBegin: vr.lowerBound, vectorEnd: vr.upperBound)
+            }
+            return
+        }
         for grp in 0..<layout.groups {
             if variant == .vnni {
                 VNNIKernels.conv(args + grp, pixelBegin: pr.lowerBound, pixelEnd: pr.upperBound, vectorBegin: vr.lowerBound, vectorEnd: vr.upperBound)

@@ -244,39 +244,81 @@ extension PortableKernels {
         let kh = Int(d.kernelHeight), kw = Int(d.kernelWidth)
         let sh = Int(d.strideHeight), sw = Int(d.strideWidth), dh = Int(d.dilationHeight), dw = Int(d.dilationWidth)
         let pt = Int(d.padTop), pl = Int(d.padLeft)
-        let cPad = (c + 15) / 16 * 16, total = h * w * c
+        let cPad = (c &+ 15) / 16 &* 16, total = h &* w &* c
         let input = d.inputF32!, weights = UnsafeRawPointer(d.weightsF32!), bias = UnsafeRawPointer(d.biasF32!), output = d.outputF32!
-        let alpha = VF(repeating: d.alpha), cmin = VF(repeating: d.clipMin), cmax = VF(repeating: d.clipMax)
+        let e = FloatLanesEpilogue(alpha: d.alpha, leaky: d.leaky != 0, clipMin: d.clipMin, clipMax: d.clipMax, clip: d.clip != 0)
+        let tapStride = dw &* c, rowStride = dh &* w &* c
         for oy in rowBegin..<rowEnd {
-            let iy0 = oy * sh - pt
-            var khLo = 0; while khLo < kh && iy0 + khLo * dh < 0 { khLo += 1 }
-            var khHi = kh; while khHi > khLo && iy0 + (khHi - 1) * dh >= h { khHi -= 1 }
+            let iy0 = oy &* sh &- pt
+            var khLo = 0; while khLo < kh && iy0 &+ khLo &* dh < 0 { khLo &+= 1 }
+            var khHi = kh; while khHi > khLo && iy0 &+ (khHi &- 1) &* dh >= h { khHi &-= 1 }
             for ox in 0..<ow {
-                let ix0 = ox * sw - pl
-                var kwLo = 0; while kwLo < kw && ix0 + kwLo * dw < 0 { kwLo += 1 }
-                var kwHi = kw; while kwHi > kwLo && ix0 + (kwHi - 1) * dw >= w { kwHi -= 1 }
-                let out = output + (oy * ow + ox) * c
+                let ix0 = ox &* sw &- pl
+                var kwLo = 0; while kwLo < kw && ix0 &+ kwLo &* dw < 0 { kwLo &+= 1 }
+                var kwHi = kw; while kwHi > kwLo && ix0 &+ (kwHi &- 1) &* dw >= w { kwHi &-= 1 }
+                let out = output + (oy &* ow &+ ox) &* c
+                let first = ((iy0 &+ khLo &* dh) &* w &+ ix0 &+ kwLo &* dw) &* c
+                let firstTap = khLo &* kw &+ kwLo
+                let rows = khHi &- khLo, columns = kwHi &- kwLo
                 var c0 = 0
+                // 64 channels at a time (4 independent FMA chains), then 16.
                 while c0 < c {
-                    let n = c - c0
-                    var acc = bias.loadUnaligned(fromByteOffset: c0 * 4, as: VF.self)
-                    for ky in khLo..<khHi {
-                        let rowOffset = ((iy0 + ky * dh) * w + ix0) * c + c0
-                        for kx in kwLo..<kwHi {
-                            let off = rowOffset + kx * dw * c
-                            let x = loadF(input + off, total - off)
-                            acc = acc + x * weights.loadUnaligned(fromByteOffset: ((ky * kw + kx) * cPad + c0) * 4, as: VF.self)
+                    let blocks = c &- c0 >= 64 ? 4 : 1
+                    var a0 = bias.loadUnaligned(fromByteOffset: c0 &* 4, as: VF.self), a1 = VF(), a2 = VF(), a3 = VF()
+                    if blocks == 4 {
+                        a1 = bias.loadUnaligned(fromByteOffset: (c0 &+ 16) &* 4, as: VF.self)
+                        a2 = bias.loadUnaligned(fromByteOffset: (c0 &+ 32) &* 4, as: VF.self)
+                        a3 = bias.loadUnaligned(fromByteOffset: (c0 &+ 48) &* 4, as: VF.self)
+                    }
+                    var rowOff = first &+ c0, wRow = (firstTap &* cPad &+ c0) &* 4
+                    for _ in 0..<rows {
+                        var off = rowOff, wo = wRow
+                        for _ in 0..<columns {
+                            let wr = weights + wo
+                            if blocks == 4 && total &- off >= 64 {
+                                let xr = UnsafeRawPointer(input + off)
+                                a0 = a0 + xr.loadUnaligned(as: VF.self) * wr.loadUnaligned(as: VF.self)
+                                a1 = a1 + xr.loadUnaligned(fromByteOffset: 64, as: VF.self) * wr.loadUnaligned(fromByteOffset: 64, as: VF.self)
+                                a2 = a2 + xr.loadUnaligned(fromByteOffset: 128, as: VF.self) * wr.loadUnaligned(fromByteOffset: 128, as: VF.self)
+                                a3 = a3 + xr.loadUnaligned(fromByteOffset: 192, as: VF.self) * wr.loadUnaligned(fromByteOffset: 192, as: VF.self)
+                            } else {
+                                a0 = a0 + loadF(input + off, total &- off) * wr.loadUnaligned(as: VF.self)
+                                if blocks == 4 {
+                                    var o = off &+ 16
+                                    a1 = a1 + loadF(input + o, total &- o) * wr.loadUnaligned(fromByteOffset: 64, as: VF.self)
+                                    o &+= 16
+                                    a2 = a2 + loadF(input + o, total &- o) * wr.loadUnaligned(fromByteOffset: 128, as: VF.self)
+                                    o &+= 16
+                                    a3 = a3 + loadF(input + o, total &- o) * wr.loadUnaligned(fromByteOffset: 192, as: VF.self)
+                                }
+                            }
+                            off &+= tapStride; wo &+= cPad &* 4
                         }
+                        rowOff &+= rowStride; wRow &+= kw &* cPad &* 4
                     }
-                    if d.leaky != 0 { acc.replace(with: acc * alpha, where: acc .< VF(repeating: 0)) }
-                    if d.clip != 0 {
-                        acc.replace(with: cmin, where: acc .< cmin)
-                        acc.replace(with: cmax, where: acc .> cmax)
+                    storeF(e.apply(a0), out + c0, c &- c0)
+                    if blocks == 4 {
+                        storeF(e.apply(a1), out + (c0 &+ 16), c &- c0 &- 16)
+                        storeF(e.apply(a2), out + (c0 &+ 32), c &- c0 &- 32)
+                        storeF(e.apply(a3), out + (c0 &+ 48), c &- c0 &- 48)
                     }
-                    storeF(acc, out + c0, n)
-                    c0 += 16
+                    c0 &+= 16 &* blocks
                 }
             }
+        }
+    }
+
+    /// The f32 epilogue on 16 lanes: y < 0 ? y * alpha : y, then clamp(y, clipMin, clipMax).
+    struct FloatLanesEpilogue {
+        let alpha: Float, leaky: Bool, clipMin: Float, clipMax: Float, clip: Bool
+        @inline(__always) func apply(_ v: VF) -> VF {
+            var y = v
+            if leaky { y.replace(with: y * VF(repeating: alpha), where: y .< VF(repeating: 0)) }
+            if clip {
+                y.replace(with: VF(repeating: clipMin), where: y .< VF(repeating: clipMin))
+                y.replace(with: VF(repeating: clipMax), where: y .> VF(repeating: clipMax))
+            }
+            return y
         }
     }
 

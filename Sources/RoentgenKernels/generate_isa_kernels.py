@@ -22,7 +22,7 @@ ISAS = {
     "VNNI": dict(
         acc="SIMD16<Int32>", half="SIMD8<Int32>", wide="SIMD8<Int64>", bytes_="SIMD16<Int8>", half_bytes="SIMD8<Int8>",
         lanes=16, vec_bytes=64,
-        dot="rtg_dpbusd(c, x, w)", fma="rtg_fmadd16(c, x, w)", facc="SIMD16<Float>",
+        dot="rtg_dpbusd(c, x, w)", permute="rtg_permd16(x, idx)", group_mr=12, fma="rtg_fmadd16(c, x, w)", facc="SIMD16<Float>",
         doc="AVX-512 VNNI: one `vpdpbusd` multiplies 4 u8 inputs (x + 128) by 4 s8 weights for 16 output channels.",
         tile_shapes=[(6, 4), (12, 2), (16, 1), (1, 4), (1, 2), (1, 1)],
         narrow="rtg_narrow_sat(y)", narrow_c="rtg_narrow32to8(c)",
@@ -30,7 +30,7 @@ ISAS = {
     "AVX2": dict(
         acc="SIMD8<Int32>", half="SIMD4<Int32>", wide="SIMD4<Int64>", bytes_="SIMD8<Int8>", half_bytes="SIMD4<Int8>",
         lanes=8, vec_bytes=32,
-        dot="c &+ rtg_madd16(x, w)", fma="rtg_fmadd8(c, x, w)", facc="SIMD8<Float>",
+        dot="c &+ rtg_madd16(x, w)", permute="rtg_permd8(x, idx)", group_mr=6, fma="rtg_fmadd8(c, x, w)", facc="SIMD8<Float>",
         doc="AVX2: one `vpmaddwd` multiplies 2 s16 inputs (x - z) by 2 s16 weights for 8 output channels.",
         tile_shapes=[(2, 4), (5, 2), (10, 1), (1, 4), (1, 2), (1, 1)],
         narrow="rtg_narrow32to8x8(y)", narrow_c="rtg_narrow32to8x8(c)",
@@ -287,39 +287,81 @@ extension @NAME@Kernels {
         let kh = Int(d.kernelHeight), kw = Int(d.kernelWidth)
         let sh = Int(d.strideHeight), sw = Int(d.strideWidth), dh = Int(d.dilationHeight), dw = Int(d.dilationWidth)
         let pt = Int(d.padTop), pl = Int(d.padLeft)
-        let cPad = (c + 15) / 16 * 16, total = h * w * c
+        let cPad = (c &+ 15) / 16 &* 16, total = h &* w &* c
         let input = d.inputF32!, weights = UnsafeRawPointer(d.weightsF32!), bias = UnsafeRawPointer(d.biasF32!), output = d.outputF32!
-        let alpha = VF(repeating: d.alpha), cmin = VF(repeating: d.clipMin), cmax = VF(repeating: d.clipMax)
+        let e = FloatLanesEpilogue(alpha: d.alpha, leaky: d.leaky != 0, clipMin: d.clipMin, clipMax: d.clipMax, clip: d.clip != 0)
+        let tapStride = dw &* c, rowStride = dh &* w &* c
         for oy in rowBegin..<rowEnd {
-            let iy0 = oy * sh - pt
-            var khLo = 0; while khLo < kh && iy0 + khLo * dh < 0 { khLo += 1 }
-            var khHi = kh; while khHi > khLo && iy0 + (khHi - 1) * dh >= h { khHi -= 1 }
+            let iy0 = oy &* sh &- pt
+            var khLo = 0; while khLo < kh && iy0 &+ khLo &* dh < 0 { khLo &+= 1 }
+            var khHi = kh; while khHi > khLo && iy0 &+ (khHi &- 1) &* dh >= h { khHi &-= 1 }
             for ox in 0..<ow {
-                let ix0 = ox * sw - pl
-                var kwLo = 0; while kwLo < kw && ix0 + kwLo * dw < 0 { kwLo += 1 }
-                var kwHi = kw; while kwHi > kwLo && ix0 + (kwHi - 1) * dw >= w { kwHi -= 1 }
-                let out = output + (oy * ow + ox) * c
+                let ix0 = ox &* sw &- pl
+                var kwLo = 0; while kwLo < kw && ix0 &+ kwLo &* dw < 0 { kwLo &+= 1 }
+                var kwHi = kw; while kwHi > kwLo && ix0 &+ (kwHi &- 1) &* dw >= w { kwHi &-= 1 }
+                let out = output + (oy &* ow &+ ox) &* c
+                let first = ((iy0 &+ khLo &* dh) &* w &+ ix0 &+ kwLo &* dw) &* c
+                let firstTap = khLo &* kw &+ kwLo
+                let rows = khHi &- khLo, columns = kwHi &- kwLo
                 var c0 = 0
+                // 64 channels at a time (4 independent FMA chains), then 16.
                 while c0 < c {
-                    let n = c - c0
-                    var acc = bias.loadUnaligned(fromByteOffset: c0 * 4, as: VF.self)
-                    for ky in khLo..<khHi {
-                        let rowOffset = ((iy0 + ky * dh) * w + ix0) * c + c0
-                        for kx in kwLo..<kwHi {
-                            let off = rowOffset + kx * dw * c
-                            let x = loadF(input + off, total - off)
-                            acc = acc + x * weights.loadUnaligned(fromByteOffset: ((ky * kw + kx) * cPad + c0) * 4, as: VF.self)
+                    let blocks = c &- c0 >= 64 ? 4 : 1
+                    var a0 = bias.loadUnaligned(fromByteOffset: c0 &* 4, as: VF.self), a1 = VF(), a2 = VF(), a3 = VF()
+                    if blocks == 4 {
+                        a1 = bias.loadUnaligned(fromByteOffset: (c0 &+ 16) &* 4, as: VF.self)
+                        a2 = bias.loadUnaligned(fromByteOffset: (c0 &+ 32) &* 4, as: VF.self)
+                        a3 = bias.loadUnaligned(fromByteOffset: (c0 &+ 48) &* 4, as: VF.self)
+                    }
+                    var rowOff = first &+ c0, wRow = (firstTap &* cPad &+ c0) &* 4
+                    for _ in 0..<rows {
+                        var off = rowOff, wo = wRow
+                        for _ in 0..<columns {
+                            let wr = weights + wo
+                            if blocks == 4 && total &- off >= 64 {
+                                let xr = UnsafeRawPointer(input + off)
+                                a0 = a0 + xr.loadUnaligned(as: VF.self) * wr.loadUnaligned(as: VF.self)
+                                a1 = a1 + xr.loadUnaligned(fromByteOffset: 64, as: VF.self) * wr.loadUnaligned(fromByteOffset: 64, as: VF.self)
+                                a2 = a2 + xr.loadUnaligned(fromByteOffset: 128, as: VF.self) * wr.loadUnaligned(fromByteOffset: 128, as: VF.self)
+                                a3 = a3 + xr.loadUnaligned(fromByteOffset: 192, as: VF.self) * wr.loadUnaligned(fromByteOffset: 192, as: VF.self)
+                            } else {
+                                a0 = a0 + loadF(input + off, total &- off) * wr.loadUnaligned(as: VF.self)
+                                if blocks == 4 {
+                                    var o = off &+ 16
+                                    a1 = a1 + loadF(input + o, total &- o) * wr.loadUnaligned(fromByteOffset: 64, as: VF.self)
+                                    o &+= 16
+                                    a2 = a2 + loadF(input + o, total &- o) * wr.loadUnaligned(fromByteOffset: 128, as: VF.self)
+                                    o &+= 16
+                                    a3 = a3 + loadF(input + o, total &- o) * wr.loadUnaligned(fromByteOffset: 192, as: VF.self)
+                                }
+                            }
+                            off &+= tapStride; wo &+= cPad &* 4
                         }
+                        rowOff &+= rowStride; wRow &+= kw &* cPad &* 4
                     }
-                    if d.leaky != 0 { acc.replace(with: acc * alpha, where: acc .< VF(repeating: 0)) }
-                    if d.clip != 0 {
-                        acc.replace(with: cmin, where: acc .< cmin)
-                        acc.replace(with: cmax, where: acc .> cmax)
+                    storeF(e.apply(a0), out + c0, c &- c0)
+                    if blocks == 4 {
+                        storeF(e.apply(a1), out + (c0 &+ 16), c &- c0 &- 16)
+                        storeF(e.apply(a2), out + (c0 &+ 32), c &- c0 &- 32)
+                        storeF(e.apply(a3), out + (c0 &+ 48), c &- c0 &- 48)
                     }
-                    storeF(acc, out + c0, n)
-                    c0 += 16
+                    c0 &+= 16 &* blocks
                 }
             }
+        }
+    }
+
+    /// The f32 epilogue on 16 lanes: y < 0 ? y * alpha : y, then clamp(y, clipMin, clipMax).
+    struct FloatLanesEpilogue {
+        let alpha: Float, leaky: Bool, clipMin: Float, clipMax: Float, clip: Bool
+        @inline(__always) func apply(_ v: VF) -> VF {
+            var y = v
+            if leaky { y.replace(with: y * VF(repeating: alpha), where: y .< VF(repeating: 0)) }
+            if clip {
+                y.replace(with: VF(repeating: clipMin), where: y .< VF(repeating: clipMin))
+                y.replace(with: VF(repeating: clipMax), where: y .> VF(repeating: clipMax))
+            }
+            return y
         }
     }
 
@@ -469,6 +511,22 @@ public enum {name}Kernels {{
         }}
     }}
 {runners}
+    /// Grouped CONV2D whose groups have few output channels (OC / groups divides {lanes}): one vector
+    /// holds {lanes} / (OC / groups) groups side by side, and each lane takes its own group's input
+    /// quad from one vector load by a permute (vpermd) instead of a broadcast.
+    public static func convGrouped(_ a: UnsafePointer<rtg_conv_args>, pixelBegin: Int, pixelEnd: Int, vectorBegin: Int, vectorEnd: Int) {{
+        for v in vectorBegin..<vectorEnd {{
+            var p = pixelBegin
+            while p + {group_mr} <= pixelEnd {{ gtile{group_mr}(a, p, v); p += {group_mr} }}
+            if p < pixelEnd {{
+                if pixelEnd - pixelBegin >= {group_mr} {{ gtile{group_mr}(a, pixelEnd - {group_mr}, v) }}   // overlap: recompute, same values
+                else {{ while p < pixelEnd {{ gtile1(a, p, v); p += 1 }} }}
+            }}
+        }}
+    }}
+
+    @inline(__always) static func permute(_ x: Acc, _ idx: Acc) -> Acc {{ {permute} }}
+{gtiles}
     /// f32 CONV2D with the same tiles (weights [vector][kh][KW*IC][lanes] f32, input copy f32
     /// with a zero border): y = b + sum x * w in a fixed order (kh, then the kernel row), then
     /// leaky ReLU. Each output is computed by one tile, so the result is the same at any thread count.
@@ -652,13 +710,47 @@ def tile(mr, nr, lanes, vec_bytes, f=""):
     return "\n".join(L) + "\n"
 
 
+def gtile(mr, lanes, vec_bytes):
+    L = []
+    L.append(f"\n    @inline(never) static func gtile{mr}(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {{")
+    L.append("        let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)")
+    L.append("        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)")
+    L.append("        let vb = Int(a.pointee.vectorBytes), inOffset = v * Int(a.pointee.vectorInputBytes)")
+    L.append("        let perm = a.pointee.permute!")
+    for i in range(mr):
+        L.append(f"        var x{i} = origin(a, p + {i}) + inOffset")
+    L.append("        var w = a.pointee.weights! + v * vb")
+    L.append("        let bias = load(a.pointee.bias!, v * lanes)")
+    L.append("        " + "; ".join(f"var c{i} = bias" for i in range(mr)))
+    L.append("        for _ in 0..<kh {")
+    L.append("            for _ in 0..<segments {")
+    for i in range(mr):
+        L.append(f"                let v{i} = x{i}.loadUnaligned(as: Acc.self)")
+    L.append("                for g in 0..<quads {")
+    L.append(f"                    let w0 = w.loadUnaligned(fromByteOffset: g * {vec_bytes}, as: Acc.self)")
+    L.append("                    let idx = load(perm, g * lanes)")
+    for i in range(mr):
+        L.append(f"                    c{i} = dot(c{i}, permute(v{i}, idx), w0)")
+    L.append("                }")
+    L.append("                " + "; ".join(f"x{i} += segmentStep" for i in range(mr)))
+    L.append(f"                w += quads * {vec_bytes}")
+    L.append("            }")
+    L.append("            " + "; ".join(f"x{i} += rowAdvance" for i in range(mr)))
+    L.append("        }")
+    fn = "store" if mr == 1 else "storeRequantized"
+    L.append("        " + "; ".join(f"{fn}(c{i}, a, p + {i}, v)" for i in range(mr)))
+    L.append("    }")
+    return "\n".join(L) + "\n"
+
+
 def render_isa(name: str, d: dict) -> str:
     mr_of = {nr: mr for mr, nr in d["tile_shapes"] if mr > 1}
     runners = "".join(RUNNER.format(nr=nr, mr=mr_of[nr], f="") for nr in (4, 2, 1))
     runnersF = "".join(RUNNER.format(nr=nr, mr=mr_of[nr], f="F") for nr in (4, 2, 1))
     tiles = "".join(tile(mr, nr, d["lanes"], d["vec_bytes"]) for mr, nr in d["tile_shapes"])
     tiles += "".join(tile(mr, nr, d["lanes"], d["vec_bytes"], "F") for mr, nr in d["tile_shapes"])
-    return TEMPLATE.format(name=name, runners=runners, runnersF=runnersF, tiles=tiles, simd=simd_section(name), **d)
+    gtiles = "".join(gtile(mr, d["lanes"], d["vec_bytes"]) for mr in (d["group_mr"], 1))
+    return TEMPLATE.format(name=name, runners=runners, runnersF=runnersF, tiles=tiles, gtiles=gtiles, simd=simd_section(name), **d)
 
 
 def simd_section(name: str) -> str:

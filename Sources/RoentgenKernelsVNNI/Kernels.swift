@@ -53,6 +53,105 @@ public enum VNNIKernels {
         }
     }
 
+    /// Grouped CONV2D whose groups have few output channels (OC / groups divides 16): one vector
+    /// holds 16 / (OC / groups) groups side by side, and each lane takes its own group's input
+    /// quad from one vector load by a permute (vpermd) instead of a broadcast.
+    public static func convGrouped(_ a: UnsafePointer<rtg_conv_args>, pixelBegin: Int, pixelEnd: Int, vectorBegin: Int, vectorEnd: Int) {
+        for v in vectorBegin..<vectorEnd {
+            var p = pixelBegin
+            while p + 12 <= pixelEnd { gtile12(a, p, v); p += 12 }
+            if p < pixelEnd {
+                if pixelEnd - pixelBegin >= 12 { gtile12(a, pixelEnd - 12, v) }   // overlap: recompute, same values
+                else { while p < pixelEnd { gtile1(a, p, v); p += 1 } }
+            }
+        }
+    }
+
+    @inline(__always) static func permute(_ x: Acc, _ idx: Acc) -> Acc { rtg_permd16(x, idx) }
+
+    @inline(never) static func gtile12(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+        let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
+        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
+        let vb = Int(a.pointee.vectorBytes), inOffset = v * Int(a.pointee.vectorInputBytes)
+        let perm = a.pointee.permute!
+        var x0 = origin(a, p + 0) + inOffset
+        var x1 = origin(a, p + 1) + inOffset
+        var x2 = origin(a, p + 2) + inOffset
+        var x3 = origin(a, p + 3) + inOffset
+        var x4 = origin(a, p + 4) + inOffset
+        var x5 = origin(a, p + 5) + inOffset
+        var x6 = origin(a, p + 6) + inOffset
+        var x7 = origin(a, p + 7) + inOffset
+        var x8 = origin(a, p + 8) + inOffset
+        var x9 = origin(a, p + 9) + inOffset
+        var x10 = origin(a, p + 10) + inOffset
+        var x11 = origin(a, p + 11) + inOffset
+        var w = a.pointee.weights! + v * vb
+        let bias = load(a.pointee.bias!, v * lanes)
+        var c0 = bias; var c1 = bias; var c2 = bias; var c3 = bias; var c4 = bias; var c5 = bias; var c6 = bias; var c7 = bias; var c8 = bias; var c9 = bias; var c10 = bias; var c11 = bias
+        for _ in 0..<kh {
+            for _ in 0..<segments {
+                let v0 = x0.loadUnaligned(as: Acc.self)
+                let v1 = x1.loadUnaligned(as: Acc.self)
+                let v2 = x2.loadUnaligned(as: Acc.self)
+                let v3 = x3.loadUnaligned(as: Acc.self)
+                let v4 = x4.loadUnaligned(as: Acc.self)
+                let v5 = x5.loadUnaligned(as: Acc.self)
+                let v6 = x6.loadUnaligned(as: Acc.self)
+                let v7 = x7.loadUnaligned(as: Acc.self)
+                let v8 = x8.loadUnaligned(as: Acc.self)
+                let v9 = x9.loadUnaligned(as: Acc.self)
+                let v10 = x10.loadUnaligned(as: Acc.self)
+                let v11 = x11.loadUnaligned(as: Acc.self)
+                for g in 0..<quads {
+                    let w0 = w.loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                    let idx = load(perm, g * lanes)
+                    c0 = dot(c0, permute(v0, idx), w0)
+                    c1 = dot(c1, permute(v1, idx), w0)
+                    c2 = dot(c2, permute(v2, idx), w0)
+                    c3 = dot(c3, permute(v3, idx), w0)
+                    c4 = dot(c4, permute(v4, idx), w0)
+                    c5 = dot(c5, permute(v5, idx), w0)
+                    c6 = dot(c6, permute(v6, idx), w0)
+                    c7 = dot(c7, permute(v7, idx), w0)
+                    c8 = dot(c8, permute(v8, idx), w0)
+                    c9 = dot(c9, permute(v9, idx), w0)
+                    c10 = dot(c10, permute(v10, idx), w0)
+                    c11 = dot(c11, permute(v11, idx), w0)
+                }
+                x0 += segmentStep; x1 += segmentStep; x2 += segmentStep; x3 += segmentStep; x4 += segmentStep; x5 += segmentStep; x6 += segmentStep; x7 += segmentStep; x8 += segmentStep; x9 += segmentStep; x10 += segmentStep; x11 += segmentStep
+                w += quads * 64
+            }
+            x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance; x6 += rowAdvance; x7 += rowAdvance; x8 += rowAdvance; x9 += rowAdvance; x10 += rowAdvance; x11 += rowAdvance
+        }
+        storeRequantized(c0, a, p + 0, v); storeRequantized(c1, a, p + 1, v); storeRequantized(c2, a, p + 2, v); storeRequantized(c3, a, p + 3, v); storeRequantized(c4, a, p + 4, v); storeRequantized(c5, a, p + 5, v); storeRequantized(c6, a, p + 6, v); storeRequantized(c7, a, p + 7, v); storeRequantized(c8, a, p + 8, v); storeRequantized(c9, a, p + 9, v); storeRequantized(c10, a, p + 10, v); storeRequantized(c11, a, p + 11, v)
+    }
+
+    @inline(never) static func gtile1(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+        let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
+        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
+        let vb = Int(a.pointee.vectorBytes), inOffset = v * Int(a.pointee.vectorInputBytes)
+        let perm = a.pointee.permute!
+        var x0 = origin(a, p + 0) + inOffset
+        var w = a.pointee.weights! + v * vb
+        let bias = load(a.pointee.bias!, v * lanes)
+        var c0 = bias
+        for _ in 0..<kh {
+            for _ in 0..<segments {
+                let v0 = x0.loadUnaligned(as: Acc.self)
+                for g in 0..<quads {
+                    let w0 = w.loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                    let idx = load(perm, g * lanes)
+                    c0 = dot(c0, permute(v0, idx), w0)
+                }
+                x0 += segmentStep
+                w += quads * 64
+            }
+            x0 += rowAdvance
+        }
+        store(c0, a, p + 0, v)
+    }
+
     /// f32 CONV2D with the same tiles (weights [vector][kh][KW*IC][lanes] f32, input copy f32
     /// with a zero border): y = b + sum x * w in a fixed order (kh, then the kernel row), then
     /// leaky ReLU. Each output is computed by one tile, so the result is the same at any thread count.
@@ -1071,39 +1170,81 @@ extension VNNIKernels {
         let kh = Int(d.kernelHeight), kw = Int(d.kernelWidth)
         let sh = Int(d.strideHeight), sw = Int(d.strideWidth), dh = Int(d.dilationHeight), dw = Int(d.dilationWidth)
         let pt = Int(d.padTop), pl = Int(d.padLeft)
-        let cPad = (c + 15) / 16 * 16, total = h * w * c
+        let cPad = (c &+ 15) / 16 &* 16, total = h &* w &* c
         let input = d.inputF32!, weights = UnsafeRawPointer(d.weightsF32!), bias = UnsafeRawPointer(d.biasF32!), output = d.outputF32!
-        let alpha = VF(repeating: d.alpha), cmin = VF(repeating: d.clipMin), cmax = VF(repeating: d.clipMax)
+        let e = FloatLanesEpilogue(alpha: d.alpha, leaky: d.leaky != 0, clipMin: d.clipMin, clipMax: d.clipMax, clip: d.clip != 0)
+        let tapStride = dw &* c, rowStride = dh &* w &* c
         for oy in rowBegin..<rowEnd {
-            let iy0 = oy * sh - pt
-            var khLo = 0; while khLo < kh && iy0 + khLo * dh < 0 { khLo += 1 }
-            var khHi = kh; while khHi > khLo && iy0 + (khHi - 1) * dh >= h { khHi -= 1 }
+            let iy0 = oy &* sh &- pt
+            var khLo = 0; while khLo < kh && iy0 &+ khLo &* dh < 0 { khLo &+= 1 }
+            var khHi = kh; while khHi > khLo && iy0 &+ (khHi &- 1) &* dh >= h { khHi &-= 1 }
             for ox in 0..<ow {
-                let ix0 = ox * sw - pl
-                var kwLo = 0; while kwLo < kw && ix0 + kwLo * dw < 0 { kwLo += 1 }
-                var kwHi = kw; while kwHi > kwLo && ix0 + (kwHi - 1) * dw >= w { kwHi -= 1 }
-                let out = output + (oy * ow + ox) * c
+                let ix0 = ox &* sw &- pl
+                var kwLo = 0; while kwLo < kw && ix0 &+ kwLo &* dw < 0 { kwLo &+= 1 }
+                var kwHi = kw; while kwHi > kwLo && ix0 &+ (kwHi &- 1) &* dw >= w { kwHi &-= 1 }
+                let out = output + (oy &* ow &+ ox) &* c
+                let first = ((iy0 &+ khLo &* dh) &* w &+ ix0 &+ kwLo &* dw) &* c
+                let firstTap = khLo &* kw &+ kwLo
+                let rows = khHi &- khLo, columns = kwHi &- kwLo
                 var c0 = 0
+                // 64 channels at a time (4 independent FMA chains), then 16.
                 while c0 < c {
-                    let n = c - c0
-                    var acc = bias.loadUnaligned(fromByteOffset: c0 * 4, as: VF.self)
-                    for ky in khLo..<khHi {
-                        let rowOffset = ((iy0 + ky * dh) * w + ix0) * c + c0
-                        for kx in kwLo..<kwHi {
-                            let off = rowOffset + kx * dw * c
-                            let x = loadF(input + off, total - off)
-                            acc = acc + x * weights.loadUnaligned(fromByteOffset: ((ky * kw + kx) * cPad + c0) * 4, as: VF.self)
+                    let blocks = c &- c0 >= 64 ? 4 : 1
+                    var a0 = bias.loadUnaligned(fromByteOffset: c0 &* 4, as: VF.self), a1 = VF(), a2 = VF(), a3 = VF()
+                    if blocks == 4 {
+                        a1 = bias.loadUnaligned(fromByteOffset: (c0 &+ 16) &* 4, as: VF.self)
+                        a2 = bias.loadUnaligned(fromByteOffset: (c0 &+ 32) &* 4, as: VF.self)
+                        a3 = bias.loadUnaligned(fromByteOffset: (c0 &+ 48) &* 4, as: VF.self)
+                    }
+                    var rowOff = first &+ c0, wRow = (firstTap &* cPad &+ c0) &* 4
+                    for _ in 0..<rows {
+                        var off = rowOff, wo = wRow
+                        for _ in 0..<columns {
+                            let wr = weights + wo
+                            if blocks == 4 && total &- off >= 64 {
+                                let xr = UnsafeRawPointer(input + off)
+                                a0 = a0 + xr.loadUnaligned(as: VF.self) * wr.loadUnaligned(as: VF.self)
+                                a1 = a1 + xr.loadUnaligned(fromByteOffset: 64, as: VF.self) * wr.loadUnaligned(fromByteOffset: 64, as: VF.self)
+                                a2 = a2 + xr.loadUnaligned(fromByteOffset: 128, as: VF.self) * wr.loadUnaligned(fromByteOffset: 128, as: VF.self)
+                                a3 = a3 + xr.loadUnaligned(fromByteOffset: 192, as: VF.self) * wr.loadUnaligned(fromByteOffset: 192, as: VF.self)
+                            } else {
+                                a0 = a0 + loadF(input + off, total &- off) * wr.loadUnaligned(as: VF.self)
+                                if blocks == 4 {
+                                    var o = off &+ 16
+                                    a1 = a1 + loadF(input + o, total &- o) * wr.loadUnaligned(fromByteOffset: 64, as: VF.self)
+                                    o &+= 16
+                                    a2 = a2 + loadF(input + o, total &- o) * wr.loadUnaligned(fromByteOffset: 128, as: VF.self)
+                                    o &+= 16
+                                    a3 = a3 + loadF(input + o, total &- o) * wr.loadUnaligned(fromByteOffset: 192, as: VF.self)
+                                }
+                            }
+                            off &+= tapStride; wo &+= cPad &* 4
                         }
+                        rowOff &+= rowStride; wRow &+= kw &* cPad &* 4
                     }
-                    if d.leaky != 0 { acc.replace(with: acc * alpha, where: acc .< VF(repeating: 0)) }
-                    if d.clip != 0 {
-                        acc.replace(with: cmin, where: acc .< cmin)
-                        acc.replace(with: cmax, where: acc .> cmax)
+                    storeF(e.apply(a0), out + c0, c &- c0)
+                    if blocks == 4 {
+                        storeF(e.apply(a1), out + (c0 &+ 16), c &- c0 &- 16)
+                        storeF(e.apply(a2), out + (c0 &+ 32), c &- c0 &- 32)
+                        storeF(e.apply(a3), out + (c0 &+ 48), c &- c0 &- 48)
                     }
-                    storeF(acc, out + c0, n)
-                    c0 += 16
+                    c0 &+= 16 &* blocks
                 }
             }
+        }
+    }
+
+    /// The f32 epilogue on 16 lanes: y < 0 ? y * alpha : y, then clamp(y, clipMin, clipMax).
+    struct FloatLanesEpilogue {
+        let alpha: Float, leaky: Bool, clipMin: Float, clipMax: Float, clip: Bool
+        @inline(__always) func apply(_ v: VF) -> VF {
+            var y = v
+            if leaky { y.replace(with: y * VF(repeating: alpha), where: y .< VF(repeating: 0)) }
+            if clip {
+                y.replace(with: VF(repeating: clipMin), where: y .< VF(repeating: clipMin))
+                y.replace(with: VF(repeating: clipMax), where: y .> VF(repeating: clipMax))
+            }
+            return y
         }
     }
 

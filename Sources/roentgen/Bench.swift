@@ -46,6 +46,7 @@ struct Bench: ParsableCommand {
         func pct(_ p: Double) -> Double { times[min(times.count - 1, Int((Double(times.count - 1) * p).rounded()))] }
         let median = pct(0.5)
 
+        var perOpLines: [String] = []
         if perOp && !json {
             var opTimes = [[Double]](repeating: [], count: loaded.file.ops.count)
             for _ in 0..<max(5, runs / 4) {
@@ -61,7 +62,7 @@ struct Bench: ParsableCommand {
             for (i, op) in loaded.file.ops.enumerated() {
                 let t = opTimes[i].sorted()
                 let y = loaded.file.tensors[op.output]
-                print("  op \(String(i).leftPadded(3)) \(y.name.padding(toLength: width, withPad: " ", startingAt: 0)) "
+                perOpLines.append("  op \(String(i).leftPadded(3)) \(y.name.padding(toLength: width, withPad: " ", startingAt: 0)) "
                       + "\(op.kind.name.padding(toLength: 10, withPad: " ", startingAt: 0)) "
                       + String(format: "%8.3f ms  ", t[t.count / 2]) + y.shape.map(String.init).joined(separator: "x") + " \(y.dtype.name)")
             }
@@ -108,6 +109,10 @@ struct Bench: ParsableCommand {
         if let e2e { print(String(format: "end to end (decode + preprocess + inference): median %.3f ms  %.1f images/s", e2e, 1000 / e2e)) }
         print("arena_bytes: \(interpreter.arenaPlan.totalBytes) (activations \(interpreter.arenaPlan.activationBytes), kernel scratch beyond them \(interpreter.arenaPlan.scratchBeyondActivations))")
         print("peak_rss: \(peakRSS / 1024) KiB")
+        if !perOpLines.isEmpty {
+            print("per op (median of \(max(5, runs / 4)) runs, named by the tensor each writes):")
+            perOpLines.forEach { print($0) }
+        }
     }
 
     private func defaultImage() -> String? {

@@ -39,13 +39,13 @@ struct Inspect: ParsableCommand {
             line += " \(inputs.joined(separator: ", ")) -> \(y.name) \(y.shape) \(y.dtype.name)"
             let attributes = OpDescription.attributes(op, file)
             if !attributes.isEmpty { line += "  " + attributes }
-            let weights = OpDescription.weightBytes(op, file)
+            let constants = OpDescription.constantBytes(op, file)
             line += "  | activation \(y.byteCount) B"
-            if weights > 0 { line += ", weights \(weights) B" }
+            if constants > 0 { line += ", constants \(constants) B" }
             if !plan.scratch[op.index].isEmpty { line += ", scratch \(plan.scratch[op.index].count) B at \(plan.scratch[op.index].lowerBound)" }
             print(line)
         }
-        print("weight_bytes: \(file.weightBytes)")
+        print("weight_bytes: \(file.weightBytes) (every constant)")
         print("activation_bytes: \(plan.activationBytes) (the file's plan, \(file.activationCount) activations)")
         print("scratch_bytes: \(plan.scratch.map(\.count).max() ?? 0) largest of one op, \(plan.scratchBeyondActivations) beyond the activations")
         print("arena_bytes: \(plan.totalBytes)")
@@ -69,7 +69,7 @@ struct Inspect: ParsableCommand {
                 ("output", tensor(y)),
                 ("attributes", .object(attributes)),
                 ("summary", .string(OpDescription.attributes(op, file))),
-                ("weight_bytes", .int(OpDescription.weightBytes(op, file))),
+                ("constant_bytes", .int(OpDescription.constantBytes(op, file))),
                 ("activation_bytes", .int(y.byteCount)),
                 ("activation_offset", .int(plan.activations[op.output]!.lowerBound)),
                 ("scratch_bytes", .int(plan.scratch[op.index].count)),
@@ -157,7 +157,8 @@ enum OpDescription {
         }
     }
 
-    static func weightBytes(_ op: OpInfo, _ file: ModelFile) -> Int {
+    /// Weights, biases, requant and lookup tables the op reads.
+    static func constantBytes(_ op: OpInfo, _ file: ModelFile) -> Int {
         op.inputs.filter { file.tensors[$0].isConstant }.reduce(0) { $0 + file.tensors[$1].byteCount }
     }
 }

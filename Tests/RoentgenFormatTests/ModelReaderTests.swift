@@ -322,6 +322,27 @@ import RoentgenFormat
         #expect(wide.error()?.field == "op[0] QUANTIZE.input_count")
     }
 
+    /// A pool's pads need only be smaller than its kernel, so a huge kernel can pass the window
+    /// rule; AVGPOOL2D's KH * KW * 255 bound must then be checked without overflowing.
+    @Test func rejectsAHugeAveragePoolWindowWithoutOverflow() throws {
+        var d = ModelDraft(channels: 1, height: 2, width: 2)
+        let x = d.activation("input", .float32, [1, 2, 2, 1])
+        let q = d.activation("input.q", .int8, [1, 2, 2, 1], scale: 0.1, zeroPoint: 0)
+        d.op(.quantize, [x], q)
+        let k = 1 << 30
+        let pooled = d.activation("pool", .int8, [1, 2, 2, 1], scale: 0.1, zeroPoint: 0)
+        let requant = d.constant("requant", int32: [1 << 30, 30], [1, 2])
+        d.op(.avgpool2d, [q, requant], pooled, [.kernelH: Double(k), .kernelW: Double(k), .strideH: Double(k), .strideW: Double(k),
+                                                .padTop: Double(k - 1), .padLeft: Double(k - 1), .padBottom: Double(k - 1), .padRight: Double(k - 1)])
+        let y = d.activation("y", .float32, [1, 2, 2, 1])
+        d.op(.dequantize, [pooled], y)
+        let logits = d.activation("logits", .float32, [1, 4])
+        d.op(.reshape, [y], logits)
+        d.inputTensor = x; d.outputTensor = logits; d.labels = ["a", "b", "c", "d"]
+        let error = try #require(ModelBytes(bytes: d.encode()).error())
+        #expect(error.field == "op[1] AVGPOOL2D.attrs.kernel_h" && error.reason.contains("overflow"), "\(error)")
+    }
+
     /// Random changes to the metadata, re-sealed: the reader accepts the file or names a field,
     /// never crashes; and most such files are rejected (RoentgenTests runs the accepted ones).
     @Test func survivesResealedMutations() throws {

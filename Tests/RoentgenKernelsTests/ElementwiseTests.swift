@@ -173,6 +173,17 @@ struct EltwiseCase: CustomStringConvertible {
         for j in 0..<n where (i + j) % 3 == 0 { #expect(concat.identity[j], "input \(j) should be a plain copy") }
     }
 
+    /// The twin by hand: input 0 with M = 1/2 (m = 2^30, shift 31), z_0 = 2; input 1 an identity copy.
+    @Test func int8ByHand() {
+        var y = [Int8](repeating: 0, count: 3)
+        withPointers([[Int8(7), -4], [Int8(-9)]]) { ptrs in
+            ConcatInt8.reference(pixels: 1, channels: [2, 1], multipliers: [1 << 30, 1 << 30], shifts: [31, 30], zeroPoints: [2, -1],
+                                 outputZeroPoint: -1, inputs: ptrs, output: &y)
+        }
+        // (7 - 2) / 2 = 2.5 -> 3, - 1 = 2; (-4 - 2) / 2 = -3, - 1 = -4; -9 copied.
+        #expect(y == [2, -4, -9])
+    }
+
     @Test func float() {
         let a: [Float] = [1, 2, 3, 4], b: [Float] = [5, 6]
         var y = [Float](repeating: 0, count: 6)

@@ -214,6 +214,26 @@ func randomPool(_ r: inout SplitMix64, ceil: Bool? = nil) -> PoolGeometry {
         }
     }
 
+    /// The twin by hand: acc = 5 + (3 - 1) * 2 + (-1 - 1) * 4 = 1; (m, shift) = (3, 1) -> (3 + 1) >> 1 = 2.
+    @Test func referenceByHand() {
+        let rq: [Int32] = [3, 1, 1, 2, 3, 1, 1, 2]
+        var y: [Int8] = [0, 0]
+        rq.withUnsafeBufferPointer { p in
+            DenseInt8.reference(inputCount: 2, outputCount: 2, weights: [2, 4, -3, 0], bias: [5, -2], inputZeroPoint: 1,
+                                output: .int8(requant: p.baseAddress!, outputZeroPoint: 7, outputMin: -128, outputMax: 8), input: [3, -1], output: &y)
+        }
+        // Channel 1: -2 + 2 * -3 = -8 < 0 -> (m_neg, shift_neg) = (1, 2): (-8 + 2) >> 2 = -2, + 7 = 5. Channel 0: 2 + 7 = 9, clamped to 8.
+        #expect(y == [8, 5])
+        var f: [Float] = [0, 0]
+        let scales: [Float] = [0.5, 0.25]
+        scales.withUnsafeBufferPointer { p in
+            DenseInt8.reference(inputCount: 2, outputCount: 2, weights: [2, 4, -3, 0], bias: [5, -2], inputZeroPoint: 1,
+                                output: .logits(outScale: p.baseAddress!, alpha: 0.5, clipMax: 0.4), input: [3, -1], output: &f)
+        }
+        // 1 * 0.5 = 0.5 -> clip 0.4; -8 * 0.25 = -2 -> * 0.5 = -1.
+        #expect(f == [0.4, -1])
+    }
+
     @Test func extremes() {
         let k = 8192, n = 3
         let x = [Int8](repeating: -128, count: k), w = [Int8](repeating: -127, count: n * k)

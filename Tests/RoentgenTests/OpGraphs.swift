@@ -114,3 +114,65 @@ struct OpGraph {
         return values.map { Spec.dequantize($0, q.scales[0], q.zeroPoints[0]) }
     }
 }
+
+extension OpGraph {
+    /// One graph with every op kind of `precision` (int8: QUANTIZE first, DEQUANTIZE last), chained:
+    /// a workout for the allocation tests.
+    static func everyOp(precision: String, seed: UInt64 = 0xE7) -> (OpGraph, ModelFile) {
+        var g = OpGraph([8, 8, 6], seed: seed, precision: precision)
+        let int8 = precision == "int8"
+        var tensor: Int
+        var shape = [1, 8, 8, 6]
+        func next(_ g: inout OpGraph, _ shape: [Int]) -> Int { int8 ? g.int8(shape, scale: 1.0 / 32, zeroPoint: 0) : g.float(shape) }
+        func requant(_ g: inout OpGraph, _ rows: Int, _ pairs: Int) -> Int {
+            g.draft.constant(g.name("rq"), int32: Array(repeating: [1 << 30, 31], count: rows * pairs).flatMap { $0 }, [rows, 2 * pairs])
+        }
+        tensor = int8 ? g.quantized(scale: 1.0 / 32, zeroPoint: 0).tensor : g.x
+        // CONV2D 6 -> 12, then depthwise
+        for (oc, groups) in [(12, 1), (12, 12)] {
+            let icg = shape[3] / groups
+            let w = int8 ? g.draft.constant(g.name("w"), int8: g.rng.int8s(oc * 9 * icg), [oc, 3, 3, icg], scales: [Float](repeating: 0.01, count: oc))
+                         : g.draft.constant(g.name("w"), float: g.rng.floats(oc * 9 * icg), [oc, 3, 3, icg])
+            let b = int8 ? g.draft.constant(g.name("b"), int32: [Int32](repeating: 1, count: oc), [oc], scales: [Float](repeating: 0.01 / 32, count: oc))
+                         : g.draft.constant(g.name("b"), float: g.rng.floats(oc), [oc])
+            shape = [1, 8, 8, oc]
+            let y = next(&g, shape)
+            var inputs = [tensor, w, b]
+            if int8 { inputs.append(g.draft.constant(g.name("r"), int32: Array(repeating: [1 << 30, 36, 1 << 30, 36], count: oc).flatMap { $0 }, [oc, 4])) }
+            g.draft.op(.conv2d, inputs, y, [.kernelH: 3, .kernelW: 3, .padTop: 1, .padLeft: 1, .padBottom: 1, .padRight: 1, .groups: Double(groups)])
+            tensor = y
+        }
+        let pool: [AttributeID: Double] = [.kernelH: 2, .kernelW: 2, .strideH: 2, .strideW: 2]
+        shape = [1, 4, 4, 12]
+        let maxed = next(&g, shape)
+        g.draft.op(.maxpool2d, [tensor], maxed, pool)
+        let averaged = next(&g, shape)
+        g.draft.op(.avgpool2d, int8 ? [tensor, requant(&g, 4, 1)] : [tensor], averaged, pool)
+        let padded = next(&g, [1, 6, 6, 12])
+        g.draft.op(.pad, [averaged], padded, [.padTop: 1, .padLeft: 1, .padBottom: 1, .padRight: 1])
+        let cropped = next(&g, shape)
+        g.draft.op(.maxpool2d, [padded], cropped, [.kernelH: 3, .kernelW: 3])
+        let activated = next(&g, shape)
+        g.draft.op(.activation, int8 ? [cropped, g.draft.constant(g.name("lut"), int8: g.rng.int8s(256), [256])] : [cropped], activated, [.function: 4])
+        let sum = next(&g, shape)
+        g.draft.op(.add, int8 ? [activated, maxed, g.draft.constant(g.name("add"), int32: [1 << 29, 1 << 29, 30], [3])] : [activated, maxed], sum)
+        let gate = next(&g, [1, 1, 1, 12])
+        g.draft.op(.mean, int8 ? [sum, requant(&g, 1, 1)] : [sum], gate)
+        let product = next(&g, shape)
+        g.draft.op(.mul, int8 ? [sum, gate, g.draft.constant(g.name("mul"), int32: [1 << 30, 35], [2])] : [sum, gate], product)
+        let joined = next(&g, [1, 4, 4, 36])
+        g.draft.op(.concat, int8 ? [product, sum, maxed, requant(&g, 3, 1)] : [product, sum, maxed], joined)
+        let flat = next(&g, [1, 576])
+        g.draft.op(.reshape, [joined], flat)
+        let logits = next(&g, [1, 5])
+        if int8 {
+            g.draft.op(.dense, [flat, g.draft.constant(g.name("dw"), int8: g.rng.int8s(5 * 576), [5, 576], scales: [Float](repeating: 0.01, count: 5)),
+                                g.draft.constant(g.name("db"), int32: [Int32](repeating: 0, count: 5), [5], scales: [Float](repeating: 0.01 / 32, count: 5)),
+                                g.draft.constant(g.name("dr"), int32: Array(repeating: [1 << 30, 40, 1 << 30, 40], count: 5).flatMap { $0 }, [5, 4])], logits)
+        } else {
+            g.draft.op(.dense, [flat, g.draft.constant(g.name("dw"), float: g.rng.floats(5 * 576), [5, 576]), g.draft.constant(g.name("db"), float: g.rng.floats(5), [5])], logits)
+        }
+        let model = g.finish(logits)
+        return (g, model)
+    }
+}

@@ -4,6 +4,8 @@ import MallocCounter
 import Testing
 import Roentgen
 import RoentgenImage
+import RoentgenFormat
+import RoentgenKernels
 
 @Suite struct ThreadedRuntimeTests {
     @Test(arguments: [Fixtures.int8Model, Fixtures.f32Model])
@@ -17,6 +19,28 @@ import RoentgenImage
             classifier.interpreter.invoke()
             let allocations = malloc_counter_stop()
             #expect(allocations == 0, "\(modelPath): \(allocations) heap allocations in one 2-thread invoke")
+        }
+    }
+
+    /// A graph of every op kind: no op allocates per image, on any kernel variant, 1 or 2 threads.
+    @Test(arguments: ["int8", "f32"])
+    func everyOpRunsWithoutAllocating(precision: String) throws {
+        let (graph, model) = OpGraph.everyOp(precision: precision)
+        let kinds = Set(model.ops.map(\.kind))
+        #expect(kinds == Set(OpKind.allCases).subtracting(precision == "int8" ? [] : [.quantize, .dequantize]), "every op kind is in the graph")
+        for variant in KernelVariant.allCases where variant.isSupported {
+            for threads in [1, 2] {
+                let interpreter = Interpreter(model: model, threads: threads, kernelVariant: variant)
+                interpreter.input.update(from: graph.image, count: graph.image.count)
+                interpreter.invoke()
+                for _ in 0..<3 {
+                    malloc_counter_start()
+                    interpreter.invoke()
+                    let allocations = malloc_counter_stop()
+                    #expect(allocations == 0, "\(precision) \(variant) \(threads) threads: \(allocations) heap allocations in one invoke")
+                }
+                #expect(interpreter.logits.allSatisfy { $0.isFinite })
+            }
         }
     }
 

@@ -92,6 +92,23 @@ def test_int8_top1_mostly_agrees_with_float(dags, calib_dir):
     assert agree >= 0.8 * total, f"int8 agrees with float on only {agree}/{total} calibration images"
 
 
+def test_every_int8_layer_tracks_its_float_layer(dags, calib_dir):
+    """Layer by layer, the dequantized int8 tensor stays within a few percent of the same tensor
+    of the f32 file (a wrong scale, zero point or requant table in any op's lowering shows here)."""
+    img = sorted(calib_dir.glob("*.png"))[1]
+    for key, (_, _, m, q) in dags.items():
+        x = reference.load_input(m, img)
+        a, b = reference.run(q, x, record=True), reference.run(m, x, record=True)
+        for t in q.tensors:
+            if t.role != ROLE_ACTIVATION or t.dtype != DT_INT8 or t.name.removesuffix(".q") not in b:
+                continue
+            want = b[t.name.removesuffix(".q")].astype(np.float64)
+            got = (a[t.name].astype(np.float64) - t.zero_point) * t.scale
+            span = max(want.max() - want.min(), 1e-6)
+            assert np.abs(got - want).max() <= 0.1 * span + 2 * t.scale, f"{key}: {t.name}"
+            assert np.mean(np.abs(got - want)) <= 0.02 * span + t.scale, f"{key}: {t.name}"
+
+
 def test_layer_outputs_have_the_same_names_in_every_precision(dags):
     _, _, m, q = dags[(2, "torchscript")]
     names = lambda model: {model.tensors[o.output].name for o in model.ops}
@@ -247,7 +264,7 @@ def test_cli_f32_default_labels_and_reproducible_created(tmp_path, small_onnx):
 
 
 @pytest.mark.parametrize("case", ["no_calib", "bad_op", "labels", "mean", "missing", "corrupt"])
-def test_cli_errors_leave_nothing(tmp_path, small_onnx, calib_dir, case):
+def test_cli_errors_leave_nothing(tmp_path, small_onnx, calib_dir, case, capsys):
     out = tmp_path / "out.rtg"
     args = [small_onnx, "-o", out, "--precision", "int8", "--calib", calib_dir]
     if case == "no_calib":
@@ -277,10 +294,10 @@ def test_cli_errors_leave_nothing(tmp_path, small_onnx, calib_dir, case):
         c.write_bytes(b"\x08\x07garbage" * 10)
         args[0] = c
         frag = "corrupt.onnx"
-    r = run_cli(*args)
-    assert r.returncode == 1
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("roentgen-convert: error: ") and frag in lines[0], r.stderr
+    assert convert.main([str(a) for a in args]) == 1
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("roentgen-convert: error: ") and frag in lines[0], err
     assert list(tmp_path.glob("*.rtg")) == [] and not any(p.name.startswith(".tmp-") for p in tmp_path.iterdir())
 
 

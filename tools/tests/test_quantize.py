@@ -167,3 +167,19 @@ def test_bias_and_overflow():
     Q.check_overflow("ok", 100, q)
     with pytest.raises(Q.QuantizationError, match="'big'.*overflow"):
         Q.check_overflow("big", 66400, np.array([5], np.int32))
+
+
+def test_bias_scale_floor_keeps_a_huge_bias_in_int32():
+    """An input that is almost constant (tiny s_x) next to a real bias: the weight scale is raised
+    just enough that the bias fits beside the K products."""
+    w = np.array([[0.5, -0.25, 0.125], [0.01, 0.02, 0.03]], np.float32)
+    b = np.array([3.0, 1e-9])
+    s_x, k = 1e-12, 3
+    floor = Q.bias_scale_floor(b, s_x, k)
+    q, s_w = Q.quantize_weights(w, floor)
+    assert s_w[0] > np.float32(0.5 / 127) and s_w[1] == np.float32(0.03 / 127)  # only channel 0 is raised
+    bq, _ = Q.quantize_bias(b, s_x, s_w)
+    assert abs(int(bq[0])) <= 2**31 - 1 - k * 255 * 127 < abs(round(3.0 / (s_x * float(np.float32(0.5 / 127)))))
+    Q.check_overflow("ok", k, bq)
+    with pytest.raises(Q.QuantizationError, match="overflow"):
+        Q.bias_scale_floor(b, s_x, 66400)

@@ -36,6 +36,10 @@ typedef struct {
     int32_t leaky;
     float clipMin, clipMax;   // f32: clamp when clip != 0
     int32_t clip;
+    // Grouped tiles (groups side by side in one vector): lane l takes input dword permute[q][l] of
+    // the vector loaded at the pixel's origin + v * vectorInputBytes, for quad q of a segment.
+    const int32_t *permute;   // [quads][lanes]
+    int64_t vectorInputBytes;
 } rtg_conv_args;
 
 /// What a depthwise CONV2D (groups == IC) of the SIMD section reads and writes: channels are the
@@ -107,6 +111,18 @@ rtg_i32x16 rtg_dpbusd(rtg_i32x16 acc, rtg_i32x16 a, rtg_i32x16 b) {
 static inline __attribute__((always_inline, target("avx512f")))
 rtg_i8x16 rtg_narrow_sat(rtg_i32x16 a) {
     return (rtg_i8x16)_mm512_cvtsepi32_epi8((__m512i)a);
+}
+
+/// vpermd zmm: r[i] = a[idx[i]] (dword lanes).
+static inline __attribute__((always_inline, target("avx512f")))
+rtg_i32x16 rtg_permd16(rtg_i32x16 a, rtg_i32x16 idx) {
+    return (rtg_i32x16)_mm512_permutexvar_epi32((__m512i)idx, (__m512i)a);
+}
+
+/// vpermd ymm: r[i] = a[idx[i]] (dword lanes).
+static inline __attribute__((always_inline, target("avx2")))
+rtg_i32x8 rtg_permd8(rtg_i32x8 a, rtg_i32x8 idx) {
+    return (rtg_i32x8)_mm256_permutevar8x32_epi32((__m256i)a, (__m256i)idx);
 }
 
 /// vpmaddwd ymm: r[i] = s16(a[i].lo) * s16(b[i].lo) + s16(a[i].hi) * s16(b[i].hi) (exact here:

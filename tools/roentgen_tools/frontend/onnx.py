@@ -201,7 +201,8 @@ class _Importer:
             return self.consts[name]
         if name in self.acts:
             raise OnnxImportError(f"{node_id(node)}: input {name!r} must be a constant, it is computed from the image")
-        raise OnnxImportError(f"{node_id(node)}: input {name!r} is neither an initializer nor computed by an earlier node")
+        raise OnnxImportError(f"{node_id(node)}: input {name!r} is neither an initializer nor computed by an "
+                              "earlier node")
 
     def value(self, name, node) -> str:
         if name in self.softmaxed:

@@ -14,8 +14,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..fileformat import DT_FLOAT32, DT_INT8, DT_INT32
 from ..fileformat.ops import OP_CONV2D
-from ..quant.arith import (check_overflow, clip_bounds, quantize_bias, quantize_weights, requant_rows,
-                           requantize)
+from ..quant.arith import (bias_scale_floor, check_overflow, clip_bounds, quantize_bias, quantize_weights,
+                           requant_rows, requantize)
 from . import window
 
 KIND = OP_CONV2D
@@ -29,9 +29,10 @@ GEOMETRY = ("kernel_h", "kernel_w", "stride_h", "stride_w", "dilation_h", "dilat
 def quantized_weights(node, ctx, s_x: float):
     """The int8 weight (per output channel) and int32 bias tensors of a CONV2D / DENSE node whose
     input has scale s_x; returns (weight index, bias index, s_w)."""
-    wq, s_w = quantize_weights(node.weight)
+    k = int(np.prod(node.weight.shape[1:]))
+    wq, s_w = quantize_weights(node.weight, bias_scale_floor(node.bias, s_x, k))
     bq, s_b = quantize_bias(node.bias, s_x, s_w)
-    check_overflow(node.name, int(np.prod(node.weight.shape[1:])), bq)
+    check_overflow(node.name, k, bq)
     zeros = np.zeros(len(s_w), np.int32)
     w = ctx.const(node, "weight", DT_INT8, wq, scales=s_w, zero_points=zeros)
     b = ctx.const(node, "bias", DT_INT32, bq, scales=s_b, zero_points=zeros)

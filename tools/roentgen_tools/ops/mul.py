@@ -33,6 +33,7 @@ def run(op, xs, model):
     if ty.dtype == DT_INT8:
         m, shift = (int(v) for v in xs[2])
         p = (a.astype(np.int64) - ta.zero_point) * (b.astype(np.int64) - tb.zero_point)
-        return np.clip(ty.zero_point + requantize(p, m, shift), op.attrs["out_min"], op.attrs["out_max"]).astype(np.int8)
+        y = ty.zero_point + requantize(p, m, shift)
+        return np.clip(y, op.attrs["out_min"], op.attrs["out_max"]).astype(np.int8)
     y = (a * b).astype(F32)
     return np.minimum(np.maximum(y, F32(op.attrs["clip_min"])), F32(op.attrs["clip_max"]))

@@ -98,17 +98,33 @@ def clip_bounds(clip_min: float, clip_max: float, s_y: float, z_y: int):
 
 # ------------------------------------------------------------------------------- weights and bias
 
-def weight_scales(w: np.ndarray) -> np.ndarray:
-    """Per output channel (axis 0): s_w = max|w| / 127 as f32; an all-zero channel gets 1.0."""
+def weight_scales(w: np.ndarray, floor=None) -> np.ndarray:
+    """Per output channel (axis 0): s_w = max|w| / 127 as f32 (an all-zero channel gets 1.0),
+    at least `floor` (see bias_scale_floor)."""
     m = np.abs(w.astype(np.float64)).reshape(w.shape[0], -1).max(axis=1)
     s = (m / 127.0).astype(F32)
     s[(m == 0) | ~(s > 0)] = F32(1.0)  # zero channel, or a max so small it underflows f32
+    if floor is not None:
+        s = np.maximum(s, np.asarray(floor, F32))
     return s
 
 
-def quantize_weights(w: np.ndarray):
+def bias_scale_floor(b: np.ndarray, s_x: float, k: int) -> np.ndarray:
+    """The smallest f32 s_w per channel at which the int32 bias rint(b / (s_x * s_w)) leaves room
+    for the K products: |b_q| <= 2^31 - 1 - K * 255 * 127 (SPEC's accumulator bound). Only a bias
+    that is huge next to what the input can contribute (an almost constant input: a tiny s_x)
+    needs it; its weights then get coarser levels, which cannot matter next to that bias."""
+    limit = INT32_MAX - k * 255 * 127
+    if limit <= 0:
+        raise QuantizationError(f"K = {k} products may overflow int32 (K * 255 * 127 > 2^31 - 1)")
+    need = np.abs(b.astype(np.float64)) / (float(s_x) * limit)
+    s = need.astype(F32)
+    return np.where(s.astype(np.float64) < need, np.nextafter(s, F32(np.inf)), s).astype(F32)
+
+
+def quantize_weights(w: np.ndarray, floor=None):
     """Symmetric int8 per channel: q = clamp(rint(w / s_w), -127, 127) (half to even)."""
-    s = weight_scales(w)
+    s = weight_scales(w, floor)
     shape = (-1,) + (1,) * (w.ndim - 1)
     q = np.clip(np.rint(w.astype(np.float64) / s.astype(np.float64).reshape(shape)), -127, 127)
     return q.astype(np.int8), s

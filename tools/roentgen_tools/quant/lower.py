@@ -115,6 +115,7 @@ class Lowering:
                 runs_int8[n.output] = i8
                 if i8:
                     self.int8_nodes.add(id(n))
+            self.ranges = self._shared_ranges(ranges)
 
     # ------------------------------------------------------------------ for op modules
     def int8(self, node) -> bool:
@@ -189,6 +190,24 @@ class Lowering:
         self.ops.append(Op(kind, list(inputs), output, full))
 
     # ------------------------------------------------------------------ internals
+    def _shared_ranges(self, ranges: dict) -> dict:
+        """An int8 PAD shares its input's scale and zero point, so that quantization must hold the
+        pad value too: the range of the tensor it pads (through any MAXPOOL2D / RESHAPE between,
+        which share it as well) is widened to contain the value."""
+        g = self.graph
+        ranges = dict(ranges)
+        for n in g.nodes:
+            if id(n) not in self.int8_nodes or n.op != "PAD" or not np.isfinite(n.attrs["value"]):
+                continue
+            root = n.inputs[0]
+            while g.producer(root) is not None and g.producer(root).op in KEEPS_QUANTIZATION \
+                    and id(g.producer(root)) in self.int8_nodes:
+                root = g.producer(root).inputs[0]
+            name, v = g.tensor_name(root), n.attrs["value"]
+            if name in ranges:
+                ranges[name] = (min(ranges[name][0], v), max(ranges[name][1], v))
+        return ranges
+
     def _tensor(self, name, dtype, role, dims, data=None, quant=None, scales=None, zero_points=None) -> int:
         if quant is not None:
             scales, zero_points = [quant[0]], [quant[1]]

@@ -1,10 +1,8 @@
 """The paper's custom CNN (Menkovski et al., Table 2) in PyTorch and its ONNX export."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
-import torch.nn.functional as F
 
 # Table 2: conv3x3 blocks (channels per conv), each block followed by MaxPool 3x3 / stride 2
 TABLE2_BLOCKS = [[32, 16], [64, 32], [128, 128, 64], [256, 256, 128]]

@@ -326,9 +326,8 @@ def finish(args, out, onnx_path, svm_path, train, val, yva, labels, m_float) -> 
     """Calibration folder, int8 + f32 conversion, int8 held-out accuracy (numpy reference)."""
     if args.no_convert:
         return 0
-    from ..convert import convert
-    from ..fileformat import serialize, read_bytes, write_atomic
-    from ..svm_head import convert_svm
+    from ..convert import convert, convert_svm
+    from ..fileformat import read_bytes, serialize, write_atomic
     calib = make_calib(out, train, labels, args.calib_per_class, args.seed)
     for precision in ("f32", "int8"):
         if svm_path is None:
