@@ -33,7 +33,7 @@ setup_python() {
     export PATH="$VENV/bin:$PATH"
 }
 
-build_release() {
-    (cd "$ROOT" && swift build -c release 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' >&2)
+build_release() {  # extra arguments go to swift build
+    (cd "$ROOT" && swift build -c release "$@" 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' >&2)
     export ROENTGEN_BIN="$ROOT/.build/release/roentgen"
 }

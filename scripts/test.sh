@@ -3,8 +3,10 @@
 # including the end-to-end comparison of the Swift binary with the numpy reference).
 source "$(dirname "$0")/setup.sh"
 setup_python
-build_release
+# -enable-testing: the kernel tests reach internals with @testable import, also in release; the same
+# flags for the binary and the tests, so swift test reuses the build
+build_release -Xswiftc -enable-testing
 cd "$ROOT"
-swift test -c release 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]'
+swift test -c release -Xswiftc -enable-testing 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]'
 test ${PIPESTATUS[0]} -eq 0
 cd "$ROOT/tools" && python -m pytest -q -p no:cacheprovider tests

@@ -8,11 +8,8 @@ enum Fixtures {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static func path(_ relative: String) -> String { root.appendingPathComponent(relative).path }
     static func bytes(_ relative: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: path(relative)))) }
-    /// The shipped models (`ROENTGEN_FIXTURE_MODELS` points elsewhere while they are re-converted).
-    static func model(_ name: String) -> String {
-        if let folder = ProcessInfo.processInfo.environment["ROENTGEN_FIXTURE_MODELS"] { return folder + "/" + name }
-        return path("fixtures/models/" + name)
-    }
+    /// A shipped model (fixtures/models).
+    static func model(_ name: String) -> String { path("fixtures/models/" + name) }
 }
 
 /// A model file's bytes with helpers to find and change fields.

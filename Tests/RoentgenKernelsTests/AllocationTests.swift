@@ -1,6 +1,5 @@
 // Kernels allocate nothing in `run` (scratch comes from the caller's arena). Needs the MallocCounter
 // target as a dependency of RoentgenKernelsTests (Package.swift).
-#if canImport(MallocCounter)
 import MallocCounter
 import Testing
 @testable import RoentgenKernels
@@ -107,4 +106,3 @@ import RoentgenFloat
         }
     }
 }
-#endif

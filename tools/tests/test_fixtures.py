@@ -37,3 +37,19 @@ def test_created_override(tmp_path, monkeypatch):
     monkeypatch.delenv("SOURCE_DATE_EPOCH")
     assert created_timestamp().endswith("Z")
     assert os.environ.get("SOURCE_DATE_EPOCH") is None
+
+
+def test_shipped_models_are_what_their_sources_convert_to(tmp_path):
+    """fixtures/models/*-int8.rtg are exactly scripts/convert-fixtures.sh's output from the committed
+    sources (ONNX, SVM, labels, calibration DRRs), so a converter change that alters them fails here
+    until the fixtures are re-converted."""
+    from conftest import FIXTURES
+    from roentgen_tools import convert
+    from roentgen_tools.fileformat import serialize
+
+    m, created = FIXTURES / "models", "2026-12-01T00:00:00Z"
+    labels = convert.read_labels(m / "cnn-labels.txt")
+    cnn = convert.convert(m / "cnn.onnx", "int8", calib=FIXTURES / "calib-drr", labels=labels, created=created)
+    assert serialize(cnn) == (m / "cnn-int8.rtg").read_bytes(), "re-run scripts/convert-fixtures.sh"
+    svm = convert.convert_svm(m / "svm-features.onnx", m / "svm.npz", "int8", FIXTURES / "calib-drr", created=created)
+    assert serialize(svm) == (m / "svm-int8.rtg").read_bytes(), "re-run scripts/convert-fixtures.sh"
