@@ -145,3 +145,25 @@ def test_bad_image_reported(tmp_path, calib_dir):
     assert REQUIRED <= set(rows[0]), rows[0]
     assert set(rows[1]) == {"path", "error"} and rows[1]["path"] == str(bad), rows[1]
     assert r.returncode != 0, "a failed image must give a nonzero exit status (like roentgen-reference)"
+
+
+# Graphs of format 2.0, each block family at least once, both exporters: the Swift runtime must
+# equal the numpy reference bit for bit (int8) and ONNX Runtime to 1e-4 (f32).
+DAG_CASES = [
+    (11, "torchscript", ("residual", "inverted", "squeeze_excite")),
+    (12, "dynamo", ("concat", "avgpool", "maxpool")),
+    (13, "torchscript", ("grouped_dilated", "activations", "relu_skip")),
+    (14, "dynamo", ("pad_conv", "affine", "residual")),
+]
+
+
+@pytest.mark.parametrize("seed,exporter,blocks", DAG_CASES)
+def test_random_dag(tmp_path, calib_dir, seed, exporter, blocks):
+    from cnn_factory import export_onnx, random_dag
+    roentgen_bin()
+    net, desc = random_dag(seed, blocks=blocks)
+    onnx_path = export_onnx(net, tmp_path / f"dag{seed}.onnx", desc["channels"], desc["hw"], exporter)
+    write_model(convert.convert(onnx_path, "int8", calib=calib_dir), tmp_path / "q.rtg")
+    write_model(convert.convert(onnx_path, "f32"), tmp_path / "f.rtg")
+    check_pair(f"dag seed {seed} {exporter} ({desc})", onnx_path, tmp_path / "q.rtg", tmp_path / "f.rtg",
+               sorted(calib_dir.glob("*.png"))[:6])
