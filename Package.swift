@@ -45,10 +45,13 @@ let package = Package(
             "Roentgen", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
-        .testTarget(name: "RoentgenFormatTests", dependencies: ["RoentgenFormat"]),
+        .testTarget(name: "RoentgenFormatTests", dependencies: ["RoentgenFormat", "RoentgenTestSupport"]),
         .testTarget(name: "RoentgenKernelsTests", dependencies: ["RoentgenKernels", "RoentgenFloat", "MallocCounter"]),
         .testTarget(name: "RoentgenImageTests", dependencies: ["RoentgenImage"]),
-        .testTarget(name: "RoentgenTests", dependencies: ["Roentgen", "MallocCounter"]),
+        .testTarget(name: "RoentgenTests", dependencies: ["Roentgen", "MallocCounter", "RoentgenTestSupport"]),
+        // Test support: writes small format-2.0 files of any op (and files broken in one field) for the
+        // Swift tests; the converter (Python) is the writer real models come from.
+        .target(name: "RoentgenTestSupport", dependencies: ["RoentgenFormat"], path: "Tests/RoentgenTestSupport"),
         // Test support: counts heap allocations to prove inference allocates nothing.
         .target(name: "MallocCounter", path: "Tests/MallocCounter"),
     ]

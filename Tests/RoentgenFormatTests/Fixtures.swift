@@ -3,6 +3,7 @@
 
 import Foundation
 import RoentgenFormat
+import RoentgenTestSupport
 
 enum Fixtures {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import RoentgenFormat
+import RoentgenTestSupport
 
 @Suite struct SHA256Tests {
     @Test func knownVectors() {

@@ -2,6 +2,7 @@
 // shipped models do not have.
 
 import RoentgenFormat
+import RoentgenTestSupport
 
 enum TestModels {
     /// input -> QUANTIZE -> CONV2D (1 -> 4 channels) -> CONV2D (groups 4, dilation 2, pads 2)

@@ -10,6 +10,7 @@
 import Foundation
 import Roentgen
 import RoentgenFormat
+import RoentgenTestSupport
 import RoentgenKernels
 
 struct TestRNG {

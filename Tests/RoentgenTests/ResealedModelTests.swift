@@ -5,6 +5,7 @@ import Foundation
 import Testing
 import Roentgen
 import RoentgenFormat
+import RoentgenTestSupport
 
 @Suite struct ResealedModelTests {
     @Test func mutatedModelsLoadAndRunOrAreRejected() throws {

@@ -4,6 +4,8 @@
 // It lays the file out as the converter does: sections in kind order, each 64-aligned, constants
 // and quantization blocks 64-aligned in DATA, and the greedy plan of SPEC "PLAN".
 
+import RoentgenFormat
+
 public struct ModelDraft {
     public struct Tensor {
         public var name: String
