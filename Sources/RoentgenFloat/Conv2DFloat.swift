@@ -2,7 +2,7 @@
 // y < 0 ? y * alpha : y, then clamp(y, clipMin, clipMax). The implementation is chosen once, at init:
 //   depthwise (groups == IC > 1) -> DepthwiseConv2DFloat (SIMD along channels, every variant)
 //   avx2 / vnni                  -> PackedConvFloat (the generated f32 tiles, grouped / dilated too)
-//   portable                     -> im2col + OpenBLAS sgemm, one sgemm per group
+//   portable                     -> im2col + OpenBLAS sgemm, one sgemm per group and band of pixels
 // Summation order is the kernel's (SPEC allows it); threading of OpenBLAS is off (never here).
 import COpenBLAS
 import RoentgenKernels
@@ -20,9 +20,17 @@ public final class Conv2DFloat: ParallelWork, @unchecked Sendable {
     }
     let implementation: Implementation
     private var bound: (input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>)?
+    /// gemm: output pixels per band of im2col rows (the rows in scratch at a time), the band being run.
+    private var gemmBandSize = 0
+    private var gemmPixels = 0..<0
+    private var gemmBands: Int { (geometry.outputHeight * geometry.outputWidth + gemmBandSize - 1) / gemmBandSize }
+    private func gemmBandPixels(_ band: Int) -> Range<Int> {
+        band * gemmBandSize..<min(geometry.outputHeight * geometry.outputWidth, (band + 1) * gemmBandSize)
+    }
 
     public init(geometry g: Conv2DGeometry, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-                alpha: Float = 1, clipMin: Float = -.infinity, clipMax: Float = .infinity, variant: KernelVariant = .selected) {
+                alpha: Float = 1, clipMin: Float = -.infinity, clipMax: Float = .infinity, variant: KernelVariant = .selected,
+                bandBudget: Int = RowBands.defaultBudget) {
         precondition(g.isValid, "Conv2DFloat: invalid geometry \(g)")
         precondition(variant.isSupported, "Conv2DFloat: this CPU cannot run the \(variant.rawValue) kernels")
         _ = openBLASSingleThreaded
@@ -33,7 +41,7 @@ public final class Conv2DFloat: ParallelWork, @unchecked Sendable {
                                          variant: variant)
             implementation = .depthwise(d); scratchBytes = d.scratchBytes
         } else if let p = PackedConvFloat.make(variant: variant, geometry: g, weights: weights, bias: bias,
-                                               alpha: alpha, clipMin: clipMin, clipMax: clipMax) {
+                                               alpha: alpha, clipMin: clipMin, clipMax: clipMax, bandBudget: bandBudget) {
             implementation = .packed(p); scratchBytes = p.scratchBytes
         } else {
             let w = UnsafeMutablePointer<Float>.allocate(capacity: g.weightCount)
@@ -41,7 +49,8 @@ public final class Conv2DFloat: ParallelWork, @unchecked Sendable {
             let b = UnsafeMutablePointer<Float>.allocate(capacity: g.outputChannels)
             b.initialize(from: bias, count: g.outputChannels)
             implementation = .gemm(weights: w, bias: b)
-            scratchBytes = (g.outputHeight * g.outputWidth * g.reductionCount * 4 + 63) / 64 * 64
+            gemmBandSize = min(g.outputHeight * g.outputWidth, max(1, bandBudget / (g.reductionCount * 4)))
+            scratchBytes = (gemmBandSize * g.reductionCount * 4 + 63) / 64 * 64
         }
         super.init()
     }
@@ -53,19 +62,27 @@ public final class Conv2DFloat: ParallelWork, @unchecked Sendable {
     /// Runs the convolution, split over the pool's threads when there is one. Does not allocate.
     public func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, scratch: UnsafeMutableRawPointer,
                     pool: WorkerPool? = nil) {
+        let bands: Int
         switch implementation {
-        case let .packed(p): p.prepare(input: input, output: output, scratch: scratch)
-        case let .depthwise(d): d.prepare(input: input, output: output, scratch: scratch)
-        case .gemm: bound = (input, output, scratch.assumingMemoryBound(to: Float.self))
+        case let .packed(p): p.bind(input: input, output: output, scratch: scratch); bands = p.bandCount
+        case let .depthwise(d): d.prepare(input: input, output: output, scratch: scratch); bands = 1
+        case .gemm: bound = (input, output, scratch.assumingMemoryBound(to: Float.self)); bands = gemmBands
         }
-        if let pool, pool.threads > 1 { pool.run(self) } else { runChunk(0, of: 1) }
+        for band in 0..<bands {
+            switch implementation {
+            case let .packed(p): p.prepare(band: band)
+            case .depthwise: break
+            case .gemm: gemmPixels = gemmBandPixels(band)
+            }
+            if let pool, pool.threads > 1 { pool.run(self) } else { runChunk(0, of: 1) }
+        }
     }
 
     public override func chunkCount(threads: Int) -> Int {
         switch implementation {
         case let .packed(p): return p.chunkCount(threads: threads)
         case let .depthwise(d): return d.chunkCount(threads: threads)
-        case .gemm: return threads <= 1 ? 1 : min(4 * threads, max(1, geometry.outputHeight * geometry.outputWidth / 32))
+        case .gemm: return threads <= 1 ? 1 : min(4 * threads, max(1, gemmPixels.count / 32))
         }
     }
 
@@ -77,29 +94,33 @@ public final class Conv2DFloat: ParallelWork, @unchecked Sendable {
         }
     }
 
-    /// Rows `part` of the output pixels: per group, im2col of those rows, then one single-threaded
-    /// sgemm into the group's output columns (OpenBLAS's own threads would allocate per call).
+    /// Rows `part` of the band's output pixels: per group, im2col of those rows, then one
+    /// single-threaded sgemm into the group's output columns (OpenBLAS's own threads would allocate
+    /// per call). im2col row `p` of the band is at `scratch + (p - band start) * K`.
     private func gemm(_ part: Int, _ parts: Int, _ weights: UnsafeMutablePointer<Float>, _ bias: UnsafeMutablePointer<Float>) {
         let g = geometry
         let (input, output, scratch) = bound!
-        let rows = partRange(g.outputHeight * g.outputWidth, part, parts)
+        let r = partRange(gemmPixels.count, part, parts)
+        let rows = gemmPixels.lowerBound + r.lowerBound..<gemmPixels.lowerBound + r.upperBound
         guard !rows.isEmpty else { return }
         let m = rows.count, k = g.reductionCount, ocg = g.groupOutputChannels, oc = g.outputChannels
         let c = output + rows.lowerBound * oc
         for r in 0..<m { (c + r * oc).update(from: bias, count: oc) }
+        let cols = scratch + r.lowerBound * k
         for grp in 0..<g.groups {
-            Self.im2col(g, input, scratch, group: grp, pixels: rows)
+            Self.im2col(g, input, cols, group: grp, pixels: rows)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(ocg), Int32(k),
-                        1, scratch + rows.lowerBound * k, Int32(k), weights + grp * ocg * k, Int32(k), 1, c + grp * ocg, Int32(oc))
+                        1, cols, Int32(k), weights + grp * ocg * k, Int32(k), 1, c + grp * ocg, Int32(oc))
         }
         if !epilogue.isIdentity { for r in 0..<m { epilogue.apply(c + r * oc, count: oc) } }
     }
 
-    /// Fills rows `pixels` of the im2col matrix [OH*OW][KH*KW*IC/groups] of group `group` (zeros at padding).
+    /// Writes the im2col rows [KH*KW*IC/groups] of output pixels `pixels`, group `group`, to `cols`
+    /// (zeros at padding).
     static func im2col(_ g: Conv2DGeometry, _ input: UnsafePointer<Float>, _ cols: UnsafeMutablePointer<Float>,
                        group: Int, pixels: Range<Int>) {
         let icg = g.groupInputChannels, ic = g.inputChannels
-        var dst = cols + pixels.lowerBound * g.reductionCount
+        var dst = cols
         for p in pixels {
             let (oh, ow) = p.quotientAndRemainder(dividingBy: g.outputWidth)
             for kh in 0..<g.kernelHeight {

@@ -25,7 +25,8 @@ public final class Conv2DInt8: ParallelWork, @unchecked Sendable {
 
     public init(geometry g: Conv2DGeometry, weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>,
                 requant: UnsafePointer<Int32>, inputZeroPoint: Int32, outputZeroPoint: Int32,
-                outputMin: Int32 = -128, outputMax: Int32 = 127, variant: KernelVariant = .selected) {
+                outputMin: Int32 = -128, outputMax: Int32 = 127, variant: KernelVariant = .selected,
+                bandBudget: Int = RowBands.defaultBudget) {
         precondition(variant.isSupported, "Conv2DInt8: this CPU cannot run the \(variant.rawValue) kernels")
         precondition(g.isValid, "Conv2DInt8: invalid geometry \(g)")
         precondition(-128 <= outputMin && outputMin <= outputMax && outputMax <= 127, "Conv2DInt8: bad clamp [\(outputMin), \(outputMax)]")
@@ -40,28 +41,37 @@ public final class Conv2DInt8: ParallelWork, @unchecked Sendable {
             implementation = .depthwise(d); scratchBytes = d.scratchBytes
         } else if variant == .portable {
             let p = PortableConv2DInt8(geometry: g, weights: weights, bias: bias, requant: requant, inputZeroPoint: inputZeroPoint,
-                                       outputZeroPoint: outputZeroPoint, outputMin: outputMin, outputMax: outputMax)
+                                       outputZeroPoint: outputZeroPoint, outputMin: outputMin, outputMax: outputMax, bandBudget: bandBudget)
             implementation = .portable(p); scratchBytes = p.scratchBytes
         } else {
             let p = PackedInt8(variant: variant, geometry: g, weights: weights, bias: bias, requant: requant,
                                inputZeroPoint: inputZeroPoint, outputZeroPoint: outputZeroPoint,
-                               outputMin: outputMin, outputMax: outputMax)
+                               outputMin: outputMin, outputMax: outputMax, bandBudget: bandBudget)
             implementation = .packed(p); scratchBytes = p.scratchBytes
         }
         super.init()
     }
 
-    /// Runs the convolution, split over the pool's threads when there is one. `scratch` is
+    /// Runs the convolution band by band (SPEC "Row bands"), each band split over the pool's threads
+    /// when there is one. `scratch` is
     /// `scratchBytes` long and 64-byte aligned. One instance must not run on two threads at once.
     /// Does not allocate.
     public func run(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>, scratch: UnsafeMutableRawPointer,
                     pool: WorkerPool? = nil) {
+        let bands: Int
         switch implementation {
-        case let .packed(p): p.prepare(input: input, output: output, scratch: scratch)
-        case let .portable(p): p.prepare(input: input, output: output, scratch: scratch)
-        case let .depthwise(d): d.prepare(input: input, output: output, scratch: scratch)
+        case let .packed(p): p.bind(input: input, output: output, scratch: scratch); bands = p.bandCount
+        case let .portable(p): p.bind(input: input, output: output, scratch: scratch); bands = p.bandCount
+        case let .depthwise(d): d.prepare(input: input, output: output, scratch: scratch); bands = 1
         }
-        if let pool, pool.threads > 1 { pool.run(self) } else { runChunk(0, of: 1) }
+        for band in 0..<bands {
+            switch implementation {
+            case let .packed(p): p.prepare(band: band)
+            case let .portable(p): p.prepare(band: band)
+            case .depthwise: break
+            }
+            if let pool, pool.threads > 1 { pool.run(self) } else { runChunk(0, of: 1) }
+        }
     }
 
     public override func chunkCount(threads: Int) -> Int {

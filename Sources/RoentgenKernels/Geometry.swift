@@ -102,3 +102,71 @@ public struct PoolGeometry: Sendable, Equatable, CustomStringConvertible {
             + "s \(strideHeight)x\(strideWidth) pad t\(padTop) l\(padLeft) b\(padBottom) r\(padRight)"
     }
 }
+
+/// Output rows in bands (SPEC "Kernel layouts", "Row bands"): a convolution copies, per band, only
+/// the padded input rows that band reads, so its scratch is about `budget` bytes whatever the image
+/// size, and the copy is still in cache when the tiles read it.
+public struct RowBands: Sendable, Equatable {
+    /// Padded input rows one output row reads.
+    public let span: Int
+    public let strideHeight: Int
+    public let outputHeight: Int
+    /// Output rows per band (the last may have fewer) and the number of bands.
+    public let rowsPerBand: Int, count: Int
+
+    /// The default budget of one band's copy: most of a core's L2 on every CPU we target.
+    public static let defaultBudget = 256 * 1024
+
+    public init(_ g: Conv2DGeometry, paddedRowBytes: Int, budget: Int = RowBands.defaultBudget) {
+        span = g.dilatedKernelHeight
+        strideHeight = g.strideHeight
+        outputHeight = g.outputHeight
+        let fitting = (budget / max(1, paddedRowBytes) - span) / g.strideHeight + 1
+        let rows = min(g.outputHeight, max(1, fitting))
+        let bands = (g.outputHeight + rows - 1) / rows
+        rowsPerBand = (g.outputHeight + bands - 1) / bands     // as many bands, evened out
+        count = (g.outputHeight + rowsPerBand - 1) / rowsPerBand
+    }
+
+    /// Padded rows of the largest band's copy.
+    public var maxPaddedRows: Int { (rowsPerBand - 1) * strideHeight + span }
+
+    /// Output rows of band `b`.
+    public func outputRows(_ b: Int) -> Range<Int> {
+        b * rowsPerBand..<min(outputHeight, (b + 1) * rowsPerBand)
+    }
+
+    /// Padded input rows band `b` reads.
+    public func paddedRows(_ b: Int) -> Range<Int> {
+        let o = outputRows(b)
+        return o.lowerBound * strideHeight..<(o.upperBound - 1) * strideHeight + span
+    }
+}
+
+extension RowBands {
+    /// Writes band `b`'s bordered copy to `buffer` (padded row `paddedRows(b).lowerBound` first, rows
+    /// `rowBytes` apart): every byte outside the input is `border`, and the input rows go through
+    /// `fill(firstInputRow, rowCount, destination, columns)`, destination being the first one's
+    /// first input column. Does not allocate.
+    public func writeCopy(_ b: Int, _ g: Conv2DGeometry, into buffer: UnsafeMutableRawPointer, rowBytes: Int, pixelBytes: Int,
+                          border: UInt8, fill: (Int, Int, UnsafeMutableRawPointer, Int) -> Void) {
+        let rows = paddedRows(b)
+        let columns = max(0, min(g.padLeft + g.inputWidth, g.paddedWidth) - g.padLeft)
+        let first = max(rows.lowerBound, g.padTop)      // a band may lie wholly in the padding
+        let inside = first..<max(first, min(rows.upperBound, g.padTop + g.inputHeight))
+        func borderRows(_ r: Range<Int>) {
+            guard !r.isEmpty else { return }
+            (buffer + (r.lowerBound - rows.lowerBound) * rowBytes).initializeMemory(as: UInt8.self, repeating: border, count: r.count * rowBytes)
+        }
+        guard !inside.isEmpty, columns > 0 else { borderRows(rows); return }
+        borderRows(rows.lowerBound..<inside.lowerBound)
+        borderRows(inside.upperBound..<rows.upperBound)
+        let left = g.padLeft * pixelBytes, rightStart = (g.padLeft + columns) * pixelBytes
+        for r in inside {
+            let row = buffer + (r - rows.lowerBound) * rowBytes
+            if left > 0 { row.initializeMemory(as: UInt8.self, repeating: border, count: left) }
+            if rightStart < rowBytes { (row + rightStart).initializeMemory(as: UInt8.self, repeating: border, count: rowBytes - rightStart) }
+        }
+        fill(inside.lowerBound - g.padTop, inside.count, buffer + (inside.lowerBound - rows.lowerBound) * rowBytes + left, columns)
+    }
+}

@@ -21,18 +21,19 @@ public final class PackedConvFloat: @unchecked Sendable {
 
     /// nil when this variant has no f32 tiles (portable).
     public static func make(variant: KernelVariant, geometry: Conv2DGeometry, weights: UnsafePointer<Float>,
-                            bias: UnsafePointer<Float>, alpha: Float, clipMin: Float, clipMax: Float) -> PackedConvFloat? {
+                            bias: UnsafePointer<Float>, alpha: Float, clipMin: Float, clipMax: Float,
+                            bandBudget: Int = RowBands.defaultBudget) -> PackedConvFloat? {
         guard variant != .portable, variant.isSupported else { return nil }
         return PackedConvFloat(variant: variant, geometry: geometry, weights: weights, bias: bias,
-                               alpha: alpha, clipMin: clipMin, clipMax: clipMax)
+                               alpha: alpha, clipMin: clipMin, clipMax: clipMax, bandBudget: bandBudget)
     }
 
     init(variant: KernelVariant, geometry g: Conv2DGeometry, weights w: UnsafePointer<Float>, bias b: UnsafePointer<Float>,
-         alpha: Float, clipMin: Float, clipMax: Float) {
+         alpha: Float, clipMin: Float, clipMax: Float, bandBudget: Int) {
         precondition(g.isValid, "PackedConvFloat: invalid geometry \(g)")
         self.variant = variant
         geometry = g
-        let L = TileLayout(g, lanes: variant == .vnni ? 16 : 8, elementBytes: 4, quadElements: 1)
+        let L = TileLayout(g, lanes: variant == .vnni ? 16 : 8, elementBytes: 4, quadElements: 1, bandBudget: bandBudget)
         layout = L
         let ocg = L.groupOutputChannels, ocPad = L.ocVectors * L.lanes
         let weightBytes = L.groups * L.ocVectors * L.vectorBytes
@@ -71,29 +72,39 @@ public final class PackedConvFloat: @unchecked Sendable {
 
     deinit { args.deallocate(); weights.deallocate(); bias.deallocate() }
 
-    /// Writes the bordered copy into `scratch` (scratchBytes, border 0) and binds the output. Call before `compute`.
-    public func prepare(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, scratch: UnsafeMutableRawPointer) {
-        let g = geometry, L = layout, ic = g.inputChannels
-        L.writeBorder(scratch, g, byte: 0)
-        let rowFloats = L.paddedRowBytes / 4
-        let padded = scratch.assumingMemoryBound(to: Float.self)
-        for r in 0..<L.fillRows where L.fillColumns > 0 {
-            (padded + (r + g.padTop) * rowFloats + g.padLeft * ic).update(from: input + r * g.inputWidth * ic, count: L.fillColumns * ic)
-        }
-        for grp in 0..<L.groups {
-            args[grp].padded = UnsafeRawPointer(padded + grp * L.groupInputChannels)
-            args[grp].outputF32 = output + grp * L.groupOutputChannels
-        }
+    private var input: UnsafePointer<Float>? = nil
+    private var scratch: UnsafeMutableRawPointer? = nil
+    private var bandPixels = 0..<0
+
+    /// Binds one run's input, output and scratch. Then `prepare(band:)` and `compute` for every band.
+    public func bind(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, scratch: UnsafeMutableRawPointer) {
+        self.input = input; self.scratch = scratch
+        for grp in 0..<layout.groups { args[grp].outputF32 = output + grp * layout.groupOutputChannels }
     }
 
-    var pixels: Int { geometry.outputHeight * geometry.outputWidth }
+    public var bandCount: Int { layout.bands.count }
+
+    /// Writes band `band`'s bordered copy (border 0) into scratch.
+    public func prepare(band: Int) {
+        let g = geometry, L = layout, ic = g.inputChannels, input = input!
+        L.writeBand(band, g, into: scratch!, border: 0, args: args) { row, rows, dst, columns in
+            for r in 0..<rows {
+                (dst + r * L.paddedRowBytes).assumingMemoryBound(to: Float.self)
+                    .update(from: input + (row + r) * g.inputWidth * ic, count: columns * ic)
+            }
+        }
+        let rows = L.bands.outputRows(band)
+        bandPixels = rows.lowerBound * g.outputWidth..<rows.upperBound * g.outputWidth
+    }
 
     public func chunkCount(threads: Int) -> Int {
-        threads <= 1 ? 1 : max(1, min(8 * threads, pixels / 64))
+        threads <= 1 ? 1 : max(1, min(8 * threads, bandPixels.count / 64))
     }
 
+    /// Computes part `part` of `parts` of the prepared band's pixels.
     public func compute(part: Int, of parts: Int) {
-        let pr = partRange(pixels, part, parts)
+        let r = partRange(bandPixels.count, part, parts)
+        let pr = bandPixels.lowerBound + r.lowerBound..<bandPixels.lowerBound + r.upperBound
         guard !pr.isEmpty else { return }
         #if arch(x86_64)
         for grp in 0..<layout.groups {

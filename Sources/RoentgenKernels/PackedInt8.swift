@@ -25,21 +25,20 @@ struct TileLayout {
     let segments: Int, segmentLength: Int, quads: Int
     let ocVectors: Int                     // per group
     let vectorBytes: Int                   // packed weights of one vector of `lanes` output channels
-    let paddedHeight: Int, paddedWidth: Int, paddedRowBytes: Int
-    /// Bytes of the copy plus 64 bytes of slack for a segment's last quad (met by zero weights).
+    let paddedWidth: Int, paddedRowBytes: Int
+    /// The copy holds one band of output rows' input rows at a time.
+    let bands: RowBands
+    /// Bytes of one band's copy plus 64 bytes of slack for a segment's last quad (met by zero weights).
     let paddedBytes: Int
-    // Input rows [0, fillRows) go to padded rows [padTop, padTop + fillRows), columns likewise.
-    let fillRows: Int, fillColumns: Int
 
-    /// Groups side by side in a vector fit when OC / groups divides the lanes, a group's input
-    /// is whole quads, and one vector load holds every group's input of the vector.
     static func sideBySide(_ g: Conv2DGeometry, lanes: Int, elementBytes: Int, vectorBytes: Int) -> Int {
         let ocg = g.groupOutputChannels, groupBytes = g.groupInputChannels * elementBytes
         guard g.groups > 1, ocg < lanes, lanes % ocg == 0, groupBytes % 4 == 0, lanes / ocg * groupBytes <= vectorBytes else { return 1 }
         return lanes / ocg
     }
 
-    init(_ g: Conv2DGeometry, lanes: Int, elementBytes: Int, quadElements: Int, groupsPerVector: Int = 1) {
+    init(_ g: Conv2DGeometry, lanes: Int, elementBytes: Int, quadElements: Int, groupsPerVector: Int = 1,
+         bandBudget: Int = RowBands.defaultBudget) {
         self.lanes = lanes; self.elementBytes = elementBytes; self.quadElements = quadElements
         self.groupsPerVector = groupsPerVector
         groups = groupsPerVector > 1 ? 1 : g.groups
@@ -54,12 +53,10 @@ struct TileLayout {
         quads = (segmentLength + quadElements - 1) / quadElements
         ocVectors = (argumentChannels + lanes - 1) / lanes
         vectorBytes = g.kernelHeight * segments * quads * lanes * 4
-        paddedHeight = g.paddedHeight
         paddedWidth = g.paddedWidth
         paddedRowBytes = paddedWidth * g.inputChannels * elementBytes
-        paddedBytes = (paddedHeight * paddedRowBytes + 64 + 63) / 64 * 64
-        fillRows = max(0, min(g.inputHeight, paddedHeight - g.padTop))
-        fillColumns = max(0, min(g.padLeft + g.inputWidth, paddedWidth) - g.padLeft)
+        bands = RowBands(g, paddedRowBytes: paddedRowBytes, budget: bandBudget)
+        paddedBytes = (bands.maxPaddedRows * paddedRowBytes + 64 + 63) / 64 * 64
     }
 
     /// Index into the OHWI weights of element `j` of segment `seg` of kernel row `r`, channel `o`:
@@ -89,22 +86,14 @@ struct TileLayout {
         return c
     }
 
-    /// Writes the border of the copy (every byte outside the input's rectangle) with `byte`.
-    func writeBorder(_ padded: UnsafeMutableRawPointer, _ g: Conv2DGeometry, byte: UInt8) {
-        let rowBytes = paddedRowBytes, pixelBytes = g.inputChannels * elementBytes
-        if fillRows == 0 || fillColumns == 0 {
-            padded.initializeMemory(as: UInt8.self, repeating: byte, count: paddedHeight * rowBytes)
-            return
-        }
-        padded.initializeMemory(as: UInt8.self, repeating: byte, count: g.padTop * rowBytes)
-        let below = g.padTop + fillRows
-        (padded + below * rowBytes).initializeMemory(as: UInt8.self, repeating: byte, count: (paddedHeight - below) * rowBytes)
-        let left = g.padLeft * pixelBytes
-        let rightStart = (g.padLeft + fillColumns) * pixelBytes
-        for r in g.padTop..<below {
-            let row = padded + r * rowBytes
-            if left > 0 { row.initializeMemory(as: UInt8.self, repeating: byte, count: left) }
-            if rightStart < rowBytes { (row + rightStart).initializeMemory(as: UInt8.self, repeating: byte, count: rowBytes - rightStart) }
+    /// Writes band `band`'s bordered copy to `buffer` (SPEC "Row bands"), the input rows through
+    /// `fill`, and points every argument set at it.
+    func writeBand(_ band: Int, _ g: Conv2DGeometry, into buffer: UnsafeMutableRawPointer, border: UInt8,
+                   args: UnsafeMutablePointer<rtg_conv_args>, fill: (Int, Int, UnsafeMutableRawPointer, Int) -> Void) {
+        bands.writeCopy(band, g, into: buffer, rowBytes: paddedRowBytes, pixelBytes: g.inputChannels * elementBytes, border: border, fill: fill)
+        for grp in 0..<groups {
+            args[grp].padded = UnsafeRawPointer(buffer + grp * groupInputChannels * elementBytes)
+            args[grp].firstRow = Int64(bands.outputRows(band).lowerBound)
         }
     }
 
@@ -135,7 +124,7 @@ final class PackedInt8: @unchecked Sendable {
     /// `requant` nil: raw mode, the tiles write int32 accumulators to scratch (DENSE, `raw(_:)`).
     init(variant: KernelVariant, geometry g: Conv2DGeometry, weights w: UnsafePointer<Int8>, bias: UnsafePointer<Int32>,
          requant: UnsafePointer<Int32>?, inputZeroPoint zx: Int32, outputZeroPoint zy: Int32,
-         outputMin: Int32 = -128, outputMax: Int32 = 127) {
+         outputMin: Int32 = -128, outputMax: Int32 = 127, bandBudget: Int = RowBands.defaultBudget) {
         precondition(variant == .avx2 || variant == .vnni)
         precondition(g.isValid, "PackedInt8: invalid geometry \(g)")
         self.variant = variant
@@ -144,7 +133,8 @@ final class PackedInt8: @unchecked Sendable {
         let vnni = variant == .vnni
         let lanes = vnni ? 16 : 8, eb = vnni ? 1 : 2
         let L = TileLayout(g, lanes: lanes, elementBytes: eb, quadElements: vnni ? 4 : 2,
-                           groupsPerVector: TileLayout.sideBySide(g, lanes: lanes, elementBytes: eb, vectorBytes: lanes * 4))
+                           groupsPerVector: TileLayout.sideBySide(g, lanes: lanes, elementBytes: eb, vectorBytes: lanes * 4),
+                           bandBudget: bandBudget)
         layout = L
         let groups = L.groups, ocg = L.argumentChannels
         let ocPad = L.ocVectors * lanes
@@ -236,40 +226,60 @@ final class PackedInt8: @unchecked Sendable {
         (scratch + rawOffset).assumingMemoryBound(to: Int32.self)
     }
 
-    /// Writes the bordered copy into `scratch` (border: the real 0) and binds the output: int8
-    /// `output` (requantized) or, when nil, the raw accumulators in scratch.
-    func prepare(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>?, scratch: UnsafeMutableRawPointer) {
-        let g = geometry, L = layout
-        let vnni = variant == .vnni
-        L.writeBorder(scratch, g, byte: vnni ? UInt8(truncatingIfNeeded: inputZeroPoint &+ 128) : 0)
-        if L.fillRows > 0 && L.fillColumns > 0 {
-            let dst = scratch + g.padTop * L.paddedRowBytes + g.padLeft * g.inputChannels * L.elementBytes
-            let count = L.fillColumns * g.inputChannels, srcStride = g.inputWidth * g.inputChannels
-            #if arch(x86_64)
-            if vnni {
-                VNNIKernels.fill(input, dst, rows: L.fillRows, count: count, srcStride: srcStride, dstStride: L.paddedRowBytes, zeroPoint: inputZeroPoint)
-            } else {
-                AVX2Kernels.fill(input, dst, rows: L.fillRows, count: count, srcStride: srcStride, dstStride: L.paddedRowBytes, zeroPoint: inputZeroPoint)
-            }
-            #endif
-        }
-        let ocPad = L.ocVectors * L.lanes
+    private var input: UnsafePointer<Int8>? = nil
+    private var scratch: UnsafeMutableRawPointer? = nil
+    /// The output pixels of the band whose copy is in scratch.
+    private var bandPixels = 0..<0
+
+    /// Binds one run's input, output (int8, requantized) or, when nil, the raw accumulators in
+    /// scratch, and scratch. Then `prepare(band:)` and `compute` for every band.
+    func bind(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>?, scratch: UnsafeMutableRawPointer) {
+        self.input = input; self.scratch = scratch
+        let L = layout, ocPad = L.ocVectors * L.lanes
         for grp in 0..<L.groups {
-            args[grp].padded = UnsafeRawPointer(scratch + grp * L.groupInputChannels * L.elementBytes)
             args[grp].output = output.map { $0 + grp * L.argumentChannels }
             args[grp].raw = output == nil ? raw(scratch) + grp * ocPad : nil
         }
     }
 
-    var pixels: Int { geometry.outputHeight * geometry.outputWidth }
+    var bandCount: Int { layout.bands.count }
 
-    func chunkCount(threads: Int) -> Int { layout.chunkCount(threads: threads, pixels: pixels) }
+    /// Writes band `band`'s bordered copy into scratch (border: the real 0).
+    func prepare(band: Int) {
+        let g = geometry, L = layout, z = inputZeroPoint, input = input!
+        let vnni = variant == .vnni
+        L.writeBand(band, g, into: scratch!, border: vnni ? UInt8(truncatingIfNeeded: z &+ 128) : 0, args: args) { row, rows, dst, columns in
+            let src = input + row * g.inputWidth * g.inputChannels, count = columns * g.inputChannels
+            let srcStride = g.inputWidth * g.inputChannels
+            #if arch(x86_64)
+            if vnni {
+                VNNIKernels.fill(src, dst, rows: rows, count: count, srcStride: srcStride, dstStride: L.paddedRowBytes, zeroPoint: z)
+            } else {
+                AVX2Kernels.fill(src, dst, rows: rows, count: count, srcStride: srcStride, dstStride: L.paddedRowBytes, zeroPoint: z)
+            }
+            #endif
+        }
+        let rows = L.bands.outputRows(band)
+        bandPixels = rows.lowerBound * g.outputWidth..<rows.upperBound * g.outputWidth
+    }
 
-    /// Computes part `part` of `parts`: a range of pixels (every group), or of channel vectors for one pixel.
+    /// Convenience for a single-band run (DENSE): bind, then band 0.
+    func prepare(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>?, scratch: UnsafeMutableRawPointer) {
+        bind(input: input, output: output, scratch: scratch)
+        prepare(band: 0)
+    }
+
+    func chunkCount(threads: Int) -> Int { layout.chunkCount(threads: threads, pixels: bandPixels.count) }
+
+    /// Computes part `part` of `parts` of the prepared band: a range of its pixels (every group), or
+    /// of channel vectors for one pixel.
     func compute(part: Int, of parts: Int) {
         let (pr, vr): (Range<Int>, Range<Int>)
-        if pixels > 1 || parts == 1 { pr = partRange(pixels, part, parts); vr = 0..<layout.ocVectors }
-        else { pr = 0..<pixels; vr = partRange(layout.ocVectors, part, parts) }
+        let pixels = bandPixels
+        if pixels.count > 1 || parts == 1 {
+            let r = partRange(pixels.count, part, parts)
+            pr = pixels.lowerBound + r.lowerBound..<pixels.lowerBound + r.upperBound; vr = 0..<layout.ocVectors
+        } else { pr = pixels; vr = partRange(layout.ocVectors, part, parts) }
         guard !pr.isEmpty, !vr.isEmpty else { return }
         #if arch(x86_64)
         if layout.groupsPerVector > 1 {

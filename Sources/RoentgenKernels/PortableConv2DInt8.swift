@@ -27,12 +27,14 @@ final class PortableConv2DInt8: @unchecked Sendable {
     let requant: UnsafeMutablePointer<Int32>          // [OC][4]
     let segments: UnsafeMutablePointer<Segment>
     let segmentCount: Int
+    /// The Float copy holds one band of output rows' input rows at a time (SPEC "Row bands").
+    let bands: RowBands
     let scratchBytes: Int
     private var padded: UnsafeMutablePointer<Float>? = nil
     private var output: UnsafeMutablePointer<Int8>? = nil
 
     init(geometry g: Conv2DGeometry, weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>,
-         requant: UnsafePointer<Int32>, inputZeroPoint: Int32, outputZeroPoint: Int32, outputMin: Int32, outputMax: Int32) {
+         requant: UnsafePointer<Int32>, inputZeroPoint: Int32, outputZeroPoint: Int32, outputMin: Int32, outputMax: Int32, bandBudget: Int) {
         precondition(g.isValid, "Conv2DInt8: invalid geometry \(g)")
         geometry = g
         self.inputZeroPoint = inputZeroPoint; self.outputZeroPoint = outputZeroPoint
@@ -40,7 +42,8 @@ final class PortableConv2DInt8: @unchecked Sendable {
         let b = Self.block, k = g.reductionCount, ocg = g.groupOutputChannels
         ocBlocks = (ocg + b - 1) / b
         paddedWidth = g.paddedWidth
-        scratchBytes = (g.paddedHeight * g.paddedWidth * g.inputChannels * 4 + 63) / 64 * 64
+        bands = RowBands(g, paddedRowBytes: g.paddedWidth * g.inputChannels * 4, budget: bandBudget)
+        scratchBytes = (bands.maxPaddedRows * g.paddedWidth * g.inputChannels * 4 + 63) / 64 * 64
 
         let packedCount = g.groups * ocBlocks * k * b
         packed = UnsafeMutableRawPointer.allocate(byteCount: packedCount * 4, alignment: 64)
@@ -86,38 +89,40 @@ final class PortableConv2DInt8: @unchecked Sendable {
 
     deinit { packed.deallocate(); biasPadded.deallocate(); requant.deallocate(); segments.deallocate() }
 
-    /// Writes `x - z_x` into the zero-bordered Float copy in `scratch` and binds the output.
-    func prepare(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>, scratch: UnsafeMutableRawPointer) {
-        let g = geometry, ic = g.inputChannels, wp = paddedWidth
-        let z = inputZeroPoint
-        let buffer = scratch.assumingMemoryBound(to: Float.self)
-        let colStart = min(g.padLeft, wp)                       // first padded column holding input
-        let colEnd = min(g.padLeft + g.inputWidth, wp)          // one past the last
-        for ph in 0..<g.paddedHeight {
-            let row = buffer + ph * wp * ic
-            let ih = ph - g.padTop
-            if ih < 0 || ih >= g.inputHeight {
-                row.update(repeating: 0, count: wp * ic)
-                continue
-            }
-            row.update(repeating: 0, count: colStart * ic)
-            if colEnd > colStart {
-                let src = input + (ih * g.inputWidth + (colStart - g.padLeft)) * ic
-                let dst = row + colStart * ic
-                for i in 0..<((colEnd - colStart) * ic) { dst[i] = Float(Int32(src[i]) &- z) }
-            }
-            if colEnd < wp { (row + colEnd * ic).update(repeating: 0, count: (wp - max(colEnd, colStart)) * ic) }
-        }
-        padded = buffer
+    private var input: UnsafePointer<Int8>? = nil
+    private var bandPixels = 0..<0
+    private var bandFirstRow = 0
+
+    /// Binds one run's input, output and scratch. Then `prepare(band:)` and `compute` for every band.
+    func bind(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>, scratch: UnsafeMutableRawPointer) {
+        self.input = input
+        padded = scratch.assumingMemoryBound(to: Float.self)
         self.output = output
     }
 
-    var pixels: Int { geometry.outputHeight * geometry.outputWidth }
+    var bandCount: Int { bands.count }
 
-    func chunkCount(threads: Int) -> Int { threads <= 1 ? 1 : max(1, min(8 * threads, pixels / 32)) }
+    /// Writes band `band`'s zero-bordered Float copy of `x - z_x` into scratch.
+    func prepare(band: Int) {
+        let g = geometry, ic = g.inputChannels, z = inputZeroPoint, input = input!, rowBytes = paddedWidth * ic * 4
+        bands.writeCopy(band, g, into: UnsafeMutableRawPointer(padded!), rowBytes: rowBytes, pixelBytes: ic * 4, border: 0) { row, rows, dst, columns in
+            for r in 0..<rows {
+                let s = input + (row + r) * g.inputWidth * ic
+                let d = (dst + r * rowBytes).assumingMemoryBound(to: Float.self)
+                for i in 0..<(columns * ic) { d[i] = Float(Int32(s[i]) &- z) }
+            }
+        }
+        let rows = bands.outputRows(band)
+        bandFirstRow = rows.lowerBound
+        bandPixels = rows.lowerBound * g.outputWidth..<rows.upperBound * g.outputWidth
+    }
 
+    func chunkCount(threads: Int) -> Int { threads <= 1 ? 1 : max(1, min(8 * threads, bandPixels.count / 32)) }
+
+    /// Computes part `part` of `parts` of the prepared band's pixels.
     func compute(part: Int, of parts: Int) {
-        let range = partRange(pixels, part, parts)
+        let r = partRange(bandPixels.count, part, parts)
+        let range = bandPixels.lowerBound + r.lowerBound..<bandPixels.lowerBound + r.upperBound
         guard !range.isEmpty, let output else { return }
         for grp in 0..<geometry.groups {
             for blk in 0..<ocBlocks {
@@ -133,7 +138,7 @@ final class PortableConv2DInt8: @unchecked Sendable {
     func origin(_ grp: Int, _ p: Int) -> UnsafePointer<Float> {
         let g = geometry
         let (oh, ow) = p.quotientAndRemainder(dividingBy: g.outputWidth)
-        return UnsafePointer(padded! + (oh * g.strideHeight * paddedWidth + ow * g.strideWidth) * g.inputChannels + grp * g.groupInputChannels)
+        return UnsafePointer(padded! + ((oh - bandFirstRow) * g.strideHeight * paddedWidth + ow * g.strideWidth) * g.inputChannels + grp * g.groupInputChannels)
     }
 
     @inline(__always)

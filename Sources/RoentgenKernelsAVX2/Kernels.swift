@@ -214,7 +214,7 @@ public enum AVX2Kernels {
 
     @inline(__always) static func origin(_ a: UnsafePointer<rtg_conv_args>, _ p: Int) -> UnsafeRawPointer {
         let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
-        return a.pointee.padded! + oh * Int(a.pointee.rowStepBytes) + ow * Int(a.pointee.pixelStepBytes)
+        return a.pointee.padded! + (oh - Int(a.pointee.firstRow)) * Int(a.pointee.rowStepBytes) + ow * Int(a.pointee.pixelStepBytes)
     }
 
     @inline(__always) static func load(_ p: UnsafePointer<Int32>, _ i: Int) -> Acc {

@@ -12,7 +12,9 @@ struct ConvCase: CustomStringConvertible {
     var zx: Int32, zy: Int32
     var lo: Int32 = -128, hi: Int32 = 127
     var seed: UInt64
-    var description: String { "seed \(seed): \(g), zx \(zx) zy \(zy) clamp [\(lo), \(hi)]" }
+    /// Bytes one row band's input copy may take (SPEC "Row bands"); small values force many bands.
+    var bandBudget = RowBands.defaultBudget
+    var description: String { "seed \(seed): \(g), zx \(zx) zy \(zy) clamp [\(lo), \(hi)] band budget \(bandBudget)" }
 
     enum Kind { case dense, grouped, depthwise, any }
 
@@ -71,7 +73,7 @@ struct ConvCase: CustomStringConvertible {
                              outputMin: lo, outputMax: hi, output: &ref)
         for variant in supportedVariants {
             let conv = Conv2DInt8(geometry: g, weights: w, bias: b, requant: rq, inputZeroPoint: zx, outputZeroPoint: zy,
-                                  outputMin: lo, outputMax: hi, variant: variant)
+                                  outputMin: lo, outputMax: hi, variant: variant, bandBudget: bandBudget)
             let scratch = Scratch(conv.scratchBytes, seed: seed)
             for (threads, pool) in threadPools() {
                 for _ in 0..<2 {
@@ -106,6 +108,16 @@ struct ConvCase: CustomStringConvertible {
     func randomDepthwise(_ i: Int) {
         var c = ConvCase.random(seed: 0xDE97 &+ UInt64(i) &* 7919, kind: .depthwise, maxChannels: 70)
         var r = SplitMix64(seed: UInt64(i))
+        if i % 2 == 1 { c.realistic(&r) }
+        c.check()
+    }
+
+    /// Row bands: budgets from one output row per band up, on taller inputs, dense and grouped.
+    @Test(arguments: 0..<40)
+    func rowBands(_ i: Int) {
+        var c = ConvCase.random(seed: 0xBA4D &+ UInt64(i) &* 7919, kind: i % 3 == 0 ? .grouped : .dense, maxChannels: 24, maxSize: 23)
+        var r = SplitMix64(seed: UInt64(i))
+        c.bandBudget = i % 4 == 0 ? 1 : r.int(1...4096)
         if i % 2 == 1 { c.realistic(&r) }
         c.check()
     }
@@ -226,5 +238,32 @@ struct ConvCase: CustomStringConvertible {
                              inputZeroPoint: 0, outputZeroPoint: 0, output: &z)
         // oc 0: 1 + 3 = 4 -> 2; oc 1: 2 - 3 = -1 -> (-1 + 1) >> 1 = 0.
         #expect(z == [2, 0])
+    }
+}
+
+@Suite struct RowBandTests {
+    /// Bands cover the output rows once, in order; each band's padded rows are what its rows read
+    /// and fit the budget unless one row alone does not; the bands are as few as fit.
+    @Test(arguments: 0..<200)
+    func bandsCoverAndFit(_ i: Int) {
+        var r = SplitMix64(seed: 0xBA2D &+ UInt64(i))
+        let g = ConvCase.geometry(&r, kind: .any, maxSize: 60)
+        let rowBytes = r.int(1...5000), budget = r.int(1...200_000)
+        let bands = RowBands(g, paddedRowBytes: rowBytes, budget: budget)
+        var next = 0
+        for b in 0..<bands.count {
+            let rows = bands.outputRows(b), padded = bands.paddedRows(b)
+            #expect(!rows.isEmpty && rows.lowerBound == next, "band \(b) of \(g)")
+            next = rows.upperBound
+            #expect(padded.lowerBound == rows.lowerBound * g.strideHeight)
+            #expect(padded.upperBound == (rows.upperBound - 1) * g.strideHeight + g.dilatedKernelHeight)
+            #expect(padded.count <= bands.maxPaddedRows && padded.upperBound <= g.paddedHeight)
+        }
+        #expect(next == g.outputHeight)
+        if bands.rowsPerBand > 1 { #expect(bands.maxPaddedRows * rowBytes <= budget, "\(g) rowBytes \(rowBytes) budget \(budget)") }
+        if bands.count > 1 {   // one band fewer would not fit
+            let fewer = (g.outputHeight + bands.count - 2) / (bands.count - 1)
+            #expect(((fewer - 1) * g.strideHeight + g.dilatedKernelHeight) * rowBytes > budget)
+        }
     }
 }

@@ -15,7 +15,9 @@ import RoentgenFloat
         var ref = [Double](repeating: 0, count: g.outputCount)
         Conv2DFloat.reference(geometry: g, input: x, weights: w, bias: b, alpha: alpha, clipMin: lo, clipMax: hi, output: &ref)
         for variant in supportedVariants {
-            let conv = Conv2DFloat(geometry: g, weights: w, bias: b, alpha: alpha, clipMin: lo, clipMax: hi, variant: variant)
+            // Every third seed cuts the copy (and portable's im2col) into row bands of about 1 KiB.
+            let conv = Conv2DFloat(geometry: g, weights: w, bias: b, alpha: alpha, clipMin: lo, clipMax: hi, variant: variant,
+                                   bandBudget: i % 3 == 0 ? 1024 : RowBands.defaultBudget)
             let scratch = Scratch(conv.scratchBytes, seed: UInt64(i))
             var first: [Float]? = nil
             for (threads, pool) in threadPools() {

@@ -14,6 +14,7 @@ typedef int8_t rtg_i8x16 __attribute__((ext_vector_type(16)));
 /// plain data so that every Swift module sees one type). See SPEC "Kernel layouts".
 typedef struct {
     const void *padded;       // this group's first input channel in the bordered copy (u8 x+128, s16 x-z, or f32)
+    int64_t firstRow;         // the output row whose receptive field starts at the copy's first row (row bands)
     const void *weights;      // this group's packed weights, 64-byte aligned
     const int32_t *bias;      // [ocVectors * lanes], zero-point correction folded in (f32: the bits of the bias)
     const int32_t *mPos, *sPos, *mNeg, *sNeg;   // requant columns, [ocVectors * lanes]
