@@ -27,6 +27,7 @@ let package = Package(
         // C shims: each exists only because Swift cannot reach what it wraps directly.
         .target(name: "CPNG", linkerSettings: [.linkedLibrary("png16")]),
         .systemLibrary(name: "COpenBLAS"),
+        .systemLibrary(name: "CZlib"),
 
         .target(name: "RoentgenFormat"),
         // Single-instruction shims (vpdpbusd, vpmaddwd) and the CPU-feature query for the kernel variants.
@@ -38,7 +39,7 @@ let package = Package(
         .target(name: "RoentgenKernels", dependencies: ["CRoentgenISA", "RoentgenKernelsVNNI", "RoentgenKernelsAVX2"],
                 exclude: ["generate_isa_kernels.py", "README.md"]),
         .target(name: "RoentgenFloat", dependencies: ["COpenBLAS", "RoentgenKernels"]),
-        .target(name: "RoentgenImage", dependencies: ["CPNG"]),
+        .target(name: "RoentgenImage", dependencies: ["CPNG", "CZlib"]),
         .target(name: "Roentgen",
                 dependencies: ["RoentgenFormat", "RoentgenKernels", "RoentgenFloat", "RoentgenImage"]),
         .executableTarget(name: "roentgen", dependencies: [

@@ -1,12 +1,12 @@
 # Sourced by demo.sh and test.sh: installs what is missing, and nothing twice.
-#   - Debian packages: libpng-dev (image input), libopenblas-dev (float path)
+#   - Debian packages: libpng-dev and zlib1g-dev (PNG and deflated DICOM input), libopenblas-dev (float path)
 #   - a Python venv for tools/ in ~/.cache/roentgen (outside the repository, so every clone reuses it)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${ROENTGEN_VENV:-$HOME/.cache/roentgen/venv}"
 
 missing=()
-for pkg in libpng-dev libopenblas-dev; do
+for pkg in libpng-dev zlib1g-dev libopenblas-dev; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if ((${#missing[@]})); then

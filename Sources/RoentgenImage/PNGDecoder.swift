@@ -77,6 +77,22 @@ enum CPNGStatus {
 
 /// Whole-file reads and writes with POSIX calls (no Foundation).
 enum FileIO {
+    /// At most `count` bytes from the start of the file (fewer when it is shorter).
+    static func readPrefix(path: String, count: Int) throws(ImageError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { throw ioError(path, "cannot open", errno) }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: count)
+        var got = 0
+        while got < count {
+            let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + got, count - got) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            got += n
+        }
+        return Array(bytes[0..<got])
+    }
+
     static func readAll(path: String) throws(ImageError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         if fd < 0 { throw ioError(path, "cannot open", errno) }

@@ -54,25 +54,10 @@ public enum Preprocess {
         case (1, 3): mode = .rgbFromGray
         default: mode = .same
         }
-        let mean = (spec.mean[0], spec.channels == 3 ? spec.mean[1] : 0, spec.channels == 3 ? spec.mean[2] : 0)
-        let std = (spec.std[0], spec.channels == 3 ? spec.std[1] : 1, spec.channels == 3 ? spec.std[2] : 1)
-
         image.samples.withUnsafeBufferPointer { buffer in
             let source = Source(samples: buffer.baseAddress!, inChannels: image.channels,
                                 denominator: denominator, mode: mode)
-            let outC = spec.channels
-            if image.width == spec.width && image.height == spec.height {
-                // Step 4 skipped: sizes match.
-                let pixels = spec.width * spec.height
-                for p in 0..<pixels {
-                    for c in 0..<outC {
-                        output[p * outC + c] = normalise(source.value(pixel: p, channel: c), c, mean, std)
-                    }
-                }
-                return
-            }
-            resize(source: source, inWidth: image.width, inHeight: image.height, spec: spec,
-                   mean: mean, std: std, output: output)
+            resizeAndNormalise(source: source, inWidth: image.width, inHeight: image.height, spec: spec, output: output)
         }
     }
 
@@ -89,8 +74,29 @@ public enum Preprocess {
 
     enum ColourMode { case same, grayFromRGB, rgbFromGray }
 
+    /// Steps 4 and 5 over any source of step-3 values (decoded samples here, `FloatImage` in
+    /// PreprocessFloat.swift), so both inputs share one resize and one normalisation.
+    static func resizeAndNormalise<S: PreprocessSource>(source: S, inWidth: Int, inHeight: Int, spec: PreprocessSpec,
+                                                        output: UnsafeMutablePointer<Float>) {
+        let mean = (spec.mean[0], spec.channels == 3 ? spec.mean[1] : 0, spec.channels == 3 ? spec.mean[2] : 0)
+        let std = (spec.std[0], spec.channels == 3 ? spec.std[1] : 1, spec.channels == 3 ? spec.std[2] : 1)
+        let outC = spec.channels
+        if inWidth == spec.width && inHeight == spec.height {
+            // Step 4 skipped: sizes match.
+            let pixels = spec.width * spec.height
+            for p in 0..<pixels {
+                for c in 0..<outC {
+                    output[p * outC + c] = normalise(source.value(pixel: p, channel: c), c, mean, std)
+                }
+            }
+            return
+        }
+        resize(source: source, inWidth: inWidth, inHeight: inHeight, spec: spec,
+               mean: mean, std: std, output: output)
+    }
+
     /// Steps 2 and 3 at one source pixel.
-    struct Source {
+    struct Source: PreprocessSource {
         let samples: UnsafePointer<UInt16>
         let inChannels: Int
         let denominator: Float
@@ -135,7 +141,7 @@ public enum Preprocess {
         return (i0, i1, f)
     }
 
-    static func resize(source: Source, inWidth: Int, inHeight: Int, spec: PreprocessSpec,
+    static func resize<S: PreprocessSource>(source: S, inWidth: Int, inHeight: Int, spec: PreprocessSpec,
                        mean: (Float, Float, Float), std: (Float, Float, Float),
                        output: UnsafeMutablePointer<Float>) {
         let outW = spec.width, outH = spec.height, outC = spec.channels
@@ -170,4 +176,9 @@ public enum Preprocess {
             }
         }
     }
+}
+
+/// A step-3 value (x in [0, 1], in the model's channel count) at a source pixel.
+protocol PreprocessSource {
+    func value(pixel p: Int, channel c: Int) -> Float
 }
