@@ -35,6 +35,13 @@ public final class Model: Sendable {
     /// (`Interpreter.arenaPlan.totalBytes`).
     public var activationBytes: Int { file.plan.arenaSize }
     public var outputKind: OutputKind { file.input.outputKind }
+
+    /// SPEC "CONFIDENCE": softmax of the output over the file's temperature; an SVM without a
+    /// CONFIDENCE section has no probabilities.
+    public func probabilities(_ scores: [Float]) -> [Double]? {
+        if let c = file.confidence { return softmax(scores, temperature: c.temperature) }
+        return outputKind == .logits ? softmax(scores) : nil
+    }
     public var preprocessSpec: PreprocessSpec {
         PreprocessSpec(channels: file.input.channels, height: file.input.height, width: file.input.width,
                        mean: file.input.mean, std: file.input.std)
@@ -48,8 +55,14 @@ public struct Classification: Sendable {
     public let label: String
     /// What the model outputs: logits, or an SVM's decision values (see `Model.outputKind`).
     public let scores: [Float]
-    /// Softmax of the logits; nil for an SVM, which has no probabilities.
+    /// Softmax of the output over the file's temperature (SPEC "CONFIDENCE"); nil for an SVM
+    /// without a CONFIDENCE section, which has no probabilities.
     public let probabilities: [Double]?
+    /// The top probability is below the threshold (the caller's, else the file's); nil without
+    /// probabilities.
+    public let uncertain: Bool?
+    /// The DICOM header fields of a DICOM input; nil for a PNG.
+    public let dicom: DICOMReader.Header?
     /// Decode + preprocess + inference, milliseconds.
     public let latencyMs: Double
     /// Inference alone (`Interpreter.invoke`), milliseconds.
@@ -71,28 +84,39 @@ public final class Classifier {
         interpreter = Interpreter(model: model.file, threads: threads)
     }
 
+    /// How a DICOM image is windowed (`classify --window C,W`, `--full-range`); PNGs ignore it.
+    public var window: DICOMReader.Window = .fromFile
+
+    /// The uncertainty threshold (`classify --min-confidence`); nil: the file's (0 without one).
+    public var minConfidence: Double? = nil
+
+    public var threshold: Double { minConfidence ?? model.file.confidence.map { Double($0.minConfidence) } ?? 0 }
+
     public func classify(path: String) throws(RoentgenError) -> Classification {
         let start = Clock.now()
-        let image: DecodedImage
-        do { image = try PNGDecoder.decode(contentsOf: path) } catch {
+        let image: InputImage
+        do { image = try InputImage.read(contentsOf: path, window: window) } catch {
             throw RoentgenError(path: path, message: error.reason)
         }
-        Preprocess.tensor(from: image, spec: model.preprocessSpec, into: interpreter.input)
+        image.tensor(spec: model.preprocessSpec, into: interpreter.input)
         let inferenceStart = Clock.now()
         interpreter.invoke()
         let end = Clock.now()
         let scores = Array(interpreter.logits)
         let index = scores.indices.max { scores[$0] < scores[$1] }!
+        let probabilities = model.probabilities(scores)
+        var dicom: DICOMReader.Header? = nil
+        if case let .dicom(d) = image { dicom = d.header }
         return Classification(path: path, index: index, label: model.labels[index], scores: scores,
-                              probabilities: model.outputKind == .logits ? softmax(scores) : nil,
+                              probabilities: probabilities, uncertain: probabilities.map { $0[index] < threshold }, dicom: dicom,
                               latencyMs: (end - start) * 1e3, inferenceMs: (end - inferenceStart) * 1e3)
     }
 }
 
-/// SPEC "Probabilities": float64, shifted by the maximum logit.
-public func softmax(_ logits: [Float]) -> [Double] {
-    let top = Double(logits.max() ?? 0)
-    let exps = logits.map { exp(Double($0) - top) }
+/// SPEC "Probabilities": float64, shifted by the maximum logit, over the temperature.
+public func softmax(_ logits: [Float], temperature: Float = 1) -> [Double] {
+    let top = Double(logits.max() ?? 0), t = Double(temperature)
+    let exps = logits.map { exp((Double($0) - top) / t) }
     let sum = exps.reduce(0, +)
     return exps.map { $0 / sum }
 }

@@ -13,7 +13,7 @@ public struct FormatError: Error, CustomStringConvertible, Equatable {
 
 public enum FormatVersion {
     public static let major: UInt16 = 2
-    public static let minor: UInt16 = 0
+    public static let minor: UInt16 = 1
     public static let magic: [UInt8] = Array("ROENTGEN".utf8)
     public static let headerSize = 128
     public static let alignment = 64
@@ -180,7 +180,7 @@ public struct OpInfo: Sendable {
 public enum OutputKind: UInt32, Sendable {
     /// Logits of a classifier; probabilities are their softmax.
     case logits = 0
-    /// Decision values of a linear SVM head; there are no probabilities.
+    /// Decision values of a linear SVM head; probabilities only with a CONFIDENCE section.
     case svmDecisionValues = 1
 }
 
@@ -192,6 +192,13 @@ public struct InputSpec: Sendable, Equatable {
     public let inputTensor: Int
     public let outputTensor: Int
     public let outputKind: OutputKind
+}
+
+/// SPEC "CONFIDENCE" (2.1, optional): probabilities are softmax(output / temperature), and an
+/// image whose top probability is below `minConfidence` is reported uncertain.
+public struct Confidence: Sendable, Equatable {
+    public let temperature: Float
+    public let minConfidence: Float
 }
 
 /// The converter's memory plan: each activation's byte offset in one arena of `arenaSize` bytes,
@@ -216,6 +223,8 @@ public struct ModelFile: Sendable {
     public let ops: [OpInfo]
     public let plan: MemoryPlan
     public let provenance: [(key: String, value: String)]
+    /// nil when the file has no CONFIDENCE section (uncalibrated: temperature 1, never uncertain).
+    public let confidence: Confidence?
     public let storage: ModelStorage
 
     public var precision: String { provenance.first { $0.key == "precision" }?.value ?? "unknown" }

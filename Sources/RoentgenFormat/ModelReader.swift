@@ -57,10 +57,11 @@ public enum ModelReader {
         try graph.finish()
         let plan = try PlanVerifier(parser: parser, tensors: tensors, ops: ops, input: input, arenaSize: arenaSize).verify()
         let provenance = try parser.readProvenance()
+        let confidence = try parser.readConfidence()
         return ModelFile(
             versionMajor: bytes.le(UInt16.self, at: 8), versionMinor: bytes.le(UInt16.self, at: 10),
             fileSize: bytes.count, checksum: Array(bytes[40..<72]), input: input, labels: labels,
-            tensors: tensors, ops: ops, plan: plan, provenance: provenance, storage: storage)
+            tensors: tensors, ops: ops, plan: plan, provenance: provenance, confidence: confidence, storage: storage)
     }
 
     /// The checks that come before anything else is read, including the checksum.
@@ -126,7 +127,9 @@ extension UnsafeRawBufferPointer {
 
 enum SectionKind: UInt32, CaseIterable {
     case strings = 1, input, labels, tensors, ops, plan, provenance, data
+    case confidence   // 2.1, optional
     var name: String { String(describing: self).uppercased() }
+    var isRequired: Bool { self != .confidence }
     /// SPEC "Limits" on the section's count (PLAN: one entry per activation).
     var countLimit: Int? {
         switch self {
@@ -181,6 +184,7 @@ struct Parser {
             if let first = sections[kind] { throw FormatError("\(w).kind", "a second \(kind.name) section (the first is section[\(first.entry)])") }
             if kind == .input, records != 1 { throw FormatError("\(w).count", "INPUT count \(records) != 1") }
             if kind == .data, records != 0 { throw FormatError("\(w).count", "DATA count \(records) != 0") }
+            if kind == .confidence, records != 1 { throw FormatError("\(w).count", "CONFIDENCE count \(records) != 1") }
             if let limit = kind.countLimit, records > UInt64(limit) {
                 throw FormatError("\(w).count", "\(records) \(kind.name) records, more than the limit \(limit)")
             }
@@ -191,6 +195,7 @@ struct Parser {
             case .tensors: 64 * records
             case .plan: 16 + 16 * records
             case .provenance: 16 * records
+            case .confidence: 16
             case .ops, .data: nil   // OPS: the sum of its variable records, checked while reading them
             }
             if let expected, size != expected {
@@ -199,7 +204,7 @@ struct Parser {
             // Every count is now bounded by the file's size or a limit, so it fits in Int.
             sections[kind] = Section(entry: i, offset: Int(offset), size: Int(size), count: Int(records))
         }
-        for kind in SectionKind.allCases where sections[kind] == nil {
+        for kind in SectionKind.allCases where kind.isRequired && sections[kind] == nil {
             throw FormatError("section \(kind.name)", "missing")
         }
     }
@@ -461,5 +466,16 @@ struct Parser {
             throw FormatError("provenance.\(key)", "the required key is missing")
         }
         return entries
+    }
+
+    // MARK: confidence
+
+    func readConfidence() throws(FormatError) -> Confidence? {
+        guard let section = sections[.confidence] else { return nil }
+        let t = bytes.f32(at: section.offset), m = bytes.f32(at: section.offset + 4)
+        guard t.isFinite, t > 0 else { throw FormatError("confidence.temperature", "\(Double(t)) is not finite and > 0") }
+        guard m.isFinite, m >= 0, m < 1 else { throw FormatError("confidence.min_confidence", "\(Double(m)) is not in [0, 1)") }
+        guard bytes.allZero((section.offset + 8)..<(section.offset + 16)) else { throw FormatError("confidence.reserved", "not zero") }
+        return Confidence(temperature: t, minConfidence: m)
     }
 }

@@ -28,6 +28,11 @@ struct Inspect: ParsableCommand {
         print("input: \(input.height)x\(input.width)x\(input.channels) (\(input.channels == 1 ? "grayscale" : "RGB")), bilinear resize, mean \(input.mean), std \(input.std)")
         print("output: \(file.tensors[input.outputTensor].name) \(input.outputKind == .logits ? "(logits)" : "(linear-SVM decision values)")")
         print("labels (\(file.labels.count)): \(file.labels.joined(separator: ", "))")
+        if let c = file.confidence {
+            print("confidence: temperature \(c.temperature), uncertain below \(c.minConfidence)")
+        } else {
+            print("confidence: uncalibrated (temperature 1, never uncertain unless --min-confidence)")
+        }
         print("provenance:")
         for (key, value) in file.provenance { print("  \(key): \(value)") }
         print("ops (\(file.ops.count)):")
@@ -88,6 +93,7 @@ struct Inspect: ParsableCommand {
             ("output", .object([("name", .string(file.tensors[input.outputTensor].name)),
                                 ("kind", .string(input.outputKind == .logits ? "logits" : "decision_values"))])),
             ("labels", .array(file.labels.map { .string($0) })),
+            ("confidence", file.confidence.map { .object([("temperature", .float($0.temperature)), ("min_confidence", .float($0.minConfidence))]) } ?? .null),
             ("provenance", .object(file.provenance.map { ($0.key, .string($0.value)) })),
             ("ops", .array(ops)),
             ("weight_bytes", .int(file.weightBytes)),

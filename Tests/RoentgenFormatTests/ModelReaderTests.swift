@@ -32,7 +32,7 @@ import RoentgenTestSupport
     @Test func readsTheShippedCNN() throws {
         for (path, precision) in [(Self.int8Path, "int8"), (Self.f32Path, "f32")] {
             let model = try ModelReader.load(path: path)
-            #expect(model.versionMajor == 2 && model.versionMinor == 0)
+            #expect(model.versionMajor == 2 && model.versionMinor == 1)
             #expect(model.precision == precision)
             let input = model.input
             #expect(input.channels == 1 && input.height == 128 && input.width == 128)
@@ -68,6 +68,9 @@ import RoentgenTestSupport
         #expect(model.tensors[head.output].dtype == .float32, "int32 decision values, dequantized")
         #expect(model.tensors[head.inputs[1]].dtype == .int8, "int8 SVM weights")
         #expect(model.labels.count == 11)
+        let confidence = try #require(model.confidence, "the shipped models are calibrated")
+        #expect(confidence.temperature > 0 && (0..<1).contains(confidence.minConfidence))
+        #expect(model.versionMajor == 2 && model.versionMinor == 1)
     }
 
     /// A small DAG written by the Swift writer reads back field for field.

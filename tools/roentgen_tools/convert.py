@@ -15,11 +15,12 @@ import datetime as _dt
 import hashlib
 import os
 import sys
+import tempfile
 
 import numpy as np
 
 from . import __version__
-from .fileformat import (DT_INT8, DTYPE_NAMES, OUTPUT_LOGITS, OUTPUT_SVM, ROLE_ACTIVATION, ROLE_CONSTANT, Model,
+from .fileformat import (Confidence, DT_INT8, DTYPE_NAMES, OUTPUT_LOGITS, OUTPUT_SVM, ROLE_ACTIVATION, ROLE_CONSTANT, Model,
                          read_bytes, serialize, write_atomic)
 from .fileformat import ops as optable
 from .frontend import onnx as frontend
@@ -28,7 +29,7 @@ from .ir.graph import Graph
 from .quant.calibration import (DEFAULT_PERCENTILE, METHODS as CALIB_METHODS, calibration_digest, calibration_files,
                                 choose_ranges, format_report, method_params)
 from .quant.lower import lower
-from . import svm_head
+from . import backbones, svm_head
 
 
 class ConversionError(ValueError):
@@ -77,19 +78,35 @@ def convert_svm(features_onnx, svm_path, precision="int8", calib=None, mean=None
                 labels=None, calib_method="minmax", percentile=DEFAULT_PERCENTILE, float_layers=(),
                 range_scale=None, calib_report=None) -> Model:
     """Feature CNN (ONNX) + fitted SVM (.npz from `roentgen-train svm`) -> one Model whose head is
-    the SVM (SPEC "SVM head")."""
+    the SVM (SPEC "SVM head"). `features_onnx` None: the SVM names an ImageNet backbone, whose
+    features are exported here from its hash-checked weights (the provenance's source is then the
+    weights file) with its normalization as the default mean / std."""
     _check_precision(precision, calib)
     svm = svm_head.load_svm(svm_path)
-    src = _read(features_onnx)
-    sha = hashlib.sha256(src).hexdigest()
-    if svm["features_sha256"] and svm["features_sha256"] != sha:
-        raise ConversionError(f"{svm_path} was fitted on features of another model "
-                              f"(sha256 {svm['features_sha256'][:12]}..., this is {sha[:12]}...)")
-    graph = svm_head.svm_graph(load_graph(features_onnx), svm["layer"], svm["pool"], svm["weight"], svm["bias"])
-    prov = _provenance(src, features_onnx, precision, calib, calib_method, percentile, range_scale, created)
+    if features_onnx is None:
+        if not svm["backbone"]:
+            raise ConversionError(f"{svm_path} names no backbone: give its feature model (MODEL.onnx)")
+        with tempfile.TemporaryDirectory() as tmp:
+            onnx_path = os.path.join(tmp, "features.onnx")
+            b_mean, b_std = backbones.export_features(svm["backbone"], onnx_path, svm["size"])
+            features = load_graph(onnx_path)
+        src, where = _read(backbones.weights_path(svm["backbone"])), svm["backbone"]
+        mean = mean if mean is not None else [b_mean]
+        std = std if std is not None else [b_std]
+    else:
+        src, where = _read(features_onnx), features_onnx
+        sha = hashlib.sha256(src).hexdigest()
+        if svm["features_sha256"] and svm["features_sha256"] != sha:
+            raise ConversionError(f"{svm_path} was fitted on features of another model "
+                                  f"(sha256 {svm['features_sha256'][:12]}..., this is {sha[:12]}...)")
+        features = load_graph(features_onnx)
+    graph = svm_head.svm_graph(features, svm["layer"], svm["pool"], svm["weight"], svm["bias"])
+    prov = _provenance(src, where, precision, calib, calib_method, percentile, range_scale, created)
     prov += [("head", "linear_svm"), ("svm_source", os.path.basename(os.fspath(svm_path))),
              ("svm_sha256", hashlib.sha256(_read(svm_path)).hexdigest()), ("features_layer", svm["layer"]),
              ("features_pool", svm["pool"])]
+    if svm["backbone"] and features_onnx is None:
+        prov += [("backbone", svm["backbone"]), ("backbone_license", backbones.get(svm["backbone"]).license)]
     labels = list(labels) if labels is not None else svm["labels"]
     return build(graph, precision, labels, mean, std, calib, calib_method, percentile, float_layers, range_scale,
                  calib_report, prov, OUTPUT_SVM)
@@ -180,7 +197,8 @@ def summary(model: Model, data: bytes) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="roentgen-convert", description="Convert an ONNX classifier to .rtg")
-    ap.add_argument("model", metavar="MODEL.onnx")
+    ap.add_argument("model", metavar="MODEL.onnx", nargs="?",
+                    help="the ONNX classifier, or --svm's feature model (not needed when the SVM names a backbone)")
     ap.add_argument("-o", "--output", required=True, metavar="OUT.rtg")
     ap.add_argument("--precision", choices=["int8", "f32"], default="int8")
     ap.add_argument("--calib", metavar="DIR", help="calibration PNG folder (required for int8)")
@@ -197,6 +215,10 @@ def main(argv=None) -> int:
     ap.add_argument("-q", "--quiet", action="store_true")
     ap.add_argument("--svm", metavar="SVM.npz",
                     help="linear-SVM head from `roentgen-train svm`: MODEL is then its feature CNN (SPEC \"SVM head\")")
+    ap.add_argument("--temperature", type=float, metavar="T",
+                    help="calibrated temperature: probabilities = softmax(output / T) (SPEC \"CONFIDENCE\")")
+    ap.add_argument("--min-confidence", type=float, default=0.0, metavar="P",
+                    help="with --temperature: images whose top probability is below P are reported uncertain")
     args = ap.parse_args(argv)
     calib_report = []
     try:
@@ -207,8 +229,14 @@ def main(argv=None) -> int:
         if args.svm:
             model = convert_svm(args.model, args.svm, args.precision, args.calib, args.mean, args.std, args.created,
                                 labels, **common)
+        elif args.model is None:
+            raise ConversionError("MODEL.onnx is required (without --svm)")
         else:
             model = convert(args.model, args.precision, args.calib, labels, args.mean, args.std, args.created, **common)
+        if args.temperature is not None:
+            model.confidence = Confidence(args.temperature, args.min_confidence)
+        elif args.min_confidence:
+            raise ConversionError("--min-confidence needs --temperature")
         data = serialize(model)
         read_bytes(data)  # never write what a reader would reject
         write_atomic(args.output, data)

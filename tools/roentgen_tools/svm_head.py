@@ -8,8 +8,10 @@ lowering makes it DENSE int8 -> f32 in int8 files, and the file's output_kind is
 
 The fitted SVM travels from roentgen-train to roentgen-convert as an .npz (``save_svm``):
 ``weight`` [classes, K] and ``bias`` [classes] (float64, standardisation already folded, columns
-in the NHWC order the DENSE reads), ``labels``, ``layer``, ``pool``, ``features_sha256`` and free-text
-``info``.
+in the NHWC order the DENSE reads), ``labels``, ``layer``, ``pool``, ``features_sha256``, free-text
+``info``, and for an ImageNet backbone (``backbones.py``) ``backbone`` and ``size``: the features
+are then re-exported from the hash-checked weights at conversion time, so the .npz is the whole
+source of the model (with the pip-installed weights).
 """
 from __future__ import annotations
 
@@ -108,12 +110,13 @@ def fold_scaler(coef, intercept, mean, scale):
     return w, b
 
 
-def save_svm(path, weight, bias, labels, layer, pool, features_path, info=None):
+def save_svm(path, weight, bias, labels, layer, pool, features_path, info=None, backbone="", size=0):
     with open(features_path, "rb") as f:
         sha = hashlib.sha256(f.read()).hexdigest()
     np.savez(path, weight=np.asarray(weight, np.float64), bias=np.asarray(bias, np.float64),
              labels=np.array(list(labels)), layer=np.array(layer), pool=np.array(pool),
-             features_sha256=np.array(sha), info=np.array(json.dumps(info or {})))
+             features_sha256=np.array(sha), info=np.array(json.dumps(info or {})),
+             backbone=np.array(backbone), size=np.array(int(size)))
 
 
 def load_svm(path):
@@ -127,4 +130,5 @@ def load_svm(path):
             raise SvmHeadError(f"{path}: not an SVM file (no {k!r})")
     return {"weight": d["weight"].astype(np.float64), "bias": d["bias"].astype(np.float64),
             "labels": [str(s) for s in d["labels"]], "layer": str(d["layer"]), "pool": str(d["pool"]),
-            "features_sha256": str(d.get("features_sha256", "")), "info": str(d.get("info", "{}"))}
+            "features_sha256": str(d.get("features_sha256", "")), "info": str(d.get("info", "{}")),
+            "backbone": str(d.get("backbone", "")), "size": int(d.get("size", 0))}

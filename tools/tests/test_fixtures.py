@@ -47,9 +47,16 @@ def test_shipped_models_are_what_their_sources_convert_to(tmp_path):
     from roentgen_tools import convert
     from roentgen_tools.fileformat import serialize
 
+    from roentgen_tools.fileformat import Confidence
+
     m, created = FIXTURES / "models", "2026-12-01T00:00:00Z"
+    conf = {k: Confidence(v["temperature"], v["min_confidence"]) for k, v in
+            json.loads((m / "confidence.json").read_text()).items() if not k.startswith("_")}
     labels = convert.read_labels(m / "cnn-labels.txt")
     cnn = convert.convert(m / "cnn.onnx", "int8", calib=FIXTURES / "calib-drr", labels=labels, created=created)
+    cnn.confidence = conf["cnn"]
     assert serialize(cnn) == (m / "cnn-int8.rtg").read_bytes(), "re-run scripts/convert-fixtures.sh"
-    svm = convert.convert_svm(m / "svm-features.onnx", m / "svm.npz", "int8", FIXTURES / "calib-drr", created=created)
+    # approach A: the .npz names the backbone, re-exported from its hash-checked weights
+    svm = convert.convert_svm(None, m / "svm.npz", "int8", FIXTURES / "calib-drr", created=created)
+    svm.confidence = conf["svm"]
     assert serialize(svm) == (m / "svm-int8.rtg").read_bytes(), "re-run scripts/convert-fixtures.sh"

@@ -269,13 +269,13 @@ def test_round_trip(case):
             assert np.array_equal(a.scales, b.scales) and np.array_equal(a.zero_points, b.zero_points)
     assert back.plan == m.plan and back.arena_size == m.arena_size
     assert back.labels == m.labels and back.provenance == m.provenance and back.precision == "int8"
-    assert back.input == m.input
+    assert back.input == m.input and back.confidence == m.confidence
 
 
 def test_layout_of_a_file():
     data = serialize(build("conv2d_int8"))
     magic, vmaj, vmin, hsize, fsize, nsec, flags, sto = struct.unpack_from("<8sHHIQIIQ", data, 0)
-    assert (magic, vmaj, vmin, hsize, fsize, nsec, flags, sto) == (b"ROENTGEN", 2, 0, 128, len(data), 8, 0, 128)
+    assert (magic, vmaj, vmin, hsize, fsize, nsec, flags, sto) == (b"ROENTGEN", 2, 1, 128, len(data), 8, 0, 128)
     assert data[72:128] == bytes(56)
     import hashlib
     assert data[40:72] == hashlib.sha256(data[:40] + data[72:]).digest()
@@ -617,3 +617,18 @@ def test_truncations_never_crash():
             badfiles.seal(buf)
         with pytest.raises(FormatError):
             read_bytes(bytes(buf))
+
+
+def test_confidence_section_round_trips_and_is_optional():
+    """CONFIDENCE (2.1) is written before DATA only when the model has one (9 sections then), and
+    reads back as binary32; a file without it reads as uncalibrated."""
+    m = build("conv2d_int8")
+    plain = serialize(m)
+    assert read_bytes(plain).confidence is None
+    m.confidence = F.Confidence(1.75, 0.3)
+    data = serialize(m)
+    nsec = struct.unpack_from("<I", data, 24)[0]
+    kinds = [struct.unpack_from("<I", data, 128 + 32 * i)[0] for i in range(nsec)]
+    assert kinds == [1, 2, 3, 4, 5, 6, 7, 9, 8]
+    c = read_bytes(data).confidence
+    assert c.temperature == 1.75 and c.min_confidence == float(np.float32(0.3))

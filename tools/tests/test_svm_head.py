@@ -159,17 +159,23 @@ def test_cli_svm_without_quiet_and_reference_decision_values(feat, tmp_path):
     assert "decision value" in r.stdout
 
 
-def test_committed_svm_fixture_converts():
-    """fixtures/models/svm-features.onnx (a feature CNN ending at pool4) + svm.npz (layer pool4, pool max)."""
-    onnx_path, svm_path = REPO / "fixtures/models/svm-features.onnx", REPO / "fixtures/models/svm.npz"
-    m = read_bytes(serialize(convert.convert_svm(onnx_path, svm_path, "f32")))
+def test_committed_svm_fixture_converts(tmp_path):
+    """fixtures/models/svm.npz names its backbone (EfficientNet-Lite0 at 224, cut at conv48, mean
+    pool): it converts from the .npz alone, and the f32 file's decision values are the SVM's on
+    ONNX Runtime's features of the same backbone."""
+    from roentgen_tools import backbones
+    svm_path = REPO / "fixtures/models/svm.npz"
     svm = svm_head.load_svm(svm_path)
-    assert (svm["layer"], svm["pool"]) == ("pool4", "max") and m.labels == svm["labels"]
+    assert (svm["backbone"], svm["size"], svm["layer"], svm["pool"]) == ("efficientnet-lite0", 224, "conv48", "mean")
+    m = read_bytes(serialize(convert.convert_svm(None, svm_path, "f32")))
+    assert m.labels == svm["labels"] and dict(m.provenance)["backbone"] == "efficientnet-lite0"
     names = [m.tensors[o.output].name for o in m.ops]
-    assert names[-3:] == ["pool4", "global_maxpool", "decision_values"]
+    assert names[-3:] == ["conv48", "global_mean", "decision_values"]
+    onnx_path = tmp_path / "features.onnx"
+    backbones.export_features("efficientnet-lite0", onnx_path, 224)
     graph = convert.load_graph(onnx_path)
     imgs = sorted((REPO / "fixtures/images").glob("*.png"))[:2]
-    f = _features(onnx_path, graph, "pool4", "max", m, imgs)
+    f = _features(onnx_path, graph, "conv48", "mean", m, imgs)
     for img, fi in zip(imgs, f):
         dv = reference.run(m, reference.load_input(m, img)).reshape(-1)
         want = fi @ svm["weight"].T + svm["bias"]

@@ -36,13 +36,14 @@ def roentgen_bin() -> Path:
     return p
 
 
-def swift_classify(model_path, paths, expect_ok=True):
-    cmd = [str(roentgen_bin()), "classify", "--json", str(model_path), *map(str, paths)]
+def swift_classify(model_path, paths, expect_ok=True, extra=(), rows_expected=None):
+    cmd = [str(roentgen_bin()), "classify", "--json", *extra, str(model_path), *map(str, paths)]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     if expect_ok:
         assert r.returncode == 0, f"{' '.join(cmd)} exited {r.returncode}: {r.stderr}"
     rows = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
-    assert len(rows) == len(paths), f"expected {len(paths)} JSON lines, got {len(rows)}:\n{r.stdout}\n{r.stderr}"
+    n = len(paths) if rows_expected is None else rows_expected
+    assert len(rows) == n, f"expected {n} JSON lines, got {len(rows)}:\n{r.stdout}\n{r.stderr}"
     return rows, r
 
 
@@ -73,10 +74,14 @@ def check_pair(tag, onnx_path, int8_path, f32_path, images):
             f"{np.flatnonzero(got != exp).tolist()}: {got} vs {exp}")
         assert row["index"] == want["index"] and row["label"] == want["label"], f"{tag} int8 {img}"
         assert np.abs(np.asarray(row["probabilities"]) - want["probabilities"]).max() < 1e-12, f"{tag} {img}"
+        assert row["uncertain"] == want["uncertain"], f"{tag} {img}"
     rows, _ = swift_classify(f32_path, images)
     for img, row in zip(images, rows):
         assert REQUIRED <= set(row), f"{tag}: missing keys in {row}"
         want = ort_probs(onnx_path, reference.load_input(f, img))
+        if f.confidence is not None:   # softmax(l / T) = p^(1/T), renormalized
+            want = want ** (1.0 / f.confidence.temperature)
+            want /= want.sum()
         got = np.asarray(row["probabilities"], dtype=np.float64)
         assert got.shape == want.shape and np.abs(got - want).max() < 1e-4, (
             f"{tag} f32 {img}: max |Swift - onnxruntime| = {np.abs(got - want).max():.3g}")
@@ -99,16 +104,27 @@ def test_trained_model(tmp_path):
     check_pair("cnn (fresh conversion)", onnx_path, tmp_path / "t-int8.rtg", tmp_path / "t-f32.rtg", images[:12])
 
 
+def svm_keys_ok(model, row) -> bool:
+    """SPEC "SVM head": decision values always; probabilities (and uncertain) only with CONFIDENCE."""
+    calibrated = model.confidence is not None
+    return "decision_values" in row and "logits" not in row and ("probabilities" in row) == calibrated \
+        and ("uncertain" in row) == calibrated
+
+
 def test_trained_svm_model():
-    """svm-int8.rtg: `decision_values` (and no probabilities) from Swift equal roentgen-reference's
-    bit for bit; svm-f32.rtg gives the same kind of output."""
+    """svm-int8.rtg: `decision_values` (and probabilities over its temperature) from Swift equal
+    roentgen-reference's, bit for bit (the probabilities to 1e-12); svm-f32.rtg gives the same
+    kind of output."""
     images = trained_images()
     q = read_model(TRAINED / "svm-int8.rtg")
     rows, _ = swift_classify(TRAINED / "svm-int8.rtg", images)
     for img, row in zip(images, rows):
         assert row["path"] == str(img)
-        assert "decision_values" in row and "probabilities" not in row, row
+        assert svm_keys_ok(q, row), row
         want = reference.classify(q, img)
+        if q.confidence is not None:
+            assert np.abs(np.asarray(row["probabilities"]) - want["probabilities"]).max() < 1e-12, img
+            assert row["uncertain"] == want["uncertain"], img
         got = np.asarray(row["decision_values"], dtype=np.float64).astype(np.float32)
         exp = np.asarray(want["decision_values"], dtype=np.float64).astype(np.float32)
         assert got.shape == exp.shape == (len(q.labels),) and np.array_equal(got, exp), (
@@ -118,7 +134,7 @@ def test_trained_svm_model():
     f = read_model(TRAINED / "svm-f32.rtg")
     rows, _ = swift_classify(TRAINED / "svm-f32.rtg", images[:12])
     for img, row in zip(images[:12], rows):
-        assert "decision_values" in row and "probabilities" not in row, row
+        assert svm_keys_ok(f, row), row
         want = reference.classify(f, img)
         got, exp = np.asarray(row["decision_values"]), np.asarray(want["decision_values"])
         assert got.shape == exp.shape and np.abs(got - exp).max() < 1e-3 * max(1.0, np.abs(exp).max()), img
@@ -167,3 +183,70 @@ def test_random_dag(tmp_path, calib_dir, seed, exporter, blocks):
     write_model(convert.convert(onnx_path, "f32"), tmp_path / "f.rtg")
     check_pair(f"dag seed {seed} {exporter} ({desc})", onnx_path, tmp_path / "q.rtg", tmp_path / "f.rtg",
                sorted(calib_dir.glob("*.png"))[:6])
+
+
+def test_confidence_section(tmp_path):
+    """A CONFIDENCE section (SPEC 2.1): Swift's probabilities are the softmax over the temperature
+    (1e-12 of the reference's), `uncertain` is the reference's, `--min-confidence` overrides the
+    file's threshold (0: nothing uncertain, 0.999: everything), and an SVM gets probabilities."""
+    from roentgen_tools.fileformat import Confidence
+    images = trained_images()[:10]
+    for name in ("cnn-int8.rtg", "svm-int8.rtg"):
+        m = read_model(TRAINED / name)
+        want0 = [reference.classify(m, img) for img in images]
+        scores = np.array([w.get("logits", w.get("decision_values")) for w in want0], np.float64)
+        # a temperature and threshold that make some images uncertain and some not
+        t = float(np.float32(np.std(scores) + 0.5))
+        tops = sorted(reference.softmax(row, t).max() for row in scores)
+        m.confidence = Confidence(t, float(np.float32((tops[4] + tops[5]) / 2)))
+        path = tmp_path / f"conf-{name}"
+        write_model(m, path)
+        m = read_model(path)
+        rows, _ = swift_classify(path, images)
+        flags = []
+        for img, row in zip(images, rows):
+            want = reference.classify(m, img)
+            assert list(want) == ["path", "label", "index", "uncertain", "probabilities",
+                                  "decision_values" if "svm" in name else "logits"], want
+            assert np.abs(np.asarray(row["probabilities"]) - want["probabilities"]).max() < 1e-12, (name, img)
+            assert abs(row["probability"] - want["probabilities"][want["index"]]) < 1e-12
+            assert row["uncertain"] == want["uncertain"], (name, img, row["probability"], m.confidence)
+            flags.append(row["uncertain"])
+        assert True in flags and False in flags, (name, flags, tops)
+        rows, _ = swift_classify(path, images, extra=("--min-confidence", "0"))
+        assert not any(r["uncertain"] for r in rows)
+        rows, _ = swift_classify(path, images, extra=("--min-confidence", "0.999"))
+        assert all(r["uncertain"] for r in rows)
+        text = subprocess.run([str(roentgen_bin()), "classify", "--min-confidence", "0.999", str(path), str(images[0])],
+                              capture_output=True, text=True, timeout=120)
+        assert text.returncode == 0 and "\tuncertain (best guess " in text.stdout, text.stdout
+        info = json.loads(subprocess.run([str(roentgen_bin()), "inspect", "--json", str(path)], capture_output=True,
+                                         text=True, timeout=120).stdout)
+        assert info["format_version"] == "2.1" and info["confidence"]["temperature"] == np.float32(t)
+
+
+def test_dicom_inputs_are_classified(tmp_path):
+    """`classify` takes DICOM files by content (no extension needed) and reports their header
+    fields; a broken .dcm is one error line naming the file while the others are still classified."""
+    import shutil
+    from pydicom.data import get_testdata_file
+    folder = tmp_path / "pacs-export"
+    folder.mkdir()
+    shutil.copyfile(get_testdata_file("CT_small.dcm"), folder / "IM0001")          # no extension
+    shutil.copyfile(get_testdata_file("MR_small_bigendian.dcm"), folder / "IM0002")
+    (folder / "broken.dcm").write_bytes(Path(get_testdata_file("CT_small.dcm")).read_bytes()[:2000])
+    (folder / "notes.txt").write_text("not an image")
+    shutil.copyfile(trained_images()[0], folder / "film.png")
+    rows, r = swift_classify(TRAINED / "cnn-int8.rtg", [folder], expect_ok=False, rows_expected=4)
+    assert r.returncode == 1
+    by_name = {Path(row["path"]).name: row for row in rows}
+    assert sorted(by_name) == ["IM0001", "IM0002", "broken.dcm", "film.png"], rows
+    assert "error" in by_name["broken.dcm"] and "ends inside" in by_name["broken.dcm"]["error"]  # truncated
+    ct = by_name["IM0001"]["dicom"]
+    assert ct["modality"] == "CT" and ct["transfer_syntax_uid"] == "1.2.840.10008.1.2.1"
+    assert ct["sop_instance_uid"].startswith("1.3.6.1.4.1.5962")
+    assert by_name["IM0002"]["dicom"]["transfer_syntax_uid"] == "1.2.840.10008.1.2.2"
+    assert "dicom" not in by_name["film.png"] and "label" in by_name["film.png"]
+    windowed, _ = swift_classify(TRAINED / "cnn-int8.rtg", [folder / "IM0001"], extra=("--window", "40,400"))
+    full, _ = swift_classify(TRAINED / "cnn-int8.rtg", [folder / "IM0001"], extra=("--full-range",))
+    assert windowed[0]["logits"] != full[0]["logits"]   # the window reaches the input tensor

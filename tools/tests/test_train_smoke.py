@@ -88,7 +88,8 @@ def test_svm_on_cnn_features(cnn_run, data, tmp_path):
     assert model.input.output_kind == OUTPUT_SVM and model.labels == sorted(CLASSES)
     img = next((data / "sternum_oblique").glob("*.png"))
     r = reference.classify(model, img)
-    assert set(r) == {"path", "label", "index", "decision_values"} and len(r["decision_values"]) == 3
+    assert set(r) == {"path", "label", "index", "uncertain", "probabilities", "decision_values"}  # calibrated
+    assert len(r["decision_values"]) == 3 and abs(sum(r["probabilities"]) - 1) < 1e-9
     # the f32 file's decision values are the SVM's, computed from the features by numpy
     from roentgen_tools.svm_head import load_svm
     svm = load_svm(out / "svm.npz")
@@ -111,3 +112,51 @@ def test_bad_data_is_an_error_not_a_crash(tmp_path, capsys):
     (tmp_path / "labels.csv").write_text("path,label\nnothing.png,a\n")
     assert train.main(["cnn", str(tmp_path), "-o", str(tmp_path / "o")]) == 1
     assert "no usable images" in capsys.readouterr().err
+
+
+def test_svm_on_the_imagenet_backbone(data, tmp_path):
+    """Approach A as in the paper: EfficientNet-Lite0 (ImageNet weights, fetched by set-up, hash
+    checked) cut at its global average pool, a linear SVM with C by cross-validation, the fitted
+    temperature, one file; Swift's int8 decision values equal the reference's bit for bit."""
+    from test_swift_e2e import swift_classify
+    from roentgen_tools import backbones
+    out = tmp_path / "svm-lite0"
+    assert train.main(["svm", str(data), "--backbone", "efficientnet-lite0", "--size", "96", "-o", str(out),
+                       "--C", "0.1", "1", "--folds", "2", "--calib-per-class", "1", "--val-fraction", "0.25",
+                       "--skip-int8-eval"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["backbone"] == "efficientnet-lite0" and m["size"] == 96 and m["layer"] == "reshape1"
+    assert m["confidence"]["temperature"] > 0 and 0 <= m["confidence"]["min_confidence"] < 1
+    b = backbones.get("efficientnet-lite0")
+    for precision in ("int8", "f32"):
+        model = read_model(out / f"model-{precision}.rtg")
+        assert model.input.output_kind == OUTPUT_SVM and model.labels == sorted(CLASSES)
+        assert (model.input.channels, model.input.height, model.input.width) == (1, 96, 96)
+        assert np.float32(model.input.mean[0]) == np.float32(b.mean) and np.float32(model.input.std[0]) == np.float32(b.std)
+        assert model.confidence.temperature == np.float32(m["confidence"]["temperature"])
+        assert dict(model.provenance)["features_layer"] == "reshape1"
+    # the .npz is the whole source: roentgen-convert re-exports the backbone from its weights
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "roentgen_tools.convert", "--svm", str(out / "svm.npz"), "-o",
+                        str(out / "again.rtg"), "--precision", "f32", "-q"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    again, f32 = read_model(out / "again.rtg"), read_model(out / "model-f32.rtg")
+    assert [t.name for t in again.tensors] == [t.name for t in f32.tensors]
+    assert all(np.array_equal(a.data, b.data) for a, b in zip(again.tensors, f32.tensors) if a.data is not None)
+    prov = dict(again.provenance)
+    assert prov["backbone"] == "efficientnet-lite0" and prov["source_sha256"] == b.weights_sha256
+    q = read_model(out / "model-int8.rtg")
+    images = sorted(data.glob("*/*.png"))[:4]
+    rows, _ = swift_classify(out / "model-int8.rtg", images)
+    for img, row in zip(images, rows):
+        want = reference.classify(q, img)
+        assert [np.float32(v) for v in row["decision_values"]] == list(want["decision_values"]), img
+        assert row["uncertain"] == want["uncertain"] and row["label"] == want["label"]
+
+
+def test_backbone_is_the_imagenet_one(capsys):
+    """The weights classify scikit-image's cat, coffee and rocket photos as ImageNet says."""
+    assert train.main(["check-backbone", "efficientnet-lite0"]) == 0
+    out = capsys.readouterr().out
+    assert "ok   chelsea.png" in out and "ok   coffee.png" in out and "the ImageNet weights" in out

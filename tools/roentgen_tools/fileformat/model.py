@@ -16,7 +16,7 @@ from .ops import DT_FLOAT32, DT_INT8, DT_INT32, ROLE_ACTIVATION, ROLE_CONSTANT  
 
 MAGIC = b"ROENTGEN"
 VERSION_MAJOR = 2
-VERSION_MINOR = 0
+VERSION_MINOR = 1
 HEADER_SIZE = 128
 SECTION_ENTRY_SIZE = 32
 MIN_SECTIONS, MAX_SECTIONS = 8, 64
@@ -28,8 +28,10 @@ SHA_END = 72
 
 # Section kinds, in the order the writer emits them.
 SEC_STRINGS, SEC_INPUT, SEC_LABELS, SEC_TENSORS, SEC_OPS, SEC_PLAN, SEC_PROVENANCE, SEC_DATA = range(1, 9)
+SEC_CONFIDENCE = 9      # 2.1, optional: the calibrated temperature and the uncertainty threshold
 SECTION_NAMES = {1: "STRINGS", 2: "INPUT", 3: "LABELS", 4: "TENSORS", 5: "OPS", 6: "PLAN",
-                 7: "PROVENANCE", 8: "DATA"}
+                 7: "PROVENANCE", 8: "DATA", 9: "CONFIDENCE"}
+REQUIRED_SECTIONS = tuple(range(SEC_STRINGS, SEC_DATA + 1))
 INPUT_RECORD = 64
 LABEL_RECORD = 8
 TENSOR_RECORD = 64
@@ -39,6 +41,7 @@ OP_ATTR = 8
 PLAN_PREFIX = 16
 PLAN_RECORD = 16
 PROVENANCE_RECORD = 16
+CONFIDENCE_RECORD = 16
 
 DTYPE_NUMPY = {DT_INT8: np.dtype("<i1"), DT_INT32: np.dtype("<i4"), DT_FLOAT32: np.dtype("<f4")}
 DTYPE_NAMES = {DT_INT8: "int8", DT_INT32: "int32", DT_FLOAT32: "float32"}
@@ -79,6 +82,7 @@ PLAN_PREFIX_FMT = "<QQ"
 PLAN_FMT = "<IIQ"
 PROVENANCE_FMT = "<IIII"
 LABEL_FMT = "<II"
+CONFIDENCE_FMT = "<ff8s"
 assert struct.calcsize(HEADER_FMT) == HEADER_SIZE
 assert struct.calcsize(SECTION_FMT) == SECTION_ENTRY_SIZE
 assert struct.calcsize(INPUT_FMT) == INPUT_RECORD
@@ -174,6 +178,14 @@ class InputSpec:
 
 
 @dataclass
+class Confidence:
+    """SPEC "CONFIDENCE": probabilities are softmax(output / temperature); an image whose largest
+    probability is below min_confidence is reported uncertain."""
+    temperature: float
+    min_confidence: float
+
+
+@dataclass
 class Model:
     input: InputSpec
     labels: list
@@ -182,6 +194,7 @@ class Model:
     arena_size: int = 0
     plan: dict = field(default_factory=dict)  # tensor index -> arena offset
     provenance: list = field(default_factory=list)  # [(key, value)]
+    confidence: Confidence | None = None
 
     def tensor_index(self, name: str) -> int:
         for i, t in enumerate(self.tensors):

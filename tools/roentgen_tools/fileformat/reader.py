@@ -21,7 +21,8 @@ from .model import (DT_FLOAT32, DT_INT8, DT_INT32, DTYPE_TOML, DTYPE_NUMPY, HEAD
                     MAX_IMAGE_DIM, MAX_LABELS, MAX_OP_INPUTS, MAX_OPS, MAX_PROVENANCE, MAX_SECTIONS,
                     MAX_TENSORS, MIN_SECTIONS, NEUTRAL_INFINITY, OP_ATTR, OP_HEADER, OP_HEADER_FMT, OP_INPUT,
                     OUTPUT_KINDS, PLAN_FMT, PLAN_PREFIX, PLAN_PREFIX_FMT, PLAN_RECORD, PROVENANCE_FMT,
-                    PROVENANCE_RECORD, REQUIRED_PROVENANCE, RESIZE_BILINEAR, ROLE_ACTIVATION, ROLE_CONSTANT,
+                    PROVENANCE_RECORD, REQUIRED_PROVENANCE, REQUIRED_SECTIONS, SEC_CONFIDENCE, CONFIDENCE_FMT, CONFIDENCE_RECORD,
+                    Confidence, RESIZE_BILINEAR, ROLE_ACTIVATION, ROLE_CONSTANT,
                     SEC_DATA, SEC_INPUT, SEC_LABELS, SEC_OPS, SEC_PLAN, SEC_PROVENANCE, SEC_STRINGS,
                     SEC_TENSORS, SECTION_ENTRY_SIZE, SECTION_FMT, SECTION_NAMES,
                     TENSOR_FMT, TENSOR_RECORD, VERSION_MAJOR, VERSION_MINOR, ALIGN, FormatError, InputSpec,
@@ -86,7 +87,9 @@ class _Reader:
         self.graph()
         self.plan_entries()
         self.provenance_section()
-        return Model(self.spec, self.labels, self.tensors, self.ops, self.arena_size, self.plan, self.provenance)
+        self.confidence_section()
+        return Model(self.spec, self.labels, self.tensors, self.ops, self.arena_size, self.plan, self.provenance,
+                     self.confidence)
 
     # ------------------------------------------------------------------------------- header
     def header(self):
@@ -150,17 +153,20 @@ class _Reader:
                 _fail(f"{w}.kind: a second {name} section (the first is section[{self.sections[kind][0]}])")
             if kind == SEC_INPUT and count != 1:
                 _fail(f"{w}.count: INPUT count {count} != 1")
+            if kind == SEC_CONFIDENCE and count != 1:
+                _fail(f"{w}.count: CONFIDENCE count {count} != 1")
             if kind == SEC_DATA and count != 0:
                 _fail(f"{w}.count: DATA count {count} != 0")
             if kind in COUNT_LIMITS and count > COUNT_LIMITS[kind]:
                 _fail(f"{w}.count: {count} {name} records, more than the limit {COUNT_LIMITS[kind]}")
             expected = {SEC_STRINGS: count, SEC_INPUT: INPUT_RECORD, SEC_LABELS: LABEL_RECORD * count,
                         SEC_TENSORS: TENSOR_RECORD * count, SEC_PLAN: PLAN_PREFIX + PLAN_RECORD * count,
-                        SEC_PROVENANCE: PROVENANCE_RECORD * count}.get(kind)
+                        SEC_PROVENANCE: PROVENANCE_RECORD * count, SEC_CONFIDENCE: CONFIDENCE_RECORD}.get(kind)
             if expected is not None and size != expected:
                 _fail(f"{w}.size: {size} does not match its count {count} (a {name} section of {count} is {expected} bytes)")
             self.sections[kind] = (i, off, size, count)
-        for kind, name in SECTION_NAMES.items():
+        for kind in REQUIRED_SECTIONS:
+            name = SECTION_NAMES[kind]
             if kind not in self.sections:
                 _fail(f"section {name}: missing")
         _, self.s_off, self.s_size, _ = self.sections[SEC_STRINGS]
@@ -521,3 +527,18 @@ class _Reader:
         for key in REQUIRED_PROVENANCE:
             if key not in seen:
                 _fail(f"provenance.{key}: the required key is missing")
+
+    # ----------------------------------------------------------------------------- confidence
+    def confidence_section(self):
+        self.confidence = None
+        if SEC_CONFIDENCE not in self.sections:
+            return
+        _, c_off, _, _ = self.sections[SEC_CONFIDENCE]
+        t, m, res = struct.unpack_from(CONFIDENCE_FMT, self.data, c_off)
+        if not (math.isfinite(t) and t > 0):
+            _fail(f"confidence.temperature: {t!r} is not finite and > 0")
+        if not (math.isfinite(m) and 0 <= m < 1):
+            _fail(f"confidence.min_confidence: {m!r} is not in [0, 1)")
+        if res != bytes(len(res)):
+            _fail("confidence.reserved: not zero")
+        self.confidence = Confidence(t, m)

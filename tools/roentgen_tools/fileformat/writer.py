@@ -13,7 +13,7 @@ import numpy as np
 
 from . import ops
 from .reader import read_bytes
-from .model import (DTYPE_NUMPY, HEADER_FMT, HEADER_SIZE, INPUT_FMT, INPUT_RECORD, LABEL_FMT,
+from .model import (CONFIDENCE_FMT, CONFIDENCE_RECORD, SEC_CONFIDENCE, DTYPE_NUMPY, HEADER_FMT, HEADER_SIZE, INPUT_FMT, INPUT_RECORD, LABEL_FMT,
                     LABEL_RECORD, MAGIC, OP_ATTR, OP_HEADER, OP_HEADER_FMT, OP_INPUT, PLAN_FMT, PLAN_PREFIX,
                     PLAN_PREFIX_FMT, PLAN_RECORD, PROVENANCE_FMT, PROVENANCE_RECORD, ROLE_CONSTANT, SEC_DATA,
                     SEC_INPUT, SEC_LABELS, SEC_OPS, SEC_PLAN, SEC_PROVENANCE, SEC_STRINGS, SEC_TENSORS,
@@ -81,8 +81,9 @@ def _op_record(i: int, op: Op, tensors) -> bytes:
 
 
 def serialize(model: Model) -> bytes:
-    """Builds the whole file in memory: sections in kind order, each 64-aligned, then DATA with
-    every constant's data and every quantization block, 64-aligned; the header and checksum last."""
+    """Builds the whole file in memory: sections in kind order (CONFIDENCE, when the model has one,
+    before DATA), each 64-aligned, then DATA with every constant's data and every quantization
+    block, 64-aligned; the header and checksum last."""
     strings = _Strings()
     label_refs = [strings.add(lbl) for lbl in model.labels]
     name_refs = [strings.add(t.name) for t in model.tensors]
@@ -99,12 +100,14 @@ def serialize(model: Model) -> bytes:
         SEC_OPS: len(ops_blob),
         SEC_PLAN: PLAN_PREFIX + len(model.plan) * PLAN_RECORD,
         SEC_PROVENANCE: n_p * PROVENANCE_RECORD,
+        SEC_CONFIDENCE: CONFIDENCE_RECORD,
     }
     counts = {SEC_STRINGS: len(strings.blob), SEC_INPUT: 1, SEC_LABELS: n_l, SEC_TENSORS: n_t,
-              SEC_OPS: n_o, SEC_PLAN: len(model.plan), SEC_PROVENANCE: n_p, SEC_DATA: 0}
+              SEC_OPS: n_o, SEC_PLAN: len(model.plan), SEC_PROVENANCE: n_p, SEC_CONFIDENCE: 1, SEC_DATA: 0}
+    kinds = list(range(SEC_STRINGS, SEC_DATA)) + ([SEC_CONFIDENCE] if model.confidence else []) + [SEC_DATA]
     offsets = {}
-    pos = align(HEADER_SIZE + 8 * SECTION_ENTRY_SIZE)
-    for kind in range(SEC_STRINGS, SEC_DATA):
+    pos = align(HEADER_SIZE + len(kinds) * SECTION_ENTRY_SIZE)
+    for kind in kinds[:-1]:
         offsets[kind] = pos
         pos = align(pos + sizes[kind])
     data_start = pos
@@ -144,7 +147,7 @@ def serialize(model: Model) -> bytes:
     def sref(ref):
         return (s_base + ref[0], ref[1])
 
-    for i, kind in enumerate(range(SEC_STRINGS, SEC_DATA + 1)):
+    for i, kind in enumerate(kinds):
         struct.pack_into(SECTION_FMT, buf, HEADER_SIZE + i * SECTION_ENTRY_SIZE,
                          kind, 0, offsets[kind], sizes[kind], counts[kind])
     sp = model.input
@@ -168,10 +171,13 @@ def serialize(model: Model) -> bytes:
     for i, (kr, vr) in enumerate(prov_refs):
         struct.pack_into(PROVENANCE_FMT, buf, offsets[SEC_PROVENANCE] + i * PROVENANCE_RECORD,
                          *sref(kr), *sref(vr))
+    if model.confidence:
+        c = model.confidence
+        struct.pack_into(CONFIDENCE_FMT, buf, offsets[SEC_CONFIDENCE], c.temperature, c.min_confidence, bytes(8))
     for off, raw in data_blocks:
         buf[off:off + len(raw)] = raw
     struct.pack_into(HEADER_FMT, buf, 0, MAGIC, VERSION_MAJOR, VERSION_MINOR, HEADER_SIZE, file_size,
-                     8, 0, HEADER_SIZE, bytes(32), bytes(56))
+                     len(kinds), 0, HEADER_SIZE, bytes(32), bytes(56))
     buf[SHA_OFFSET:SHA_END] = checksum(buf)
     return bytes(buf)
 

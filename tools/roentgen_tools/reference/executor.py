@@ -36,21 +36,41 @@ def run(model: Model, x: np.ndarray, record: bool = False):
     return vals[model.input.output_tensor]
 
 
-def softmax(logits) -> np.ndarray:
+def softmax(logits, temperature: float = 1.0) -> np.ndarray:
+    """SPEC "Probabilities": float64, `exp((l_i - max l) / T) / sum_j exp((l_j - max l) / T)`."""
     l = np.asarray(logits, dtype=np.float64).reshape(-1)
-    e = np.exp(l - l.max())
+    e = np.exp((l - l.max()) / np.float64(temperature))
     return e / e.sum()
 
 
-def classify(model: Model, path) -> dict:
-    """{path, label, index, probabilities, logits} (SVM: decision_values instead of both)."""
+def probabilities(model: Model, out):
+    """The model's probabilities of one output (SPEC "CONFIDENCE"): softmax of the output over the
+    file's temperature; an SVM without a CONFIDENCE section has none (None)."""
+    if model.confidence is not None:
+        return softmax(out, model.confidence.temperature)
+    return None if model.input.output_kind == OUTPUT_SVM else softmax(out)
+
+
+def threshold(model: Model, min_confidence: float | None = None) -> float:
+    """The uncertainty threshold: the caller's, else the file's, else 0 (never uncertain)."""
+    if min_confidence is not None:
+        return float(min_confidence)
+    return float(model.confidence.min_confidence) if model.confidence is not None else 0.0
+
+
+def classify(model: Model, path, min_confidence: float | None = None) -> dict:
+    """{path, label, index, uncertain, probabilities, logits} (SVM: decision_values instead of
+    logits, and probabilities and uncertain only with a CONFIDENCE section)."""
     out = run(model, load_input(model, path)).reshape(-1).astype(F32)
     idx = int(np.argmax(out))  # first maximum of the (bit-exact) output
     r = {"path": os.fspath(path), "label": model.labels[idx], "index": idx}
-    if model.input.output_kind == OUTPUT_SVM:  # SPEC "SVM head": decision values, no probabilities
+    p = probabilities(model, out)
+    if p is not None:
+        r["uncertain"] = bool(p[idx] < threshold(model, min_confidence))
+        r["probabilities"] = [np.float64(v) for v in p]
+    if model.input.output_kind == OUTPUT_SVM:  # SPEC "SVM head": decision values
         r["decision_values"] = [F32(v) for v in out]
     else:
-        r["probabilities"] = [np.float64(p) for p in softmax(out)]
         r["logits"] = [F32(v) for v in out]
     return r
 
@@ -119,7 +139,11 @@ def main(argv=None) -> int:
     ap.add_argument("model")
     ap.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR")
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
+    ap.add_argument("--min-confidence", type=float, default=None, metavar="P",
+                    help="report images whose top probability is below P as uncertain (default: the file's)")
     args = ap.parse_args(argv)
+    if args.min_confidence is not None and not 0 <= args.min_confidence <= 1:
+        ap.error("--min-confidence must be in [0, 1]")
     try:
         model = read_model(args.model)
     except (OSError, FormatError) as e:
@@ -136,7 +160,7 @@ def _classify_all(model, args) -> int:
     status = 0
     for path in expand_paths(args.images):
         try:
-            r = classify(model, path)
+            r = classify(model, path, args.min_confidence)
         except (image.ImageError, OSError, ValueError) as e:
             status = 1
             msg = str(e)
@@ -147,10 +171,11 @@ def _classify_all(model, args) -> int:
             continue
         if args.json:
             print(json_line(r), flush=True)
-        elif "decision_values" in r:
+        elif "probabilities" not in r:
             print(f"{path}: {r['label']} (decision value {float(r['decision_values'][r['index']]):.3f})", flush=True)
         else:
-            print(f"{path}: {r['label']} ({float(r['probabilities'][r['index']]) * 100:.1f}%)", flush=True)
+            guess = f"{r['label']} ({float(r['probabilities'][r['index']]) * 100:.1f}%)"
+            print(f"{path}: " + (f"uncertain, best guess {guess}" if r["uncertain"] else guess), flush=True)
     return status
 
 

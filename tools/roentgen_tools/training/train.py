@@ -1,14 +1,17 @@
 """roentgen-train: the paper's two approaches, ending in Roentgen model files.
 
   roentgen-train cnn DATA -o OUT                      approach B: Table-2 CNN, heavy augmentation
+  roentgen-train svm DATA --backbone efficientnet-lite0 [--layer L] -o OUT
+                                                      approach A: ImageNet CNN features + linear SVM
   roentgen-train svm DATA --features F.onnx --layer L -o OUT
-                                                      approach A: CNN features + linear SVM
+                                                      approach A on any feature CNN (ONNX)
+  roentgen-train check-backbone efficientnet-lite0    the backbone's ImageNet top-5 on natural photos
   roentgen-train eval MODEL.{onnx,rtg} DATA           accuracy / recall / confusion on any labelled set
 
 DATA is an IRMA (ImageCLEF 2009) CSV or its folder, a `path,label` CSV (or a folder holding
-labels.csv), or a folder per class (see datasets.py). Images are decoded and resized exactly as
-the runtime does (SPEC "INPUT", 128x128 grayscale, mean 0, std 1), so training sees what the
-deployed model sees.
+labels.csv), or a folder per class (see datasets.py). Images are decoded, resized and normalized
+exactly as the runtime does (SPEC "INPUT": 128x128 grayscale, mean 0, std 1 for the CNN; the
+backbone's size and normalization for --backbone), so training sees what the deployed model sees.
 
 OUT receives: model.onnx (cnn) or svm.npz (svm), labels.txt, calib/ (calibration PNGs taken from
 the training split), model-int8.rtg, model-f32.rtg, metrics.json, confusion.csv, report.txt,
@@ -31,6 +34,8 @@ import numpy as np
 
 from ..data import datasets
 from ..data.datasets import DatasetError
+from . import confidence
+from .augment import augment, flip_classes
 
 SIZE = 128
 
@@ -125,59 +130,11 @@ def make_calib(out: Path, train, labels, per_class: int, seed: int):
     return d
 
 
-def arrays(samples, labels, progress=True):
-    x, kept = datasets.load_arrays(samples, SIZE, 1, log=log, progress=progress)
+def arrays(samples, labels, progress=True, size=SIZE):
+    x, kept = datasets.load_arrays(samples, size, 1, log=log, progress=progress)
     index = {lab: i for i, lab in enumerate(labels)}
     y = np.array([index[s.label] for s in kept], dtype=np.int64)
     return x, y, kept
-
-
-# ------------------------------------------------------------------------------ augmentation
-
-def augment(xb, yb, flip_ok, gen, strength=1.0):
-    """The paper's augmentations on a batch [N, 1, H, W]: resizing and cropping (zoom), rotation,
-    translation, shearing, stretching (anisotropic scale), and horizontal flipping for the
-    classes in which a mirror image is the same class (flip_ok[class])."""
-    import torch
-    import torch.nn.functional as F
-    n = xb.shape[0]
-
-    def u(lo, hi):
-        return lo + (hi - lo) * torch.rand(n, generator=gen)
-    s = strength
-    zoom = torch.exp(u(-0.15 * s, 0.10 * s))           # <1 zooms in (crop), >1 zooms out
-    stretch = torch.exp(u(-0.08 * s, 0.08 * s))
-    rot = u(-10 * s, 10 * s) * math.pi / 180
-    shear = u(-0.10 * s, 0.10 * s)
-    tx, ty = u(-0.16 * s, 0.16 * s), u(-0.16 * s, 0.16 * s)
-    flip = (torch.rand(n, generator=gen) < 0.5) & flip_ok[yb]
-    sx = zoom * stretch * torch.where(flip, -1.0, 1.0)
-    sy = zoom / stretch
-    c, si = torch.cos(rot), torch.sin(rot)
-    # output -> input coordinates: R(rot) @ Shear @ diag(sx, sy)
-    a11 = c * sx
-    a12 = c * shear * sy - si * sy
-    a21 = si * sx
-    a22 = si * shear * sy + c * sy
-    theta = torch.stack([torch.stack([a11, a12, tx], 1), torch.stack([a21, a22, ty], 1)], 1)
-    grid = F.affine_grid(theta, list(xb.shape), align_corners=False)
-    return F.grid_sample(xb, grid, mode="bilinear", padding_mode="border", align_corners=False)
-
-
-def flip_classes(spec, labels):
-    """'auto': classes whose name contains 'lateral' (a mirrored lateral is still a lateral); 'none';
-    or a comma-separated list of class names."""
-    if spec in (None, "", "none"):
-        return set()
-    if spec == "auto":
-        return {lab for lab in labels if "lateral" in lab.lower()}
-    if spec == "all":
-        return set(labels)
-    names = {s.strip() for s in spec.split(",") if s.strip()}
-    bad = names - set(labels)
-    if bad:
-        raise DatasetError(f"--hflip: unknown classes {sorted(bad)}")
-    return names
 
 
 # ------------------------------------------------------------------------------------- cnn
@@ -314,27 +271,40 @@ def train_cnn(args) -> int:
     export_onnx(net, onnx_path)
     pv = predict_torch(net, xva)
     m = metrics(yva, pv.argmax(1), labels)
+    xa, ya = confidence.augmented_copies(xva, yva, flip_ok, args.seed)
+    conf = confidence.calibrate(predict_torch(net, xa), ya)
+    conf["heldout_uncertain"] = float((confidence.softmax(pv, conf["temperature"]).max(1) < conf["min_confidence"]).mean())
     extra = {"approach": "cnn", "best_epoch": best["epoch"], "epochs": args.epochs,
              "train_images": len(train), "train_seconds_this_run": round(train_seconds, 1),
-             "history": history}
+             "confidence": conf, "history": history}
     text = save_metrics(out, m, f"CNN (float, best epoch {best['epoch']}) held-out ", extra)
     print(text)
-    return finish(args, out, onnx_path, None, train, val, yva, labels, m)
+    log_confidence(conf)
+    return finish(args, out, onnx_path, None, train, val, yva, labels, m, conf=conf)
 
 
-def finish(args, out, onnx_path, svm_path, train, val, yva, labels, m_float) -> int:
-    """Calibration folder, int8 + f32 conversion, int8 held-out accuracy (numpy reference)."""
+def log_confidence(c):
+    log(f"confidence: temperature {c['temperature']:.4g} (NLL {c['nll_before']:.3f} -> {c['nll_after']:.3f}, "
+        f"ECE {c['ece_before']:.3f} -> {c['ece_after']:.3f} on {c['images']} augmented held-out images); "
+        f"uncertain below {c['min_confidence']:.3f} ({c['heldout_uncertain'] * 100:.1f} % of the held-out images)")
+
+
+def finish(args, out, onnx_path, svm_path, train, val, yva, labels, m_float, mean=0.0, std=1.0, conf=None) -> int:
+    """Calibration folder, int8 + f32 conversion (with the fitted CONFIDENCE), int8 held-out
+    accuracy (numpy reference)."""
     if args.no_convert:
         return 0
     from ..convert import convert, convert_svm
-    from ..fileformat import read_bytes, serialize, write_atomic
+    from ..fileformat import Confidence, read_bytes, serialize, write_atomic
     calib = make_calib(out, train, labels, args.calib_per_class, args.seed)
     for precision in ("f32", "int8"):
         if svm_path is None:
             model = convert(onnx_path, precision, calib if precision == "int8" else None, labels)
         else:
             model = convert_svm(onnx_path, svm_path, precision, calib if precision == "int8" else None,
-                                labels=labels)
+                                labels=labels, mean=[mean], std=[std])
+        if conf is not None:
+            model.confidence = Confidence(conf["temperature"], conf["min_confidence"])
         data = serialize(model)
         read_bytes(data)
         write_atomic(out / f"model-{precision}.rtg", data)
@@ -369,7 +339,6 @@ def train_svm(args) -> int:
     import torch
     torch.set_num_threads(args.threads)
     from sklearn.model_selection import GridSearchCV, StratifiedKFold
-    from sklearn.preprocessing import StandardScaler
     from sklearn.svm import LinearSVC
     from ..convert import load_graph
     from ..svm_head import feature_dim, feature_graph, feature_tensor, find_layer, fold_scaler, save_svm
@@ -377,10 +346,22 @@ def train_svm(args) -> int:
 
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
+    size, mean, std = SIZE, 0.0, 1.0
+    if args.backbone:
+        from .. import backbones
+        size = args.size or backbones.get(args.backbone).native_size
+        args.features = str(out / "features.onnx")
+        mean, std = backbones.export_features(args.backbone, args.features, size)
+        log(f"backbone {args.backbone} (ImageNet) at {size}x{size}, input (x - {mean:.6f}) / {std:.6f}: "
+            f"{args.features}")
+    elif not args.features:
+        raise DatasetError("give --backbone NAME or --features MODEL.onnx")
     graph = load_graph(args.features)
-    if (graph.channels, graph.height, graph.width) != (1, SIZE, SIZE):
+    if (graph.channels, graph.height, graph.width) != (1, size, size):
         raise DatasetError(f"{args.features}: input {graph.channels}x{graph.height}x{graph.width}, "
-                           f"expected 1x{SIZE}x{SIZE}")
+                           f"expected 1x{size}x{size}")
+    if args.layer is None:
+        args.layer = graph.layer_names()[-1]
     dim = feature_dim(feature_graph(graph, args.layer, args.pool))
     extractor = OnnxFeatures(args.features, feature_tensor(graph, args.layer)[0], args.pool)
     log(f"features: {args.features} cut after {find_layer(graph, args.layer).name} ({args.pool}) -> {dim} values "
@@ -388,18 +369,25 @@ def train_svm(args) -> int:
     train, val, labels = prepare(args)
     write_split(out, train, val)
     (out / "labels.txt").write_text("\n".join(labels) + "\n")
-    xtr, ytr, train = arrays(train, labels)
-    xva, yva, val = arrays(val, labels)
+    xtr, ytr, train = arrays(train, labels, size=size)
+    xva, yva, val = arrays(val, labels, size=size)
     t0 = time.time()
-    ftr = extract_features(extractor, xtr, progress=True)
-    fva = extract_features(extractor, xva, progress=True)
+    ftr = extract_features(extractor, (xtr - mean) / std, progress=True)
+    fva = extract_features(extractor, (xva - mean) / std, progress=True)
     t_feat = time.time() - t0
-    scaler = StandardScaler().fit(ftr)
-    ztr = scaler.transform(ftr)
+    # Standardisation: per feature (z = (f - mean) / std, scikit-learn's StandardScaler) or, the
+    # default, one global scale (the mean of the features' stds). Per-feature scaling divides
+    # near-constant features by stds below one int8 step of the feature tensor, so the int8 file's
+    # rounding noise on them dominates the decision values (docs/TRAINING.md, "Approach A").
+    mu = ftr.mean(0)
+    sd = ftr.std(0)
+    scale = np.where(sd > 0, sd, 1.0) if args.scale == "per-feature" else np.full_like(sd, max(float(sd.mean()), 1e-12))
+    ztr = (ftr - mu) / scale
     grid = [float(c) for c in args.C]
     folds = min(args.folds, int(np.bincount(ytr).min()))
     t0 = time.time()
-    svc = LinearSVC(dual="auto", max_iter=args.max_iter, random_state=args.seed)
+    # primal when there are more images than features (liblinear's Newton solver: seconds), else dual
+    svc = LinearSVC(dual=bool(len(ztr) < ztr.shape[1]), max_iter=args.max_iter, random_state=args.seed)
     if len(grid) > 1 and folds >= 2:
         gs = GridSearchCV(svc, {"C": grid}, cv=StratifiedKFold(folds, shuffle=True, random_state=args.seed),
                           n_jobs=args.jobs, refit=True, verbose=0)
@@ -422,18 +410,28 @@ def train_svm(args) -> int:
         icpt = np.concatenate([-clf.intercept_, clf.intercept_]) / 2
     else:
         icpt = clf.intercept_
-    w, b = fold_scaler(coef, icpt, scaler.mean_, scaler.scale_)
+    w, b = fold_scaler(coef, icpt, mu, scale)
     dv = fva @ w.T + b
     m = metrics(yva, dv.argmax(1), labels)
+    import torch
+    flip_ok = torch.tensor([lab in flip_classes("auto", labels) for lab in labels])
+    xa, ya = confidence.augmented_copies(xva, yva, flip_ok, args.seed)
+    conf = confidence.calibrate(extract_features(extractor, (xa - mean) / std) @ w.T + b, ya)
+    conf["heldout_uncertain"] = float((confidence.softmax(dv, conf["temperature"]).max(1) < conf["min_confidence"]).mean())
     svm_path = out / "svm.npz"
     info = {"C": best_c, "cv_accuracy": cv, "folds": folds, "train_images": len(train),
-            "features": os.path.basename(args.features), "layer": args.layer, "pool": args.pool}
-    save_svm(svm_path, w, b, labels, args.layer, args.pool, args.features, info)
-    extra = {"approach": "svm", **info, "feature_seconds": round(t_feat, 1), "svm_seconds": round(t_svm, 1)}
+            "features": os.path.basename(args.features), "backbone": args.backbone, "size": size,
+            "mean": mean, "std": std, "layer": args.layer, "pool": args.pool, "scale": args.scale}
+    save_svm(svm_path, w, b, labels, args.layer, args.pool, args.features, info, backbone=args.backbone or "", size=size)
+    extra = {"approach": "svm", **info, "feature_seconds": round(t_feat, 1), "svm_seconds": round(t_svm, 1),
+             "confidence": conf}
     text = save_metrics(out, m, f"SVM (float, C = {best_c:g}) held-out ", extra)
     print(text)
+    log_confidence(conf)
     log(f"features {t_feat:.1f} s, SVM grid search + fit {t_svm:.1f} s; wrote {svm_path}")
-    return finish(args, out, args.features, svm_path, train, val, yva, labels, m)
+    # a backbone's file is converted from the weights themselves, as scripts/convert-fixtures.sh does
+    return finish(args, out, None if args.backbone else args.features, svm_path, train, val, yva, labels, m,
+                  mean=mean, std=std, conf=conf)
 
 
 # ------------------------------------------------------------------------------------ eval
@@ -494,6 +492,22 @@ def eval_cmd(args) -> int:
     return 0
 
 
+def check_backbone(args) -> int:
+    from .. import backbones
+    failed = 0
+    for photo, top, expected, ok in backbones.check_imagenet(args.backbone):
+        mark = "ok  " if ok else ("FAIL" if ok is False else "    ")
+        failed += ok is False
+        print(f"{mark} {photo:14s} " + ", ".join(f"{c} {p:.2f}" for c, p in top))
+    print(f"{args.backbone}: {'the ImageNet weights' if not failed else f'{failed} photos misclassified'}")
+    return 1 if failed else 0
+
+
+def backbones_names():
+    from ..backbones import BACKBONES
+    return BACKBONES.keys()
+
+
 # ------------------------------------------------------------------------------------- main
 
 def _data_args(ap):
@@ -535,15 +549,25 @@ def main(argv=None) -> int:
     c.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     s = sub.add_parser("svm", help="approach A: CNN features + linear SVM")
     _train_args(s)
-    s.add_argument("--features", required=True, metavar="MODEL.onnx", help="feature CNN (ONNX)")
-    s.add_argument("--layer", required=True, help="cut after this layer (converter name: conv7, pool4, dense1...)")
+    src = s.add_mutually_exclusive_group(required=True)
+    src.add_argument("--backbone", choices=sorted(backbones_names()),
+                     help="ImageNet-pretrained backbone (the paper's approach A), fetched by set-up")
+    src.add_argument("--features", metavar="MODEL.onnx", help="any feature CNN (ONNX, 1-channel input)")
+    s.add_argument("--size", type=int, default=0, help="--backbone input size (default: the backbone's own, 224)")
+    s.add_argument("--layer", default=None,
+                   help="cut after this layer (converter name; default: the features' last layer, for "
+                        "--backbone its global average pool)")
     s.add_argument("--pool", choices=["flatten", "max", "mean"], default="flatten",
                    help="flatten the feature map, or global max / mean pool it (MAXPOOL2D / MEAN over the whole map)")
-    s.add_argument("--C", type=float, nargs="+", default=[1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0],
+    s.add_argument("--C", type=float, nargs="+", default=[1e-5, 1e-4, 1e-3, 1e-2, 1e-1],
                    help="exhaustive search grid for the SVM's C")
+    s.add_argument("--scale", choices=["global", "per-feature"], default="global",
+                   help="feature standardisation before the SVM: one scale for all features (default), or per feature")
     s.add_argument("--folds", type=int, default=5)
     s.add_argument("--max-iter", type=int, default=5000)
     s.add_argument("--jobs", type=int, default=1, help="parallel cross-validation fits")
+    b = sub.add_parser("check-backbone", help="the backbone's ImageNet top-5 on scikit-image's natural photos")
+    b.add_argument("backbone", choices=sorted(backbones_names()))
     e = sub.add_parser("eval", help="accuracy of an .onnx (onnxruntime) or .rtg (numpy reference) on DATA")
     e.add_argument("model", metavar="MODEL")
     _data_args(e)
@@ -555,6 +579,8 @@ def main(argv=None) -> int:
             return train_cnn(args)
         if args.cmd == "svm":
             return train_svm(args)
+        if args.cmd == "check-backbone":
+            return check_backbone(args)
         return eval_cmd(args)
     except (DatasetError, ValueError, OSError) as e:
         print(f"roentgen-train: error: {' '.join(str(e).split())}", file=sys.stderr)
