@@ -23,21 +23,12 @@ struct Classify: ParsableCommand {
     var fullRange = false
 
     /// --window / --full-range as the reader's option.
-    func dicomWindow() throws -> DICOMReader.Window {
-        if fullRange { return .fullRange }
-        guard let window else { return .fromFile }
-        let parts = window.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
-        guard parts.count == 2, let c = parts[0], let w = parts[1], c.isFinite, w.isFinite, w >= 1 else {
-            throw ValidationError("--window must be CENTER,WIDTH with a width >= 1, e.g. --window 2048,4096")
-        }
-        return .override(center: c, width: w)
-    }
+    func dicomWindow() throws -> DICOMReader.Window { try DICOMWindowOption.parse(window: window, fullRange: fullRange) }
 
     func validate() throws {
         guard topK >= 1 else { throw ValidationError("--top-k must be at least 1") }
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be in 1...64") }
         if let p = minConfidence, !(0...1).contains(p) { throw ValidationError("--min-confidence must be in [0, 1]") }
-        if fullRange && window != nil { throw ValidationError("--window and --full-range exclude each other") }
         _ = try dicomWindow()
     }
 

@@ -18,12 +18,12 @@ struct DICOMDump: ParsableCommand {
     func run() throws {
         let modality: DICOMReader.ModalityImage
         do { modality = try DICOMReader.modalityImage(contentsOf: file) } catch { throw fail(error.description) }
-        if let npy { try write(npy, modality.values, modality.height, modality.width, modality.channels) }
+        if let npy { try NPY.write(npy, modality.values, shape: modality.channels == 1 ? [modality.height, modality.width] : [modality.height, modality.width, modality.channels]) }
         if let imageNpy {
             let read: DICOMReader.Image
             do { read = try DICOMReader.read(contentsOf: file) } catch { throw fail(error.description) }
             let image = read.image
-            try write(imageNpy, image.values, image.height, image.width, image.channels)
+            try NPY.write(imageNpy, image.values, shape: image.channels == 1 ? [image.height, image.width] : [image.height, image.width, image.channels])
         }
         let h = modality.header
         func text(_ s: String?) -> JSON { s.map(JSON.string) ?? .null }
@@ -36,18 +36,4 @@ struct DICOMDump: ParsableCommand {
         ]))
     }
 
-    /// NPY format 1.0: magic, version, a little-endian u16 header length, a Python dict literal
-    /// padded with spaces to a multiple of 64 bytes, then the raw little-endian float32 data.
-    private func write(_ path: String, _ values: [Float], _ rows: Int, _ columns: Int, _ channels: Int) throws {
-        let shape = channels == 1 ? "(\(rows), \(columns))" : "(\(rows), \(columns), \(channels))"
-        var dict = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shape), }"
-        let unpadded = 10 + dict.utf8.count + 1
-        dict += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
-        var data = Data([0x93] + Array("NUMPY".utf8) + [1, 0])
-        let headerLength = UInt16(dict.utf8.count)
-        data.append(contentsOf: [UInt8(headerLength & 0xFF), UInt8(headerLength >> 8)])
-        data.append(contentsOf: Array(dict.utf8))
-        values.withUnsafeBytes { data.append(contentsOf: $0) }  // x86-64 and arm64 are little endian
-        do { try data.write(to: URL(fileURLWithPath: path)) } catch { throw fail("\(path): cannot write: \(error.localizedDescription)") }
-    }
 }

@@ -9,7 +9,7 @@ struct RoentgenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "roentgen",
         abstract: "Classify radiographs by anatomy with an int8 or float32 Roentgen model.",
-        subcommands: [Classify.self, Inspect.self, Verify.self, Bench.self, DICOMDump.self])
+        subcommands: [Classify.self, Inspect.self, Verify.self, Bench.self, PreprocessCommand.self, DICOMDump.self])
 }
 
 /// One line on stderr, `roentgen: error: ...`, then exit status 1.

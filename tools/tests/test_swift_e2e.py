@@ -250,3 +250,28 @@ def test_dicom_inputs_are_classified(tmp_path):
     windowed, _ = swift_classify(TRAINED / "cnn-int8.rtg", [folder / "IM0001"], extra=("--window", "40,400"))
     full, _ = swift_classify(TRAINED / "cnn-int8.rtg", [folder / "IM0001"], extra=("--full-range",))
     assert windowed[0]["logits"] != full[0]["logits"]   # the window reaches the input tensor
+
+
+def test_preprocess_writes_the_input_tensor(tmp_path):
+    """`roentgen preprocess MODEL IMAGE --npy OUT`: for a PNG the very bits the reference feeds the
+    model (SPEC INPUT); for a DICOM the same shape, in the model's normalized range."""
+    from pydicom.data import get_testdata_file
+    for model in ("cnn-int8.rtg", "svm-int8.rtg"):
+        m = read_model(TRAINED / model)
+        for img in trained_images()[:3]:
+            out = tmp_path / "x.npy"
+            r = subprocess.run([str(roentgen_bin()), "preprocess", str(TRAINED / model), str(img), "--npy", str(out)],
+                               capture_output=True, text=True, timeout=120)
+            assert r.returncode == 0, r.stderr
+            got, want = np.load(out), np.asarray(reference.load_input(m, img), np.float32)
+            assert got.shape == (1, m.input.height, m.input.width, m.input.channels) == want.shape
+            assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), (model, img)
+    out = tmp_path / "ct.npy"
+    r = subprocess.run([str(roentgen_bin()), "preprocess", str(TRAINED / "cnn-int8.rtg"), get_testdata_file("CT_small.dcm"),
+                        "--npy", str(out), "--window", "40,400"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    ct = np.load(out)
+    assert ct.shape == (1, 128, 128, 1) and 0 <= ct.min() < ct.max() <= 1
+    bad = subprocess.run([str(roentgen_bin()), "preprocess", str(TRAINED / "cnn-int8.rtg"), str(tmp_path / "none.png"),
+                          "--npy", str(out)], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "none.png" in bad.stderr
