@@ -36,24 +36,13 @@ public enum Preprocess {
     /// Writes `spec.height * spec.width * spec.channels` floats (NHWC, batch 1) into `output`.
     /// Does not allocate on the heap for output widths/heights up to a few thousand.
     public static func tensor(from image: DecodedImage, spec: PreprocessSpec, into output: UnsafeMutablePointer<Float>) {
-        precondition(spec.channels == 1 || spec.channels == 3, "PreprocessSpec.channels must be 1 or 3")
-        precondition(spec.height > 0 && spec.width > 0, "PreprocessSpec size must be positive")
-        precondition(spec.mean.count == spec.channels && spec.std.count == spec.channels,
-                     "PreprocessSpec mean/std need one value per channel")
-        precondition(spec.std.allSatisfy { $0.isFinite && $0 > 0 } && spec.mean.allSatisfy(\.isFinite),
-                     "PreprocessSpec std must be finite and > 0, mean finite")
         precondition(image.channels == 1 || image.channels == 3, "DecodedImage.channels must be 1 or 3")
         precondition(image.samples.count == image.width * image.height * image.channels,
                      "DecodedImage sample count mismatch")
 
         // Step 2 denominator: f32(2^bitdepth - 1).
         let denominator: Float = image.bitDepth == 16 ? 65535 : 255
-        let mode: ColourMode
-        switch (image.channels, spec.channels) {
-        case (3, 1): mode = .grayFromRGB
-        case (1, 3): mode = .rgbFromGray
-        default: mode = .same
-        }
+        let mode = colourMode(from: image.channels, spec: spec)
         image.samples.withUnsafeBufferPointer { buffer in
             let source = Source(samples: buffer.baseAddress!, inChannels: image.channels,
                                 denominator: denominator, mode: mode)
@@ -73,6 +62,23 @@ public enum Preprocess {
     // MARK: - internals
 
     enum ColourMode { case same, grayFromRGB, rgbFromGray }
+
+    /// Checks the spec (the callers' contract) and picks step 3's conversion; shared by the
+    /// `DecodedImage` and `FloatImage` paths.
+    static func colourMode(from inChannels: Int, spec: PreprocessSpec) -> ColourMode {
+        precondition(spec.channels == 1 || spec.channels == 3, "PreprocessSpec.channels must be 1 or 3")
+        precondition(spec.height > 0 && spec.width > 0, "PreprocessSpec size must be positive")
+        precondition(spec.mean.count == spec.channels && spec.std.count == spec.channels,
+                     "PreprocessSpec mean/std need one value per channel")
+        precondition(spec.std.allSatisfy { $0.isFinite && $0 > 0 } && spec.mean.allSatisfy(\.isFinite),
+                     "PreprocessSpec std must be finite and > 0, mean finite")
+        precondition(inChannels == 1 || inChannels == 3, "image channels must be 1 or 3")
+        switch (inChannels, spec.channels) {
+        case (3, 1): return .grayFromRGB
+        case (1, 3): return .rgbFromGray
+        default: return .same
+        }
+    }
 
     /// Steps 4 and 5 over any source of step-3 values (decoded samples here, `FloatImage` in
     /// PreprocessFloat.swift), so both inputs share one resize and one normalisation.

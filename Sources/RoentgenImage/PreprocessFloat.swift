@@ -24,18 +24,7 @@ extension Preprocess {
     /// colour conversion, resize and normalisation as the `DecodedImage` path, so a PNG and a DICOM
     /// image with the same x values give the same tensor bits.
     public static func tensor(from image: FloatImage, spec: PreprocessSpec, into output: UnsafeMutablePointer<Float>) {
-        precondition(spec.channels == 1 || spec.channels == 3, "PreprocessSpec.channels must be 1 or 3")
-        precondition(spec.height > 0 && spec.width > 0, "PreprocessSpec size must be positive")
-        precondition(spec.mean.count == spec.channels && spec.std.count == spec.channels,
-                     "PreprocessSpec mean/std need one value per channel")
-        precondition(spec.std.allSatisfy { $0.isFinite && $0 > 0 } && spec.mean.allSatisfy(\.isFinite),
-                     "PreprocessSpec std must be finite and > 0, mean finite")
-        let mode: ColourMode
-        switch (image.channels, spec.channels) {
-        case (3, 1): mode = .grayFromRGB
-        case (1, 3): mode = .rgbFromGray
-        default: mode = .same
-        }
+        let mode = colourMode(from: image.channels, spec: spec)
         image.values.withUnsafeBufferPointer { buffer in
             let source = FloatSource(values: buffer.baseAddress!, inChannels: image.channels, mode: mode)
             resizeAndNormalise(source: source, inWidth: image.width, inHeight: image.height, spec: spec, output: output)
