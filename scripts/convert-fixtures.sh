@@ -5,7 +5,8 @@
 #   checked; the .npz names the backbone, its input size and the cut layer)
 #                                                -> svm-int8.rtg, svm-f32.rtg   (approach A)
 # The temperature and uncertainty threshold of each approach (SPEC "CONFIDENCE") are the ones
-# roentgen-train fitted on held-out DRRs, kept in fixtures/models/confidence.json.
+# roentgen-train fitted on held-out DRRs, kept in fixtures/models/confidence.json with the SVM's
+# reject class (SPEC "REJECT": it was trained with --reject-data, images of `roentgen-data ood`).
 # int8 files are calibrated on fixtures/calib-drr (44 DRRs of the training seed 1001, 4 per class,
 # made by `roentgen-data drr -o fixtures/calib-drr --seed 1001 --per-class 4`), and
 # fixtures/expected/cnn-int8.jsonl is the numpy reference's output on the committed images.
@@ -17,7 +18,7 @@ cd "$ROOT/fixtures"
 created=2026-12-01T00:00:00Z
 m=models
 conf() {  # --temperature T --min-confidence P of approach $1
-    python -c "import json,sys; c=json.load(open('$m/confidence.json'))['$1']; print('--temperature', c['temperature'], '--min-confidence', c['min_confidence'])"
+    python -c "import json,sys; c=json.load(open('$m/confidence.json'))['$1']; print('--temperature', c['temperature'], '--min-confidence', c['min_confidence'], *(['--reject-class', c['reject_class']] if 'reject_class' in c else []))"
 }
 cnn_conf=$(conf cnn)
 svm_conf=$(conf svm)

@@ -42,6 +42,17 @@ public final class Model: Sendable {
         if let c = file.confidence { return softmax(scores, temperature: c.temperature) }
         return outputKind == .logits ? softmax(scores) : nil
     }
+    /// SPEC "Probabilities": the first maximum of the output, skipping a REJECT class; uncertain
+    /// when its probability is below `threshold` or, with a reject class, not above the reject
+    /// class's (nil without probabilities).
+    public func answer(_ scores: [Float], _ probabilities: [Double]?, threshold: Double) -> (index: Int, uncertain: Bool?) {
+        let reject = file.confidence?.rejectClass
+        var index = reject == 0 ? 1 : 0
+        for i in scores.indices where i != reject && scores[i] > scores[index] { index = i }
+        guard let p = probabilities else { return (index, nil) }
+        return (index, p[index] < threshold || reject.map { p[index] <= p[$0] } ?? false)
+    }
+
     public var preprocessSpec: PreprocessSpec {
         PreprocessSpec(channels: file.input.channels, height: file.input.height, width: file.input.width,
                        mean: file.input.mean, std: file.input.std)
@@ -103,12 +114,12 @@ public final class Classifier {
         interpreter.invoke()
         let end = Clock.now()
         let scores = Array(interpreter.logits)
-        let index = scores.indices.max { scores[$0] < scores[$1] }!
         let probabilities = model.probabilities(scores)
+        let (index, uncertain) = model.answer(scores, probabilities, threshold: threshold)
         var dicom: DICOMReader.Header? = nil
         if case let .dicom(d) = image { dicom = d.header }
         return Classification(path: path, index: index, label: model.labels[index], scores: scores,
-                              probabilities: probabilities, uncertain: probabilities.map { $0[index] < threshold }, dicom: dicom,
+                              probabilities: probabilities, uncertain: uncertain, dicom: dicom,
                               latencyMs: (end - start) * 1e3, inferenceMs: (end - inferenceStart) * 1e3)
     }
 }

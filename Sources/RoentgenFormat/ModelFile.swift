@@ -8,12 +8,26 @@ public struct FormatError: Error, CustomStringConvertible, Equatable {
     public let field: String
     public let reason: String
     public init(_ field: String, _ reason: String) { self.field = field; self.reason = reason }
-    public var description: String { "\(field): \(reason)" }
+    /// One line whatever the file holds: names and labels are quoted verbatim, so their control
+    /// characters (a line break, a vertical tab, ...) are printed as escapes (found by fuzzing).
+    public var description: String {
+        let text = "\(field): \(reason)"
+        guard text.unicodeScalars.contains(where: Self.needsEscape) else { return text }
+        var line = ""
+        for scalar in text.unicodeScalars {
+            line += Self.needsEscape(scalar) ? scalar.escaped(asASCII: false) : String(scalar)
+        }
+        return line
+    }
+
+    static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.properties.generalCategory == .control || scalar.properties.isPatternWhitespace && scalar.value > 0x20
+    }
 }
 
 public enum FormatVersion {
     public static let major: UInt16 = 2
-    public static let minor: UInt16 = 1
+    public static let minor: UInt16 = 2
     public static let magic: [UInt8] = Array("ROENTGEN".utf8)
     public static let headerSize = 128
     public static let alignment = 64
@@ -195,10 +209,18 @@ public struct InputSpec: Sendable, Equatable {
 }
 
 /// SPEC "CONFIDENCE" (2.1, optional): probabilities are softmax(output / temperature), and an
-/// image whose top probability is below `minConfidence` is reported uncertain.
+/// image whose top probability is below `minConfidence` is reported uncertain. SPEC "REJECT" (2.2,
+/// optional): the class that means "none of the others" (an out-of-domain image).
 public struct Confidence: Sendable, Equatable {
     public let temperature: Float
     public let minConfidence: Float
+    public let rejectClass: Int?
+
+    public init(temperature: Float, minConfidence: Float, rejectClass: Int? = nil) {
+        self.temperature = temperature
+        self.minConfidence = minConfidence
+        self.rejectClass = rejectClass
+    }
 }
 
 /// The converter's memory plan: each activation's byte offset in one arena of `arenaSize` bytes,

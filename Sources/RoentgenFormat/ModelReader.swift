@@ -57,7 +57,7 @@ public enum ModelReader {
         try graph.finish()
         let plan = try PlanVerifier(parser: parser, tensors: tensors, ops: ops, input: input, arenaSize: arenaSize).verify()
         let provenance = try parser.readProvenance()
-        let confidence = try parser.readConfidence()
+        let confidence = try parser.readConfidence(classes: labels.count)
         return ModelFile(
             versionMajor: bytes.le(UInt16.self, at: 8), versionMinor: bytes.le(UInt16.self, at: 10),
             fileSize: bytes.count, checksum: Array(bytes[40..<72]), input: input, labels: labels,
@@ -128,8 +128,9 @@ extension UnsafeRawBufferPointer {
 enum SectionKind: UInt32, CaseIterable {
     case strings = 1, input, labels, tensors, ops, plan, provenance, data
     case confidence   // 2.1, optional
+    case reject       // 2.2, optional, needs CONFIDENCE
     var name: String { String(describing: self).uppercased() }
-    var isRequired: Bool { self != .confidence }
+    var isRequired: Bool { self != .confidence && self != .reject }
     /// SPEC "Limits" on the section's count (PLAN: one entry per activation).
     var countLimit: Int? {
         switch self {
@@ -184,7 +185,7 @@ struct Parser {
             if let first = sections[kind] { throw FormatError("\(w).kind", "a second \(kind.name) section (the first is section[\(first.entry)])") }
             if kind == .input, records != 1 { throw FormatError("\(w).count", "INPUT count \(records) != 1") }
             if kind == .data, records != 0 { throw FormatError("\(w).count", "DATA count \(records) != 0") }
-            if kind == .confidence, records != 1 { throw FormatError("\(w).count", "CONFIDENCE count \(records) != 1") }
+            if kind == .confidence || kind == .reject, records != 1 { throw FormatError("\(w).count", "\(kind.name) count \(records) != 1") }
             if let limit = kind.countLimit, records > UInt64(limit) {
                 throw FormatError("\(w).count", "\(records) \(kind.name) records, more than the limit \(limit)")
             }
@@ -195,7 +196,7 @@ struct Parser {
             case .tensors: 64 * records
             case .plan: 16 + 16 * records
             case .provenance: 16 * records
-            case .confidence: 16
+            case .confidence, .reject: 16
             case .ops, .data: nil   // OPS: the sum of its variable records, checked while reading them
             }
             if let expected, size != expected {
@@ -470,12 +471,28 @@ struct Parser {
 
     // MARK: confidence
 
-    func readConfidence() throws(FormatError) -> Confidence? {
-        guard let section = sections[.confidence] else { return nil }
+    func readConfidence(classes: Int) throws(FormatError) -> Confidence? {
+        guard let section = sections[.confidence] else {
+            if let reject = sections[.reject] {
+                throw FormatError("section[\(reject.entry)].kind", "a REJECT section without a CONFIDENCE section")
+            }
+            return nil
+        }
         let t = bytes.f32(at: section.offset), m = bytes.f32(at: section.offset + 4)
         guard t.isFinite, t > 0 else { throw FormatError("confidence.temperature", "\(Double(t)) is not finite and > 0") }
         guard m.isFinite, m >= 0, m < 1 else { throw FormatError("confidence.min_confidence", "\(Double(m)) is not in [0, 1)") }
         guard bytes.allZero((section.offset + 8)..<(section.offset + 16)) else { throw FormatError("confidence.reserved", "not zero") }
-        return Confidence(temperature: t, minConfidence: m)
+        return Confidence(temperature: t, minConfidence: m, rejectClass: try readRejectClass(classes: classes))
+    }
+
+    func readRejectClass(classes: Int) throws(FormatError) -> Int? {
+        guard let section = sections[.reject] else { return nil }
+        let rejectClass = bytes.le(UInt32.self, at: section.offset)
+        guard classes >= 2 else { throw FormatError("reject.class", "a reject class needs at least 2 classes (the model has \(classes))") }
+        guard rejectClass < classes else {
+            throw FormatError("reject.class", "\(rejectClass) is not a class (the model has \(classes))")
+        }
+        guard bytes.allZero((section.offset + 4)..<(section.offset + 16)) else { throw FormatError("reject.reserved", "not zero") }
+        return Int(rejectClass)
     }
 }

@@ -29,7 +29,8 @@ struct Inspect: ParsableCommand {
         print("output: \(file.tensors[input.outputTensor].name) \(input.outputKind == .logits ? "(logits)" : "(linear-SVM decision values)")")
         print("labels (\(file.labels.count)): \(file.labels.joined(separator: ", "))")
         if let c = file.confidence {
-            print("confidence: temperature \(c.temperature), uncertain below \(c.minConfidence)")
+            print("confidence: temperature \(c.temperature), uncertain below \(c.minConfidence)"
+                  + (c.rejectClass.map { ", or when \"\(file.labels[$0])\" (the reject class) is at least as likely" } ?? ""))
         } else {
             print("confidence: uncalibrated (temperature 1, never uncertain unless --min-confidence)")
         }
@@ -93,7 +94,8 @@ struct Inspect: ParsableCommand {
             ("output", .object([("name", .string(file.tensors[input.outputTensor].name)),
                                 ("kind", .string(input.outputKind == .logits ? "logits" : "decision_values"))])),
             ("labels", .array(file.labels.map { .string($0) })),
-            ("confidence", file.confidence.map { .object([("temperature", .float($0.temperature)), ("min_confidence", .float($0.minConfidence))]) } ?? .null),
+            ("confidence", file.confidence.map { .object([("temperature", .float($0.temperature)), ("min_confidence", .float($0.minConfidence)),
+                                                               ("reject_class", $0.rejectClass.map { .int($0) } ?? .null)]) } ?? .null),
             ("provenance", .object(file.provenance.map { ($0.key, .string($0.value)) })),
             ("ops", .array(ops)),
             ("weight_bytes", .int(file.weightBytes)),

@@ -32,7 +32,7 @@ import RoentgenTestSupport
     @Test func readsTheShippedCNN() throws {
         for (path, precision) in [(Self.int8Path, "int8"), (Self.f32Path, "f32")] {
             let model = try ModelReader.load(path: path)
-            #expect(model.versionMajor == 2 && model.versionMinor == 1)
+            #expect(model.versionMajor == 2 && model.versionMinor == 2)
             #expect(model.precision == precision)
             let input = model.input
             #expect(input.channels == 1 && input.height == 128 && input.width == 128)
@@ -67,10 +67,11 @@ import RoentgenTestSupport
         #expect(head.kind == .dense && head.signature == 1, "DENSE int8 -> f32")
         #expect(model.tensors[head.output].dtype == .float32, "int32 decision values, dequantized")
         #expect(model.tensors[head.inputs[1]].dtype == .int8, "int8 SVM weights")
-        #expect(model.labels.count == 11)
+        #expect(model.labels.count == 12, "11 anatomy classes and the reject class")
         let confidence = try #require(model.confidence, "the shipped models are calibrated")
         #expect(confidence.temperature > 0 && (0..<1).contains(confidence.minConfidence))
-        #expect(model.versionMajor == 2 && model.versionMinor == 1)
+        #expect(confidence.rejectClass == model.labels.firstIndex(of: "other"))
+        #expect(model.versionMajor == 2 && model.versionMinor == 2)
     }
 
     /// A small DAG written by the Swift writer reads back field for field.

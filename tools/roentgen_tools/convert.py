@@ -219,6 +219,8 @@ def main(argv=None) -> int:
                     help="calibrated temperature: probabilities = softmax(output / T) (SPEC \"CONFIDENCE\")")
     ap.add_argument("--min-confidence", type=float, default=0.0, metavar="P",
                     help="with --temperature: images whose top probability is below P are reported uncertain")
+    ap.add_argument("--reject-class", metavar="LABEL",
+                    help="with --temperature: the class that means \"none of the others\" (SPEC \"REJECT\")")
     args = ap.parse_args(argv)
     calib_report = []
     try:
@@ -234,9 +236,14 @@ def main(argv=None) -> int:
         else:
             model = convert(args.model, args.precision, args.calib, labels, args.mean, args.std, args.created, **common)
         if args.temperature is not None:
-            model.confidence = Confidence(args.temperature, args.min_confidence)
-        elif args.min_confidence:
-            raise ConversionError("--min-confidence needs --temperature")
+            reject = None
+            if args.reject_class is not None:
+                if args.reject_class not in model.labels:
+                    raise ConversionError(f"--reject-class {args.reject_class!r} is not one of the labels {model.labels}")
+                reject = model.labels.index(args.reject_class)
+            model.confidence = Confidence(args.temperature, args.min_confidence, reject)
+        elif args.min_confidence or args.reject_class is not None:
+            raise ConversionError("--min-confidence and --reject-class need --temperature")
         data = serialize(model)
         read_bytes(data)  # never write what a reader would reject
         write_atomic(args.output, data)

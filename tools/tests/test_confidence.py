@@ -54,7 +54,17 @@ def test_convert_writes_the_confidence(tmp_path, small_onnx):
     assert reference.threshold(m) == float(np.float32(0.4)) and reference.threshold(m, 0.9) == 0.9
     bad = subprocess.run([sys.executable, "-m", "roentgen_tools.convert", str(trained_onnx), "-o", str(tmp_path / "x.rtg"),
                           "--precision", "f32", "--min-confidence", "0.4"], capture_output=True, text=True)
-    assert bad.returncode == 1 and "--min-confidence needs --temperature" in bad.stderr
+    assert bad.returncode == 1 and "--min-confidence and --reject-class need --temperature" in bad.stderr
+    labels = m.labels
+    r = subprocess.run([sys.executable, "-m", "roentgen_tools.convert", str(trained_onnx), "-o", str(out),
+                        "--precision", "f32", "--temperature", "2.5", "--reject-class", labels[1], "-q"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert read_model(out).confidence.reject_class == 1
+    bad = subprocess.run([sys.executable, "-m", "roentgen_tools.convert", str(trained_onnx), "-o", str(tmp_path / "x.rtg"),
+                          "--precision", "f32", "--temperature", "2.5", "--reject-class", "no-such-label"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 1 and "--reject-class 'no-such-label' is not one of the labels" in bad.stderr
     bad = subprocess.run([sys.executable, "-m", "roentgen_tools.convert", str(trained_onnx), "-o", str(tmp_path / "x.rtg"),
                           "--precision", "f32", "--temperature", "0"], capture_output=True, text=True)
     assert bad.returncode == 1 and "confidence.temperature" in bad.stderr, bad.stderr

@@ -59,4 +59,5 @@ def test_shipped_models_are_what_their_sources_convert_to(tmp_path):
     # approach A: the .npz names the backbone, re-exported from its hash-checked weights
     svm = convert.convert_svm(None, m / "svm.npz", "int8", FIXTURES / "calib-drr", created=created)
     svm.confidence = conf["svm"]
+    svm.confidence.reject_class = svm.labels.index(json.loads((m / "confidence.json").read_text())["svm"]["reject_class"])
     assert serialize(svm) == (m / "svm-int8.rtg").read_bytes(), "re-run scripts/convert-fixtures.sh"

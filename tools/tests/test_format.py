@@ -275,7 +275,7 @@ def test_round_trip(case):
 def test_layout_of_a_file():
     data = serialize(build("conv2d_int8"))
     magic, vmaj, vmin, hsize, fsize, nsec, flags, sto = struct.unpack_from("<8sHHIQIIQ", data, 0)
-    assert (magic, vmaj, vmin, hsize, fsize, nsec, flags, sto) == (b"ROENTGEN", 2, 1, 128, len(data), 8, 0, 128)
+    assert (magic, vmaj, vmin, hsize, fsize, nsec, flags, sto) == (b"ROENTGEN", 2, 2, 128, len(data), 8, 0, 128)
     assert data[72:128] == bytes(56)
     import hashlib
     assert data[40:72] == hashlib.sha256(data[:40] + data[72:]).digest()

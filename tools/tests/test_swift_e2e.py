@@ -222,7 +222,36 @@ def test_confidence_section(tmp_path):
         assert text.returncode == 0 and "\tuncertain (best guess " in text.stdout, text.stdout
         info = json.loads(subprocess.run([str(roentgen_bin()), "inspect", "--json", str(path)], capture_output=True,
                                          text=True, timeout=120).stdout)
-        assert info["format_version"] == "2.1" and info["confidence"]["temperature"] == np.float32(t)
+        assert info["format_version"] == "2.2" and info["confidence"]["temperature"] == np.float32(t)
+
+
+def test_reject_section(tmp_path):
+    """A REJECT class (SPEC 2.2): Swift and the reference name the best other class and agree on
+    `uncertain`, which is set whenever the reject class is at least as likely as that class."""
+    from roentgen_tools.fileformat import Confidence
+    images = trained_images()[:12]
+    m = read_model(TRAINED / "cnn-int8.rtg")
+    outs = [reference.classify(m, img) for img in images]
+    # the reject class: the one most often first or second, so it wins on some images, not all
+    order = [np.argsort(w["logits"])[::-1] for w in outs]
+    votes = np.bincount([o[k] for o in order for k in (0, 1)], minlength=len(m.labels))
+    r = int(np.argmax(votes))
+    m.confidence = Confidence(1.0, 0.0, r)
+    path = tmp_path / "reject.rtg"
+    write_model(m, path)
+    m = read_model(path)
+    rows, _ = swift_classify(path, images)
+    won = []
+    for img, row, o in zip(images, rows, order):
+        want = reference.classify(m, img)
+        assert row["index"] == want["index"] != r, (img, row["index"], want["index"], r)
+        assert row["index"] == next(int(i) for i in o if i != r)
+        assert row["uncertain"] == want["uncertain"] == (o[0] == r), (img, row, want)
+        won.append(o[0] == r)
+    assert True in won and False in won, won
+    info = json.loads(subprocess.run([str(roentgen_bin()), "inspect", "--json", str(path)], capture_output=True,
+                                     text=True, timeout=120).stdout)
+    assert info["confidence"]["reject_class"] == r
 
 
 def test_dicom_inputs_are_classified(tmp_path):

@@ -120,17 +120,20 @@ def test_svm_on_the_imagenet_backbone(data, tmp_path):
     temperature, one file; Swift's int8 decision values equal the reference's bit for bit."""
     from test_swift_e2e import swift_classify
     from roentgen_tools import backbones
+    from roentgen_tools.data import ood
     out = tmp_path / "svm-lite0"
+    ood.generate(tmp_path / "ood", seed=77, count=12, size=64)
     assert train.main(["svm", str(data), "--backbone", "efficientnet-lite0", "--size", "96", "-o", str(out),
                        "--C", "0.1", "1", "--folds", "2", "--calib-per-class", "1", "--val-fraction", "0.25",
-                       "--skip-int8-eval"]) == 0
+                       "--reject-data", str(tmp_path / "ood"), "--skip-int8-eval"]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["backbone"] == "efficientnet-lite0" and m["size"] == 96 and m["layer"] == "reshape1"
     assert m["confidence"]["temperature"] > 0 and 0 <= m["confidence"]["min_confidence"] < 1
     b = backbones.get("efficientnet-lite0")
     for precision in ("int8", "f32"):
         model = read_model(out / f"model-{precision}.rtg")
-        assert model.input.output_kind == OUTPUT_SVM and model.labels == sorted(CLASSES)
+        assert model.input.output_kind == OUTPUT_SVM and model.labels == sorted(CLASSES + [ood.REJECT_LABEL])
+        assert model.confidence.reject_class == model.labels.index(ood.REJECT_LABEL)
         assert (model.input.channels, model.input.height, model.input.width) == (1, 96, 96)
         assert np.float32(model.input.mean[0]) == np.float32(b.mean) and np.float32(model.input.std[0]) == np.float32(b.std)
         assert model.confidence.temperature == np.float32(m["confidence"]["temperature"])
@@ -147,7 +150,7 @@ def test_svm_on_the_imagenet_backbone(data, tmp_path):
     prov = dict(again.provenance)
     assert prov["backbone"] == "efficientnet-lite0" and prov["source_sha256"] == b.weights_sha256
     q = read_model(out / "model-int8.rtg")
-    images = sorted(data.glob("*/*.png"))[:4]
+    images = sorted(data.glob("*/*.png"))[:4] + sorted((tmp_path / "ood").glob("*/*.png"))[:2]
     rows, _ = swift_classify(out / "model-int8.rtg", images)
     for img, row in zip(images, rows):
         want = reference.classify(q, img)

@@ -785,6 +785,11 @@ def main(argv=None):
     c.add_argument("--real", default=None,
                    help="folder of real radiographs (PNG, searched recursively): appends up to "
                         "2 rows of them for visual comparison (skipped if the folder is absent)")
+    o = sub.add_parser("ood", help="generate out-of-domain images for the reject class (data/ood.py)")
+    o.add_argument("-o", "--out", required=True)
+    o.add_argument("--seed", type=int, required=True)
+    o.add_argument("--count", type=int, required=True, help="images, the kinds in turn")
+    o.add_argument("--size", type=int, default=256)
     sub.add_parser("cache", help="download the CT and build the caches")
     sub.add_parser("classes", help="list the class names")
     a = ap.parse_args(argv)
@@ -803,6 +808,14 @@ def main(argv=None):
         n_cls = len(set(r[1] for r in rows)) if rows else 0
         print(f"wrote {len(rows)} images ({n_cls} classes x {a.per_class}, {a.size}x{a.size}, "
               f"seed {a.seed}) to {a.out} in {dt:.1f} s; labels: {Path(a.out) / 'labels.csv'}")
+    elif a.cmd == "ood":
+        if a.count < 0 or a.size < 16 or a.seed < 0:
+            ap.error("--count must be >= 0, --size >= 16, --seed >= 0")
+        from . import ood
+        t0 = time.time()
+        ood.generate(a.out, a.seed, a.count, a.size)
+        print(f"wrote {a.count} out-of-domain images ({', '.join(ood.KINDS)} in turn, seed {a.seed}) to "
+              f"{Path(a.out) / ood.REJECT_LABEL} in {time.time() - t0:.1f} s; labels: {Path(a.out) / 'labels.csv'}")
     elif a.cmd == "contact-sheet":
         labels = contact_sheet(a.dir, a.out, a.per_row, a.tile, a.real)
         print(f"wrote {a.out}: rows = {', '.join(labels)}")

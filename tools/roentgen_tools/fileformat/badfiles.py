@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import ops
-from .model import (SEC_CONFIDENCE, Confidence, DT_FLOAT32, DT_INT8, DT_INT32, HEADER_SIZE, LABEL_RECORD, OP_HEADER,
+from .model import (SEC_CONFIDENCE, SEC_REJECT, Confidence, DT_FLOAT32, DT_INT8, DT_INT32, HEADER_SIZE, LABEL_RECORD, OP_HEADER,
                     OP_HEADER_FMT, PLAN_PREFIX, PLAN_RECORD, PROVENANCE_RECORD, ROLE_ACTIVATION, ROLE_CONSTANT,
                     SEC_DATA, SEC_INPUT, SEC_LABELS, SEC_OPS, SEC_PLAN, SEC_PROVENANCE, SEC_STRINGS, SEC_TENSORS,
                     SECTION_ENTRY_SIZE, SECTION_FMT, SHA_END, SHA_OFFSET, TENSOR_RECORD, InputSpec, Model, Op,
@@ -527,6 +527,20 @@ def corpus() -> list:
     C("confidence-reserved", "confidence.reserved", "a nonzero reserved byte of CONFIDENCE", (off7 + 12, "<B", 1))
     C("confidence-count", "section[7].count", "a CONFIDENCE count of 2", (entry7 + 24, "<Q", 2))
     C("confidence-size", "section[7].size", "a CONFIDENCE section of 32 bytes", (entry7 + 16, "<Q", 32))
+
+    # ---- reject (2.2): CONFIDENCE (section[7]) and REJECT (section[8]) before DATA
+    m = copy.deepcopy(c.model)
+    m.confidence = Confidence(1.5, 0.5, 0)
+    good = serialize(m)
+    entry8 = HEADER_SIZE + 8 * SECTION_ENTRY_SIZE
+    kind8, _, off8, _, _ = struct.unpack_from(SECTION_FMT, good, entry8)
+    assert kind8 == SEC_REJECT
+    classes = len(m.labels)
+    C("reject-class-outside", "reject.class", "a reject class that is not a class", (off8, "<I", classes))
+    C("reject-reserved", "reject.reserved", "a nonzero reserved byte of REJECT", (off8 + 9, "<B", 1))
+    C("reject-count", "section[8].count", "a REJECT count of 0", (entry8 + 24, "<Q", 0))
+    C("reject-without-confidence", "section[8].kind", "a REJECT section without CONFIDENCE",
+      (entry7, "<I", 1000))  # CONFIDENCE becomes an unknown kind, which readers skip
     return c.files
 
 

@@ -16,7 +16,7 @@ from .ops import DT_FLOAT32, DT_INT8, DT_INT32, ROLE_ACTIVATION, ROLE_CONSTANT  
 
 MAGIC = b"ROENTGEN"
 VERSION_MAJOR = 2
-VERSION_MINOR = 1
+VERSION_MINOR = 2
 HEADER_SIZE = 128
 SECTION_ENTRY_SIZE = 32
 MIN_SECTIONS, MAX_SECTIONS = 8, 64
@@ -29,8 +29,9 @@ SHA_END = 72
 # Section kinds, in the order the writer emits them.
 SEC_STRINGS, SEC_INPUT, SEC_LABELS, SEC_TENSORS, SEC_OPS, SEC_PLAN, SEC_PROVENANCE, SEC_DATA = range(1, 9)
 SEC_CONFIDENCE = 9      # 2.1, optional: the calibrated temperature and the uncertainty threshold
+SEC_REJECT = 10         # 2.2, optional (needs CONFIDENCE): the class that means "none of the others"
 SECTION_NAMES = {1: "STRINGS", 2: "INPUT", 3: "LABELS", 4: "TENSORS", 5: "OPS", 6: "PLAN",
-                 7: "PROVENANCE", 8: "DATA", 9: "CONFIDENCE"}
+                 7: "PROVENANCE", 8: "DATA", 9: "CONFIDENCE", 10: "REJECT"}
 REQUIRED_SECTIONS = tuple(range(SEC_STRINGS, SEC_DATA + 1))
 INPUT_RECORD = 64
 LABEL_RECORD = 8
@@ -42,6 +43,7 @@ PLAN_PREFIX = 16
 PLAN_RECORD = 16
 PROVENANCE_RECORD = 16
 CONFIDENCE_RECORD = 16
+REJECT_RECORD = 16
 
 DTYPE_NUMPY = {DT_INT8: np.dtype("<i1"), DT_INT32: np.dtype("<i4"), DT_FLOAT32: np.dtype("<f4")}
 DTYPE_NAMES = {DT_INT8: "int8", DT_INT32: "int32", DT_FLOAT32: "float32"}
@@ -83,6 +85,7 @@ PLAN_FMT = "<IIQ"
 PROVENANCE_FMT = "<IIII"
 LABEL_FMT = "<II"
 CONFIDENCE_FMT = "<ff8s"
+REJECT_FMT = "<I12s"
 assert struct.calcsize(HEADER_FMT) == HEADER_SIZE
 assert struct.calcsize(SECTION_FMT) == SECTION_ENTRY_SIZE
 assert struct.calcsize(INPUT_FMT) == INPUT_RECORD
@@ -180,9 +183,11 @@ class InputSpec:
 @dataclass
 class Confidence:
     """SPEC "CONFIDENCE": probabilities are softmax(output / temperature); an image whose largest
-    probability is below min_confidence is reported uncertain."""
+    probability is below min_confidence is reported uncertain. SPEC "REJECT": with a reject class,
+    the answer is the best other class, uncertain also when the reject class is at least as likely."""
     temperature: float
     min_confidence: float
+    reject_class: int | None = None
 
 
 @dataclass

@@ -21,7 +21,7 @@ from .model import (DT_FLOAT32, DT_INT8, DT_INT32, DTYPE_TOML, DTYPE_NUMPY, HEAD
                     MAX_IMAGE_DIM, MAX_LABELS, MAX_OP_INPUTS, MAX_OPS, MAX_PROVENANCE, MAX_SECTIONS,
                     MAX_TENSORS, MIN_SECTIONS, NEUTRAL_INFINITY, OP_ATTR, OP_HEADER, OP_HEADER_FMT, OP_INPUT,
                     OUTPUT_KINDS, PLAN_FMT, PLAN_PREFIX, PLAN_PREFIX_FMT, PLAN_RECORD, PROVENANCE_FMT,
-                    PROVENANCE_RECORD, REQUIRED_PROVENANCE, REQUIRED_SECTIONS, SEC_CONFIDENCE, CONFIDENCE_FMT, CONFIDENCE_RECORD,
+                    PROVENANCE_RECORD, REQUIRED_PROVENANCE, REQUIRED_SECTIONS, SEC_CONFIDENCE, CONFIDENCE_FMT, CONFIDENCE_RECORD, SEC_REJECT, REJECT_FMT, REJECT_RECORD,
                     Confidence, RESIZE_BILINEAR, ROLE_ACTIVATION, ROLE_CONSTANT,
                     SEC_DATA, SEC_INPUT, SEC_LABELS, SEC_OPS, SEC_PLAN, SEC_PROVENANCE, SEC_STRINGS,
                     SEC_TENSORS, SECTION_ENTRY_SIZE, SECTION_FMT, SECTION_NAMES,
@@ -153,15 +153,16 @@ class _Reader:
                 _fail(f"{w}.kind: a second {name} section (the first is section[{self.sections[kind][0]}])")
             if kind == SEC_INPUT and count != 1:
                 _fail(f"{w}.count: INPUT count {count} != 1")
-            if kind == SEC_CONFIDENCE and count != 1:
-                _fail(f"{w}.count: CONFIDENCE count {count} != 1")
+            if kind in (SEC_CONFIDENCE, SEC_REJECT) and count != 1:
+                _fail(f"{w}.count: {name} count {count} != 1")
             if kind == SEC_DATA and count != 0:
                 _fail(f"{w}.count: DATA count {count} != 0")
             if kind in COUNT_LIMITS and count > COUNT_LIMITS[kind]:
                 _fail(f"{w}.count: {count} {name} records, more than the limit {COUNT_LIMITS[kind]}")
             expected = {SEC_STRINGS: count, SEC_INPUT: INPUT_RECORD, SEC_LABELS: LABEL_RECORD * count,
                         SEC_TENSORS: TENSOR_RECORD * count, SEC_PLAN: PLAN_PREFIX + PLAN_RECORD * count,
-                        SEC_PROVENANCE: PROVENANCE_RECORD * count, SEC_CONFIDENCE: CONFIDENCE_RECORD}.get(kind)
+                        SEC_PROVENANCE: PROVENANCE_RECORD * count, SEC_CONFIDENCE: CONFIDENCE_RECORD,
+                        SEC_REJECT: REJECT_RECORD}.get(kind)
             if expected is not None and size != expected:
                 _fail(f"{w}.size: {size} does not match its count {count} (a {name} section of {count} is {expected} bytes)")
             self.sections[kind] = (i, off, size, count)
@@ -532,6 +533,8 @@ class _Reader:
     def confidence_section(self):
         self.confidence = None
         if SEC_CONFIDENCE not in self.sections:
+            if SEC_REJECT in self.sections:
+                _fail(f"section[{self.sections[SEC_REJECT][0]}].kind: a REJECT section without a CONFIDENCE section")
             return
         _, c_off, _, _ = self.sections[SEC_CONFIDENCE]
         t, m, res = struct.unpack_from(CONFIDENCE_FMT, self.data, c_off)
@@ -541,4 +544,17 @@ class _Reader:
             _fail(f"confidence.min_confidence: {m!r} is not in [0, 1)")
         if res != bytes(len(res)):
             _fail("confidence.reserved: not zero")
-        self.confidence = Confidence(t, m)
+        self.confidence = Confidence(t, m, self.reject_class())
+
+    def reject_class(self):
+        if SEC_REJECT not in self.sections:
+            return None
+        _, r_off, _, _ = self.sections[SEC_REJECT]
+        cls, res = struct.unpack_from(REJECT_FMT, self.data, r_off)
+        if len(self.labels) < 2:
+            _fail(f"reject.class: a reject class needs at least 2 classes (the model has {len(self.labels)})")
+        if cls >= len(self.labels):
+            _fail(f"reject.class: {cls} is not a class (the model has {len(self.labels)})")
+        if res != bytes(len(res)):
+            _fail("reject.reserved: not zero")
+        return cls

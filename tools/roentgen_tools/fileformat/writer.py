@@ -13,7 +13,7 @@ import numpy as np
 
 from . import ops
 from .reader import read_bytes
-from .model import (CONFIDENCE_FMT, CONFIDENCE_RECORD, SEC_CONFIDENCE, DTYPE_NUMPY, HEADER_FMT, HEADER_SIZE, INPUT_FMT, INPUT_RECORD, LABEL_FMT,
+from .model import (CONFIDENCE_FMT, CONFIDENCE_RECORD, SEC_CONFIDENCE, REJECT_FMT, REJECT_RECORD, SEC_REJECT, DTYPE_NUMPY, HEADER_FMT, HEADER_SIZE, INPUT_FMT, INPUT_RECORD, LABEL_FMT,
                     LABEL_RECORD, MAGIC, OP_ATTR, OP_HEADER, OP_HEADER_FMT, OP_INPUT, PLAN_FMT, PLAN_PREFIX,
                     PLAN_PREFIX_FMT, PLAN_RECORD, PROVENANCE_FMT, PROVENANCE_RECORD, ROLE_CONSTANT, SEC_DATA,
                     SEC_INPUT, SEC_LABELS, SEC_OPS, SEC_PLAN, SEC_PROVENANCE, SEC_STRINGS, SEC_TENSORS,
@@ -101,10 +101,13 @@ def serialize(model: Model) -> bytes:
         SEC_PLAN: PLAN_PREFIX + len(model.plan) * PLAN_RECORD,
         SEC_PROVENANCE: n_p * PROVENANCE_RECORD,
         SEC_CONFIDENCE: CONFIDENCE_RECORD,
+        SEC_REJECT: REJECT_RECORD,
     }
     counts = {SEC_STRINGS: len(strings.blob), SEC_INPUT: 1, SEC_LABELS: n_l, SEC_TENSORS: n_t,
-              SEC_OPS: n_o, SEC_PLAN: len(model.plan), SEC_PROVENANCE: n_p, SEC_CONFIDENCE: 1, SEC_DATA: 0}
-    kinds = list(range(SEC_STRINGS, SEC_DATA)) + ([SEC_CONFIDENCE] if model.confidence else []) + [SEC_DATA]
+              SEC_OPS: n_o, SEC_PLAN: len(model.plan), SEC_PROVENANCE: n_p, SEC_CONFIDENCE: 1, SEC_REJECT: 1, SEC_DATA: 0}
+    c = model.confidence
+    kinds = (list(range(SEC_STRINGS, SEC_DATA)) + ([SEC_CONFIDENCE] if c else [])
+             + ([SEC_REJECT] if c and c.reject_class is not None else []) + [SEC_DATA])
     offsets = {}
     pos = align(HEADER_SIZE + len(kinds) * SECTION_ENTRY_SIZE)
     for kind in kinds[:-1]:
@@ -171,9 +174,10 @@ def serialize(model: Model) -> bytes:
     for i, (kr, vr) in enumerate(prov_refs):
         struct.pack_into(PROVENANCE_FMT, buf, offsets[SEC_PROVENANCE] + i * PROVENANCE_RECORD,
                          *sref(kr), *sref(vr))
-    if model.confidence:
-        c = model.confidence
+    if c:
         struct.pack_into(CONFIDENCE_FMT, buf, offsets[SEC_CONFIDENCE], c.temperature, c.min_confidence, bytes(8))
+        if c.reject_class is not None:
+            struct.pack_into(REJECT_FMT, buf, offsets[SEC_REJECT], c.reject_class, bytes(12))
     for off, raw in data_blocks:
         buf[off:off + len(raw)] = raw
     struct.pack_into(HEADER_FMT, buf, 0, MAGIC, VERSION_MAJOR, VERSION_MINOR, HEADER_SIZE, file_size,

@@ -10,15 +10,20 @@ from pathlib import Path
 import numpy as np
 
 from .. import ops as op_modules
-from ..data import image
+from ..data import dicom, image
 from ..fileformat import OUTPUT_SVM, ROLE_ACTIVATION, FormatError, Model, format_f32, format_f64, read_model
 
 F32 = np.float32
 
 
-def load_input(model: Model, path) -> np.ndarray:
+def load_input(model: Model, path, window=dicom.FROM_FILE) -> np.ndarray:
+    """The model's input tensor for a PNG or DICOM file (`window`: see image.read_input)."""
+    return _tensor(model, image.read_input(path, window))
+
+
+def _tensor(model: Model, picture: image.InputImage) -> np.ndarray:
     sp = model.input
-    return image.to_tensor(path, sp.height, sp.width, sp.channels, sp.mean, sp.std)
+    return picture.tensor(sp.height, sp.width, sp.channels, sp.mean, sp.std)
 
 
 def run(model: Model, x: np.ndarray, record: bool = False):
@@ -58,20 +63,37 @@ def threshold(model: Model, min_confidence: float | None = None) -> float:
     return float(model.confidence.min_confidence) if model.confidence is not None else 0.0
 
 
-def classify(model: Model, path, min_confidence: float | None = None) -> dict:
+def answer(model: Model, out, p, min_confidence: float | None = None):
+    """(index, uncertain) of one output (SPEC "Probabilities"): the first maximum of the output,
+    skipping a REJECT class; uncertain when its probability is below the threshold or, with a
+    reject class, not above the reject class's (None without probabilities)."""
+    r = model.confidence.reject_class if model.confidence is not None else None
+    scores = np.where(np.arange(out.size) == r, -np.inf, out) if r is not None else out
+    idx = int(np.argmax(scores))
+    if p is None:
+        return idx, None
+    uncertain = p[idx] < threshold(model, min_confidence) or (r is not None and p[idx] <= p[r])
+    return idx, bool(uncertain)
+
+
+def classify(model: Model, path, min_confidence: float | None = None, window=dicom.FROM_FILE) -> dict:
     """{path, label, index, uncertain, probabilities, logits} (SVM: decision_values instead of
-    logits, and probabilities and uncertain only with a CONFIDENCE section)."""
-    out = run(model, load_input(model, path)).reshape(-1).astype(F32)
-    idx = int(np.argmax(out))  # first maximum of the (bit-exact) output
-    r = {"path": os.fspath(path), "label": model.labels[idx], "index": idx}
+    logits, and probabilities and uncertain only with a CONFIDENCE section), then for a DICOM file
+    its header fields as `dicom`."""
+    picture = image.read_input(path, window)
+    out = run(model, _tensor(model, picture)).reshape(-1).astype(F32)
     p = probabilities(model, out)
+    idx, uncertain = answer(model, out, p, min_confidence)
+    r = {"path": os.fspath(path), "label": model.labels[idx], "index": idx}
     if p is not None:
-        r["uncertain"] = bool(p[idx] < threshold(model, min_confidence))
+        r["uncertain"] = uncertain
         r["probabilities"] = [np.float64(v) for v in p]
     if model.input.output_kind == OUTPUT_SVM:  # SPEC "SVM head": decision values
         r["decision_values"] = [F32(v) for v in out]
     else:
         r["logits"] = [F32(v) for v in out]
+    if picture.dicom is not None:
+        r["dicom"] = picture.dicom
     return r
 
 
@@ -95,6 +117,8 @@ def _quote(s: str) -> str:
 
 
 def _json_value(v) -> str:
+    if v is None:  # a DICOM header field the file does not have
+        return "null"
     if isinstance(v, str):
         return _quote(v)
     if isinstance(v, (bool, np.bool_)):
@@ -119,18 +143,15 @@ def json_line(result: dict) -> str:
     return _json_value(result)
 
 
-def expand_paths(args):
-    """Files as given; folders become their PNGs, recursively, sorted by relative path."""
-    out = []
-    for a in args:
-        p = Path(a)
-        if p.is_dir():
-            found = sorted((q for q in p.rglob("*") if q.is_file() and q.suffix.lower() == ".png"),
-                           key=lambda q: q.relative_to(p).as_posix())
-            out.extend(os.path.join(a, q.relative_to(p).as_posix()) for q in found)
-        else:
-            out.append(a)
-    return out
+def expand_path(arg) -> list[str]:
+    """A file as given; a folder becomes its images (image.list_images). Raises ImageError for a
+    folder without any, as `roentgen classify` reports it."""
+    if not Path(arg).is_dir():
+        return [arg]
+    found = image.list_images(arg)
+    if not found:
+        raise image.ImageError(f"{arg}: folder has no PNG or DICOM files")
+    return found
 
 
 def main(argv=None) -> int:
@@ -141,9 +162,17 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
     ap.add_argument("--min-confidence", type=float, default=None, metavar="P",
                     help="report images whose top probability is below P as uncertain (default: the file's)")
+    ap.add_argument("--window", metavar="C,W",
+                    help="DICOM: window with this center and width instead of the file's VOI LUT")
+    ap.add_argument("--full-range", action="store_true",
+                    help="DICOM: map the full range of the pixel values instead of the file's window")
     args = ap.parse_args(argv)
     if args.min_confidence is not None and not 0 <= args.min_confidence <= 1:
         ap.error("--min-confidence must be in [0, 1]")
+    try:
+        args.window = dicom.window_option(args.window, args.full_range)
+    except ValueError as e:
+        ap.error(str(e))
     try:
         model = read_model(args.model)
     except (OSError, FormatError) as e:
@@ -158,24 +187,34 @@ def main(argv=None) -> int:
 
 def _classify_all(model, args) -> int:
     status = 0
-    for path in expand_paths(args.images):
-        try:
-            r = classify(model, path, args.min_confidence)
-        except (image.ImageError, OSError, ValueError) as e:
-            status = 1
-            msg = str(e)
-            if args.json:
-                print(json_line({"path": path, "error": msg}), flush=True)
-            else:
-                print(f"{path}: error: {msg}", flush=True)
-            continue
+
+    def report(path, e):
         if args.json:
-            print(json_line(r), flush=True)
-        elif "probabilities" not in r:
-            print(f"{path}: {r['label']} (decision value {float(r['decision_values'][r['index']]):.3f})", flush=True)
+            print(json_line({"path": path, "error": str(e)}), flush=True)
         else:
-            guess = f"{r['label']} ({float(r['probabilities'][r['index']]) * 100:.1f}%)"
-            print(f"{path}: " + (f"uncertain, best guess {guess}" if r["uncertain"] else guess), flush=True)
+            print(f"{path}: error: {e}", flush=True)
+
+    for arg in args.images:
+        try:
+            paths = expand_path(arg)
+        except (image.ImageError, OSError) as e:
+            status = 1
+            report(arg, e)
+            continue
+        for path in paths:
+            try:
+                r = classify(model, path, args.min_confidence, args.window)
+            except (image.ImageError, OSError, ValueError) as e:
+                status = 1
+                report(path, e)
+                continue
+            if args.json:
+                print(json_line(r), flush=True)
+            elif "probabilities" not in r:
+                print(f"{path}: {r['label']} (decision value {float(r['decision_values'][r['index']]):.3f})", flush=True)
+            else:
+                guess = f"{r['label']} ({float(r['probabilities'][r['index']]) * 100:.1f}%)"
+                print(f"{path}: " + (f"uncertain, best guess {guess}" if r["uncertain"] else guess), flush=True)
     return status
 
 

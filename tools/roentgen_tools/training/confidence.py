@@ -74,13 +74,36 @@ def threshold(probs, quantile=QUANTILE) -> float:
     return float(np.float32(min(np.quantile(np.asarray(probs).max(1), quantile), 0.999)))
 
 
-def calibrate(scores, y) -> dict:
-    """{temperature, min_confidence, ece_before, ece_after, nll_before, nll_after, images}"""
+def calibrate(scores, y, reject_class=None) -> dict:
+    """{temperature, min_confidence, reject_class, ece_before, ece_after, nll_before, nll_after, images}.
+    With a reject class the threshold is the quantile over the in-domain images only."""
+    y = np.asarray(y)
     t = fit_temperature(scores, y)
     p0, p1 = softmax(scores), softmax(scores, t)
-    return {"temperature": t, "min_confidence": threshold(p1), "ece_before": ece(p0, y), "ece_after": ece(p1, y),
+    known = y != reject_class
+    return {"temperature": t, "min_confidence": threshold(p1[known]), "reject_class": reject_class,
+            "ece_before": ece(p0, y), "ece_after": ece(p1, y),
             "nll_before": nll(scores, y, 1.0), "nll_after": nll(scores, y, t), "images": int(len(y)),
             "strength": STRENGTH, "copies": COPIES, "quantile": QUANTILE}
+
+
+def uncertain(scores, conf) -> np.ndarray:
+    """SPEC "Probabilities" for a batch: the top probability (skipping the reject class) is below
+    the threshold or not above the reject class's."""
+    p = softmax(scores, conf["temperature"])
+    r = conf["reject_class"]
+    known = np.delete(p, r, axis=1) if r is not None else p
+    top = known.max(1)
+    out = top < conf["min_confidence"]
+    return out | (top <= p[:, r]) if r is not None else out
+
+
+def heldout_answers(scores, y, conf) -> dict:
+    """The fraction of held-out images reported uncertain, in-domain and of the reject class."""
+    y, u = np.asarray(y), uncertain(scores, conf)
+    rej = y == conf["reject_class"]
+    return {"in_domain": int((~rej).sum()), "in_domain_uncertain": float(u[~rej].mean()),
+            "reject": int(rej.sum()), "reject_uncertain": float(u[rej].mean()) if rej.any() else 0.0}
 
 
 def augmented_copies(x_nhwc, y, flip_ok, seed):

@@ -35,6 +35,7 @@ import numpy as np
 from ..data import datasets
 from ..data.datasets import DatasetError
 from . import confidence
+from ..data.ood import REJECT_LABEL
 from .augment import augment, flip_classes
 
 SIZE = 128
@@ -100,6 +101,13 @@ def prepare(args):
     if dropped:
         log(f"dropped {len(dropped)} classes with fewer than {min_count} images "
             f"({sum(dropped.values())} images)")
+    if args.reject_data:
+        # the reject class (SPEC "REJECT"): every image of the folder, whatever its own labels say
+        if any(s.label == REJECT_LABEL for s in samples):
+            raise DatasetError(f"{args.data}: a class is named {REJECT_LABEL!r}, the reject class's name")
+        rejects = [datasets.Sample(s.path, REJECT_LABEL) for s in datasets.load(args.reject_data)]
+        log(f"reject class {REJECT_LABEL!r}: {len(rejects)} images from {args.reject_data}")
+        samples = samples + rejects
     labels = datasets.class_names(samples)
     if len(labels) < 2:
         raise DatasetError(f"need at least 2 classes, have {labels}")
@@ -107,6 +115,10 @@ def prepare(args):
     log(f"{len(samples)} images, {len(labels)} classes ({kind}); split {len(train)} train / {len(val)} "
         f"held-out (seed {args.seed})")
     return train, val, labels
+
+
+def reject_class(labels):
+    return labels.index(REJECT_LABEL) if REJECT_LABEL in labels else None
 
 
 def write_split(out: Path, train, val):
@@ -272,8 +284,8 @@ def train_cnn(args) -> int:
     pv = predict_torch(net, xva)
     m = metrics(yva, pv.argmax(1), labels)
     xa, ya = confidence.augmented_copies(xva, yva, flip_ok, args.seed)
-    conf = confidence.calibrate(predict_torch(net, xa), ya)
-    conf["heldout_uncertain"] = float((confidence.softmax(pv, conf["temperature"]).max(1) < conf["min_confidence"]).mean())
+    conf = confidence.calibrate(predict_torch(net, xa), ya, reject_class(labels))
+    conf["heldout"] = confidence.heldout_answers(pv, yva, conf)
     extra = {"approach": "cnn", "best_epoch": best["epoch"], "epochs": args.epochs,
              "train_images": len(train), "train_seconds_this_run": round(train_seconds, 1),
              "confidence": conf, "history": history}
@@ -286,7 +298,10 @@ def train_cnn(args) -> int:
 def log_confidence(c):
     log(f"confidence: temperature {c['temperature']:.4g} (NLL {c['nll_before']:.3f} -> {c['nll_after']:.3f}, "
         f"ECE {c['ece_before']:.3f} -> {c['ece_after']:.3f} on {c['images']} augmented held-out images); "
-        f"uncertain below {c['min_confidence']:.3f} ({c['heldout_uncertain'] * 100:.1f} % of the held-out images)")
+        f"uncertain below {c['min_confidence']:.3f}" + (" or when the reject class is as likely" if c["reject_class"] is not None else ""))
+    h = c["heldout"]
+    log(f"held-out: {h['in_domain_uncertain'] * 100:.1f} % of the {h['in_domain']} in-domain images uncertain"
+        + (f", {h['reject_uncertain'] * 100:.1f} % of the {h['reject']} reject-class images" if h["reject"] else ""))
 
 
 def finish(args, out, onnx_path, svm_path, train, val, yva, labels, m_float, mean=0.0, std=1.0, conf=None) -> int:
@@ -304,7 +319,7 @@ def finish(args, out, onnx_path, svm_path, train, val, yva, labels, m_float, mea
             model = convert_svm(onnx_path, svm_path, precision, calib if precision == "int8" else None,
                                 labels=labels, mean=[mean], std=[std])
         if conf is not None:
-            model.confidence = Confidence(conf["temperature"], conf["min_confidence"])
+            model.confidence = Confidence(conf["temperature"], conf["min_confidence"], conf["reject_class"])
         data = serialize(model)
         read_bytes(data)
         write_atomic(out / f"model-{precision}.rtg", data)
@@ -416,8 +431,8 @@ def train_svm(args) -> int:
     import torch
     flip_ok = torch.tensor([lab in flip_classes("auto", labels) for lab in labels])
     xa, ya = confidence.augmented_copies(xva, yva, flip_ok, args.seed)
-    conf = confidence.calibrate(extract_features(extractor, (xa - mean) / std) @ w.T + b, ya)
-    conf["heldout_uncertain"] = float((confidence.softmax(dv, conf["temperature"]).max(1) < conf["min_confidence"]).mean())
+    conf = confidence.calibrate(extract_features(extractor, (xa - mean) / std) @ w.T + b, ya, reject_class(labels))
+    conf["heldout"] = confidence.heldout_answers(dv, yva, conf)
     svm_path = out / "svm.npz"
     info = {"C": best_c, "cv_accuracy": cv, "folds": folds, "train_images": len(train),
             "features": os.path.basename(args.features), "backbone": args.backbone, "size": size,
@@ -526,6 +541,9 @@ def _train_args(ap):
     ap.add_argument("--val-fraction", type=float, default=0.1, help="held-out split (default 0.1)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--reject-data", metavar="DIR",
+                    help="images that are none of the classes (e.g. `roentgen-data ood`): trained as the "
+                         f"reject class {REJECT_LABEL!r}, which the model file marks (SPEC \"REJECT\")")
     ap.add_argument("--calib-per-class", type=int, default=4, help="training images per class for int8 calibration")
     ap.add_argument("--no-convert", action="store_true", help="skip the .rtg conversion")
     ap.add_argument("--skip-int8-eval", action="store_true", help="convert but do not evaluate the int8 file")
