@@ -26,6 +26,8 @@ let package = Package(
     targets: [
         // C shims: each exists only because Swift cannot reach what it wraps directly.
         .target(name: "CPNG", linkerSettings: [.linkedLibrary("png16")]),
+        .target(name: "CJPEG", linkerSettings: [.linkedLibrary("jpeg")]),
+        .target(name: "COpenJPEG", linkerSettings: [.linkedLibrary("openjp2")]),
         .systemLibrary(name: "COpenBLAS"),
         .systemLibrary(name: "CZlib"),
 
@@ -39,7 +41,7 @@ let package = Package(
         .target(name: "RoentgenKernels", dependencies: ["CRoentgenISA", "RoentgenKernelsVNNI", "RoentgenKernelsAVX2"],
                 exclude: ["generate_isa_kernels.py", "README.md"]),
         .target(name: "RoentgenFloat", dependencies: ["COpenBLAS", "RoentgenKernels"]),
-        .target(name: "RoentgenImage", dependencies: ["CPNG", "CZlib"]),
+        .target(name: "RoentgenImage", dependencies: ["CPNG", "CZlib", "CJPEG", "COpenJPEG"]),
         .target(name: "Roentgen",
                 dependencies: ["RoentgenFormat", "RoentgenKernels", "RoentgenFloat", "RoentgenImage"]),
         .executableTarget(name: "roentgen", dependencies: [

@@ -10,7 +10,7 @@ struct Classify: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Classify PNG and DICOM images (files, or folders searched recursively).")
 
     @Argument(help: "The model file (.rtg).") var model: String
-    @Argument(help: "PNG or DICOM files, or folders (files are recognized by content, not by name).") var paths: [String]
+    @Argument(help: "PNG or DICOM files, or folders (files are recognized by content, not by name; a DICOMDIR is read as the index of its folder).") var paths: [String]
     @Flag(help: "One JSON object per line.") var json = false
     @Option(name: .customLong("top-k"), help: "Also list the K most probable classes.") var topK: Int = 1
     @Option(help: "Threads for inference (a persistent worker per extra thread).") var threads: Int = 1
@@ -21,6 +21,9 @@ struct Classify: ParsableCommand {
     var window: String?
     @Flag(name: .customLong("full-range"), help: "DICOM: map the full range of the pixel values instead of the file's window.")
     var fullRange = false
+    @Option(name: .customLong("dicom-terms"),
+            help: ArgumentHelp("DICOM: the class-to-header-terms file (e.g. fixtures/models/dicom-terms.tsv); reports header_mismatch.", valueName: "FILE"))
+    var dicomTerms: String?
 
     /// --window / --full-range as the reader's option.
     func dicomWindow() throws -> DICOMReader.Window { try DICOMWindowOption.parse(window: window, fullRange: fullRange) }
@@ -40,11 +43,22 @@ struct Classify: ParsableCommand {
         let classifier = Classifier(model: loaded, threads: threads)
         classifier.minConfidence = minConfidence
         classifier.window = try dicomWindow()
+        var terms: DICOMTerms? = nil
+        if let dicomTerms {
+            do { terms = try DICOMTerms(contentsOf: dicomTerms, labels: loaded.labels) } catch { throw fail(error.description) }
+        }
         let k = min(topK, loaded.labels.count)
         var failures = 0
         for entry in paths {
             let images: [String]
-            do { images = try imageFiles(at: entry) } catch {
+            do {
+                let (found, problems) = try imageFiles(at: entry)
+                images = found
+                for p in problems {
+                    failures += 1
+                    report(path: p.path, error: p.message)
+                }
+            } catch {
                 failures += 1
                 report(path: entry, error: "\(error)")
                 continue
@@ -52,7 +66,9 @@ struct Classify: ParsableCommand {
             for path in images {
                 do {
                     let result = try classifier.classify(path: path)
-                    print(json ? jsonLine(result, topK: k, labels: loaded.labels, outputKind: loaded.outputKind) : textLine(result, topK: k, labels: loaded.labels))
+                    let mismatch = result.dicom.flatMap { terms?.mismatch(label: result.label, uncertain: result.uncertain, header: $0) }
+                    print(json ? jsonLine(result, topK: k, labels: loaded.labels, outputKind: loaded.outputKind, mismatch: mismatch)
+                               : textLine(result, topK: k, labels: loaded.labels, mismatch: mismatch))
                 } catch {
                     failures += 1
                     report(path: path, error: error.message)
@@ -74,15 +90,17 @@ struct Classify: ParsableCommand {
         Array(r.scores.indices.sorted { r.rank($0) > r.rank($1) || (r.rank($0) == r.rank($1) && $0 < $1) }.prefix(k))
     }
 
-    private func textLine(_ r: Classification, topK k: Int, labels: [String]) -> String {
+    private func textLine(_ r: Classification, topK k: Int, labels: [String], mismatch: (mismatch: Bool, reason: String?)?) -> String {
         let best = ranked(r, k).map { i in
             "\(labels[i]) " + (r.probabilities.map { String(format: "%.4f", $0[i]) } ?? String(format: "decision %.3f", r.scores[i]))
         }
         let answer = r.uncertain == true ? "uncertain (best guess \(best.joined(separator: ", ")))" : best.joined(separator: ", ")
-        return "\(r.path)\t\(answer)\t\(String(format: "%.2f", r.latencyMs)) ms"
+        let warning = mismatch?.reason.map { "  [header mismatch: \($0)]" } ?? ""
+        return "\(r.path)\t\(answer)\t\(String(format: "%.2f", r.latencyMs)) ms" + warning
     }
 
-    private func jsonLine(_ r: Classification, topK k: Int, labels: [String], outputKind: OutputKind) -> String {
+    private func jsonLine(_ r: Classification, topK k: Int, labels: [String], outputKind: OutputKind,
+                          mismatch: (mismatch: Bool, reason: String?)?) -> String {
         var fields: [(String, JSON)] = [("path", .string(r.path)), ("label", .string(r.label)), ("index", .int(r.index))]
         if let probabilities = r.probabilities {
             fields += [("probability", .double(probabilities[r.index])), ("uncertain", .bool(r.uncertain!)),
@@ -91,10 +109,17 @@ struct Classify: ParsableCommand {
         fields.append((outputKind == .logits ? "logits" : "decision_values", .array(r.scores.map { .float($0) })))
         if let h = r.dicom {
             func text(_ s: String?) -> JSON { s.map(JSON.string) ?? .null }
-            fields.append(("dicom", .object([
+            var header: [(String, JSON)] = [
                 ("sop_instance_uid", text(h.sopInstanceUID)), ("study_instance_uid", text(h.studyInstanceUID)),
                 ("modality", text(h.modality)), ("body_part_examined", text(h.bodyPartExamined)),
-                ("view_position", text(h.viewPosition)), ("transfer_syntax_uid", .string(h.transferSyntaxUID))])))
+                ("view_position", text(h.viewPosition)), ("transfer_syntax_uid", .string(h.transferSyntaxUID))]
+            // Only with --dicom-terms: without a map nothing was compared, and the object stays as the
+            // Python reference (roentgen-reference) writes it.
+            if dicomTerms != nil {
+                header += [("header_mismatch", mismatch.map { .bool($0.mismatch) } ?? .null),
+                           ("header_mismatch_reason", text(mismatch?.reason))]
+            }
+            fields.append(("dicom", .object(header)))
         }
         fields += [("latency_ms", .double(r.latencyMs)), ("inference_ms", .double(r.inferenceMs))]
         if k > 1 {
@@ -112,22 +137,14 @@ struct PathError: Error, CustomStringConvertible {
 }
 
 /// A file is taken as given (the decoder says if it is neither a PNG nor a DICOM file); a folder
-/// is searched recursively, in sorted order so runs are reproducible, for *.png files and for
-/// files whose first bytes are a PNG or DICOM start (PACS exports often have no extension).
-func imageFiles(at path: String) throws -> [String] {
+/// is listed by `InputImage.images(inFolder:)`: PNG and DICOM files by content, DICOMDIRs read as
+/// the index of their folder tree. `problems`: DICOMDIRs that cannot be read or that reference
+/// missing files (the rest of the folder is still listed).
+func imageFiles(at path: String) throws -> (files: [String], problems: [(path: String, message: String)]) {
     var isFolder: ObjCBool = false
     guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { throw PathError(description: "no such file or folder") }
-    guard isFolder.boolValue else { return [path] }
-    guard let walker = FileManager.default.enumerator(atPath: path) else { throw PathError(description: "cannot read folder") }
-    var found: [String] = []
-    while let relative = walker.nextObject() as? String {
-        let full = path.hasSuffix("/") ? path + relative : path + "/" + relative
-        let type = walker.fileAttributes?[.type] as? FileAttributeType
-        guard type == .typeRegular || type == .typeSymbolicLink else { continue }
-        let name = relative.lowercased()
-        if name == "dicomdir" || name.hasSuffix("/dicomdir") { continue }   // the index of a DICOM folder, not an image
-        if name.hasSuffix(".png") || name.hasSuffix(".dcm") || InputImage.isImageFile(full) { found.append(full) }
-    }
-    guard !found.isEmpty else { throw PathError(description: "folder has no PNG or DICOM files") }
-    return found.sorted()
+    guard isFolder.boolValue else { return ([path], []) }
+    let (found, problems) = InputImage.images(inFolder: path)
+    guard !found.isEmpty || !problems.isEmpty else { throw PathError(description: "folder has no PNG or DICOM files") }
+    return (found, problems)
 }

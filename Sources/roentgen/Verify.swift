@@ -12,10 +12,11 @@ struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare an int8 model with its float model: accuracy, agreement, per-layer error.",
         discussion: """
-        DATA is a folder of class folders (the folder names are the labels) or a CSV of path,label \
-        (paths relative to the CSV). Images without labels still count for the agreement. Exit \
-        status: 0 passed, 2 the gate failed (agreement below --min-agreement, or int8 accuracy more \
-        than --max-drop below float), 1 an error.
+        DATA is a folder of class folders (the folder names are the labels; PNG and DICOM files found \
+        by content, DICOMDIRs read as indexes) or a CSV of path,label (paths relative to the CSV). \
+        Images without labels still count for the agreement. Exit status: 0 passed, 2 the gate \
+        failed (agreement below --min-agreement, or int8 accuracy more than --max-drop below \
+        float), 1 an error.
         """)
 
     @Option(name: .customLong("float"), help: "The float32 model (.rtg).") var floatModel: String
@@ -37,9 +38,10 @@ struct Verify: ParsableCommand {
         let verifier: Verifier
         let images: [LabeledImage]
         let truth: [Int?]
+        var listProblems: [(path: String, message: String)] = []
         do {
             verifier = try Verifier(float: floatLoaded, int8: int8Loaded, compareLayers: !noLayers)
-            images = try DataSet.list(data)
+            images = try DataSet.list(data, problems: &listProblems)
             truth = try DataSet.classIndices(images, labels: verifier.labels, dataPath: data)
         } catch {
             throw fail(error.description)
@@ -47,7 +49,7 @@ struct Verify: ParsableCommand {
         let progress = ProgressBar(total: images.count, enabled: isatty(2) != 0)
         let result = verifier.run(images, truth: truth, progress: progress.update)
         progress.finish()
-        for (path, message) in result.failures {
+        for (path, message) in listProblems + result.failures {
             FileHandle.standardError.write(Data("roentgen: error: \(path): \(message)\n".utf8))
         }
         guard result.metrics.count > 0 else { throw fail("\(data): no image could be read") }
@@ -66,7 +68,7 @@ struct Verify: ParsableCommand {
         }
         for reason in gate { FileHandle.standardError.write(Data("roentgen: verify failed: \(reason)\n".utf8)) }
         if !gate.isEmpty { throw ExitCode(2) }
-        if !result.failures.isEmpty { throw ExitCode.failure }
+        if !result.failures.isEmpty || !listProblems.isEmpty { throw ExitCode.failure }
     }
 
     private func gateFailures(_ m: VerificationMetrics) -> [String] {

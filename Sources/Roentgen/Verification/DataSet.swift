@@ -3,6 +3,7 @@
 // count for the agreement between the two models.
 
 import Foundation
+import RoentgenImage
 
 public struct LabeledImage: Sendable, Equatable {
     public let path: String
@@ -12,33 +13,46 @@ public struct LabeledImage: Sendable, Equatable {
 }
 
 public enum DataSet {
-    /// Lists a folder or a CSV file. A folder: each PNG (searched recursively, sorted) is labelled
-    /// with the name of the top-level folder it lies in; PNGs directly in the folder have no label.
+    /// Lists a folder or a CSV file. A folder: each image (PNG or DICOM, found by content and
+    /// through DICOMDIRs as `InputImage.images(inFolder:)` finds them, sorted) is labelled with the
+    /// name of the top-level folder it lies in; images directly in the folder have no label.
     /// A CSV: `path,label` per line, an optional header line starting with `path`, `#` comments,
     /// double quotes around fields that hold commas; an empty or missing label means "none".
-    public static func list(_ path: String) throws(RoentgenError) -> [LabeledImage] {
+    /// `problems`: DICOMDIRs that cannot be read or reference missing files, as (path, message);
+    /// the images that can be listed still are.
+    public static func list(_ path: String, problems: inout [(path: String, message: String)]) throws(RoentgenError) -> [LabeledImage] {
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
             throw RoentgenError(path: path, message: "no such file or folder")
         }
-        let images = isFolder.boolValue ? try folder(path) : try csv(path)
+        let images: [LabeledImage]
+        if isFolder.boolValue {
+            let (found, folderProblems) = folder(path)
+            images = found
+            problems += folderProblems
+        } else {
+            images = try csv(path)
+        }
         guard !images.isEmpty else { throw RoentgenError(path: path, message: "no images in the data set") }
         return images
     }
 
-    static func folder(_ root: String) throws(RoentgenError) -> [LabeledImage] {
-        guard let walker = FileManager.default.enumerator(atPath: root) else {
-            throw RoentgenError(path: root, message: "cannot read folder")
-        }
-        var found: [String] = []
-        while let relative = walker.nextObject() as? String {
-            if relative.lowercased().hasSuffix(".png") { found.append(relative) }
-        }
+    /// As above, with any problem an error (for callers that cannot report them one by one).
+    public static func list(_ path: String) throws(RoentgenError) -> [LabeledImage] {
+        var problems: [(path: String, message: String)] = []
+        let images = try list(path, problems: &problems)
+        if let first = problems.first { throw RoentgenError(path: first.path, message: first.message) }
+        return images
+    }
+
+    static func folder(_ root: String) -> ([LabeledImage], [(path: String, message: String)]) {
+        let (files, problems) = InputImage.images(inFolder: root)
         let base = root.hasSuffix("/") ? root : root + "/"
-        return found.sorted().map { relative in
-            let parts = relative.split(separator: "/", omittingEmptySubsequences: true)
-            return LabeledImage(path: base + relative, label: parts.count > 1 ? String(parts[0]) : nil)
+        let images = files.map { full in
+            let parts = full.dropFirst(base.count).split(separator: "/", omittingEmptySubsequences: true)
+            return LabeledImage(path: full, label: parts.count > 1 ? String(parts[0]) : nil)
         }
+        return (images, problems)
     }
 
     static func csv(_ file: String) throws(RoentgenError) -> [LabeledImage] {

@@ -55,15 +55,15 @@ public final class Verifier {
         var floatTime = 0.0, int8Time = 0.0
         let start = Clock.now()
         for (i, image) in images.enumerated() {
-            let decoded: DecodedImage
-            do { decoded = try PNGDecoder.decode(contentsOf: image.path) } catch {
+            let decoded: InputImage
+            do { decoded = try InputImage.read(contentsOf: image.path) } catch {
                 failures.append((image.path, error.reason))
                 progress(i + 1)
                 continue
             }
             // The plan reuses the input's memory once op 0 has read it, so each pass gets a fresh copy.
-            let floatInput = Preprocess.tensor(from: decoded, spec: float.preprocessSpec)
-            let int8Input = Preprocess.tensor(from: decoded, spec: int8.preprocessSpec)
+            let floatInput = decoded.tensor(spec: float.preprocessSpec)
+            let int8Input = decoded.tensor(spec: int8.preprocessSpec)
             floatInterpreter.input.update(from: floatInput, count: floatInput.count)
             int8Interpreter.input.update(from: int8Input, count: int8Input.count)
             // Timed: the plain hot path, exactly as `classify` runs it.

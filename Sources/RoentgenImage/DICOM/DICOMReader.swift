@@ -116,17 +116,17 @@ public enum DICOMReader {
         }
         let syntax: TransferSyntax
         if let uid = meta.string(Tag.transferSyntaxUID), !uid.isEmpty {
-            var named = TransferSyntax.named(uid)
-            // As pydicom does: an "explicit" little-endian data set whose first element has no VR is read
-            // as implicit (a known writer bug).
-            if named == .explicitLittle && all.count >= start + 8 && !DataSetParser.isVR(all, start + 4) {
-                named = .implicitLittle
-            }
-            syntax = named
+            syntax = TransferSyntax.named(uid)
         } else {
             syntax = guessSyntax(all, at: start)
         }
         guard syntax.supported else { throw DICOMFail.corrupt(syntax.unsupportedMessage) }
+        // As pydicom does: an explicit little-endian data set (native or encapsulated) whose first
+        // element has no VR is read as implicit VR (a known writer bug); its pixel encoding stays.
+        var explicitVR = syntax.explicitVR
+        if explicitVR && !syntax.bigEndian && !syntax.deflated && all.count >= start + 8 && !DataSetParser.isVR(all, start + 4) {
+            explicitVR = false
+        }
 
         var set: DataSet
         if syntax.deflated {
@@ -134,7 +134,7 @@ public enum DICOMReader {
             var parser = DataSetParser(bytes: inflated[...], at: 0, explicitVR: true, bigEndian: false)
             set = try parser.dataSet(end: inflated.endIndex, depth: 0)
         } else {
-            var parser = DataSetParser(bytes: all, at: start, explicitVR: syntax.explicitVR, bigEndian: syntax.bigEndian)
+            var parser = DataSetParser(bytes: all, at: start, explicitVR: explicitVR, bigEndian: syntax.bigEndian)
             set = try parser.dataSet(end: all.endIndex, depth: 0)
         }
         for (tag, element) in meta.elements { set.elements[tag] = element }
