@@ -4,13 +4,17 @@ Three layouts (``detect`` picks one):
 
 * **IRMA / ImageCLEF 2009 medical annotation**: a CSV beside the image folder with one IRMA code
   per image (``image_id;irma_code`` - ``;`` or ``,`` separated, with or without a header; extra
-  columns such as ``05_class`` are ignored). The image is ``<image dir>/<image_id>`` or
-  ``<image_id>.png``. The hierarchical code ``TTTT-DDD-AAA-BBB`` (technical, directional,
-  anatomical, biological axes) is flattened into one class: the code string itself (optionally
-  only some axes, ``axes="DAB"``).
+  columns such as ``05_class`` are ignored). The image is ``<image dir>/<image_id>``,
+  ``<image_id>.png`` or ``<image_id>.dcm``. The hierarchical code ``TTTT-DDD-AAA-BBB``
+  (technical, directional, anatomical, biological axes) is flattened into one class: the code
+  string itself (optionally only some axes, ``axes="DAB"``).
 * **path,label CSV**: header ``path,label``, paths relative to the CSV (what
   ``roentgen-data drr`` writes as ``labels.csv``).
-* **folder per class**: ``ROOT/<label>/**/*.png``.
+* **folder per class**: ``ROOT/<label>/``, every PNG and DICOM file under it as
+  ``image.list_images`` finds them (DICOM by content, so with or without extension; a DICOMDIR as
+  the index of its folder tree).
+
+Images are PNG or DICOM files, told apart by content (``image.read_input``).
 
 Bad rows (missing file, unknown code, empty label, and - when the images are loaded -
 unreadable images) are reported with their CSV line and skipped; they are never fatal.
@@ -36,7 +40,7 @@ IRMA_RE = re.compile(r"^([0-9a-z]{4})-([0-9a-z]{3})-([0-9a-z]{3})-([0-9a-z]{3})$
 IRMA_AXES = "TDAB"
 ID_COLUMNS = ("image_id", "imageid", "image", "id", "file", "filename", "path")
 CODE_COLUMNS = ("irma_code", "irmacode", "irma", "code")
-IMAGE_EXTS = (".png",)
+IMAGE_EXTS = (".png", ".dcm")
 
 
 class DatasetError(ValueError):
@@ -163,14 +167,15 @@ def read_csv(csv_path):
 
 
 def read_folders(root):
-    """ROOT/<label>/**/*.png, sorted."""
+    """The images under ROOT/<label>/, sorted; a DICOMDIR that cannot be read or references a
+    missing file is a problem (the rest of its folder is still read)."""
     root = Path(root)
-    samples = []
+    samples, problems = [], []
     for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        files = sorted((q for q in d.rglob("*") if q.is_file() and q.suffix.lower() in IMAGE_EXTS),
-                       key=lambda q: q.relative_to(d).as_posix())
-        samples += [Sample(os.fspath(q), d.name, os.fspath(q)) for q in files]
-    return samples, []
+        files, found_problems = image.list_images(d)
+        samples += [Sample(f, d.name, f) for f in files]
+        problems += [Problem(path, message) for path, message in found_problems]
+    return samples, problems
 
 
 def _is_irma_csv(path: Path) -> bool:

@@ -1,5 +1,6 @@
 """Activation ranges for int8 calibration: run the f32 model (the numpy reference, same
-preprocessing as the runtime) over every calibration PNG, record every activation, and choose,
+preprocessing as the runtime) over every calibration image (PNG or DICOM, found as
+``image.list_images`` finds them), record every activation, and choose,
 per activation tensor, the real range [lo, hi] that ``arith.activation_params`` turns into a scale
 and zero point (it widens the range to contain 0):
 
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data import image
 from ..reference import executor as reference
 
 METHODS = ("minmax", "percentile", "entropy")
@@ -41,19 +43,20 @@ class CalibrationError(ValueError):
 
 
 def calibration_files(folder):
-    """All PNGs under folder, recursively, sorted by relative POSIX path."""
+    """All PNG and DICOM images under folder, recursively, sorted by relative POSIX path."""
     root = Path(folder)
     if not root.is_dir():
         raise CalibrationError(f"calibration folder {folder!s} does not exist")
-    files = sorted((p for p in root.rglob("*") if p.is_file() and p.suffix.lower() == ".png"),
-                   key=lambda p: p.relative_to(root).as_posix())
-    if not files:
-        raise CalibrationError(f"calibration folder {folder!s} holds no .png files")
-    return root, files
+    found, problems = image.list_images(root)
+    if problems:  # a DICOMDIR that cannot be read or references a missing file: the set is not what it says
+        raise CalibrationError("; ".join(f"{path}: {message}" for path, message in problems))
+    if not found:
+        raise CalibrationError(f"calibration folder {folder!s} holds no PNG or DICOM images")
+    return root, [Path(p) for p in found]
 
 
 def calibration_digest(folder) -> str:
-    """SHA-256 over, for each PNG in sorted relative-path order: path (UTF-8), NUL, file bytes."""
+    """SHA-256 over, for each image in sorted relative-path order: path (UTF-8), NUL, file bytes."""
     root, files = calibration_files(folder)
     h = hashlib.sha256()
     for p in files:
@@ -64,7 +67,7 @@ def calibration_digest(folder) -> str:
 
 
 def calibrate(model_f32, folder):
-    """{activation tensor name: (min, max)} over every calibration PNG of `folder` (minmax)."""
+    """{activation tensor name: (min, max)} over every calibration image of `folder` (minmax)."""
     ranges, _ = choose_ranges(model_f32, calibration_files(folder)[1], "minmax")
     return ranges
 

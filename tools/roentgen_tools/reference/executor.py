@@ -143,15 +143,15 @@ def json_line(result: dict) -> str:
     return _json_value(result)
 
 
-def expand_path(arg) -> list[str]:
-    """A file as given; a folder becomes its images (image.list_images). Raises ImageError for a
-    folder without any, as `roentgen classify` reports it."""
+def expand_path(arg):
+    """(files, problems): a file as given; a folder as image.list_images lists it. Raises
+    ImageError for a folder without images, as `roentgen classify` reports it."""
     if not Path(arg).is_dir():
-        return [arg]
-    found = image.list_images(arg)
+        return [arg], []
+    found, problems = image.list_images(arg)
     if not found:
         raise image.ImageError(f"{arg}: folder has no PNG or DICOM files")
-    return found
+    return found, problems
 
 
 def main(argv=None) -> int:
@@ -196,11 +196,14 @@ def _classify_all(model, args) -> int:
 
     for arg in args.images:
         try:
-            paths = expand_path(arg)
+            paths, problems = expand_path(arg)
         except (image.ImageError, OSError) as e:
             status = 1
             report(arg, e)
             continue
+        for path, message in problems:  # a DICOMDIR that cannot be read or references a missing file
+            status = 1
+            report(path, message)
         for path in paths:
             try:
                 r = classify(model, path, args.min_confidence, args.window)
