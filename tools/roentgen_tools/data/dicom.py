@@ -1,11 +1,14 @@
 """DICOM file -> the [0, 1] picture that joins the PNG path at SPEC INPUT step 3 (docs/DICOM.md).
 
-pydicom parses the file and decodes the first frame's sample words; numpy does steps 2-7 in the
-arithmetic and order of the Swift reader (Sources/RoentgenImage/DICOM/PixelPipeline.swift): the
-rescale in binary64 rounded once to binary32, every VOI operation on np.float32 arrays and scalars
-(so numpy never widens to float64). So roentgen-reference, calibration and training see the tensor
-`roentgen classify` sees, bit for bit (tests/test_dicom_tools.py; a SIGMOID window within 2 ulp).
-What the Swift reader refuses is refused here, with its one-line message where the check is ours.
+pydicom parses the file and decodes the first frame's sample words (native and RLE); JPEG frames
+are decoded by Pillow's libjpeg-turbo and JPEG 2000 ones by pylibjpeg-openjpeg's OpenJPEG, the
+libraries the Swift runtime links, with its settings (Sources/CJPEG, Sources/COpenJPEG); bit-packed
+and YBR_FULL_422 native frames are unpacked here. numpy does steps 2-7 in the arithmetic and order
+of the Swift reader (Sources/RoentgenImage/DICOM/PixelPipeline.swift): the rescale in binary64
+rounded once to binary32, every VOI operation on np.float32 arrays and scalars (so numpy never
+widens to float64). So roentgen-reference, calibration and training see the tensor `roentgen
+classify` sees, bit for bit (tests/test_dicom_tools.py; a SIGMOID window within 2 ulp). What the
+Swift reader refuses is refused here, with its one-line message where the check is ours.
 
 Element values are read from their bytes as the Swift reader reads them (US words in the data set's
 byte order, text as UTF-8 with DICOM's padding trimmed), not through pydicom's value conversion:
@@ -26,8 +29,8 @@ import pydicom
 from pydicom.datadict import dictionary_description
 from pydicom.pixels import pixel_array
 from pydicom.sequence import Sequence
-from pydicom.uid import (UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian,
-                         ImplicitVRLittleEndian, RLELossless)
+from pydicom.uid import (JPEG2000, UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ExplicitVRLittleEndian,
+                         ImplicitVRLittleEndian, JPEG2000Lossless, JPEGBaseline8Bit, JPEGExtended12Bit, RLELossless)
 
 from . import image  # the module, not ImageError: image.py imports this one
 
@@ -38,15 +41,22 @@ F32 = np.float32
 FROM_FILE = None
 FULL_RANGE = "full-range"
 
-# The transfer syntaxes the Swift reader decodes (TransferSyntax.swift). Any other one is refused
-# by name, even where a pydicom plugin could decode it: the tools must not train on, or calibrate
-# with, files the runtime cannot read.
-DECODED_SYNTAXES = frozenset({ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian,
-                              DeflatedExplicitVRLittleEndian, RLELossless})
+# The transfer syntaxes the Swift reader decodes, with its names for them (TransferSyntax.swift).
+# Any other one is refused by name, even where a pydicom plugin could decode it: the tools must not
+# train on, or calibrate with, files the runtime cannot read.
+SYNTAX_NAMES = {ImplicitVRLittleEndian: "Implicit VR Little Endian", ExplicitVRLittleEndian: "Explicit VR Little Endian",
+                ExplicitVRBigEndian: "Explicit VR Big Endian",
+                DeflatedExplicitVRLittleEndian: "Deflated Explicit VR Little Endian", RLELossless: "RLE Lossless",
+                JPEGBaseline8Bit: "JPEG Baseline (Process 1)", JPEGExtended12Bit: "JPEG Extended (Process 2 & 4)",
+                JPEG2000Lossless: "JPEG 2000 Lossless", JPEG2000: "JPEG 2000"}
+DECODED_SYNTAXES = frozenset(SYNTAX_NAMES)
+NATIVE_SYNTAXES = frozenset({ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian,
+                             DeflatedExplicitVRLittleEndian})
+JPEG_SYNTAXES = frozenset({JPEGBaseline8Bit, JPEGExtended12Bit})
+JPEG2000_SYNTAXES = frozenset({JPEG2000Lossless, JPEG2000})
+# The frame's colour spaces after step 1 (PixelModule.Photometric): YBR_FULL_422 becomes YBR_FULL,
+# JPEG 2000's YBR_RCT / YBR_ICT become RGB.
 PHOTOMETRICS = ("MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "PALETTE COLOR")
-# What the Swift reader decodes and this one does not yet: refused by name, never decoded differently.
-RUNTIME_ONLY_PHOTOMETRICS = ("YBR_FULL_422", "YBR_RCT", "YBR_ICT")
-RUNTIME_ONLY = "is not supported by the tools' reader yet (the runtime decodes it)"
 MAX_PIXELS = 1 << 28  # as for PNG: a header cannot make us allocate more
 
 # DataSetParser.allVRs: two bytes that spell one of these tell explicit from implicit VR.
@@ -278,7 +288,8 @@ class _PixelModule:
     high_bit: int
     signed: bool
     planar: bool
-    photometric: str
+    photometric: str  # one of PHOTOMETRICS: the frame's colour space after step 1
+    chroma422: bool   # native YBR_FULL_422: two Y samples share one Cb and one Cr
     frames: int
 
     @property
@@ -286,7 +297,7 @@ class _PixelModule:
         return self.photometric in ("MONOCHROME1", "MONOCHROME2")
 
     @staticmethod
-    def read(el: _Elements) -> _PixelModule:
+    def read(el: _Elements, syntax: str) -> _PixelModule:
         if el.raw(PIXEL_DATA) is None:
             sop = el.string(SOP_CLASS_UID)
             raise _Refused(f"{_name(PIXEL_DATA)}: missing" + (f" (SOP Class UID {sop})" if sop is not None else ""))
@@ -302,10 +313,11 @@ class _PixelModule:
             raise _Refused(f"{_name(ROWS)}, {_name(COLUMNS)}: {rows} x {columns} is empty")
         samples = required(SAMPLES_PER_PIXEL)
         allocated = required(BITS_ALLOCATED)
-        if allocated == 1:
-            raise _Refused(f"{_name(BITS_ALLOCATED)}: 1 {RUNTIME_ONLY}")
-        if allocated not in (8, 16, 32):
+        if allocated not in (1, 8, 16, 32):
             raise _Refused(f"{_name(BITS_ALLOCATED)}: {allocated} is not supported (1, 8, 16 or 32)")
+        if allocated == 1 and syntax not in NATIVE_SYNTAXES:
+            raise _Refused(f"{_name(BITS_ALLOCATED)}: 1 (bit-packed) is only supported uncompressed, not in "
+                           f"{SYNTAX_NAMES[syntax]}")
         stored = _default(el.uint16(BITS_STORED), allocated)
         if not 1 <= stored <= allocated:
             raise _Refused(f"{_name(BITS_STORED)}: {stored} with {allocated} bits allocated")
@@ -316,14 +328,26 @@ class _PixelModule:
         if representation > 1:
             raise _Refused(f"{_name(REPRESENTATION)}: {representation} is not 0 or 1")
         planar = el.uint16(PLANAR) == 1
-        photometric = _default(el.string(PHOTOMETRIC), "")
-        if photometric in RUNTIME_ONLY_PHOTOMETRICS:
-            raise _Refused(f"{_name(PHOTOMETRIC)}: '{photometric}' {RUNTIME_ONLY}")
-        if photometric not in PHOTOMETRICS:
-            raise _Refused(f"{_name(PHOTOMETRIC)}: '{photometric}' is not supported (MONOCHROME1, MONOCHROME2, RGB, "
+        name = _default(el.string(PHOTOMETRIC), "")
+        photometric, chroma422 = name, False
+        if name == "YBR_FULL_422":
+            # RLE would keep the subsampled layout in its segments; no writer is known to do it.
+            if syntax == RLELossless:
+                raise _Refused(f"{_name(PHOTOMETRIC)}: 'YBR_FULL_422' in {SYNTAX_NAMES[syntax]} is not supported")
+            photometric, chroma422 = "YBR_FULL", syntax in NATIVE_SYNTAXES  # the JPEG decoder upsamples itself
+        elif name in ("YBR_RCT", "YBR_ICT"):
+            # PS3.3 C.7.6.3.1.2: only in JPEG 2000, whose decoder undoes the component transform.
+            if syntax not in JPEG2000_SYNTAXES:
+                raise _Refused(f"{_name(PHOTOMETRIC)}: '{name}' is only defined for JPEG 2000, not "
+                               f"{SYNTAX_NAMES[syntax]}")
+            photometric = "RGB"
+        elif name not in PHOTOMETRICS:
+            raise _Refused(f"{_name(PHOTOMETRIC)}: '{name}' is not supported (MONOCHROME1, MONOCHROME2, RGB, "
                            "YBR_FULL, YBR_FULL_422, PALETTE COLOR; YBR_RCT, YBR_ICT in JPEG 2000)")
         if samples != (3 if photometric in ("RGB", "YBR_FULL") else 1):
-            raise _Refused(f"{_name(SAMPLES_PER_PIXEL)}: {samples} for {photometric}")
+            raise _Refused(f"{_name(SAMPLES_PER_PIXEL)}: {samples} for {name}")
+        if chroma422 and columns % 2:
+            raise _Refused(f"{_name(COLUMNS)}: {columns} is odd; YBR_FULL_422 pairs the pixels of a row")
         frames = 1
         text = el.string(FRAMES)
         if text:
@@ -331,7 +355,7 @@ class _PixelModule:
                 raise _Refused(f"{_name(FRAMES)}: '{text}' is not a positive integer")
             frames = int(text)
         return _PixelModule(rows, columns, samples, allocated, stored, high_bit, representation == 1, planar,
-                            photometric, frames)
+                            photometric, chroma422, frames)
 
 
 def _default(value, default):
@@ -340,7 +364,7 @@ def _default(value, default):
 
 def _pixels(ds, el: _Elements, syntax: str, window) -> np.ndarray:
     """Steps 1-7 -> float32 [rows, columns, 1 | 3]."""
-    m = _PixelModule.read(el)
+    m = _PixelModule.read(el, syntax)
     x = _modality(el, m, _stored_values(ds, el, m, syntax))
     if m.monochrome:
         y = _voi(el, m, x, window)
@@ -365,20 +389,33 @@ def _stored_values(ds, el: _Elements, m: _PixelModule, syntax: str) -> np.ndarra
     """Steps 1 and 2: the first frame's stored values, int64 [rows, columns, samples]."""
     pixels = m.rows * m.columns
     too_large = _Refused(f"{_name(ROWS)}, {_name(COLUMNS)}: {m.rows} x {m.columns} is more than {MAX_PIXELS} pixels")
+    if syntax in JPEG_SYNTAXES or syntax in JPEG2000_SYNTAXES:
+        if pixels > MAX_PIXELS:
+            raise too_large
+        codestream = _first_frame_data(_fragments(ds, el, syntax), m.frames)
+        decode = _jpeg_frame if syntax in JPEG_SYNTAXES else _jpeg2000_frame
+        return decode(codestream, m, syntax).reshape(m.rows, m.columns, m.samples)
     if syntax == RLELossless:
         if pixels > MAX_PIXELS:
             raise too_large
     else:
         if ds.get_item(PIXEL_DATA).length == _UNDEFINED_LENGTH:
-            raise _Refused(f"{_name(PIXEL_DATA)}: encapsulated (undefined length) in {UID(syntax).name}")
+            raise _Refused(f"{_name(PIXEL_DATA)}: encapsulated (undefined length) in {SYNTAX_NAMES[syntax]}")
         have = len(el.raw(PIXEL_DATA))
-        needed = pixels * m.samples * (m.bits_allocated // 8) * m.frames
+        stored_samples = 2 if m.chroma422 else m.samples  # YBR_FULL_422: Y, and Cb or Cr
+        frame_bits = pixels * stored_samples * m.bits_allocated
+        needed_bits = frame_bits * m.frames
+        needed = -(-needed_bits // 8)  # bit-packed frames are not padded
         if have < needed:
-            need = "more than 2^63" if needed >= 2**63 else str(needed)
+            need = "more than 2^63" if needed_bits >= 2**63 else str(needed)
+            sample = "1 bit" if m.bits_allocated == 1 else f"{m.bits_allocated // 8} bytes"
+            samples = "2 samples (YBR_FULL_422)" if m.chroma422 else f"{m.samples} samples"
             raise _Refused(f"{_name(PIXEL_DATA)}: {have} bytes, the header needs {need} ({m.rows} x {m.columns} x "
-                           f"{m.samples} samples x {m.bits_allocated // 8} bytes x {m.frames} frames)")
+                           f"{samples} x {sample} x {m.frames} frames)")
         if pixels > MAX_PIXELS:
             raise too_large
+        if m.bits_allocated == 1 or m.chroma422:
+            return _step2(_native_frame(ds, el, m, syntax, -(-frame_bits // 8)), m)
     # pydicom decodes in the File Meta's syntax, which a file may not have: the one it was read in.
     ds.file_meta.TransferSyntaxUID = UID(syntax)
     # The sample words as stored (all Bits Allocated, unsigned): step 2 is ours, High Bit included.
@@ -386,11 +423,317 @@ def _stored_values(ds, el: _Elements, m: _PixelModule, syntax: str) -> np.ndarra
                      rows=m.rows, columns=m.columns, samples_per_pixel=m.samples, bits_allocated=m.bits_allocated,
                      bits_stored=m.bits_allocated, pixel_representation=0, planar_configuration=int(m.planar),
                      photometric_interpretation=m.photometric, number_of_frames=m.frames)
+    return _step2(words, m)
+
+
+def _step2(words: np.ndarray, m: _PixelModule) -> np.ndarray:
+    """Step 2 on sample words (any integer dtype) -> stored values, int64 [rows, columns, samples]."""
     mask = (1 << m.bits_stored) - 1
     v = (words.astype(np.int64) >> (m.high_bit + 1 - m.bits_stored)) & mask
     if m.signed:
         v = np.where(v & (1 << (m.bits_stored - 1)), v - (mask + 1), v)
     return v.reshape(m.rows, m.columns, m.samples)
+
+
+def _native_frame(ds, el: _Elements, m: _PixelModule, syntax: str, frame_bytes: int) -> np.ndarray:
+    """Frame 0 of native bit-packed or YBR_FULL_422 data as sample words [rows, columns, samples]
+    (PixelPipeline.nativeFrame): bit i (least significant first, PS3.5 8.1.1) is sample i; each
+    `Y1 Y2 Cb Cr` becomes `Y1 Cb Cr Y2 Cb Cr`, as pydicom expands it."""
+    raw = el.raw(PIXEL_DATA)
+    big = syntax == ExplicitVRBigEndian
+    data = raw[:frame_bytes]
+    if big and m.bits_allocated <= 8 and ds.get_item(PIXEL_DATA).VR == "OW":
+        # 8-bit or bit-packed samples in OW words: big endian swapped each pair of bytes (PS3.5 A.3),
+        # the pad byte of an odd count included.
+        swapped = bytearray(raw[:frame_bytes + 1])
+        swapped[0:len(swapped) // 2 * 2:2], swapped[1:len(swapped) // 2 * 2:2] = (
+            swapped[1:len(swapped) // 2 * 2:2], swapped[0:len(swapped) // 2 * 2:2])
+        data = bytes(swapped[:frame_bytes])
+    if m.bits_allocated == 1:
+        bits = np.unpackbits(np.frombuffer(data, np.uint8), bitorder="little")[:m.rows * m.columns * m.samples]
+        if m.planar:
+            return bits.reshape(m.samples, m.rows, m.columns).transpose(1, 2, 0)
+        return bits.reshape(m.rows, m.columns, m.samples)
+    dtype = np.dtype(f"u{m.bits_allocated // 8}").newbyteorder(">" if big else "<")
+    pairs = np.frombuffer(data, dtype).reshape(m.rows, m.columns // 2, 4)  # Y1 Y2 Cb Cr
+    y1, y2, cb, cr = (pairs[:, :, k] for k in range(4))
+    full = np.stack([np.stack([y1, cb, cr], axis=2), np.stack([y2, cb, cr], axis=2)], axis=2)
+    return full.reshape(m.rows, m.columns, 3)
+
+
+# --- encapsulated frames (PS3.5 A.4) -------------------------------------------------------------------
+
+def _fragments(ds, el: _Elements, syntax: str) -> list[bytes]:
+    """The items of encapsulated Pixel Data, the Basic Offset Table first (DataSetParser.fragments).
+    pydicom's value is what lies before the Sequence Delimitation Item."""
+    name = SYNTAX_NAMES[syntax]
+    needs = _Refused(f"{_name(PIXEL_DATA)}: {name} needs encapsulated pixel data with at least one fragment")
+    if ds.get_item(PIXEL_DATA).length != _UNDEFINED_LENGTH:
+        raise needs
+    data, pos, items = el.raw(PIXEL_DATA), 0, []
+    while pos < len(data):
+        if len(data) - pos < 8:
+            raise _Refused(f"{_name(PIXEL_DATA)}: encapsulated pixel data has no Sequence Delimitation Item before "
+                           "the end of the data")
+        group, element = int.from_bytes(data[pos:pos + 2], "little"), int.from_bytes(data[pos + 2:pos + 4], "little")
+        length = int.from_bytes(data[pos + 4:pos + 8], "little")
+        pos += 8
+        if (group, element) != (0xFFFE, 0xE000):
+            found = f"({group:04X},{element:04X})"
+            if group == 0xFFFE and element in (0xE00D, 0xE0DD):
+                found = _name(group << 16 | element)
+            raise _Refused(f"{_name(PIXEL_DATA)}: expected a fragment Item, found {found}")
+        if length == _UNDEFINED_LENGTH or length > len(data) - pos:
+            raise _Refused(f"{_name(PIXEL_DATA)}: a fragment of length {length}, only {len(data) - pos} bytes remain")
+        items.append(data[pos:pos + length])
+        pos += length
+    if len(items) < 2:
+        raise needs
+    return items
+
+
+def _first_frame_data(fragments: list[bytes], frames: int) -> bytes:
+    """Frame 0, found as pydicom finds it (PixelPipeline.firstFrameData): through the Basic Offset
+    Table when it has entries; else the only fragment; else the first when there is one per frame;
+    else, for one frame, all fragments joined; else the fragments up to the first whose last 10
+    bytes hold FF D9 (JPEG EOI, J2K EOC)."""
+    table, items = fragments[0], fragments[1:]
+    if table:
+        if len(table) % 4:
+            raise _Refused(f"{_name(PIXEL_DATA)}: the Basic Offset Table has {len(table)} bytes, not a multiple of 4")
+        first = int.from_bytes(table[0:4], "little")
+        following = int.from_bytes(table[4:8], "little") if len(table) >= 8 else None
+        offset, selected, boundaries = 0, [], set()
+        for item in items:  # offsets count from the first fragment's Item tag; 8-byte item headers
+            boundaries.add(offset)
+            if offset >= first and (following is None or offset < following):
+                selected.append(item)
+            offset += 8 + len(item)
+        boundaries.add(offset)
+        if first not in boundaries or (following is not None and following not in boundaries) or not selected:
+            end = "the end" if following is None else str(following)
+            raise _Refused(f"{_name(PIXEL_DATA)}: the Basic Offset Table puts frame 0 at bytes {first} to {end}, "
+                           "not on fragment boundaries")
+        return b"".join(selected)
+    if len(items) == 1 or len(items) == frames:
+        return items[0]
+    if frames == 1:
+        return b"".join(items)
+    selected = []
+    for item in items:
+        selected.append(item)
+        if b"\xff\xd9" in item[-10:]:
+            break
+    return b"".join(selected)
+
+
+def _decoded_values(samples: np.ndarray, precision: int, coded_signed: bool, m: _PixelModule, source: str):
+    """Decoded samples (in the decoder's order) -> stored values, int64 (JPEGFrames.nativeWords): a
+    sample is the low `precision` bits of a stored value; where the codestream's signedness differs
+    from Pixel Representation those bits are read in Pixel Representation's (pydicom's rule, e.g.
+    J2K_pixelrep_mismatch.dcm). The value must then fit in Bits Stored (so step 2 keeps it)."""
+    v = samples.astype(np.int64).ravel()
+    if coded_signed != m.signed:
+        field = (1 << precision) - 1
+        v = v & field
+        if m.signed:
+            v = np.where(v > field >> 1, v - (field + 1), v)
+    lowest, highest = ((-(1 << (m.bits_stored - 1)), (1 << (m.bits_stored - 1)) - 1) if m.signed
+                       else (0, (1 << m.bits_stored) - 1))
+    bad = np.flatnonzero((v < lowest) | (v > highest))
+    if bad.size:
+        i = int(bad[0])
+        raise _Refused(f"{_name(BITS_STORED)}: {m.bits_stored} ({'signed' if m.signed else 'unsigned'}), but {source} "
+                       f"holds the value {int(v[i])} at sample {i}")
+    return v
+
+
+def _mismatch(m: _PixelModule, width: int, height: int, components: int, header: str) -> _Refused:
+    """The first of Rows, Columns, Samples per Pixel that the codestream disagrees with."""
+    if height != m.rows:
+        return _Refused(f"{_name(ROWS)}: {m.rows}, but {header} has {height}")
+    if width != m.columns:
+        return _Refused(f"{_name(COLUMNS)}: {m.columns}, but {header} has {width}")
+    return _Refused(f"{_name(SAMPLES_PER_PIXEL)}: {m.samples}, but {header} has {components} components")
+
+
+def _decoder_failed(what: str, library: str, e: Exception) -> _Refused:
+    text = str(e).strip().splitlines()
+    return _Refused(f"{_name(PIXEL_DATA)}: {what} frame 0: not decodable ({library}: {type(e).__name__}: "
+                    f"{text[0] if text else ''})")
+
+
+# libjpeg-turbo (8-bit) decodes sequential and progressive DCT, Huffman or arithmetic coded; the
+# other SOF types it refuses by this name (JERR_SOF_UNSUPPORTED).
+_SOF_DECODED = frozenset({0xC0, 0xC1, 0xC2, 0xC9, 0xCA})
+_SOF_REFUSED = frozenset({0xC3, 0xC5, 0xC6, 0xC7, 0xC8, 0xCB, 0xCD, 0xCE, 0xCF})
+# The other markers with a length that jdmarker.c reads or skips (DHT, DAC, DQT, DRI, DNL, APPn, COM, SOS).
+_JPEG_MARKERS_WITH_LENGTH = (_SOF_DECODED | _SOF_REFUSED | {0xC4, 0xCC, 0xDB, 0xDD, 0xDC, 0xDA, 0xFE}
+                             | set(range(0xE0, 0xF0)))
+
+
+@dataclass(frozen=True)
+class _JPEGHeader:
+    precision: int
+    height: int
+    width: int
+    components: int
+    ycbcr: bool  # libjpeg's jpeg_color_space for 3 components: YCbCr (else RGB)
+
+
+def _jpeg_header(data: bytes) -> _JPEGHeader | None:
+    """The markers before the first SOS, read as libjpeg-turbo's jdmarker.c reads them: the frame
+    header and, for 3 components, the colour space default_decompress_parms() decides (JFIF APP0:
+    YCbCr; else Adobe APP14 transform 0: RGB, 1 or other: YCbCr; else component IDs 'R' 'G' 'B': RGB,
+    else YCbCr). Raises _Refused with libjpeg's message for what this reader sees it refuse; None
+    where the markers are not what libjpeg reads (it would refuse them; so does `_jpeg_frame`)."""
+    if len(data) >= 2 and data[:2] != b"\xff\xd8":
+        raise _Refused(f"{_name(PIXEL_DATA)}: JPEG frame 0: Not a JPEG file: starts with 0x{data[0]:02x} "
+                       f"0x{data[1]:02x}")
+    pos, sof, jfif, adobe = 2, None, False, None
+    while True:
+        while pos < len(data) and data[pos] != 0xFF:  # extraneous bytes (a libjpeg warning only)
+            pos += 1
+        while pos < len(data) and data[pos] == 0xFF:
+            pos += 1
+        if pos >= len(data):
+            return None
+        marker, pos = data[pos], pos + 1
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # TEM, RSTn: no length
+            continue
+        if marker not in _JPEG_MARKERS_WITH_LENGTH or pos + 2 > len(data):  # SOI, EOI, unknown, cut short
+            return None
+        length = int.from_bytes(data[pos:pos + 2], "big")
+        if length < 2:
+            return None
+        segment = data[pos + 2:pos + length]
+        if marker in _SOF_REFUSED:
+            raise _Refused(f"{_name(PIXEL_DATA)}: JPEG frame 0: Unsupported JPEG process: SOF type 0x{marker:02x}")
+        if marker in _SOF_DECODED:
+            if sof is not None or len(segment) < 6 or len(segment) != 6 + 3 * segment[5]:
+                return None
+            sof = segment
+            if int.from_bytes(sof[1:3], "big") == 0 or int.from_bytes(sof[3:5], "big") == 0 or sof[5] == 0:
+                raise _Refused(f"{_name(PIXEL_DATA)}: JPEG frame 0: Empty JPEG image (DNL not supported)")
+        elif marker == 0xE0 and len(segment) >= 14 and segment[:5] == b"JFIF\0":
+            jfif = True
+        elif marker == 0xEE and len(segment) >= 12 and segment[:5] == b"Adobe":
+            adobe = segment[11]
+        elif marker == 0xDA:
+            if sof is None:
+                return None
+            ids = bytes(sof[6 + 3 * k] for k in range(min(sof[5], 3)))
+            ycbcr = True if jfif else adobe != 0 if adobe is not None else ids != b"RGB"
+            return _JPEGHeader(sof[0], int.from_bytes(sof[1:3], "big"), int.from_bytes(sof[3:5], "big"), sof[5],
+                               ycbcr)
+        pos += length
+
+
+def _jpeg_frame(codestream: bytes, m: _PixelModule, syntax: str) -> np.ndarray:
+    """A JPEG Baseline / Extended frame as Swift's JPEGFrames.jpeg decodes it through Sources/CJPEG:
+    libjpeg-turbo (Pillow's), islow IDCT, fancy upsampling, and no colour conversion - the samples
+    come out in the colour space they were coded in (Pillow's draft("YCbCr") keeps YCbCr as it is).
+    Stored values in libjpeg's order (interleaved)."""
+    from PIL import Image  # only JPEG files need Pillow
+
+    header = _jpeg_header(codestream)
+    if header is None:  # libjpeg would refuse it too, in its words; this reader does not guess
+        raise _Refused(f"{_name(PIXEL_DATA)}: JPEG frame 0: not decodable (no SOI, frame header (SOF) and scan "
+                       "header (SOS) in that order)")
+    if header.precision != 8:  # Debian's libjpeg62-turbo is built for 8-bit samples only
+        raise _Refused(f"transfer syntax {syntax} ({SYNTAX_NAMES[syntax]}): {header.precision}-bit JPEG is not "
+                       "supported (8-bit only)")
+    if (header.width, header.height, header.components) != (m.columns, m.rows, m.samples):
+        raise _mismatch(m, header.width, header.height, header.components, "the JPEG frame header")
+    try:
+        with Image.open(io.BytesIO(codestream), formats=("JPEG",)) as picture:
+            if picture.size != (m.columns, m.rows) or len(picture.getbands()) != m.samples:
+                raise ValueError(f"Pillow reads a {picture.mode} image of {picture.size[0]} x {picture.size[1]}")
+            if m.samples == 3 and header.ycbcr:
+                picture.draft("YCbCr", None)  # out_color_space = jpeg_color_space, as the shim sets it
+            picture.load()
+            samples = np.asarray(picture)
+    except Exception as e:  # noqa: BLE001 - Pillow raises OSError, SyntaxError, ValueError, ...
+        raise _decoder_failed("JPEG", "Pillow", e) from None
+    return _decoded_values(samples, 8, False, m, "the 8-bit JPEG frame")
+
+
+_JP2_MAGIC = b"\0\0\0\x0cjP  \r\n\x87\n"
+_J2K_MAGIC = b"\xff\x4f\xff\x51"  # SOC, then SIZ
+
+
+def _j2k_codestream(data: bytes) -> bytes | None:
+    """The J2K codestream: `data`, or the contents of a JP2 file's Contiguous Codestream box."""
+    if data.startswith(_J2K_MAGIC):
+        return data
+    pos = 0
+    while pos + 8 <= len(data):
+        length, kind, start = int.from_bytes(data[pos:pos + 4], "big"), data[pos + 4:pos + 8], pos + 8
+        if length == 1:
+            length, start = int.from_bytes(data[pos + 8:pos + 16], "big"), pos + 16
+        end = len(data) if length == 0 else pos + length
+        if kind == b"jp2c":
+            return data[start:end]
+        if end <= pos:
+            return None
+        pos = end
+    return None
+
+
+def _jpeg2000_frame(codestream: bytes, m: _PixelModule, syntax: str) -> np.ndarray:
+    """A JPEG 2000 frame as Swift's JPEGFrames.jpeg2000 decodes it through Sources/COpenJPEG:
+    OpenJPEG (pylibjpeg-openjpeg's) with the default decoder parameters, the component transform
+    undone by OpenJPEG. The image header (SIZ) must match the Image Pixel module, components not
+    subsampled, of one precision (1-31 bits) and signedness. Stored values in OpenJPEG's order
+    (planar)."""
+    import openjpeg  # pylibjpeg-openjpeg: only JPEG 2000 files need it
+
+    is_jp2 = codestream.startswith(_JP2_MAGIC)
+    if not is_jp2 and not codestream.startswith(_J2K_MAGIC):
+        raise _Refused(f"{_name(PIXEL_DATA)}: JPEG 2000 frame 0: not a JPEG 2000 codestream (no SOC and SIZ markers) "
+                       "or JP2 file")
+    try:  # OpenJPEG's opj_read_header, which the shim calls before it looks at the header
+        openjpeg.get_parameters(codestream, 2 if is_jp2 else 0)
+    except Exception as e:  # noqa: BLE001
+        raise _decoder_failed("JPEG 2000", "OpenJPEG", e) from None
+    j2k = _j2k_codestream(codestream)
+    if j2k is None or len(j2k) < 42 or len(j2k) < 42 + 3 * int.from_bytes(j2k[40:42], "big"):
+        raise _Refused(f"{_name(PIXEL_DATA)}: JPEG 2000 frame 0: no complete SIZ marker segment")
+    x1, y1, x0, y0 = (int.from_bytes(j2k[k:k + 4], "big") for k in (8, 12, 16, 20))
+    count = int.from_bytes(j2k[40:42], "big")
+    width, height = x1 - x0, y1 - y0
+    if (width, height, count) != (m.columns, m.rows, m.samples):
+        raise _mismatch(m, width, height, count, "the JPEG 2000 header")
+    components = [((j2k[42 + 3 * c] & 0x7F) + 1, bool(j2k[42 + 3 * c] >> 7), j2k[43 + 3 * c], j2k[44 + 3 * c])
+                  for c in range(count)]
+    precision, signed = components[0][:2]
+    unsupported = None
+    for c, (prec, sgnd, dx, dy) in enumerate(components):
+        if (dx, dy) != (1, 1):
+            unsupported = f"component {c} is subsampled ({dx} x {dy})"
+        elif (prec, sgnd) != (precision, signed):
+            unsupported = (f"component {c} has {prec}-bit {'signed' if sgnd else 'unsigned'} samples, component 0 "
+                           f"{precision}-bit {'signed' if signed else 'unsigned'}")
+        if unsupported:
+            break
+    if unsupported is None and not 1 <= precision <= 31:
+        unsupported = f"{precision}-bit samples (1 to 31 are supported)"
+    if unsupported:
+        raise _Refused(f"{_name(PIXEL_DATA)}: JPEG 2000 frame 0: {unsupported} is not supported")
+    try:
+        decoded = openjpeg.decode(codestream, 2 if is_jp2 else 0, reshape=False)
+    except Exception as e:  # noqa: BLE001
+        raise _decoder_failed("JPEG 2000", "OpenJPEG", e) from None
+    size = -(-precision // 8)
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{4 if size == 3 else size}")
+    if decoded.nbytes != m.rows * m.columns * m.samples * dtype.itemsize:
+        raise _Refused(f"{_name(PIXEL_DATA)}: JPEG 2000 frame 0: decoded to {decoded.nbytes} bytes, not {m.rows} x "
+                       f"{m.columns} x {m.samples} samples of {dtype.itemsize} bytes")
+    # pylibjpeg-openjpeg interleaves the components; the shim (and so Swift's sample index) is planar
+    planar = np.frombuffer(decoded.tobytes(), dtype).reshape(m.rows * m.columns, m.samples).T
+    values = _decoded_values(planar, precision, signed, m, f"the JPEG 2000 codestream ({precision}-bit "
+                                                           f"{'signed' if signed else 'unsigned'})")
+    return values.reshape(m.samples, m.rows * m.columns).T
 
 
 def _modality(el: _Elements, m: _PixelModule, stored: np.ndarray) -> np.ndarray:
