@@ -117,7 +117,7 @@ def export_features(name: str, path, size: int):
     reads) and returns (mean, std) for the file's input spec."""
     from .training.models import export_onnx
     b = get(name)
-    export_onnx(feature_model(name, size), path, channels=1, size=size, softmax=False)
+    export_onnx(feature_model(name, size), path, channels=1, size=size, softmax=False, keep_batchnorm=True)
     return b.mean, b.std
 
 

@@ -28,6 +28,8 @@ from .ir import passes
 from .ir.graph import Graph
 from .quant.calibration import (DEFAULT_PERCENTILE, METHODS as CALIB_METHODS, calibration_digest, calibration_files,
                                 choose_ranges, format_report, method_params)
+from .quant.bias_correction import correct_biases
+from .reference import executor as reference
 from .quant.lower import lower
 from . import backbones, svm_head
 
@@ -61,22 +63,24 @@ def classifier_graph(onnx_path) -> Graph:
 
 def convert(onnx_path, precision="int8", calib=None, labels=None, mean=None, std=None, created=None,
             calib_method="minmax", percentile=DEFAULT_PERCENTILE, float_layers=(), range_scale=None,
-            calib_report=None) -> Model:
+            calib_report=None, bias_correction=True) -> Model:
     """An ONNX classifier -> Model. `calib_method`: minmax | percentile | entropy. `float_layers`:
     layers kept in float32 (SPEC "Mixed precision"). `calib_report`: a list that receives the
     per-tensor ranges chosen. `range_scale` {tensor: factor} is internal (tests, see
-    calibration.choose_ranges)."""
+    calibration.choose_ranges). `bias_correction`: int8 biases corrected on the calibration images
+    (quant.bias_correction)."""
     _check_precision(precision, calib)
     src = _read(onnx_path)
     graph = classifier_graph(onnx_path)
-    prov = _provenance(src, onnx_path, precision, calib, calib_method, percentile, range_scale, created)
+    prov = _provenance(src, onnx_path, precision, calib, calib_method, percentile, range_scale, created,
+                       bias_correction)
     return build(graph, precision, labels, mean, std, calib, calib_method, percentile, float_layers, range_scale,
-                 calib_report, prov, OUTPUT_LOGITS)
+                 calib_report, prov, OUTPUT_LOGITS, bias_correction)
 
 
 def convert_svm(features_onnx, svm_path, precision="int8", calib=None, mean=None, std=None, created=None,
                 labels=None, calib_method="minmax", percentile=DEFAULT_PERCENTILE, float_layers=(),
-                range_scale=None, calib_report=None) -> Model:
+                range_scale=None, calib_report=None, bias_correction=True) -> Model:
     """Feature CNN (ONNX) + fitted SVM (.npz from `roentgen-train svm`) -> one Model whose head is
     the SVM (SPEC "SVM head"). `features_onnx` None: the SVM names an ImageNet backbone, whose
     features are exported here from its hash-checked weights (the provenance's source is then the
@@ -101,7 +105,8 @@ def convert_svm(features_onnx, svm_path, precision="int8", calib=None, mean=None
                                   f"(sha256 {svm['features_sha256'][:12]}..., this is {sha[:12]}...)")
         features = load_graph(features_onnx)
     graph = svm_head.svm_graph(features, svm["layer"], svm["pool"], svm["weight"], svm["bias"])
-    prov = _provenance(src, where, precision, calib, calib_method, percentile, range_scale, created)
+    prov = _provenance(src, where, precision, calib, calib_method, percentile, range_scale, created,
+                       bias_correction)
     prov += [("head", "linear_svm"), ("svm_source", os.path.basename(os.fspath(svm_path))),
              ("svm_sha256", hashlib.sha256(_read(svm_path)).hexdigest()), ("features_layer", svm["layer"]),
              ("features_pool", svm["pool"])]
@@ -109,11 +114,11 @@ def convert_svm(features_onnx, svm_path, precision="int8", calib=None, mean=None
         prov += [("backbone", svm["backbone"]), ("backbone_license", backbones.get(svm["backbone"]).license)]
     labels = list(labels) if labels is not None else svm["labels"]
     return build(graph, precision, labels, mean, std, calib, calib_method, percentile, float_layers, range_scale,
-                 calib_report, prov, OUTPUT_SVM)
+                 calib_report, prov, OUTPUT_SVM, bias_correction)
 
 
 def build(graph, precision, labels, mean, std, calib, calib_method, percentile, float_layers, range_scale,
-          calib_report, provenance, output_kind) -> Model:
+          calib_report, provenance, output_kind, bias_correction=True) -> Model:
     """The lowering half of the pipeline: f32 Model; int8: calibrate it, then the int8 Model."""
     if labels is None:
         labels = [f"class_{i}" for i in range(graph.shape(graph.output)[-1])]
@@ -123,12 +128,17 @@ def build(graph, precision, labels, mean, std, calib, calib_method, percentile, 
     if precision == "f32":
         return f32_model
     # calibrate on exactly what an f32 file would hold: the model read back through the reader
-    ranges, report = choose_ranges(read_bytes(serialize(f32_model)), calibration_files(calib)[1], calib_method,
+    f32_read = read_bytes(serialize(f32_model))
+    ranges, report = choose_ranges(f32_read, calibration_files(calib)[1], calib_method,
                                    percentile, range_scale)
     if calib_report is not None:
         calib_report.extend(report)
-    return lower(graph, "int8", labels, mean, std, ranges=ranges, float_layers=float_layers, provenance=provenance,
-                 output_kind=output_kind)
+    model = lower(graph, "int8", labels, mean, std, ranges=ranges, float_layers=float_layers,
+                  provenance=provenance, output_kind=output_kind)
+    if bias_correction:
+        inputs = [reference.load_input(f32_read, os.fspath(p)) for p in calibration_files(calib)[1]]
+        correct_biases(model, f32_read, inputs)
+    return model
 
 
 def _check_precision(precision, calib):
@@ -143,7 +153,7 @@ def _read(path) -> bytes:
         return f.read()
 
 
-def _provenance(src, path, precision, calib, method, percentile, range_scale, created):
+def _provenance(src, path, precision, calib, method, percentile, range_scale, created, bias_correction=True):
     int8 = precision == "int8"
     if int8 and method not in CALIB_METHODS:
         method_params(method)  # raises CalibrationError naming the methods
@@ -156,6 +166,8 @@ def _provenance(src, path, precision, calib, method, percentile, range_scale, cr
         prov.append(("calibration_params", method_params(method, percentile)))
     if int8 and range_scale:
         prov.append(("calibration_range_scale", ",".join(f"{k}={v:g}" for k, v in range_scale.items())))
+    if int8:
+        prov.append(("bias_correction", "empirical" if bias_correction else "none"))
     return prov
 
 
@@ -212,6 +224,9 @@ def main(argv=None) -> int:
                     help=f"for --calib-method percentile (default {DEFAULT_PERCENTILE})")
     ap.add_argument("--float-layers", metavar="NAME,...", default="",
                     help="keep these layers in float32 inside the int8 model (SPEC \"Mixed precision\")")
+    ap.add_argument("--no-bias-correction", action="store_true",
+                    help="int8: keep the biases as rounded (default: corrected so each layer's mean output on the "
+                         "calibration images equals the float model's)")
     ap.add_argument("-q", "--quiet", action="store_true")
     ap.add_argument("--svm", metavar="SVM.npz",
                     help="linear-SVM head from `roentgen-train svm`: MODEL is then its feature CNN (SPEC \"SVM head\")")
@@ -227,7 +242,7 @@ def main(argv=None) -> int:
         labels = read_labels(args.labels) if args.labels else None
         float_layers = tuple(n for n in args.float_layers.split(",") if n)
         common = dict(calib_method=args.calib_method, percentile=args.percentile, float_layers=float_layers,
-                      calib_report=calib_report)
+                      calib_report=calib_report, bias_correction=not args.no_bias_correction)
         if args.svm:
             model = convert_svm(args.model, args.svm, args.precision, args.calib, args.mean, args.std, args.created,
                                 labels, **common)

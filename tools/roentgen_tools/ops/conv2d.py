@@ -134,16 +134,23 @@ def f32_epilogue(y: np.ndarray, a: dict) -> np.ndarray:
     return np.minimum(np.maximum(y, F32(a["clip_min"])), F32(a["clip_max"]))
 
 
-def run(op, xs, model):
+def accumulator(op, xs, model) -> np.ndarray:
+    """The sums before the epilogue, bias included, [OH * OW, OC]: int64 for int8 (in units of
+    s_x * s_w[c]), float64 for f32. quant.bias_correction compares the two precisions on them."""
     tx, ty = model.tensors[op.inputs[0]], model.tensors[op.output]
     x, w, b = xs[0], xs[1], xs[2]
-    a = op.attrs
-    _, oh, ow, oc = ty.dims
+    _, oh, ow, _ = ty.dims
     if tx.dtype == DT_INT8:
-        acc = accumulate(x[0].astype(np.int32) - tx.zero_point, w, a, oh, ow, exact=True)
-        acc = acc.astype(np.int64) + b.astype(np.int64)
-        y = int8_epilogue(acc, xs[3], ty.zero_point, a["out_min"], a["out_max"])
+        acc = accumulate(x[0].astype(np.int32) - tx.zero_point, w, op.attrs, oh, ow, exact=True)
+        return acc.astype(np.int64) + b.astype(np.int64)
+    return accumulate(x[0], w, op.attrs, oh, ow, exact=False) + b.astype(np.float64)
+
+
+def run(op, xs, model):
+    ty = model.tensors[op.output]
+    acc = accumulator(op, xs, model)
+    if model.tensors[op.inputs[0]].dtype == DT_INT8:
+        y = int8_epilogue(acc, xs[3], ty.zero_point, op.attrs["out_min"], op.attrs["out_max"])
     else:
-        acc = accumulate(x[0], w, a, oh, ow, exact=False) + b.astype(np.float64)
-        y = f32_epilogue(acc.astype(F32), a)
+        y = f32_epilogue(acc.astype(F32), op.attrs)
     return y.reshape(ty.dims)

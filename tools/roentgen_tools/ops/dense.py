@@ -36,18 +36,24 @@ def lower(node, ctx):
     ctx.emit(KIND, [x, w, b, rq], y, int8_epilogue_attrs(node, s_y, z_y))
 
 
-def run(op, xs, model):
-    tx, ty = model.tensors[op.inputs[0]], model.tensors[op.output]
+def accumulator(op, xs, model) -> np.ndarray:
+    """The sums before the epilogue, bias included, [1, N] (see conv2d.accumulator)."""
+    tx = model.tensors[op.inputs[0]]
     x, w, b = xs[0], xs[1], xs[2]
     n = w.shape[0]
     if tx.dtype == DT_INT8:
         xi = x.reshape(1, -1).astype(np.float64) - tx.zero_point  # exact: see conv2d
-        acc = (xi @ w.reshape(n, -1).astype(np.float64).T).astype(np.int64) + b.astype(np.int64)
-        if ty.dtype == DT_INT8:
-            y = int8_epilogue(acc, xs[3], ty.zero_point, op.attrs["out_min"], op.attrs["out_max"])
-        else:
-            y = f32_epilogue(acc.astype(F32) * xs[3].astype(F32), op.attrs)
-    else:
-        acc = x.reshape(1, -1).astype(np.float64) @ w.astype(np.float64).T + b.astype(np.float64)
+        return (xi @ w.reshape(n, -1).astype(np.float64).T).astype(np.int64) + b.astype(np.int64)
+    return x.reshape(1, -1).astype(np.float64) @ w.reshape(n, -1).astype(np.float64).T + b.astype(np.float64)
+
+
+def run(op, xs, model):
+    tx, ty = model.tensors[op.inputs[0]], model.tensors[op.output]
+    acc = accumulator(op, xs, model)
+    if tx.dtype != DT_INT8:
         y = f32_epilogue(acc.astype(F32), op.attrs)
+    elif ty.dtype == DT_INT8:
+        y = int8_epilogue(acc, xs[3], ty.zero_point, op.attrs["out_min"], op.attrs["out_max"])
+    else:
+        y = f32_epilogue(acc.astype(F32) * xs[3].astype(F32), op.attrs)
     return y.reshape(ty.dims)

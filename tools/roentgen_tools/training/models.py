@@ -55,12 +55,15 @@ class _WithSoftmax(nn.Module):
         return torch.softmax(self.net(x), dim=1)
 
 
-def export_onnx(net: nn.Module, path, channels=1, size=128, softmax=True):
-    """Eval-mode export, opset 17, dynamic batch: what roentgen-convert reads."""
+def export_onnx(net: nn.Module, path, channels=1, size=128, softmax=True, keep_batchnorm=False):
+    """Eval-mode export, opset 17, dynamic batch: what roentgen-convert reads. keep_batchnorm: leave
+    BatchNormalization nodes for roentgen-convert to fold (in float64) instead of torch's exporter
+    (in float32, with a rounding that changes between torch versions), so a file converted from
+    the same weights is the same byte for byte whatever torch is installed."""
     net = net.eval()
     m = _WithSoftmax(net) if softmax else net
     x = torch.zeros(1, channels, size, size)
-    kw = {}
+    kw = {"training": torch.onnx.TrainingMode.PRESERVE} if keep_batchnorm else {}
     try:  # torch >= 2.5 has the dynamo exporter; the converter expects the classic graph
         import inspect
         if "dynamo" in inspect.signature(torch.onnx.export).parameters:
