@@ -92,7 +92,9 @@ enum Fixtures {
             // Both shipped models are calibrated (a CONFIDENCE section): the SVM has probabilities too.
             #expect(result.probabilities != nil && result.uncertain != nil, "\(modelPath): calibrated probabilities")
         }
-        #expect(correct >= 32, "\(modelPath): \(correct) of \(rows.count) held-out images right")
+        // the bars on held-out DRRs, rounded up to whole images: CNN >= 95 %, SVM >= 92 %
+        let minimum = modelPath == Fixtures.svmInt8Model ? 31 : 32
+        #expect(correct >= minimum, "\(modelPath): \(correct) of \(rows.count) held-out images right")
     }
 
     @Test func badImagesAreErrorsNamingTheFile() throws {
