@@ -18,15 +18,16 @@ import numpy as np
 from .. import ops as op_modules
 from ..fileformat import DT_INT8, ROLE_ACTIVATION, Model
 from ..fileformat.ops import OP_CONV2D, OP_DENSE
+from ..reference import executor as reference
 from .arith import INT32_MAX
 
 CORRECTED = (OP_CONV2D, OP_DENSE)
 
 
-def _run_op(model: Model, op, vals: dict):
+def _inputs(model: Model, op, vals: dict) -> list:
+    """The op's operands: activations from `vals` {tensor index: value}, constants from the file."""
     T = model.tensors
-    xs = [vals[i] if T[i].role == ROLE_ACTIVATION else T[i].data for i in op.inputs]
-    return xs, op_modules.REGISTRY[op.kind]
+    return [vals[i] if T[i].role == ROLE_ACTIVATION else T[i].data for i in op.inputs]
 
 
 def _layer(name: str) -> str:
@@ -43,13 +44,8 @@ def correct_biases(model_int8: Model, model_f32: Model, inputs) -> list:
     T32 = model_f32.tensors
     f32_ops = {_layer(T32[op.output].name): op for op in model_f32.ops}
     # the float model's activations on every image, by tensor index
-    f32_vals = []
-    for x in inputs:
-        vals = {model_f32.input.input_tensor: x.reshape(T32[model_f32.input.input_tensor].dims)}
-        for op in model_f32.ops:
-            xs, mod = _run_op(model_f32, op, vals)
-            vals[op.output] = np.asarray(mod.run(op, xs, model_f32)).reshape(T32[op.output].dims)
-        f32_vals.append(vals)
+    index32 = {t.name: i for i, t in enumerate(T32)}
+    f32_vals = [{index32[name]: v for name, v in reference.run(model_f32, x, record=True).items()} for x in inputs]
 
     T = model_int8.tensors
     vals8 = [{model_int8.input.input_tensor: x.reshape(T[model_int8.input.input_tensor].dims)} for x in inputs]
@@ -62,8 +58,8 @@ def correct_biases(model_int8: Model, model_f32: Model, inputs) -> list:
             unit = T[op.inputs[2]].scales.astype(np.float64)  # s_x * s_w[c]
             diff = np.zeros(len(unit))
             for vals, v32 in zip(vals8, f32_vals):
-                acc8 = mod.accumulator(op, _run_op(model_int8, op, vals)[0], model_int8)
-                acc32 = mod.accumulator(op32, _run_op(model_f32, op32, v32)[0], model_f32)
+                acc8 = mod.accumulator(op, _inputs(model_int8, op, vals), model_int8)
+                acc32 = mod.accumulator(op32, _inputs(model_f32, op32, v32), model_f32)
                 diff += (acc8.astype(np.float64) * unit - acc32).mean(axis=0)
             diff /= len(inputs)
             shift = np.rint(diff / unit).astype(np.int64)
@@ -75,6 +71,5 @@ def correct_biases(model_int8: Model, model_f32: Model, inputs) -> list:
             report.append(dict(layer=name, mean_abs_shift=float(np.abs(shift).mean()),
                                mean_error_rms=float(np.sqrt((diff ** 2).mean()))))
         for vals in vals8:
-            xs, _ = _run_op(model_int8, op, vals)
-            vals[op.output] = np.asarray(mod.run(op, xs, model_int8)).reshape(T[op.output].dims)
+            vals[op.output] = np.asarray(mod.run(op, _inputs(model_int8, op, vals), model_int8)).reshape(T[op.output].dims)
     return report
