@@ -1,6 +1,7 @@
 // f32 CONV2D and DENSE (SPEC "CONV2D" f32, "Float arithmetic"): y = b + sum x * w, then
 // y < 0 ? y * alpha : y, then clamp(y, clipMin, clipMax). The implementation is chosen once, at init:
 //   depthwise (groups == IC > 1) -> DepthwiseConv2DFloat (SIMD along channels, every variant)
+//   avx2 / vnni, 3x3 stride 1     -> WinogradFloat (Winograd F(2x2, 3x3), 2.25x fewer products)
 //   avx2 / vnni                  -> PackedConvFloat (the generated f32 tiles, grouped / dilated too)
 //   portable                     -> im2col + OpenBLAS sgemm, one sgemm per group and band of pixels
 // Summation order is the kernel's (SPEC allows it); threading of OpenBLAS is off (never here).
@@ -16,6 +17,7 @@ public final class Conv2DFloat: ParallelWork, @unchecked Sendable {
     enum Implementation {
         case packed(PackedConvFloat)
         case depthwise(DepthwiseConv2DFloat)
+        case winograd(WinogradFloat)
         case gemm(weights: UnsafeMutablePointer<Float>, bias: UnsafeMutablePointer<Float>)   // [OC][K], [OC]
     }
     let implementation: Implementation
@@ -40,6 +42,9 @@ public final class Conv2DFloat: ParallelWork, @unchecked Sendable {
             let d = DepthwiseConv2DFloat(geometry: g, weights: weights, bias: bias, alpha: alpha, clipMin: clipMin, clipMax: clipMax,
                                          variant: variant)
             implementation = .depthwise(d); scratchBytes = d.scratchBytes
+        } else if WinogradFloat.applies(g, variant: variant) {
+            let w = WinogradFloat(variant: variant, geometry: g, weights: weights, bias: bias, alpha: alpha, clipMin: clipMin, clipMax: clipMax)
+            implementation = .winograd(w); scratchBytes = w.scratchBytes
         } else if let p = PackedConvFloat.make(variant: variant, geometry: g, weights: weights, bias: bias,
                                                alpha: alpha, clipMin: clipMin, clipMax: clipMax, bandBudget: bandBudget) {
             implementation = .packed(p); scratchBytes = p.scratchBytes
@@ -66,12 +71,13 @@ public final class Conv2DFloat: ParallelWork, @unchecked Sendable {
         switch implementation {
         case let .packed(p): p.bind(input: input, output: output, scratch: scratch); bands = p.bandCount
         case let .depthwise(d): d.prepare(input: input, output: output, scratch: scratch); bands = 1
+        case let .winograd(w): w.bind(input: input, output: output, scratch: scratch); bands = 1
         case .gemm: bound = (input, output, scratch.assumingMemoryBound(to: Float.self)); bands = gemmBands
         }
         for band in 0..<bands {
             switch implementation {
             case let .packed(p): p.prepare(band: band)
-            case .depthwise: break
+            case .depthwise, .winograd: break
             case .gemm: gemmPixels = gemmBandPixels(band)
             }
             if let pool, pool.threads > 1 { pool.run(self) } else { runChunk(0, of: 1) }
@@ -82,6 +88,7 @@ public final class Conv2DFloat: ParallelWork, @unchecked Sendable {
         switch implementation {
         case let .packed(p): return p.chunkCount(threads: threads)
         case let .depthwise(d): return d.chunkCount(threads: threads)
+        case let .winograd(w): return w.chunkCount(threads: threads)
         case .gemm: return threads <= 1 ? 1 : min(4 * threads, max(1, gemmPixels.count / 32))
         }
     }
@@ -90,6 +97,7 @@ public final class Conv2DFloat: ParallelWork, @unchecked Sendable {
         switch implementation {
         case let .packed(p): p.compute(part: part, of: parts)
         case let .depthwise(d): d.compute(part: part, of: parts)
+        case let .winograd(w): w.compute(part: part, of: parts)
         case let .gemm(weights, bias): gemm(part, parts, weights, bias)
         }
     }

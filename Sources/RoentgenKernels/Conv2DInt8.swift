@@ -2,6 +2,7 @@
 //
 // `Conv2DInt8` picks its implementation once, at init, from the variant and the geometry:
 //   depthwise (groups == IC > 1)  -> DepthwiseConv2DInt8 (SIMD along channels, every variant)
+//   avx2, 3x3 stride 1            -> WinogradInt8 (Winograd F(2x2, 3x3), exact integers)
 //   avx2 / vnni                   -> PackedInt8 (the generated tiles; groups and dilation cut a
 //                                    kernel row into segments, see SPEC "Kernel layouts")
 //   portable                      -> PortableConv2DInt8 (exact Float partial sums)
@@ -20,6 +21,7 @@ public final class Conv2DInt8: ParallelWork, @unchecked Sendable {
         case packed(PackedInt8)
         case portable(PortableConv2DInt8)
         case depthwise(DepthwiseConv2DInt8)
+        case winograd(WinogradInt8)
     }
     let implementation: Implementation
 
@@ -39,6 +41,10 @@ public final class Conv2DInt8: ParallelWork, @unchecked Sendable {
             let d = DepthwiseConv2DInt8(geometry: g, weights: weights, bias: bias, requant: requant, inputZeroPoint: inputZeroPoint,
                                         outputZeroPoint: outputZeroPoint, outputMin: outputMin, outputMax: outputMax, variant: variant)
             implementation = .depthwise(d); scratchBytes = d.scratchBytes
+        } else if variant == .avx2 && WinogradInt8.applies(g) {
+            let w = WinogradInt8(geometry: g, weights: weights, bias: bias, requant: requant, inputZeroPoint: inputZeroPoint,
+                                 outputZeroPoint: outputZeroPoint, outputMin: outputMin, outputMax: outputMax)
+            implementation = .winograd(w); scratchBytes = w.scratchBytes
         } else if variant == .portable {
             let p = PortableConv2DInt8(geometry: g, weights: weights, bias: bias, requant: requant, inputZeroPoint: inputZeroPoint,
                                        outputZeroPoint: outputZeroPoint, outputMin: outputMin, outputMax: outputMax, bandBudget: bandBudget)
@@ -63,12 +69,13 @@ public final class Conv2DInt8: ParallelWork, @unchecked Sendable {
         case let .packed(p): p.bind(input: input, output: output, scratch: scratch); bands = p.bandCount
         case let .portable(p): p.bind(input: input, output: output, scratch: scratch); bands = p.bandCount
         case let .depthwise(d): d.prepare(input: input, output: output, scratch: scratch); bands = 1
+        case let .winograd(w): w.bind(input: input, output: output, scratch: scratch); bands = 1
         }
         for band in 0..<bands {
             switch implementation {
             case let .packed(p): p.prepare(band: band)
             case let .portable(p): p.prepare(band: band)
-            case .depthwise: break
+            case .depthwise, .winograd: break
             }
             if let pool, pool.threads > 1 { pool.run(self) } else { runChunk(0, of: 1) }
         }
@@ -79,6 +86,7 @@ public final class Conv2DInt8: ParallelWork, @unchecked Sendable {
         case let .packed(p): return p.chunkCount(threads: threads)
         case let .portable(p): return p.chunkCount(threads: threads)
         case let .depthwise(d): return d.chunkCount(threads: threads)
+        case let .winograd(w): return w.chunkCount(threads: threads)
         }
     }
 
@@ -87,6 +95,7 @@ public final class Conv2DInt8: ParallelWork, @unchecked Sendable {
         case let .packed(p): p.compute(part: chunk, of: chunks)
         case let .portable(p): p.compute(part: chunk, of: chunks)
         case let .depthwise(d): d.compute(part: chunk, of: chunks)
+        case let .winograd(w): w.compute(part: chunk, of: chunks)
         }
     }
 

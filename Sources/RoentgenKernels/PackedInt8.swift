@@ -106,6 +106,42 @@ struct TileLayout {
     }
 }
 
+/// The epilogue's per-channel columns of the int8 tiles, per group: bias, mPos, sPos, mNeg, sNeg,
+/// tPos, tNeg, rPos, rNeg ([groups][9][paddedChannels] int32), and whether the 32-bit epilogue
+/// (requantizeFast) is exact: every shift >= 33, as converters produce for real layers
+/// (M = s_x * s_w / s_y << 1); otherwise the 64-bit one runs. Lanes past OC get shift 33 so that
+/// they never decide.
+enum EpilogueColumns {
+    static func make(groups: Int, groupChannels ocg: Int, paddedChannels ocPad: Int, channels: Int,
+                     requant: UnsafePointer<Int32>?, bias: (Int) -> Int32) -> (UnsafeMutablePointer<Int32>, Bool) {
+        let columns = UnsafeMutablePointer<Int32>.allocate(capacity: groups * 9 * ocPad)
+        columns.initialize(repeating: 0, count: groups * 9 * ocPad)
+        for o in 0..<channels {
+            let (grp, local) = o.quotientAndRemainder(dividingBy: ocg)
+            let col = columns + grp * 9 * ocPad
+            col[local] = bias(o)
+            if let rq = requant {
+                col[ocPad + local] = rq[o * 4]; col[2 * ocPad + local] = rq[o * 4 + 1]
+                col[3 * ocPad + local] = rq[o * 4 + 2]; col[4 * ocPad + local] = rq[o * 4 + 3]
+            }
+        }
+        var fast = true
+        for grp in 0..<groups {
+            let col = columns + grp * 9 * ocPad
+            for o in ocg..<ocPad { col[2 * ocPad + o] = 33; col[4 * ocPad + o] = 33 }
+            for o in 0..<ocPad {
+                for (sCol, tCol, rCol) in [(2, 5, 7), (4, 6, 8)] {
+                    let sh = col[sCol * ocPad + o]
+                    if sh < 33 { fast = false; continue }
+                    col[tCol * ocPad + o] = sh - 32
+                    col[rCol * ocPad + o] = Int32(1) << (sh - 33)
+                }
+            }
+        }
+        return (columns, fast)
+    }
+}
+
 final class PackedInt8: @unchecked Sendable {
     let variant: KernelVariant
     let geometry: Conv2DGeometry
@@ -161,39 +197,15 @@ final class PackedInt8: @unchecked Sendable {
         }
 
         // bias' = b - (z + 128) * sum(w) for u8 inputs x + 128 (wrapping: the final sum is exact).
-        columns = .allocate(capacity: groups * 9 * ocPad)
-        columns.initialize(repeating: 0, count: groups * 9 * ocPad)
-        for o in 0..<g.outputChannels {
-            let (grp, local) = o.quotientAndRemainder(dividingBy: ocg)
-            let col = columns + grp * 9 * ocPad
-            var b = bias[o]
-            if vnni {
-                var sum: Int32 = 0
-                for i in 0..<k { sum &+= Int32(w[o * k + i]) }
-                b = b &- (zx &+ 128) &* sum
-            }
-            col[local] = b
-            if let rq = requant {
-                col[ocPad + local] = rq[o * 4]; col[2 * ocPad + local] = rq[o * 4 + 1]
-                col[3 * ocPad + local] = rq[o * 4 + 2]; col[4 * ocPad + local] = rq[o * 4 + 3]
-            }
+        let made = EpilogueColumns.make(groups: groups, groupChannels: ocg, paddedChannels: ocPad, channels: g.outputChannels,
+                                               requant: requant) { o in
+            guard vnni else { return bias[o] }
+            var sum: Int32 = 0
+            for i in 0..<k { sum &+= Int32(w[o * k + i]) }
+            return bias[o] &- (zx &+ 128) &* sum
         }
-        // The 32-bit epilogue (requantizeFast) when every shift is >= 33, as converters produce
-        // for real layers (M = s_x * s_w / s_y << 1); otherwise the 64-bit one. Lanes past OC get
-        // shift 33 so that they never decide.
-        var fast = true
-        for grp in 0..<groups {
-            let col = columns + grp * 9 * ocPad
-            for o in ocg..<ocPad { col[2 * ocPad + o] = 33; col[4 * ocPad + o] = 33 }
-            for o in 0..<ocPad {
-                for (sCol, tCol, rCol) in [(2, 5, 7), (4, 6, 8)] {
-                    let sh = col[sCol * ocPad + o]
-                    if sh < 33 { fast = false; continue }
-                    col[tCol * ocPad + o] = sh - 32
-                    col[rCol * ocPad + o] = Int32(1) << (sh - 33)
-                }
-            }
-        }
+        columns = made.0
+        let fast = made.1
 
         if L.groupsPerVector > 1 {
             let p = UnsafeMutablePointer<Int32>.allocate(capacity: L.quads * lanes)

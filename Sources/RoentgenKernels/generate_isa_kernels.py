@@ -34,7 +34,7 @@ ISAS = {
         doc="AVX2: one `vpmaddwd` multiplies 2 s16 inputs (x - z) by 2 s16 weights for 8 output channels.",
         tile_shapes=[(2, 4), (5, 2), (10, 1), (1, 4), (1, 2), (1, 1)],
         narrow="rtg_narrow32to8x8(y)", narrow_c="rtg_narrow32to8x8(c)",
-        fill_elem="Int16", fill_expr="Int16(src[i]) &- z"),
+        fill_elem="Int16", fill_expr="Int16(src[i]) &- z", winograd=True),
     # The SIMD section alone, compiled with RoentgenKernels for any CPU (the portable variant).
     "Portable": dict(portable=True),
 }
@@ -674,6 +674,210 @@ RUNNER = '''
     }}
 '''
 
+# Winograd F(2x2, 3x3) for int8 3x3 stride-1 convs where the inner product is s16 x s16 (avx2):
+# 16 products per 2 x 2 outputs instead of 36. Everything is an integer: the input transform
+# (B^T d B, entries 0 and +-1) keeps |V| <= 4 * 255 in s16; the weights are transformed at load with
+# 2G (entries 0, +-1, 2) so that U = 2G g (2G)^T = 4 G g G^T is an integer, |U| <= 9 * 128; the
+# products and sums wrap in int32, and the output transform (A^T, entries 0 and +-1) gives 4 * the
+# exact sum mod 2^32, which is the exact sum * 4 as long as it fits (WinogradInt8.applies), so >> 2
+# gives every accumulator bit for bit.
+RUNNER_W = '''
+    static func run{f}{nr}(_ a: UnsafePointer<rtg_conv_args>, _ tiles: Int, _ v: Int) {{
+        var p = 0
+        while p + {mr} <= tiles {{ tile{f}{mr}x{nr}(a, p, v); p += {mr} }}
+        while p < tiles {{ tile{f}1x{nr}(a, p, v); p += 1 }}
+    }}
+'''
+
+# The same F(2x2, 3x3) for the f32 convs of avx2 and vnni: the weights' transform is done in double
+# and rounded once, the products are fused multiply-adds, the output is Y / 4 + bias (a power of
+# two: exact) - not bit-identical to the direct sum, but within its rounding (SPEC "Float arithmetic").
+WINOGRAD_FLOAT = '''
+// MARK: Winograd F(2x2, 3x3), f32 (WinogradFloat drives it)
+extension {name}Kernels {{
+    /// One position's f32 products for `tiles` tiles of a block, vectors [vectorBegin, vectorEnd):
+    /// `a.padded` is the transformed input [tile][ICp] f32, `a.raw` the products [tile][ocVectors * lanes].
+    public static func winogradProductsFloat(_ a: UnsafePointer<rtg_conv_args>, tiles: Int, vectorBegin: Int, vectorEnd: Int) {{
+        var v = vectorBegin
+        while v < vectorEnd {{
+            let left = vectorEnd - v
+            if left >= 4 {{ runWF4(a, tiles, v); v += 4 }}
+            else if left >= 2 {{ runWF2(a, tiles, v); v += 2 }}
+            else {{ runWF1(a, tiles, v); v += 1 }}
+        }}
+    }}
+{runners}
+    /// One position's products of tile p, vector v: raw + (p * ocVectors + v) * lanes.
+    @inline(__always) static func storeProduct(_ c: Acc, _ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {{
+        UnsafeMutableRawPointer(a.pointee.raw! + (p &* Int(a.pointee.ocVectors) &+ v) &* lanes).storeBytes(of: c, as: Acc.self)
+    }}
+{tiles}
+    /// V = B^T d B of tiles [tileBegin, tileBegin + tiles), as winogradInput, on f32 (0 outside the input).
+    public static func winogradInputFloat(_ x: UnsafePointer<Float>, height: Int, width: Int, channels: Int,
+                                          padTop: Int, padLeft: Int, tilesWide: Int, tileBegin: Int, tiles: Int,
+                                          _ v: UnsafeMutablePointer<Float>, positionStride: Int, icPadded: Int) {{
+        typealias F = {facc}
+        for t in 0..<tiles {{
+            let (th, tw) = (tileBegin + t).quotientAndRemainder(dividingBy: tilesWide)
+            let ih0 = 2 * th - padTop, iw0 = 2 * tw - padLeft
+            let interior = ih0 >= 0 && ih0 + 4 <= height && iw0 >= 0 && iw0 + 4 <= width && channels % lanes == 0
+            for c0 in stride(from: 0, to: icPadded, by: lanes) {{
+                let n = min(channels - c0, lanes)
+                @inline(__always) func value(_ ih: Int, _ iw: Int) -> F {{
+                    if !interior && (ih < 0 || ih >= height || iw < 0 || iw >= width || n <= 0) {{ return F() }}
+                    let o = (ih * width + iw) * channels + c0
+                    if n == lanes {{ return UnsafeRawPointer(x + o).loadUnaligned(as: F.self) }}
+                    var f = F(); for i in 0..<n {{ f[i] = x[o + i] }}; return f
+                }}
+                @inline(__always) func row(_ i: Int) -> (F, F, F, F) {{
+                    let d0 = value(ih0 + i, iw0), d1 = value(ih0 + i, iw0 + 1)
+                    let d2 = value(ih0 + i, iw0 + 2), d3 = value(ih0 + i, iw0 + 3)
+                    return (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
+                }}
+                let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
+                let out = v + t * icPadded + c0
+                @inline(__always) func put(_ r: Int, _ q: (F, F, F, F)) {{
+                    let base = UnsafeMutableRawPointer(out + r * 4 * positionStride), s = positionStride * 4
+                    base.storeBytes(of: q.0, as: F.self)
+                    base.storeBytes(of: q.1, toByteOffset: s, as: F.self)
+                    base.storeBytes(of: q.2, toByteOffset: 2 * s, as: F.self)
+                    base.storeBytes(of: q.3, toByteOffset: 3 * s, as: F.self)
+                }}
+                put(0, (r0.0 - r2.0, r0.1 - r2.1, r0.2 - r2.2, r0.3 - r2.3))
+                put(1, (r1.0 + r2.0, r1.1 + r2.1, r1.2 + r2.2, r1.3 + r2.3))
+                put(2, (r2.0 - r1.0, r2.1 - r1.1, r2.2 - r1.2, r2.3 - r1.3))
+                put(3, (r1.0 - r3.0, r1.1 - r3.1, r1.2 - r3.2, r1.3 - r3.3))
+            }}
+        }}
+    }}
+
+    /// y = A^T M A / 4 + bias of tiles [tileBegin, tileBegin + tiles), then the f32 epilogue of `a`.
+    public static func winogradOutputFloat(_ a: UnsafePointer<rtg_conv_args>, _ m: UnsafePointer<Float>, positionStride: Int,
+                                           outHeight: Int, tilesWide: Int, tileBegin: Int, tiles: Int) {{
+        typealias F = {facc}
+        let outWidth = Int(a.pointee.outWidth), vectors = Int(a.pointee.ocVectors), stride = vectors * lanes
+        let bias = UnsafeRawPointer(a.pointee.bias!)
+        let quarter = F(repeating: 0.25)
+        for t in 0..<tiles {{
+            let (th, tw) = (tileBegin + t).quotientAndRemainder(dividingBy: tilesWide)
+            let oh = 2 * th, ow = 2 * tw
+            for v in 0..<vectors {{
+                let base = UnsafeRawPointer(m + t * stride + v * lanes), s = positionStride * 4
+                @inline(__always) func fold(_ r: Int) -> (F, F) {{
+                    let row = base + r * 4 * s
+                    let m0 = row.loadUnaligned(as: F.self), m1 = row.loadUnaligned(fromByteOffset: s, as: F.self)
+                    let m2 = row.loadUnaligned(fromByteOffset: 2 * s, as: F.self), m3 = row.loadUnaligned(fromByteOffset: 3 * s, as: F.self)
+                    return (m0 + m1 + m2, m1 - m2 - m3)
+                }}
+                let r0 = fold(0), r1 = fold(1), r2 = fold(2), r3 = fold(3)
+                let b = bias.loadUnaligned(fromByteOffset: v * lanes * 4, as: F.self)
+                @inline(__always) func put(_ y: F, _ p: Int) {{ storeFloat(unsafeBitCast(y * quarter + b, to: Acc.self), a, p, v) }}
+                put(r0.0 + r1.0 + r2.0, oh * outWidth + ow)
+                if ow + 1 < outWidth {{ put(r0.1 + r1.1 + r2.1, oh * outWidth + ow + 1) }}
+                if oh + 1 < outHeight {{
+                    put(r1.0 - r2.0 - r3.0, (oh + 1) * outWidth + ow)
+                    if ow + 1 < outWidth {{ put(r1.1 - r2.1 - r3.1, (oh + 1) * outWidth + ow + 1) }}
+                }}
+            }}
+        }}
+    }}
+}}
+'''
+
+WINOGRAD = '''
+// MARK: Winograd F(2x2, 3x3) (generate_isa_kernels.py explains the arithmetic; WinogradInt8 drives it)
+extension {name}Kernels {{
+    /// The products of one of the 16 transform positions for `tiles` tiles of a block, channel
+    /// vectors [vectorBegin, vectorEnd): `a.padded` is the position's transformed input [tile][ICp] s16,
+    /// `a.weights` its transformed weights, `a.raw` its products [tile][ocVectors * lanes] int32.
+    public static func winogradProducts(_ a: UnsafePointer<rtg_conv_args>, tiles: Int, vectorBegin: Int, vectorEnd: Int) {{
+        var v = vectorBegin
+        while v < vectorEnd {{
+            let left = vectorEnd - v
+            if left >= 4 {{ runW4(a, tiles, v); v += 4 }}
+            else if left >= 2 {{ runW2(a, tiles, v); v += 2 }}
+            else {{ runW1(a, tiles, v); v += 1 }}
+        }}
+    }}
+{runners}
+{tiles}
+    /// V = B^T d B for tiles [tileBegin, tileBegin + tiles) (tile t covers output rows 2 * (t / tilesWide)
+    /// + 0..1 and columns 2 * (t % tilesWide) + 0..1), d = x - z with the real 0 outside the input;
+    /// position (r, c) of tile t goes to v + (r * 4 + c) * positionStride + t * icPadded (s16).
+    public static func winogradInput(_ x: UnsafePointer<Int8>, height: Int, width: Int, channels: Int, zeroPoint: Int32,
+                                     padTop: Int, padLeft: Int, tilesWide: Int, tileBegin: Int, tiles: Int,
+                                     _ v: UnsafeMutablePointer<Int16>, positionStride: Int, icPadded: Int) {{
+        let z = V16(repeating: Int16(truncatingIfNeeded: zeroPoint))
+        let total = height * width * channels
+        for t in 0..<tiles {{
+            let (th, tw) = (tileBegin + t).quotientAndRemainder(dividingBy: tilesWide)
+            let ih0 = 2 * th - padTop, iw0 = 2 * tw - padLeft
+            let interior = ih0 >= 0 && ih0 + 4 <= height && iw0 >= 0 && iw0 + 4 <= width && channels % 16 == 0
+            for c0 in stride(from: 0, to: icPadded, by: 16) {{
+                // d[i][j] for the 4 x 4 patch, a row at a time, then the column transform of that row
+                let n = min(channels - c0, 16)
+                @inline(__always) func value(_ ih: Int, _ iw: Int) -> V16 {{
+                    if !interior && (ih < 0 || ih >= height || iw < 0 || iw >= width || n <= 0) {{ return V16() }}
+                    let o = (ih * width + iw) * channels + c0
+                    if n == 16 {{ return rtg_widen8to16(UnsafeRawPointer(x + o).loadUnaligned(as: V8.self)) &- z }}
+                    return rtg_widen8to16(load8(x + o, min(n, total - o))) &- z
+                }}
+                @inline(__always) func row(_ i: Int) -> (V16, V16, V16, V16) {{
+                    let d0 = value(ih0 + i, iw0), d1 = value(ih0 + i, iw0 + 1)
+                    let d2 = value(ih0 + i, iw0 + 2), d3 = value(ih0 + i, iw0 + 3)
+                    return (d0 &- d2, d1 &+ d2, d2 &- d1, d1 &- d3)
+                }}
+                let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
+                let out = v + t * icPadded + c0
+                @inline(__always) func put(_ r: Int, _ q: (V16, V16, V16, V16)) {{
+                    let base = UnsafeMutableRawPointer(out + r * 4 * positionStride), s = positionStride * 2
+                    base.storeBytes(of: q.0, as: V16.self)
+                    base.storeBytes(of: q.1, toByteOffset: s, as: V16.self)
+                    base.storeBytes(of: q.2, toByteOffset: 2 * s, as: V16.self)
+                    base.storeBytes(of: q.3, toByteOffset: 3 * s, as: V16.self)
+                }}
+                put(0, (r0.0 &- r2.0, r0.1 &- r2.1, r0.2 &- r2.2, r0.3 &- r2.3))
+                put(1, (r1.0 &+ r2.0, r1.1 &+ r2.1, r1.2 &+ r2.2, r1.3 &+ r2.3))
+                put(2, (r2.0 &- r1.0, r2.1 &- r1.1, r2.2 &- r1.2, r2.3 &- r1.3))
+                put(3, (r1.0 &- r3.0, r1.1 &- r3.1, r1.2 &- r3.2, r1.3 &- r3.3))
+            }}
+        }}
+    }}
+
+    /// The outputs of tiles [tileBegin, tileBegin + tiles): Y = A^T M A of the 16 positions' products
+    /// (`m`: [position][tile][ocVectors * lanes], `positionStride` int32 apart), accumulator = Y >> 2
+    /// (exact: Y is 4 times it) + bias, then the conv epilogue of `a` into the output pixel; pixels
+    /// past the output edge (odd sizes) are dropped.
+    public static func winogradOutput(_ a: UnsafePointer<rtg_conv_args>, _ m: UnsafePointer<Int32>, positionStride: Int,
+                                      outHeight: Int, tilesWide: Int, tileBegin: Int, tiles: Int) {{
+        let outWidth = Int(a.pointee.outWidth), vectors = Int(a.pointee.ocVectors), stride = vectors * lanes
+        for t in 0..<tiles {{
+            let (th, tw) = (tileBegin + t).quotientAndRemainder(dividingBy: tilesWide)
+            let oh = 2 * th, ow = 2 * tw
+            for v in 0..<vectors {{
+                let base = m + t * stride + v * lanes
+                // A^T per row of the 4 x 4 products, then per column: s0 = m0 + m1 + m2, s1 = m1 - m2 - m3
+                @inline(__always) func fold(_ r: Int) -> (Acc, Acc) {{
+                    let row = base + r * 4 * positionStride
+                    let m0 = load(row, 0), m1 = load(row, positionStride), m2 = load(row, 2 * positionStride), m3 = load(row, 3 * positionStride)
+                    return (m0 &+ m1 &+ m2, m1 &- m2 &- m3)
+                }}
+                let r0 = fold(0), r1 = fold(1), r2 = fold(2), r3 = fold(3)
+                let bias = load(a.pointee.bias!, v * lanes)
+                let y00 = r0.0 &+ r1.0 &+ r2.0, y01 = r0.1 &+ r1.1 &+ r2.1
+                let y10 = r1.0 &- r2.0 &- r3.0, y11 = r1.1 &- r2.1 &- r3.1
+                storeRequantized((y00 &>> 2) &+ bias, a, oh * outWidth + ow, v)
+                if ow + 1 < outWidth {{ storeRequantized((y01 &>> 2) &+ bias, a, oh * outWidth + ow + 1, v) }}
+                if oh + 1 < outHeight {{
+                    storeRequantized((y10 &>> 2) &+ bias, a, (oh + 1) * outWidth + ow, v)
+                    if ow + 1 < outWidth {{ storeRequantized((y11 &>> 2) &+ bias, a, (oh + 1) * outWidth + ow + 1, v) }}
+                }}
+            }}
+        }}
+    }}
+}}
+'''
+
 
 def tile(mr, nr, lanes, vec_bytes, f=""):
     L = []
@@ -684,10 +888,14 @@ def tile(mr, nr, lanes, vec_bytes, f=""):
     for i in range(mr):
         L.append(f"        var x{i} = origin(a, p + {i})")
     L.append("        var w = a.pointee.weights! + v * vb")
-    for j in range(nr):
-        L.append(f"        let bias{j} = load(a.pointee.bias!, (v + {j}) * lanes)")
-    for i in range(mr):
-        L.append("        " + "; ".join(f"var c{i}_{j} = bias{j}" for j in range(nr)))
+    if f in ("W", "WF"):    # Winograd products: the bias comes after the output transform
+        for i in range(mr):
+            L.append("        " + "; ".join(f"var c{i}_{j} = Acc()" for j in range(nr)))
+    else:
+        for j in range(nr):
+            L.append(f"        let bias{j} = load(a.pointee.bias!, (v + {j}) * lanes)")
+        for i in range(mr):
+            L.append("        " + "; ".join(f"var c{i}_{j} = bias{j}" for j in range(nr)))
     L.append("        for _ in 0..<kh {")
     L.append("            for _ in 0..<segments {")
     L.append("                for g in 0..<quads {")
@@ -695,7 +903,7 @@ def tile(mr, nr, lanes, vec_bytes, f=""):
         L.append(f"                    let w{j} = (w + {j} * vb).loadUnaligned(fromByteOffset: g * {vec_bytes}, as: Acc.self)")
     for i in range(mr):
         L.append(f"                    let a{i} = Acc(repeating: x{i}.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))")
-        op = "fma" if f else "dot"
+        op = "fma" if f in ("F", "WF") else "dot"
         L.append("                    " + "; ".join(f"c{i}_{j} = {op}(c{i}_{j}, a{i}, w{j})" for j in range(nr)))
     L.append("                }")
     L.append("                " + "; ".join(f"x{i} += segmentStep" for i in range(mr)))
@@ -704,7 +912,7 @@ def tile(mr, nr, lanes, vec_bytes, f=""):
     L.append("            " + "; ".join(f"x{i} += rowAdvance" for i in range(mr)))
     L.append("        }")
     for i in range(mr):
-        fn = "storeFloat" if f else ("store" if mr == 1 else "storeRequantized")
+        fn = {"F": "storeFloat", "W": "storeProduct", "WF": "storeProduct"}.get(f, "store" if mr == 1 else "storeRequantized")
         L.append("        " + "; ".join(f"{fn}(c{i}_{j}, a, p + {i}, v + {j})" for j in range(nr)))
     L.append("    }")
     return "\n".join(L) + "\n"
@@ -750,7 +958,14 @@ def render_isa(name: str, d: dict) -> str:
     tiles = "".join(tile(mr, nr, d["lanes"], d["vec_bytes"]) for mr, nr in d["tile_shapes"])
     tiles += "".join(tile(mr, nr, d["lanes"], d["vec_bytes"], "F") for mr, nr in d["tile_shapes"])
     gtiles = "".join(gtile(mr, d["lanes"], d["vec_bytes"]) for mr in (d["group_mr"], 1))
-    return TEMPLATE.format(name=name, runners=runners, runnersF=runnersF, tiles=tiles, gtiles=gtiles, simd=simd_section(name), **d)
+    def winograd_parts(f):
+        return dict(runners="".join(RUNNER_W.format(nr=nr, mr=mr_of[nr], f=f) for nr in (4, 2, 1)),
+                    tiles="".join(tile(mr, nr, d["lanes"], d["vec_bytes"], f) for mr, nr in d["tile_shapes"]))
+    winograd = WINOGRAD_FLOAT.format(name=name, facc=d["facc"], **winograd_parts("WF"))
+    if d.get("winograd"):
+        winograd += WINOGRAD.format(name=name, **winograd_parts("W"))
+    return TEMPLATE.format(name=name, runners=runners, runnersF=runnersF, tiles=tiles, gtiles=gtiles,
+                           simd=winograd + simd_section(name), **d)
 
 
 def simd_section(name: str) -> str:

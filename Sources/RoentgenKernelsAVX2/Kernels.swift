@@ -743,6 +743,644 @@ public enum AVX2Kernels {
     }
 }
 
+// MARK: Winograd F(2x2, 3x3), f32 (WinogradFloat drives it)
+extension AVX2Kernels {
+    /// One position's f32 products for `tiles` tiles of a block, vectors [vectorBegin, vectorEnd):
+    /// `a.padded` is the transformed input [tile][ICp] f32, `a.raw` the products [tile][ocVectors * lanes].
+    public static func winogradProductsFloat(_ a: UnsafePointer<rtg_conv_args>, tiles: Int, vectorBegin: Int, vectorEnd: Int) {
+        var v = vectorBegin
+        while v < vectorEnd {
+            let left = vectorEnd - v
+            if left >= 4 { runWF4(a, tiles, v); v += 4 }
+            else if left >= 2 { runWF2(a, tiles, v); v += 2 }
+            else { runWF1(a, tiles, v); v += 1 }
+        }
+    }
+
+    static func runWF4(_ a: UnsafePointer<rtg_conv_args>, _ tiles: Int, _ v: Int) {
+        var p = 0
+        while p + 2 <= tiles { tileWF2x4(a, p, v); p += 2 }
+        while p < tiles { tileWF1x4(a, p, v); p += 1 }
+    }
+
+    static func runWF2(_ a: UnsafePointer<rtg_conv_args>, _ tiles: Int, _ v: Int) {
+        var p = 0
+        while p + 5 <= tiles { tileWF5x2(a, p, v); p += 5 }
+        while p < tiles { tileWF1x2(a, p, v); p += 1 }
+    }
+
+    static func runWF1(_ a: UnsafePointer<rtg_conv_args>, _ tiles: Int, _ v: Int) {
+        var p = 0
+        while p + 10 <= tiles { tileWF10x1(a, p, v); p += 10 }
+        while p < tiles { tileWF1x1(a, p, v); p += 1 }
+    }
+
+    /// One position's products of tile p, vector v: raw + (p * ocVectors + v) * lanes.
+    @inline(__always) static func storeProduct(_ c: Acc, _ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+        UnsafeMutableRawPointer(a.pointee.raw! + (p &* Int(a.pointee.ocVectors) &+ v) &* lanes).storeBytes(of: c, as: Acc.self)
+    }
+
+    @inline(never) static func tileWF2x4(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+        let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
+        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
+        let vb = Int(a.pointee.vectorBytes)
+        var x0 = origin(a, p + 0)
+        var x1 = origin(a, p + 1)
+        var w = a.pointee.weights! + v * vb
+        var c0_0 = Acc(); var c0_1 = Acc(); var c0_2 = Acc(); var c0_3 = Acc()
+        var c1_0 = Acc(); var c1_1 = Acc(); var c1_2 = Acc(); var c1_3 = Acc()
+        for _ in 0..<kh {
+            for _ in 0..<segments {
+                for g in 0..<quads {
+                    let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let w2 = (w + 2 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let w3 = (w + 3 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c0_0 = fma(c0_0, a0, w0); c0_1 = fma(c0_1, a0, w1); c0_2 = fma(c0_2, a0, w2); c0_3 = fma(c0_3, a0, w3)
+                    let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c1_0 = fma(c1_0, a1, w0); c1_1 = fma(c1_1, a1, w1); c1_2 = fma(c1_2, a1, w2); c1_3 = fma(c1_3, a1, w3)
+                }
+                x0 += segmentStep; x1 += segmentStep
+                w += quads * 32
+            }
+            x0 += rowAdvance; x1 += rowAdvance
+        }
+        storeProduct(c0_0, a, p + 0, v + 0); storeProduct(c0_1, a, p + 0, v + 1); storeProduct(c0_2, a, p + 0, v + 2); storeProduct(c0_3, a, p + 0, v + 3)
+        storeProduct(c1_0, a, p + 1, v + 0); storeProduct(c1_1, a, p + 1, v + 1); storeProduct(c1_2, a, p + 1, v + 2); storeProduct(c1_3, a, p + 1, v + 3)
+    }
+
+    @inline(never) static func tileWF5x2(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+        let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
+        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
+        let vb = Int(a.pointee.vectorBytes)
+        var x0 = origin(a, p + 0)
+        var x1 = origin(a, p + 1)
+        var x2 = origin(a, p + 2)
+        var x3 = origin(a, p + 3)
+        var x4 = origin(a, p + 4)
+        var w = a.pointee.weights! + v * vb
+        var c0_0 = Acc(); var c0_1 = Acc()
+        var c1_0 = Acc(); var c1_1 = Acc()
+        var c2_0 = Acc(); var c2_1 = Acc()
+        var c3_0 = Acc(); var c3_1 = Acc()
+        var c4_0 = Acc(); var c4_1 = Acc()
+        for _ in 0..<kh {
+            for _ in 0..<segments {
+                for g in 0..<quads {
+                    let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c0_0 = fma(c0_0, a0, w0); c0_1 = fma(c0_1, a0, w1)
+                    let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c1_0 = fma(c1_0, a1, w0); c1_1 = fma(c1_1, a1, w1)
+                    let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c2_0 = fma(c2_0, a2, w0); c2_1 = fma(c2_1, a2, w1)
+                    let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c3_0 = fma(c3_0, a3, w0); c3_1 = fma(c3_1, a3, w1)
+                    let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c4_0 = fma(c4_0, a4, w0); c4_1 = fma(c4_1, a4, w1)
+                }
+                x0 += segmentStep; x1 += segmentStep; x2 += segmentStep; x3 += segmentStep; x4 += segmentStep
+                w += quads * 32
+            }
+            x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance
+        }
+        storeProduct(c0_0, a, p + 0, v + 0); storeProduct(c0_1, a, p + 0, v + 1)
+        storeProduct(c1_0, a, p + 1, v + 0); storeProduct(c1_1, a, p + 1, v + 1)
+        storeProduct(c2_0, a, p + 2, v + 0); storeProduct(c2_1, a, p + 2, v + 1)
+        storeProduct(c3_0, a, p + 3, v + 0); storeProduct(c3_1, a, p + 3, v + 1)
+        storeProduct(c4_0, a, p + 4, v + 0); storeProduct(c4_1, a, p + 4, v + 1)
+    }
+
+    @inline(never) static func tileWF10x1(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+        let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
+        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
+        let vb = Int(a.pointee.vectorBytes)
+        var x0 = origin(a, p + 0)
+        var x1 = origin(a, p + 1)
+        var x2 = origin(a, p + 2)
+        var x3 = origin(a, p + 3)
+        var x4 = origin(a, p + 4)
+        var x5 = origin(a, p + 5)
+        var x6 = origin(a, p + 6)
+        var x7 = origin(a, p + 7)
+        var x8 = origin(a, p + 8)
+        var x9 = origin(a, p + 9)
+        var w = a.pointee.weights! + v * vb
+        var c0_0 = Acc()
+        var c1_0 = Acc()
+        var c2_0 = Acc()
+        var c3_0 = Acc()
+        var c4_0 = Acc()
+        var c5_0 = Acc()
+        var c6_0 = Acc()
+        var c7_0 = Acc()
+        var c8_0 = Acc()
+        var c9_0 = Acc()
+        for _ in 0..<kh {
+            for _ in 0..<segments {
+                for g in 0..<quads {
+                    let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c0_0 = fma(c0_0, a0, w0)
+                    let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c1_0 = fma(c1_0, a1, w0)
+                    let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c2_0 = fma(c2_0, a2, w0)
+                    let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c3_0 = fma(c3_0, a3, w0)
+                    let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c4_0 = fma(c4_0, a4, w0)
+                    let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c5_0 = fma(c5_0, a5, w0)
+                    let a6 = Acc(repeating: x6.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c6_0 = fma(c6_0, a6, w0)
+                    let a7 = Acc(repeating: x7.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c7_0 = fma(c7_0, a7, w0)
+                    let a8 = Acc(repeating: x8.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c8_0 = fma(c8_0, a8, w0)
+                    let a9 = Acc(repeating: x9.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c9_0 = fma(c9_0, a9, w0)
+                }
+                x0 += segmentStep; x1 += segmentStep; x2 += segmentStep; x3 += segmentStep; x4 += segmentStep; x5 += segmentStep; x6 += segmentStep; x7 += segmentStep; x8 += segmentStep; x9 += segmentStep
+                w += quads * 32
+            }
+            x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance; x6 += rowAdvance; x7 += rowAdvance; x8 += rowAdvance; x9 += rowAdvance
+        }
+        storeProduct(c0_0, a, p + 0, v + 0)
+        storeProduct(c1_0, a, p + 1, v + 0)
+        storeProduct(c2_0, a, p + 2, v + 0)
+        storeProduct(c3_0, a, p + 3, v + 0)
+        storeProduct(c4_0, a, p + 4, v + 0)
+        storeProduct(c5_0, a, p + 5, v + 0)
+        storeProduct(c6_0, a, p + 6, v + 0)
+        storeProduct(c7_0, a, p + 7, v + 0)
+        storeProduct(c8_0, a, p + 8, v + 0)
+        storeProduct(c9_0, a, p + 9, v + 0)
+    }
+
+    @inline(never) static func tileWF1x4(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+        let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
+        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
+        let vb = Int(a.pointee.vectorBytes)
+        var x0 = origin(a, p + 0)
+        var w = a.pointee.weights! + v * vb
+        var c0_0 = Acc(); var c0_1 = Acc(); var c0_2 = Acc(); var c0_3 = Acc()
+        for _ in 0..<kh {
+            for _ in 0..<segments {
+                for g in 0..<quads {
+                    let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let w2 = (w + 2 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let w3 = (w + 3 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c0_0 = fma(c0_0, a0, w0); c0_1 = fma(c0_1, a0, w1); c0_2 = fma(c0_2, a0, w2); c0_3 = fma(c0_3, a0, w3)
+                }
+                x0 += segmentStep
+                w += quads * 32
+            }
+            x0 += rowAdvance
+        }
+        storeProduct(c0_0, a, p + 0, v + 0); storeProduct(c0_1, a, p + 0, v + 1); storeProduct(c0_2, a, p + 0, v + 2); storeProduct(c0_3, a, p + 0, v + 3)
+    }
+
+    @inline(never) static func tileWF1x2(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+        let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
+        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
+        let vb = Int(a.pointee.vectorBytes)
+        var x0 = origin(a, p + 0)
+        var w = a.pointee.weights! + v * vb
+        var c0_0 = Acc(); var c0_1 = Acc()
+        for _ in 0..<kh {
+            for _ in 0..<segments {
+                for g in 0..<quads {
+                    let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c0_0 = fma(c0_0, a0, w0); c0_1 = fma(c0_1, a0, w1)
+                }
+                x0 += segmentStep
+                w += quads * 32
+            }
+            x0 += rowAdvance
+        }
+        storeProduct(c0_0, a, p + 0, v + 0); storeProduct(c0_1, a, p + 0, v + 1)
+    }
+
+    @inline(never) static func tileWF1x1(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+        let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
+        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
+        let vb = Int(a.pointee.vectorBytes)
+        var x0 = origin(a, p + 0)
+        var w = a.pointee.weights! + v * vb
+        var c0_0 = Acc()
+        for _ in 0..<kh {
+            for _ in 0..<segments {
+                for g in 0..<quads {
+                    let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c0_0 = fma(c0_0, a0, w0)
+                }
+                x0 += segmentStep
+                w += quads * 32
+            }
+            x0 += rowAdvance
+        }
+        storeProduct(c0_0, a, p + 0, v + 0)
+    }
+
+    /// V = B^T d B of tiles [tileBegin, tileBegin + tiles), as winogradInput, on f32 (0 outside the input).
+    public static func winogradInputFloat(_ x: UnsafePointer<Float>, height: Int, width: Int, channels: Int,
+                                          padTop: Int, padLeft: Int, tilesWide: Int, tileBegin: Int, tiles: Int,
+                                          _ v: UnsafeMutablePointer<Float>, positionStride: Int, icPadded: Int) {
+        typealias F = SIMD8<Float>
+        for t in 0..<tiles {
+            let (th, tw) = (tileBegin + t).quotientAndRemainder(dividingBy: tilesWide)
+            let ih0 = 2 * th - padTop, iw0 = 2 * tw - padLeft
+            let interior = ih0 >= 0 && ih0 + 4 <= height && iw0 >= 0 && iw0 + 4 <= width && channels % lanes == 0
+            for c0 in stride(from: 0, to: icPadded, by: lanes) {
+                let n = min(channels - c0, lanes)
+                @inline(__always) func value(_ ih: Int, _ iw: Int) -> F {
+                    if !interior && (ih < 0 || ih >= height || iw < 0 || iw >= width || n <= 0) { return F() }
+                    let o = (ih * width + iw) * channels + c0
+                    if n == lanes { return UnsafeRawPointer(x + o).loadUnaligned(as: F.self) }
+                    var f = F(); for i in 0..<n { f[i] = x[o + i] }; return f
+                }
+                @inline(__always) func row(_ i: Int) -> (F, F, F, F) {
+                    let d0 = value(ih0 + i, iw0), d1 = value(ih0 + i, iw0 + 1)
+                    let d2 = value(ih0 + i, iw0 + 2), d3 = value(ih0 + i, iw0 + 3)
+                    return (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
+                }
+                let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
+                let out = v + t * icPadded + c0
+                @inline(__always) func put(_ r: Int, _ q: (F, F, F, F)) {
+                    let base = UnsafeMutableRawPointer(out + r * 4 * positionStride), s = positionStride * 4
+                    base.storeBytes(of: q.0, as: F.self)
+                    base.storeBytes(of: q.1, toByteOffset: s, as: F.self)
+                    base.storeBytes(of: q.2, toByteOffset: 2 * s, as: F.self)
+                    base.storeBytes(of: q.3, toByteOffset: 3 * s, as: F.self)
+                }
+                put(0, (r0.0 - r2.0, r0.1 - r2.1, r0.2 - r2.2, r0.3 - r2.3))
+                put(1, (r1.0 + r2.0, r1.1 + r2.1, r1.2 + r2.2, r1.3 + r2.3))
+                put(2, (r2.0 - r1.0, r2.1 - r1.1, r2.2 - r1.2, r2.3 - r1.3))
+                put(3, (r1.0 - r3.0, r1.1 - r3.1, r1.2 - r3.2, r1.3 - r3.3))
+            }
+        }
+    }
+
+    /// y = A^T M A / 4 + bias of tiles [tileBegin, tileBegin + tiles), then the f32 epilogue of `a`.
+    public static func winogradOutputFloat(_ a: UnsafePointer<rtg_conv_args>, _ m: UnsafePointer<Float>, positionStride: Int,
+                                           outHeight: Int, tilesWide: Int, tileBegin: Int, tiles: Int) {
+        typealias F = SIMD8<Float>
+        let outWidth = Int(a.pointee.outWidth), vectors = Int(a.pointee.ocVectors), stride = vectors * lanes
+        let bias = UnsafeRawPointer(a.pointee.bias!)
+        let quarter = F(repeating: 0.25)
+        for t in 0..<tiles {
+            let (th, tw) = (tileBegin + t).quotientAndRemainder(dividingBy: tilesWide)
+            let oh = 2 * th, ow = 2 * tw
+            for v in 0..<vectors {
+                let base = UnsafeRawPointer(m + t * stride + v * lanes), s = positionStride * 4
+                @inline(__always) func fold(_ r: Int) -> (F, F) {
+                    let row = base + r * 4 * s
+                    let m0 = row.loadUnaligned(as: F.self), m1 = row.loadUnaligned(fromByteOffset: s, as: F.self)
+                    let m2 = row.loadUnaligned(fromByteOffset: 2 * s, as: F.self), m3 = row.loadUnaligned(fromByteOffset: 3 * s, as: F.self)
+                    return (m0 + m1 + m2, m1 - m2 - m3)
+                }
+                let r0 = fold(0), r1 = fold(1), r2 = fold(2), r3 = fold(3)
+                let b = bias.loadUnaligned(fromByteOffset: v * lanes * 4, as: F.self)
+                @inline(__always) func put(_ y: F, _ p: Int) { storeFloat(unsafeBitCast(y * quarter + b, to: Acc.self), a, p, v) }
+                put(r0.0 + r1.0 + r2.0, oh * outWidth + ow)
+                if ow + 1 < outWidth { put(r0.1 + r1.1 + r2.1, oh * outWidth + ow + 1) }
+                if oh + 1 < outHeight {
+                    put(r1.0 - r2.0 - r3.0, (oh + 1) * outWidth + ow)
+                    if ow + 1 < outWidth { put(r1.1 - r2.1 - r3.1, (oh + 1) * outWidth + ow + 1) }
+                }
+            }
+        }
+    }
+}
+
+// MARK: Winograd F(2x2, 3x3) (generate_isa_kernels.py explains the arithmetic; WinogradInt8 drives it)
+extension AVX2Kernels {
+    /// The products of one of the 16 transform positions for `tiles` tiles of a block, channel
+    /// vectors [vectorBegin, vectorEnd): `a.padded` is the position's transformed input [tile][ICp] s16,
+    /// `a.weights` its transformed weights, `a.raw` its products [tile][ocVectors * lanes] int32.
+    public static func winogradProducts(_ a: UnsafePointer<rtg_conv_args>, tiles: Int, vectorBegin: Int, vectorEnd: Int) {
+        var v = vectorBegin
+        while v < vectorEnd {
+            let left = vectorEnd - v
+            if left >= 4 { runW4(a, tiles, v); v += 4 }
+            else if left >= 2 { runW2(a, tiles, v); v += 2 }
+            else { runW1(a, tiles, v); v += 1 }
+        }
+    }
+
+    static func runW4(_ a: UnsafePointer<rtg_conv_args>, _ tiles: Int, _ v: Int) {
+        var p = 0
+        while p + 2 <= tiles { tileW2x4(a, p, v); p += 2 }
+        while p < tiles { tileW1x4(a, p, v); p += 1 }
+    }
+
+    static func runW2(_ a: UnsafePointer<rtg_conv_args>, _ tiles: Int, _ v: Int) {
+        var p = 0
+        while p + 5 <= tiles { tileW5x2(a, p, v); p += 5 }
+        while p < tiles { tileW1x2(a, p, v); p += 1 }
+    }
+
+    static func runW1(_ a: UnsafePointer<rtg_conv_args>, _ tiles: Int, _ v: Int) {
+        var p = 0
+        while p + 10 <= tiles { tileW10x1(a, p, v); p += 10 }
+        while p < tiles { tileW1x1(a, p, v); p += 1 }
+    }
+
+
+    @inline(never) static func tileW2x4(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+        let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
+        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
+        let vb = Int(a.pointee.vectorBytes)
+        var x0 = origin(a, p + 0)
+        var x1 = origin(a, p + 1)
+        var w = a.pointee.weights! + v * vb
+        var c0_0 = Acc(); var c0_1 = Acc(); var c0_2 = Acc(); var c0_3 = Acc()
+        var c1_0 = Acc(); var c1_1 = Acc(); var c1_2 = Acc(); var c1_3 = Acc()
+        for _ in 0..<kh {
+            for _ in 0..<segments {
+                for g in 0..<quads {
+                    let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let w2 = (w + 2 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let w3 = (w + 3 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c0_0 = dot(c0_0, a0, w0); c0_1 = dot(c0_1, a0, w1); c0_2 = dot(c0_2, a0, w2); c0_3 = dot(c0_3, a0, w3)
+                    let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c1_0 = dot(c1_0, a1, w0); c1_1 = dot(c1_1, a1, w1); c1_2 = dot(c1_2, a1, w2); c1_3 = dot(c1_3, a1, w3)
+                }
+                x0 += segmentStep; x1 += segmentStep
+                w += quads * 32
+            }
+            x0 += rowAdvance; x1 += rowAdvance
+        }
+        storeProduct(c0_0, a, p + 0, v + 0); storeProduct(c0_1, a, p + 0, v + 1); storeProduct(c0_2, a, p + 0, v + 2); storeProduct(c0_3, a, p + 0, v + 3)
+        storeProduct(c1_0, a, p + 1, v + 0); storeProduct(c1_1, a, p + 1, v + 1); storeProduct(c1_2, a, p + 1, v + 2); storeProduct(c1_3, a, p + 1, v + 3)
+    }
+
+    @inline(never) static func tileW5x2(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+        let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
+        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
+        let vb = Int(a.pointee.vectorBytes)
+        var x0 = origin(a, p + 0)
+        var x1 = origin(a, p + 1)
+        var x2 = origin(a, p + 2)
+        var x3 = origin(a, p + 3)
+        var x4 = origin(a, p + 4)
+        var w = a.pointee.weights! + v * vb
+        var c0_0 = Acc(); var c0_1 = Acc()
+        var c1_0 = Acc(); var c1_1 = Acc()
+        var c2_0 = Acc(); var c2_1 = Acc()
+        var c3_0 = Acc(); var c3_1 = Acc()
+        var c4_0 = Acc(); var c4_1 = Acc()
+        for _ in 0..<kh {
+            for _ in 0..<segments {
+                for g in 0..<quads {
+                    let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c0_0 = dot(c0_0, a0, w0); c0_1 = dot(c0_1, a0, w1)
+                    let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c1_0 = dot(c1_0, a1, w0); c1_1 = dot(c1_1, a1, w1)
+                    let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c2_0 = dot(c2_0, a2, w0); c2_1 = dot(c2_1, a2, w1)
+                    let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c3_0 = dot(c3_0, a3, w0); c3_1 = dot(c3_1, a3, w1)
+                    let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c4_0 = dot(c4_0, a4, w0); c4_1 = dot(c4_1, a4, w1)
+                }
+                x0 += segmentStep; x1 += segmentStep; x2 += segmentStep; x3 += segmentStep; x4 += segmentStep
+                w += quads * 32
+            }
+            x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance
+        }
+        storeProduct(c0_0, a, p + 0, v + 0); storeProduct(c0_1, a, p + 0, v + 1)
+        storeProduct(c1_0, a, p + 1, v + 0); storeProduct(c1_1, a, p + 1, v + 1)
+        storeProduct(c2_0, a, p + 2, v + 0); storeProduct(c2_1, a, p + 2, v + 1)
+        storeProduct(c3_0, a, p + 3, v + 0); storeProduct(c3_1, a, p + 3, v + 1)
+        storeProduct(c4_0, a, p + 4, v + 0); storeProduct(c4_1, a, p + 4, v + 1)
+    }
+
+    @inline(never) static func tileW10x1(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+        let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
+        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
+        let vb = Int(a.pointee.vectorBytes)
+        var x0 = origin(a, p + 0)
+        var x1 = origin(a, p + 1)
+        var x2 = origin(a, p + 2)
+        var x3 = origin(a, p + 3)
+        var x4 = origin(a, p + 4)
+        var x5 = origin(a, p + 5)
+        var x6 = origin(a, p + 6)
+        var x7 = origin(a, p + 7)
+        var x8 = origin(a, p + 8)
+        var x9 = origin(a, p + 9)
+        var w = a.pointee.weights! + v * vb
+        var c0_0 = Acc()
+        var c1_0 = Acc()
+        var c2_0 = Acc()
+        var c3_0 = Acc()
+        var c4_0 = Acc()
+        var c5_0 = Acc()
+        var c6_0 = Acc()
+        var c7_0 = Acc()
+        var c8_0 = Acc()
+        var c9_0 = Acc()
+        for _ in 0..<kh {
+            for _ in 0..<segments {
+                for g in 0..<quads {
+                    let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c0_0 = dot(c0_0, a0, w0)
+                    let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c1_0 = dot(c1_0, a1, w0)
+                    let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c2_0 = dot(c2_0, a2, w0)
+                    let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c3_0 = dot(c3_0, a3, w0)
+                    let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c4_0 = dot(c4_0, a4, w0)
+                    let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c5_0 = dot(c5_0, a5, w0)
+                    let a6 = Acc(repeating: x6.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c6_0 = dot(c6_0, a6, w0)
+                    let a7 = Acc(repeating: x7.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c7_0 = dot(c7_0, a7, w0)
+                    let a8 = Acc(repeating: x8.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c8_0 = dot(c8_0, a8, w0)
+                    let a9 = Acc(repeating: x9.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c9_0 = dot(c9_0, a9, w0)
+                }
+                x0 += segmentStep; x1 += segmentStep; x2 += segmentStep; x3 += segmentStep; x4 += segmentStep; x5 += segmentStep; x6 += segmentStep; x7 += segmentStep; x8 += segmentStep; x9 += segmentStep
+                w += quads * 32
+            }
+            x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance; x6 += rowAdvance; x7 += rowAdvance; x8 += rowAdvance; x9 += rowAdvance
+        }
+        storeProduct(c0_0, a, p + 0, v + 0)
+        storeProduct(c1_0, a, p + 1, v + 0)
+        storeProduct(c2_0, a, p + 2, v + 0)
+        storeProduct(c3_0, a, p + 3, v + 0)
+        storeProduct(c4_0, a, p + 4, v + 0)
+        storeProduct(c5_0, a, p + 5, v + 0)
+        storeProduct(c6_0, a, p + 6, v + 0)
+        storeProduct(c7_0, a, p + 7, v + 0)
+        storeProduct(c8_0, a, p + 8, v + 0)
+        storeProduct(c9_0, a, p + 9, v + 0)
+    }
+
+    @inline(never) static func tileW1x4(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+        let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
+        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
+        let vb = Int(a.pointee.vectorBytes)
+        var x0 = origin(a, p + 0)
+        var w = a.pointee.weights! + v * vb
+        var c0_0 = Acc(); var c0_1 = Acc(); var c0_2 = Acc(); var c0_3 = Acc()
+        for _ in 0..<kh {
+            for _ in 0..<segments {
+                for g in 0..<quads {
+                    let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let w2 = (w + 2 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let w3 = (w + 3 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c0_0 = dot(c0_0, a0, w0); c0_1 = dot(c0_1, a0, w1); c0_2 = dot(c0_2, a0, w2); c0_3 = dot(c0_3, a0, w3)
+                }
+                x0 += segmentStep
+                w += quads * 32
+            }
+            x0 += rowAdvance
+        }
+        storeProduct(c0_0, a, p + 0, v + 0); storeProduct(c0_1, a, p + 0, v + 1); storeProduct(c0_2, a, p + 0, v + 2); storeProduct(c0_3, a, p + 0, v + 3)
+    }
+
+    @inline(never) static func tileW1x2(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+        let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
+        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
+        let vb = Int(a.pointee.vectorBytes)
+        var x0 = origin(a, p + 0)
+        var w = a.pointee.weights! + v * vb
+        var c0_0 = Acc(); var c0_1 = Acc()
+        for _ in 0..<kh {
+            for _ in 0..<segments {
+                for g in 0..<quads {
+                    let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c0_0 = dot(c0_0, a0, w0); c0_1 = dot(c0_1, a0, w1)
+                }
+                x0 += segmentStep
+                w += quads * 32
+            }
+            x0 += rowAdvance
+        }
+        storeProduct(c0_0, a, p + 0, v + 0); storeProduct(c0_1, a, p + 0, v + 1)
+    }
+
+    @inline(never) static func tileW1x1(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+        let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
+        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
+        let vb = Int(a.pointee.vectorBytes)
+        var x0 = origin(a, p + 0)
+        var w = a.pointee.weights! + v * vb
+        var c0_0 = Acc()
+        for _ in 0..<kh {
+            for _ in 0..<segments {
+                for g in 0..<quads {
+                    let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c0_0 = dot(c0_0, a0, w0)
+                }
+                x0 += segmentStep
+                w += quads * 32
+            }
+            x0 += rowAdvance
+        }
+        storeProduct(c0_0, a, p + 0, v + 0)
+    }
+
+    /// V = B^T d B for tiles [tileBegin, tileBegin + tiles) (tile t covers output rows 2 * (t / tilesWide)
+    /// + 0..1 and columns 2 * (t % tilesWide) + 0..1), d = x - z with the real 0 outside the input;
+    /// position (r, c) of tile t goes to v + (r * 4 + c) * positionStride + t * icPadded (s16).
+    public static func winogradInput(_ x: UnsafePointer<Int8>, height: Int, width: Int, channels: Int, zeroPoint: Int32,
+                                     padTop: Int, padLeft: Int, tilesWide: Int, tileBegin: Int, tiles: Int,
+                                     _ v: UnsafeMutablePointer<Int16>, positionStride: Int, icPadded: Int) {
+        let z = V16(repeating: Int16(truncatingIfNeeded: zeroPoint))
+        let total = height * width * channels
+        for t in 0..<tiles {
+            let (th, tw) = (tileBegin + t).quotientAndRemainder(dividingBy: tilesWide)
+            let ih0 = 2 * th - padTop, iw0 = 2 * tw - padLeft
+            let interior = ih0 >= 0 && ih0 + 4 <= height && iw0 >= 0 && iw0 + 4 <= width && channels % 16 == 0
+            for c0 in stride(from: 0, to: icPadded, by: 16) {
+                // d[i][j] for the 4 x 4 patch, a row at a time, then the column transform of that row
+                let n = min(channels - c0, 16)
+                @inline(__always) func value(_ ih: Int, _ iw: Int) -> V16 {
+                    if !interior && (ih < 0 || ih >= height || iw < 0 || iw >= width || n <= 0) { return V16() }
+                    let o = (ih * width + iw) * channels + c0
+                    if n == 16 { return rtg_widen8to16(UnsafeRawPointer(x + o).loadUnaligned(as: V8.self)) &- z }
+                    return rtg_widen8to16(load8(x + o, min(n, total - o))) &- z
+                }
+                @inline(__always) func row(_ i: Int) -> (V16, V16, V16, V16) {
+                    let d0 = value(ih0 + i, iw0), d1 = value(ih0 + i, iw0 + 1)
+                    let d2 = value(ih0 + i, iw0 + 2), d3 = value(ih0 + i, iw0 + 3)
+                    return (d0 &- d2, d1 &+ d2, d2 &- d1, d1 &- d3)
+                }
+                let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
+                let out = v + t * icPadded + c0
+                @inline(__always) func put(_ r: Int, _ q: (V16, V16, V16, V16)) {
+                    let base = UnsafeMutableRawPointer(out + r * 4 * positionStride), s = positionStride * 2
+                    base.storeBytes(of: q.0, as: V16.self)
+                    base.storeBytes(of: q.1, toByteOffset: s, as: V16.self)
+                    base.storeBytes(of: q.2, toByteOffset: 2 * s, as: V16.self)
+                    base.storeBytes(of: q.3, toByteOffset: 3 * s, as: V16.self)
+                }
+                put(0, (r0.0 &- r2.0, r0.1 &- r2.1, r0.2 &- r2.2, r0.3 &- r2.3))
+                put(1, (r1.0 &+ r2.0, r1.1 &+ r2.1, r1.2 &+ r2.2, r1.3 &+ r2.3))
+                put(2, (r2.0 &- r1.0, r2.1 &- r1.1, r2.2 &- r1.2, r2.3 &- r1.3))
+                put(3, (r1.0 &- r3.0, r1.1 &- r3.1, r1.2 &- r3.2, r1.3 &- r3.3))
+            }
+        }
+    }
+
+    /// The outputs of tiles [tileBegin, tileBegin + tiles): Y = A^T M A of the 16 positions' products
+    /// (`m`: [position][tile][ocVectors * lanes], `positionStride` int32 apart), accumulator = Y >> 2
+    /// (exact: Y is 4 times it) + bias, then the conv epilogue of `a` into the output pixel; pixels
+    /// past the output edge (odd sizes) are dropped.
+    public static func winogradOutput(_ a: UnsafePointer<rtg_conv_args>, _ m: UnsafePointer<Int32>, positionStride: Int,
+                                      outHeight: Int, tilesWide: Int, tileBegin: Int, tiles: Int) {
+        let outWidth = Int(a.pointee.outWidth), vectors = Int(a.pointee.ocVectors), stride = vectors * lanes
+        for t in 0..<tiles {
+            let (th, tw) = (tileBegin + t).quotientAndRemainder(dividingBy: tilesWide)
+            let oh = 2 * th, ow = 2 * tw
+            for v in 0..<vectors {
+                let base = m + t * stride + v * lanes
+                // A^T per row of the 4 x 4 products, then per column: s0 = m0 + m1 + m2, s1 = m1 - m2 - m3
+                @inline(__always) func fold(_ r: Int) -> (Acc, Acc) {
+                    let row = base + r * 4 * positionStride
+                    let m0 = load(row, 0), m1 = load(row, positionStride), m2 = load(row, 2 * positionStride), m3 = load(row, 3 * positionStride)
+                    return (m0 &+ m1 &+ m2, m1 &- m2 &- m3)
+                }
+                let r0 = fold(0), r1 = fold(1), r2 = fold(2), r3 = fold(3)
+                let bias = load(a.pointee.bias!, v * lanes)
+                let y00 = r0.0 &+ r1.0 &+ r2.0, y01 = r0.1 &+ r1.1 &+ r2.1
+                let y10 = r1.0 &- r2.0 &- r3.0, y11 = r1.1 &- r2.1 &- r3.1
+                storeRequantized((y00 &>> 2) &+ bias, a, oh * outWidth + ow, v)
+                if ow + 1 < outWidth { storeRequantized((y01 &>> 2) &+ bias, a, oh * outWidth + ow + 1, v) }
+                if oh + 1 < outHeight {
+                    storeRequantized((y10 &>> 2) &+ bias, a, (oh + 1) * outWidth + ow, v)
+                    if ow + 1 < outWidth { storeRequantized((y11 &>> 2) &+ bias, a, (oh + 1) * outWidth + ow + 1, v) }
+                }
+            }
+        }
+    }
+}
+
 // MARK: SIMD section: depthwise CONV2D, ADD, MUL, MEAN sums. The same code for every variant
 // (portable, avx2, vnni), 16 channels per step; each module's -target-cpu picks the instructions.
 extension AVX2Kernels {

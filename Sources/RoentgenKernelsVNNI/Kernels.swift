@@ -931,6 +931,409 @@ public enum VNNIKernels {
     }
 }
 
+// MARK: Winograd F(2x2, 3x3), f32 (WinogradFloat drives it)
+extension VNNIKernels {
+    /// One position's f32 products for `tiles` tiles of a block, vectors [vectorBegin, vectorEnd):
+    /// `a.padded` is the transformed input [tile][ICp] f32, `a.raw` the products [tile][ocVectors * lanes].
+    public static func winogradProductsFloat(_ a: UnsafePointer<rtg_conv_args>, tiles: Int, vectorBegin: Int, vectorEnd: Int) {
+        var v = vectorBegin
+        while v < vectorEnd {
+            let left = vectorEnd - v
+            if left >= 4 { runWF4(a, tiles, v); v += 4 }
+            else if left >= 2 { runWF2(a, tiles, v); v += 2 }
+            else { runWF1(a, tiles, v); v += 1 }
+        }
+    }
+
+    static func runWF4(_ a: UnsafePointer<rtg_conv_args>, _ tiles: Int, _ v: Int) {
+        var p = 0
+        while p + 6 <= tiles { tileWF6x4(a, p, v); p += 6 }
+        while p < tiles { tileWF1x4(a, p, v); p += 1 }
+    }
+
+    static func runWF2(_ a: UnsafePointer<rtg_conv_args>, _ tiles: Int, _ v: Int) {
+        var p = 0
+        while p + 12 <= tiles { tileWF12x2(a, p, v); p += 12 }
+        while p < tiles { tileWF1x2(a, p, v); p += 1 }
+    }
+
+    static func runWF1(_ a: UnsafePointer<rtg_conv_args>, _ tiles: Int, _ v: Int) {
+        var p = 0
+        while p + 16 <= tiles { tileWF16x1(a, p, v); p += 16 }
+        while p < tiles { tileWF1x1(a, p, v); p += 1 }
+    }
+
+    /// One position's products of tile p, vector v: raw + (p * ocVectors + v) * lanes.
+    @inline(__always) static func storeProduct(_ c: Acc, _ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+        UnsafeMutableRawPointer(a.pointee.raw! + (p &* Int(a.pointee.ocVectors) &+ v) &* lanes).storeBytes(of: c, as: Acc.self)
+    }
+
+    @inline(never) static func tileWF6x4(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+        let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
+        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
+        let vb = Int(a.pointee.vectorBytes)
+        var x0 = origin(a, p + 0)
+        var x1 = origin(a, p + 1)
+        var x2 = origin(a, p + 2)
+        var x3 = origin(a, p + 3)
+        var x4 = origin(a, p + 4)
+        var x5 = origin(a, p + 5)
+        var w = a.pointee.weights! + v * vb
+        var c0_0 = Acc(); var c0_1 = Acc(); var c0_2 = Acc(); var c0_3 = Acc()
+        var c1_0 = Acc(); var c1_1 = Acc(); var c1_2 = Acc(); var c1_3 = Acc()
+        var c2_0 = Acc(); var c2_1 = Acc(); var c2_2 = Acc(); var c2_3 = Acc()
+        var c3_0 = Acc(); var c3_1 = Acc(); var c3_2 = Acc(); var c3_3 = Acc()
+        var c4_0 = Acc(); var c4_1 = Acc(); var c4_2 = Acc(); var c4_3 = Acc()
+        var c5_0 = Acc(); var c5_1 = Acc(); var c5_2 = Acc(); var c5_3 = Acc()
+        for _ in 0..<kh {
+            for _ in 0..<segments {
+                for g in 0..<quads {
+                    let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                    let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                    let w2 = (w + 2 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                    let w3 = (w + 3 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c0_0 = fma(c0_0, a0, w0); c0_1 = fma(c0_1, a0, w1); c0_2 = fma(c0_2, a0, w2); c0_3 = fma(c0_3, a0, w3)
+                    let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c1_0 = fma(c1_0, a1, w0); c1_1 = fma(c1_1, a1, w1); c1_2 = fma(c1_2, a1, w2); c1_3 = fma(c1_3, a1, w3)
+                    let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c2_0 = fma(c2_0, a2, w0); c2_1 = fma(c2_1, a2, w1); c2_2 = fma(c2_2, a2, w2); c2_3 = fma(c2_3, a2, w3)
+                    let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c3_0 = fma(c3_0, a3, w0); c3_1 = fma(c3_1, a3, w1); c3_2 = fma(c3_2, a3, w2); c3_3 = fma(c3_3, a3, w3)
+                    let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c4_0 = fma(c4_0, a4, w0); c4_1 = fma(c4_1, a4, w1); c4_2 = fma(c4_2, a4, w2); c4_3 = fma(c4_3, a4, w3)
+                    let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c5_0 = fma(c5_0, a5, w0); c5_1 = fma(c5_1, a5, w1); c5_2 = fma(c5_2, a5, w2); c5_3 = fma(c5_3, a5, w3)
+                }
+                x0 += segmentStep; x1 += segmentStep; x2 += segmentStep; x3 += segmentStep; x4 += segmentStep; x5 += segmentStep
+                w += quads * 64
+            }
+            x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance
+        }
+        storeProduct(c0_0, a, p + 0, v + 0); storeProduct(c0_1, a, p + 0, v + 1); storeProduct(c0_2, a, p + 0, v + 2); storeProduct(c0_3, a, p + 0, v + 3)
+        storeProduct(c1_0, a, p + 1, v + 0); storeProduct(c1_1, a, p + 1, v + 1); storeProduct(c1_2, a, p + 1, v + 2); storeProduct(c1_3, a, p + 1, v + 3)
+        storeProduct(c2_0, a, p + 2, v + 0); storeProduct(c2_1, a, p + 2, v + 1); storeProduct(c2_2, a, p + 2, v + 2); storeProduct(c2_3, a, p + 2, v + 3)
+        storeProduct(c3_0, a, p + 3, v + 0); storeProduct(c3_1, a, p + 3, v + 1); storeProduct(c3_2, a, p + 3, v + 2); storeProduct(c3_3, a, p + 3, v + 3)
+        storeProduct(c4_0, a, p + 4, v + 0); storeProduct(c4_1, a, p + 4, v + 1); storeProduct(c4_2, a, p + 4, v + 2); storeProduct(c4_3, a, p + 4, v + 3)
+        storeProduct(c5_0, a, p + 5, v + 0); storeProduct(c5_1, a, p + 5, v + 1); storeProduct(c5_2, a, p + 5, v + 2); storeProduct(c5_3, a, p + 5, v + 3)
+    }
+
+    @inline(never) static func tileWF12x2(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+        let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
+        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
+        let vb = Int(a.pointee.vectorBytes)
+        var x0 = origin(a, p + 0)
+        var x1 = origin(a, p + 1)
+        var x2 = origin(a, p + 2)
+        var x3 = origin(a, p + 3)
+        var x4 = origin(a, p + 4)
+        var x5 = origin(a, p + 5)
+        var x6 = origin(a, p + 6)
+        var x7 = origin(a, p + 7)
+        var x8 = origin(a, p + 8)
+        var x9 = origin(a, p + 9)
+        var x10 = origin(a, p + 10)
+        var x11 = origin(a, p + 11)
+        var w = a.pointee.weights! + v * vb
+        var c0_0 = Acc(); var c0_1 = Acc()
+        var c1_0 = Acc(); var c1_1 = Acc()
+        var c2_0 = Acc(); var c2_1 = Acc()
+        var c3_0 = Acc(); var c3_1 = Acc()
+        var c4_0 = Acc(); var c4_1 = Acc()
+        var c5_0 = Acc(); var c5_1 = Acc()
+        var c6_0 = Acc(); var c6_1 = Acc()
+        var c7_0 = Acc(); var c7_1 = Acc()
+        var c8_0 = Acc(); var c8_1 = Acc()
+        var c9_0 = Acc(); var c9_1 = Acc()
+        var c10_0 = Acc(); var c10_1 = Acc()
+        var c11_0 = Acc(); var c11_1 = Acc()
+        for _ in 0..<kh {
+            for _ in 0..<segments {
+                for g in 0..<quads {
+                    let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                    let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c0_0 = fma(c0_0, a0, w0); c0_1 = fma(c0_1, a0, w1)
+                    let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c1_0 = fma(c1_0, a1, w0); c1_1 = fma(c1_1, a1, w1)
+                    let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c2_0 = fma(c2_0, a2, w0); c2_1 = fma(c2_1, a2, w1)
+                    let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c3_0 = fma(c3_0, a3, w0); c3_1 = fma(c3_1, a3, w1)
+                    let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c4_0 = fma(c4_0, a4, w0); c4_1 = fma(c4_1, a4, w1)
+                    let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c5_0 = fma(c5_0, a5, w0); c5_1 = fma(c5_1, a5, w1)
+                    let a6 = Acc(repeating: x6.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c6_0 = fma(c6_0, a6, w0); c6_1 = fma(c6_1, a6, w1)
+                    let a7 = Acc(repeating: x7.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c7_0 = fma(c7_0, a7, w0); c7_1 = fma(c7_1, a7, w1)
+                    let a8 = Acc(repeating: x8.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c8_0 = fma(c8_0, a8, w0); c8_1 = fma(c8_1, a8, w1)
+                    let a9 = Acc(repeating: x9.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c9_0 = fma(c9_0, a9, w0); c9_1 = fma(c9_1, a9, w1)
+                    let a10 = Acc(repeating: x10.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c10_0 = fma(c10_0, a10, w0); c10_1 = fma(c10_1, a10, w1)
+                    let a11 = Acc(repeating: x11.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c11_0 = fma(c11_0, a11, w0); c11_1 = fma(c11_1, a11, w1)
+                }
+                x0 += segmentStep; x1 += segmentStep; x2 += segmentStep; x3 += segmentStep; x4 += segmentStep; x5 += segmentStep; x6 += segmentStep; x7 += segmentStep; x8 += segmentStep; x9 += segmentStep; x10 += segmentStep; x11 += segmentStep
+                w += quads * 64
+            }
+            x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance; x6 += rowAdvance; x7 += rowAdvance; x8 += rowAdvance; x9 += rowAdvance; x10 += rowAdvance; x11 += rowAdvance
+        }
+        storeProduct(c0_0, a, p + 0, v + 0); storeProduct(c0_1, a, p + 0, v + 1)
+        storeProduct(c1_0, a, p + 1, v + 0); storeProduct(c1_1, a, p + 1, v + 1)
+        storeProduct(c2_0, a, p + 2, v + 0); storeProduct(c2_1, a, p + 2, v + 1)
+        storeProduct(c3_0, a, p + 3, v + 0); storeProduct(c3_1, a, p + 3, v + 1)
+        storeProduct(c4_0, a, p + 4, v + 0); storeProduct(c4_1, a, p + 4, v + 1)
+        storeProduct(c5_0, a, p + 5, v + 0); storeProduct(c5_1, a, p + 5, v + 1)
+        storeProduct(c6_0, a, p + 6, v + 0); storeProduct(c6_1, a, p + 6, v + 1)
+        storeProduct(c7_0, a, p + 7, v + 0); storeProduct(c7_1, a, p + 7, v + 1)
+        storeProduct(c8_0, a, p + 8, v + 0); storeProduct(c8_1, a, p + 8, v + 1)
+        storeProduct(c9_0, a, p + 9, v + 0); storeProduct(c9_1, a, p + 9, v + 1)
+        storeProduct(c10_0, a, p + 10, v + 0); storeProduct(c10_1, a, p + 10, v + 1)
+        storeProduct(c11_0, a, p + 11, v + 0); storeProduct(c11_1, a, p + 11, v + 1)
+    }
+
+    @inline(never) static func tileWF16x1(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+        let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
+        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
+        let vb = Int(a.pointee.vectorBytes)
+        var x0 = origin(a, p + 0)
+        var x1 = origin(a, p + 1)
+        var x2 = origin(a, p + 2)
+        var x3 = origin(a, p + 3)
+        var x4 = origin(a, p + 4)
+        var x5 = origin(a, p + 5)
+        var x6 = origin(a, p + 6)
+        var x7 = origin(a, p + 7)
+        var x8 = origin(a, p + 8)
+        var x9 = origin(a, p + 9)
+        var x10 = origin(a, p + 10)
+        var x11 = origin(a, p + 11)
+        var x12 = origin(a, p + 12)
+        var x13 = origin(a, p + 13)
+        var x14 = origin(a, p + 14)
+        var x15 = origin(a, p + 15)
+        var w = a.pointee.weights! + v * vb
+        var c0_0 = Acc()
+        var c1_0 = Acc()
+        var c2_0 = Acc()
+        var c3_0 = Acc()
+        var c4_0 = Acc()
+        var c5_0 = Acc()
+        var c6_0 = Acc()
+        var c7_0 = Acc()
+        var c8_0 = Acc()
+        var c9_0 = Acc()
+        var c10_0 = Acc()
+        var c11_0 = Acc()
+        var c12_0 = Acc()
+        var c13_0 = Acc()
+        var c14_0 = Acc()
+        var c15_0 = Acc()
+        for _ in 0..<kh {
+            for _ in 0..<segments {
+                for g in 0..<quads {
+                    let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c0_0 = fma(c0_0, a0, w0)
+                    let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c1_0 = fma(c1_0, a1, w0)
+                    let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c2_0 = fma(c2_0, a2, w0)
+                    let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c3_0 = fma(c3_0, a3, w0)
+                    let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c4_0 = fma(c4_0, a4, w0)
+                    let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c5_0 = fma(c5_0, a5, w0)
+                    let a6 = Acc(repeating: x6.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c6_0 = fma(c6_0, a6, w0)
+                    let a7 = Acc(repeating: x7.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c7_0 = fma(c7_0, a7, w0)
+                    let a8 = Acc(repeating: x8.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c8_0 = fma(c8_0, a8, w0)
+                    let a9 = Acc(repeating: x9.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c9_0 = fma(c9_0, a9, w0)
+                    let a10 = Acc(repeating: x10.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c10_0 = fma(c10_0, a10, w0)
+                    let a11 = Acc(repeating: x11.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c11_0 = fma(c11_0, a11, w0)
+                    let a12 = Acc(repeating: x12.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c12_0 = fma(c12_0, a12, w0)
+                    let a13 = Acc(repeating: x13.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c13_0 = fma(c13_0, a13, w0)
+                    let a14 = Acc(repeating: x14.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c14_0 = fma(c14_0, a14, w0)
+                    let a15 = Acc(repeating: x15.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c15_0 = fma(c15_0, a15, w0)
+                }
+                x0 += segmentStep; x1 += segmentStep; x2 += segmentStep; x3 += segmentStep; x4 += segmentStep; x5 += segmentStep; x6 += segmentStep; x7 += segmentStep; x8 += segmentStep; x9 += segmentStep; x10 += segmentStep; x11 += segmentStep; x12 += segmentStep; x13 += segmentStep; x14 += segmentStep; x15 += segmentStep
+                w += quads * 64
+            }
+            x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance; x6 += rowAdvance; x7 += rowAdvance; x8 += rowAdvance; x9 += rowAdvance; x10 += rowAdvance; x11 += rowAdvance; x12 += rowAdvance; x13 += rowAdvance; x14 += rowAdvance; x15 += rowAdvance
+        }
+        storeProduct(c0_0, a, p + 0, v + 0)
+        storeProduct(c1_0, a, p + 1, v + 0)
+        storeProduct(c2_0, a, p + 2, v + 0)
+        storeProduct(c3_0, a, p + 3, v + 0)
+        storeProduct(c4_0, a, p + 4, v + 0)
+        storeProduct(c5_0, a, p + 5, v + 0)
+        storeProduct(c6_0, a, p + 6, v + 0)
+        storeProduct(c7_0, a, p + 7, v + 0)
+        storeProduct(c8_0, a, p + 8, v + 0)
+        storeProduct(c9_0, a, p + 9, v + 0)
+        storeProduct(c10_0, a, p + 10, v + 0)
+        storeProduct(c11_0, a, p + 11, v + 0)
+        storeProduct(c12_0, a, p + 12, v + 0)
+        storeProduct(c13_0, a, p + 13, v + 0)
+        storeProduct(c14_0, a, p + 14, v + 0)
+        storeProduct(c15_0, a, p + 15, v + 0)
+    }
+
+    @inline(never) static func tileWF1x4(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+        let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
+        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
+        let vb = Int(a.pointee.vectorBytes)
+        var x0 = origin(a, p + 0)
+        var w = a.pointee.weights! + v * vb
+        var c0_0 = Acc(); var c0_1 = Acc(); var c0_2 = Acc(); var c0_3 = Acc()
+        for _ in 0..<kh {
+            for _ in 0..<segments {
+                for g in 0..<quads {
+                    let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                    let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                    let w2 = (w + 2 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                    let w3 = (w + 3 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c0_0 = fma(c0_0, a0, w0); c0_1 = fma(c0_1, a0, w1); c0_2 = fma(c0_2, a0, w2); c0_3 = fma(c0_3, a0, w3)
+                }
+                x0 += segmentStep
+                w += quads * 64
+            }
+            x0 += rowAdvance
+        }
+        storeProduct(c0_0, a, p + 0, v + 0); storeProduct(c0_1, a, p + 0, v + 1); storeProduct(c0_2, a, p + 0, v + 2); storeProduct(c0_3, a, p + 0, v + 3)
+    }
+
+    @inline(never) static func tileWF1x2(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+        let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
+        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
+        let vb = Int(a.pointee.vectorBytes)
+        var x0 = origin(a, p + 0)
+        var w = a.pointee.weights! + v * vb
+        var c0_0 = Acc(); var c0_1 = Acc()
+        for _ in 0..<kh {
+            for _ in 0..<segments {
+                for g in 0..<quads {
+                    let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                    let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c0_0 = fma(c0_0, a0, w0); c0_1 = fma(c0_1, a0, w1)
+                }
+                x0 += segmentStep
+                w += quads * 64
+            }
+            x0 += rowAdvance
+        }
+        storeProduct(c0_0, a, p + 0, v + 0); storeProduct(c0_1, a, p + 0, v + 1)
+    }
+
+    @inline(never) static func tileWF1x1(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+        let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
+        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
+        let vb = Int(a.pointee.vectorBytes)
+        var x0 = origin(a, p + 0)
+        var w = a.pointee.weights! + v * vb
+        var c0_0 = Acc()
+        for _ in 0..<kh {
+            for _ in 0..<segments {
+                for g in 0..<quads {
+                    let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c0_0 = fma(c0_0, a0, w0)
+                }
+                x0 += segmentStep
+                w += quads * 64
+            }
+            x0 += rowAdvance
+        }
+        storeProduct(c0_0, a, p + 0, v + 0)
+    }
+
+    /// V = B^T d B of tiles [tileBegin, tileBegin + tiles), as winogradInput, on f32 (0 outside the input).
+    public static func winogradInputFloat(_ x: UnsafePointer<Float>, height: Int, width: Int, channels: Int,
+                                          padTop: Int, padLeft: Int, tilesWide: Int, tileBegin: Int, tiles: Int,
+                                          _ v: UnsafeMutablePointer<Float>, positionStride: Int, icPadded: Int) {
+        typealias F = SIMD16<Float>
+        for t in 0..<tiles {
+            let (th, tw) = (tileBegin + t).quotientAndRemainder(dividingBy: tilesWide)
+            let ih0 = 2 * th - padTop, iw0 = 2 * tw - padLeft
+            let interior = ih0 >= 0 && ih0 + 4 <= height && iw0 >= 0 && iw0 + 4 <= width && channels % lanes == 0
+            for c0 in stride(from: 0, to: icPadded, by: lanes) {
+                let n = min(channels - c0, lanes)
+                @inline(__always) func value(_ ih: Int, _ iw: Int) -> F {
+                    if !interior && (ih < 0 || ih >= height || iw < 0 || iw >= width || n <= 0) { return F() }
+                    let o = (ih * width + iw) * channels + c0
+                    if n == lanes { return UnsafeRawPointer(x + o).loadUnaligned(as: F.self) }
+                    var f = F(); for i in 0..<n { f[i] = x[o + i] }; return f
+                }
+                @inline(__always) func row(_ i: Int) -> (F, F, F, F) {
+                    let d0 = value(ih0 + i, iw0), d1 = value(ih0 + i, iw0 + 1)
+                    let d2 = value(ih0 + i, iw0 + 2), d3 = value(ih0 + i, iw0 + 3)
+                    return (d0 - d2, d1 + d2, d2 - d1, d1 - d3)
+                }
+                let r0 = row(0), r1 = row(1), r2 = row(2), r3 = row(3)
+                let out = v + t * icPadded + c0
+                @inline(__always) func put(_ r: Int, _ q: (F, F, F, F)) {
+                    let base = UnsafeMutableRawPointer(out + r * 4 * positionStride), s = positionStride * 4
+                    base.storeBytes(of: q.0, as: F.self)
+                    base.storeBytes(of: q.1, toByteOffset: s, as: F.self)
+                    base.storeBytes(of: q.2, toByteOffset: 2 * s, as: F.self)
+                    base.storeBytes(of: q.3, toByteOffset: 3 * s, as: F.self)
+                }
+                put(0, (r0.0 - r2.0, r0.1 - r2.1, r0.2 - r2.2, r0.3 - r2.3))
+                put(1, (r1.0 + r2.0, r1.1 + r2.1, r1.2 + r2.2, r1.3 + r2.3))
+                put(2, (r2.0 - r1.0, r2.1 - r1.1, r2.2 - r1.2, r2.3 - r1.3))
+                put(3, (r1.0 - r3.0, r1.1 - r3.1, r1.2 - r3.2, r1.3 - r3.3))
+            }
+        }
+    }
+
+    /// y = A^T M A / 4 + bias of tiles [tileBegin, tileBegin + tiles), then the f32 epilogue of `a`.
+    public static func winogradOutputFloat(_ a: UnsafePointer<rtg_conv_args>, _ m: UnsafePointer<Float>, positionStride: Int,
+                                           outHeight: Int, tilesWide: Int, tileBegin: Int, tiles: Int) {
+        typealias F = SIMD16<Float>
+        let outWidth = Int(a.pointee.outWidth), vectors = Int(a.pointee.ocVectors), stride = vectors * lanes
+        let bias = UnsafeRawPointer(a.pointee.bias!)
+        let quarter = F(repeating: 0.25)
+        for t in 0..<tiles {
+            let (th, tw) = (tileBegin + t).quotientAndRemainder(dividingBy: tilesWide)
+            let oh = 2 * th, ow = 2 * tw
+            for v in 0..<vectors {
+                let base = UnsafeRawPointer(m + t * stride + v * lanes), s = positionStride * 4
+                @inline(__always) func fold(_ r: Int) -> (F, F) {
+                    let row = base + r * 4 * s
+                    let m0 = row.loadUnaligned(as: F.self), m1 = row.loadUnaligned(fromByteOffset: s, as: F.self)
+                    let m2 = row.loadUnaligned(fromByteOffset: 2 * s, as: F.self), m3 = row.loadUnaligned(fromByteOffset: 3 * s, as: F.self)
+                    return (m0 + m1 + m2, m1 - m2 - m3)
+                }
+                let r0 = fold(0), r1 = fold(1), r2 = fold(2), r3 = fold(3)
+                let b = bias.loadUnaligned(fromByteOffset: v * lanes * 4, as: F.self)
+                @inline(__always) func put(_ y: F, _ p: Int) { storeFloat(unsafeBitCast(y * quarter + b, to: Acc.self), a, p, v) }
+                put(r0.0 + r1.0 + r2.0, oh * outWidth + ow)
+                if ow + 1 < outWidth { put(r0.1 + r1.1 + r2.1, oh * outWidth + ow + 1) }
+                if oh + 1 < outHeight {
+                    put(r1.0 - r2.0 - r3.0, (oh + 1) * outWidth + ow)
+                    if ow + 1 < outWidth { put(r1.1 - r2.1 - r3.1, (oh + 1) * outWidth + ow + 1) }
+                }
+            }
+        }
+    }
+}
+
 // MARK: SIMD section: depthwise CONV2D, ADD, MUL, MEAN sums. The same code for every variant
 // (portable, avx2, vnni), 16 channels per step; each module's -target-cpu picks the instructions.
 extension VNNIKernels {

@@ -178,6 +178,56 @@ struct ConvCase: CustomStringConvertible {
         }
     }
 
+    /// avx2 runs 3x3 stride-1 convs by integer Winograd F(2x2, 3x3): odd and even sizes (edge tiles),
+    /// pads 0-3 on each side, channel counts off the 16-lane step, images large enough for several
+    /// blocks and slots, extreme inputs and weights; it must be the implementation that runs.
+    @Test(arguments: 0..<40)
+    func winograd(_ i: Int) {
+        var r = SplitMix64(seed: 0x3A_57 &+ UInt64(i) &* 104_729)
+        let pt = r.int(0...3), pb = r.int(0...3), pl = r.int(0...3), pr = r.int(0...3)
+        let big = i % 4 == 0
+        let h = r.int(max(1, 3 - pt - pb)...(big ? 40 : 13)), w = r.int(max(1, 3 - pl - pr)...(big ? 40 : 13))
+        let ic = [4, 5, 15, 16, 17, 33, 64, 70][i % 8], oc = r.int(1...(big ? 40 : 70))
+        let g = Conv2DGeometry(inputHeight: h, inputWidth: w, inputChannels: ic,
+                               outputHeight: outputSize(h, pt, pb, 3, 1, 1), outputWidth: outputSize(w, pl, pr, 3, 1, 1),
+                               outputChannels: oc, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1,
+                               padTop: pt, padLeft: pl, padBottom: pb, padRight: pr)
+        var c = ConvCase.random(seed: UInt64(i), kind: .dense)
+        c.g = g
+        c.x = i % 5 == 1 ? [Int8](repeating: -128, count: g.inputCount) : r.int8s(g.inputCount)
+        c.w = i % 5 == 1 ? (0..<g.weightCount).map { _ in r.int(0...1) == 0 ? -128 : 127 } : r.weights(g.weightCount)
+        if i % 5 == 1 { c.zx = 127 }
+        c.b = (0..<oc).map { _ in Int32(r.int(-20000...20000)) }
+        c.rq = []
+        for _ in 0..<oc { c.rq += r.requantRow() }
+        if i % 3 == 0 { c.realistic(&r) }
+        #expect(WinogradInt8.applies(g))
+        if KernelVariant.avx2.isSupported {
+            let conv = Conv2DInt8(geometry: g, weights: c.w, bias: c.b, requant: c.rq, inputZeroPoint: c.zx, outputZeroPoint: c.zy,
+                                  variant: .avx2)
+            guard case .winograd = conv.implementation else { Issue.record("avx2 did not pick Winograd for \(g)"); return }
+        }
+        c.check()
+    }
+
+    /// The largest input channel count whose 4x accumulator still fits in int32, at the extremes.
+    @Test func winogradLargestReduction() {
+        let ic = (Int(Int32.max) / (4 * 9 * 255 * 128))
+        let g = Conv2DGeometry(inputHeight: 3, inputWidth: 4, inputChannels: ic, outputHeight: 3, outputWidth: 4,
+                               outputChannels: 9, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1,
+                               padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)
+        #expect(WinogradInt8.applies(g))
+        #expect(!WinogradInt8.applies(Conv2DGeometry(inputHeight: 3, inputWidth: 4, inputChannels: ic + 1, outputHeight: 3, outputWidth: 4,
+                                                     outputChannels: 9, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1,
+                                                     padTop: 1, padLeft: 1, padBottom: 1, padRight: 1)))
+        var rq: [Int32] = []
+        for o in 0..<9 { rq += [Int32(1 << 20) + Int32(o), 52, -Int32(1 << 19), 51] }
+        for sign in [Int8(-128), 127] {
+            ConvCase(g: g, x: [Int8](repeating: -128, count: g.inputCount), w: [Int8](repeating: sign, count: g.weightCount),
+                     b: [Int32](repeating: 0, count: 9), rq: rq, zx: 127, zy: 0, seed: 1).check()
+        }
+    }
+
     /// Layer shapes of the torchvision models at reduced spatial size (full channel counts).
     @Test(arguments: [(3, 32, 3, 2, 1), (32, 32, 3, 1, 32), (256, 256, 3, 2, 32), (56, 56, 3, 1, 7), (48, 24, 1, 1, 6), (96, 96, 3, 2, 96), (144, 24, 1, 1, 1), (128, 128, 3, 1, 32),
                       (64, 64, 3, 1, 8), (256, 256, 3, 2, 32), (480, 480, 5, 1, 480), (64, 256, 1, 1, 1), (672, 672, 5, 2, 672)])

@@ -1,6 +1,6 @@
 import Testing
 import RoentgenKernels
-import RoentgenFloat
+@testable import RoentgenFloat
 
 @Suite struct FloatKernelTests {
     /// Every variant (portable: im2col + sgemm; avx2 / vnni: packed FMA tiles; depthwise: SIMD along
@@ -32,6 +32,45 @@ import RoentgenFloat
                 if let first, variant != .portable || g.isDepthwise {
                     #expect(first.map(\.bitPattern) == fast.map(\.bitPattern), "\(variant): 2 threads differ; seed \(i) \(g)")
                 }
+                first = fast
+            }
+        }
+    }
+
+    /// 3x3 stride-1 convs with 32+ channels run Winograd F(2x2, 3x3) on avx2 / vnni: odd and even
+    /// sizes, pads 0-3, channel counts off the lanes, several blocks; within the direct sum's tolerance,
+    /// the same bits at 2 threads, and Winograd must be what runs.
+    @Test(arguments: 0..<24)
+    func winograd(_ i: Int) {
+        var r = SplitMix64(seed: 0x3F_A7 &+ UInt64(i) &* 7_919)
+        let pt = r.int(0...3), pb = r.int(0...3), pl = r.int(0...3), pr = r.int(0...3)
+        let h = r.int(max(1, 3 - pt - pb)...(i % 3 == 0 ? 36 : 11)), w = r.int(max(1, 3 - pl - pr)...(i % 3 == 0 ? 36 : 11))
+        let ic = [32, 33, 47, 64, 100, 256][i % 6], oc = [32, 40, 129, 64][i % 4]
+        let g = Conv2DGeometry(inputHeight: h, inputWidth: w, inputChannels: ic,
+                               outputHeight: outputSize(h, pt, pb, 3, 1, 1), outputWidth: outputSize(w, pl, pr, 3, 1, 1),
+                               outputChannels: oc, kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1,
+                               padTop: pt, padLeft: pl, padBottom: pb, padRight: pr)
+        let x = r.floats(g.inputCount), wt = r.floats(g.weightCount, -0.2...0.2), b = r.floats(oc)
+        let alpha: Float = [1, 0.1, 0][i % 3]
+        let (lo, hi): (Float, Float) = i % 4 == 1 ? (-0.3, 0.6) : (-.infinity, .infinity)
+        var ref = [Double](repeating: 0, count: g.outputCount)
+        Conv2DFloat.reference(geometry: g, input: x, weights: wt, bias: b, alpha: alpha, clipMin: lo, clipMax: hi, output: &ref)
+        for variant in supportedVariants where variant != .portable {
+            #expect(WinogradFloat.applies(g, variant: variant))
+            let conv = Conv2DFloat(geometry: g, weights: wt, bias: b, alpha: alpha, clipMin: lo, clipMax: hi, variant: variant)
+            guard case .winograd = conv.implementation else { Issue.record("\(variant) did not pick Winograd for \(g)"); return }
+            let scratch = Scratch(conv.scratchBytes, seed: UInt64(i))
+            var first: [Float]? = nil
+            for (threads, pool) in threadPools() {
+                scratch.scramble()
+                var fast = [Float](repeating: .nan, count: g.outputCount)
+                conv.run(input: x, output: &fast, scratch: scratch.pointer, pool: pool)
+                if let j = notClose(fast, ref) {
+                    Issue.record("\(variant) x\(threads) Winograd f32 at \(j): \(fast[j]) vs \(ref[j]); seed \(i) \(g)")
+                    return
+                }
+                #expect(scratch.guardIntact, "\(variant): wrote past scratchBytes; seed \(i) \(g)")
+                if let first { #expect(first.map(\.bitPattern) == fast.map(\.bitPattern), "\(variant): 2 threads differ; \(g)") }
                 first = fast
             }
         }

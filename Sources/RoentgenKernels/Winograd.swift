@@ -1,0 +1,283 @@
+// CONV2D 3x3 stride 1 by Winograd F(2x2, 3x3): 16 products per 2 x 2 outputs instead of 36.
+//   int8 (avx2): exact integers, every accumulator bit-identical to the direct sum (the arithmetic,
+//                and why it is exact: generate_isa_kernels.py, "Winograd");
+//   f32 (avx2, vnni): within the direct sum's rounding (SPEC "Float arithmetic").
+// The output tiles are cut into blocks; a block's transformed input and its 16 positions' products
+// live in one of `slots` scratch slots, one per chunk, so threads never share a buffer.
+import CRoentgenISA
+#if arch(x86_64)
+import RoentgenKernelsVNNI
+import RoentgenKernelsAVX2
+#endif
+
+/// The blocking shared by both precisions: tiles, blocks, slots, and the tiles' arguments for each
+/// position (one set per slot, since `padded` / `raw` point into the slot).
+struct WinogradPlan {
+    /// Chunks run at once at most (each has its own slot of scratch).
+    static let slots = 4
+    /// Bytes of scratch one slot aims at (the block's transformed input and products stay in L2).
+    static let slotBudget = 128 * 1024
+
+    /// Groups = 1, 3 x 3, stride 1, no dilation, at least 4 input channels (with one, the cost is the
+    /// epilogue, not the products: the direct kernel is as fast).
+    static func shapeApplies(_ g: Conv2DGeometry) -> Bool {
+        g.groups == 1 && g.kernelHeight == 3 && g.kernelWidth == 3 && g.strideHeight == 1 && g.strideWidth == 1
+            && g.dilationHeight == 1 && g.dilationWidth == 1 && g.inputChannels >= 4
+    }
+
+    let lanes: Int, elementBytes: Int
+    let icPadded: Int, ocVectors: Int
+    let tilesWide: Int, tileCount: Int
+    /// Tiles per block and blocks.
+    let blockTiles: Int, blockCount: Int
+    let inputBytes: Int, slotBytes: Int, slots: Int
+    var scratchBytes: Int { slots * slotBytes }
+    /// Elements between two positions' rows in a slot: input (s16 / f32) and products (int32 / f32).
+    var inputStride: Int { blockTiles * icPadded }
+    var productStride: Int { blockTiles * ocVectors * lanes }
+    /// Packed weights of one position and vector: [ICp / quadElements quads][lanes][4 bytes].
+    var vectorBytes: Int { icPadded * elementBytes * lanes }
+
+    /// `elementBytes` of the transformed input (2: s16 pairs per quad, 4: one f32 per quad);
+    /// `icStep`: the input transform's vector of channels.
+    init(_ g: Conv2DGeometry, lanes: Int, elementBytes: Int, icStep: Int) {
+        self.lanes = lanes; self.elementBytes = elementBytes
+        icPadded = (g.inputChannels + icStep - 1) / icStep * icStep
+        ocVectors = (g.outputChannels + lanes - 1) / lanes
+        tilesWide = (g.outputWidth + 1) / 2
+        tileCount = tilesWide * ((g.outputHeight + 1) / 2)
+        let perTile = 16 * icPadded * elementBytes + 16 * ocVectors * lanes * 4
+        var block = max(8, WinogradPlan.slotBudget / perTile)
+        // at least two blocks when there are tiles enough, so that two threads share the work
+        if tileCount >= 16 { block = min(block, (tileCount + 1) / 2) }
+        blockTiles = min(block, tileCount)
+        blockCount = (tileCount + blockTiles - 1) / blockTiles
+        inputBytes = (16 * blockTiles * icPadded * elementBytes + 63) / 64 * 64
+        slotBytes = inputBytes + (16 * blockTiles * ocVectors * lanes * 4 + 63) / 64 * 64
+        slots = min(WinogradPlan.slots, blockCount)
+    }
+
+    /// The tiles' arguments for [slot][position]; weights of position p at `weights + p * ocVectors * vectorBytes`.
+    func productArguments(_ g: Conv2DGeometry, weights: UnsafeRawPointer) -> UnsafeMutablePointer<rtg_conv_args> {
+        let args = UnsafeMutablePointer<rtg_conv_args>.allocate(capacity: slots * 16)
+        for i in 0..<slots * 16 {
+            var a = rtg_conv_args()
+            a.weights = weights + (i % 16) * ocVectors * vectorBytes
+            a.outWidth = 1 << 40                  // one long row of tiles: tile p's input is at p * ICp elements
+            a.oc = Int64(g.outputChannels); a.ocVectors = Int64(ocVectors)
+            a.kernelHeight = 1; a.quads = Int64(icPadded * elementBytes / 4); a.segments = 1
+            a.pixelStepBytes = Int64(icPadded * elementBytes); a.vectorBytes = Int64(vectorBytes)
+            (args + i).initialize(to: a)
+        }
+        return args
+    }
+
+    /// Points every slot's arguments at their rows in `scratch`.
+    func bind(_ args: UnsafeMutablePointer<rtg_conv_args>, scratch: UnsafeMutableRawPointer) {
+        for s in 0..<slots {
+            let slot = scratch + s * slotBytes
+            for position in 0..<16 {
+                let a = args + s * 16 + position
+                a.pointee.padded = UnsafeRawPointer(slot + position * inputStride * elementBytes)
+                a.pointee.raw = (slot + inputBytes).assumingMemoryBound(to: Int32.self) + position * productStride
+            }
+        }
+    }
+
+    func chunkCount(threads: Int) -> Int { threads <= 1 ? 1 : slots }
+
+    /// The 4 x 4 transform of a 3 x 3 kernel with 2G = [[2,0,0],[1,1,1],[1,-1,1],[0,0,2]]: U = 2G g (2G)^T.
+    static func transformKernel(_ tap: (Int, Int) -> Double) -> [Double] {
+        let G: [[Double]] = [[2, 0, 0], [1, 1, 1], [1, -1, 1], [0, 0, 2]]
+        var u = [Double](repeating: 0, count: 16)
+        for r in 0..<4 { for c in 0..<4 { for kh in 0..<3 { for kw in 0..<3 { u[r * 4 + c] += G[r][kh] * tap(kh, kw) * G[c][kw] } } } }
+        return u
+    }
+}
+
+final class WinogradInt8: @unchecked Sendable {
+    /// The shape, and 4 * the largest possible accumulator fits in int32 (|sum| <= 9 * IC * 255 * 128),
+    /// so that the wrapped int32 sums are exact.
+    static func applies(_ g: Conv2DGeometry) -> Bool {
+        WinogradPlan.shapeApplies(g) && 4 * 9 * g.inputChannels * 255 * 128 < Int(Int32.max)
+    }
+
+    let geometry: Conv2DGeometry
+    let plan: WinogradPlan
+    let inputZeroPoint: Int32
+    let weights: UnsafeMutableRawPointer          // [16 positions][ocVectors][ICp / 2 quads][8 lanes][2 x s16]
+    let columns: UnsafeMutablePointer<Int32>
+    let productArgs: UnsafeMutablePointer<rtg_conv_args>   // [slot][16 positions]
+    let outputArgs: UnsafeMutablePointer<rtg_conv_args>
+    var scratchBytes: Int { plan.scratchBytes }
+
+    init(geometry g: Conv2DGeometry, weights w: UnsafePointer<Int8>, bias: UnsafePointer<Int32>, requant: UnsafePointer<Int32>,
+         inputZeroPoint zx: Int32, outputZeroPoint zy: Int32, outputMin: Int32, outputMax: Int32) {
+        precondition(WinogradInt8.applies(g), "WinogradInt8: geometry \(g) is not a 3x3 stride-1 conv it can run exactly")
+        geometry = g
+        inputZeroPoint = zx
+        let P = WinogradPlan(g, lanes: 8, elementBytes: 2, icStep: 16)
+        plan = P
+        let lanes = P.lanes, ic = g.inputChannels
+        weights = .allocate(byteCount: 16 * P.ocVectors * P.vectorBytes, alignment: 64)
+        weights.initializeMemory(as: UInt8.self, repeating: 0, count: 16 * P.ocVectors * P.vectorBytes)
+        for o in 0..<g.outputChannels {
+            let (v, lane) = o.quotientAndRemainder(dividingBy: lanes)
+            for j in 0..<ic {
+                let u = WinogradPlan.transformKernel { kh, kw in Double(w[((o * 3 + kh) * 3 + kw) * ic + j]) }
+                for position in 0..<16 {
+                    let at = (position * P.ocVectors + v) * P.vectorBytes + ((j / 2) * lanes + lane) * 4 + (j % 2) * 2
+                    weights.storeBytes(of: Int16(u[position]), toByteOffset: at, as: Int16.self)   // |u| <= 9 * 128
+                }
+            }
+        }
+        let ocPad = P.ocVectors * lanes
+        let made = EpilogueColumns.make(groups: 1, groupChannels: g.outputChannels, paddedChannels: ocPad,
+                                        channels: g.outputChannels, requant: requant) { bias[$0] }
+        columns = made.0
+        productArgs = P.productArguments(g, weights: UnsafeRawPointer(weights))
+        var o = rtg_conv_args()
+        o.bias = UnsafePointer(columns)
+        o.mPos = UnsafePointer(columns + ocPad); o.sPos = UnsafePointer(columns + 2 * ocPad)
+        o.mNeg = UnsafePointer(columns + 3 * ocPad); o.sNeg = UnsafePointer(columns + 4 * ocPad)
+        o.tPos = UnsafePointer(columns + 5 * ocPad); o.tNeg = UnsafePointer(columns + 6 * ocPad)
+        o.rPos = UnsafePointer(columns + 7 * ocPad); o.rNeg = UnsafePointer(columns + 8 * ocPad)
+        o.fastRequant = made.1 ? 1 : 0
+        o.outWidth = Int64(g.outputWidth); o.oc = Int64(g.outputChannels); o.ocVectors = Int64(P.ocVectors)
+        o.outputStride = Int64(g.outputChannels)
+        o.outputZeroPoint = Int64(zy); o.outputMin = Int64(outputMin); o.outputMax = Int64(outputMax)
+        outputArgs = .allocate(capacity: 1)
+        outputArgs.initialize(to: o)
+    }
+
+    deinit { weights.deallocate(); columns.deallocate(); productArgs.deallocate(); outputArgs.deallocate() }
+
+    private var input: UnsafePointer<Int8>? = nil
+    private var scratch: UnsafeMutableRawPointer? = nil
+
+    func bind(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>, scratch: UnsafeMutableRawPointer) {
+        self.input = input; self.scratch = scratch
+        outputArgs.pointee.output = output
+        plan.bind(productArgs, scratch: scratch)
+    }
+
+    func chunkCount(threads: Int) -> Int { plan.chunkCount(threads: threads) }
+
+    /// Blocks of part `part` of `parts` (parts <= slots), in slot `part`.
+    func compute(part: Int, of parts: Int) {
+        #if arch(x86_64)
+        let g = geometry, P = plan, slot = scratch! + part * P.slotBytes
+        let products = (slot + P.inputBytes).assumingMemoryBound(to: Int32.self)
+        for block in partRange(P.blockCount, part, parts) {
+            let first = block * P.blockTiles, tiles = min(P.blockTiles, P.tileCount - first)
+            AVX2Kernels.winogradInput(input!, height: g.inputHeight, width: g.inputWidth, channels: g.inputChannels,
+                                      zeroPoint: inputZeroPoint, padTop: g.padTop, padLeft: g.padLeft, tilesWide: P.tilesWide,
+                                      tileBegin: first, tiles: tiles, slot.assumingMemoryBound(to: Int16.self),
+                                      positionStride: P.inputStride, icPadded: P.icPadded)
+            for position in 0..<16 {
+                AVX2Kernels.winogradProducts(productArgs + part * 16 + position, tiles: tiles, vectorBegin: 0, vectorEnd: P.ocVectors)
+            }
+            AVX2Kernels.winogradOutput(outputArgs, products, positionStride: P.productStride,
+                                       outHeight: g.outputHeight, tilesWide: P.tilesWide, tileBegin: first, tiles: tiles)
+        }
+        #endif
+    }
+}
+
+public final class WinogradFloat: @unchecked Sendable {
+    /// The shape, with 32 channels or more on both sides: with fewer, the transforms cost what the
+    /// products save (measured on the Table-2 layers).
+    public static func applies(_ g: Conv2DGeometry, variant: KernelVariant) -> Bool {
+        (variant == .avx2 || variant == .vnni) && WinogradPlan.shapeApplies(g) && min(g.inputChannels, g.outputChannels) >= 32
+    }
+
+    public let variant: KernelVariant
+    let geometry: Conv2DGeometry
+    let plan: WinogradPlan
+    let weights: UnsafeMutableRawPointer          // [16 positions][ocVectors][ICp][lanes] f32
+    let bias: UnsafeMutablePointer<Float>
+    let productArgs: UnsafeMutablePointer<rtg_conv_args>
+    let outputArgs: UnsafeMutablePointer<rtg_conv_args>
+    public var scratchBytes: Int { plan.scratchBytes }
+
+    public init(variant: KernelVariant, geometry g: Conv2DGeometry, weights w: UnsafePointer<Float>, bias b: UnsafePointer<Float>,
+                alpha: Float, clipMin: Float, clipMax: Float) {
+        precondition(WinogradFloat.applies(g, variant: variant) && variant.isSupported, "WinogradFloat: \(variant) cannot run \(g)")
+        self.variant = variant
+        geometry = g
+        let lanes = variant == .vnni ? 16 : 8
+        let P = WinogradPlan(g, lanes: lanes, elementBytes: 4, icStep: lanes)
+        plan = P
+        let ic = g.inputChannels
+        weights = .allocate(byteCount: 16 * P.ocVectors * P.vectorBytes, alignment: 64)
+        weights.initializeMemory(as: UInt8.self, repeating: 0, count: 16 * P.ocVectors * P.vectorBytes)
+        for o in 0..<g.outputChannels {
+            let (v, lane) = o.quotientAndRemainder(dividingBy: lanes)
+            for j in 0..<ic {
+                let u = WinogradPlan.transformKernel { kh, kw in Double(w[((o * 3 + kh) * 3 + kw) * ic + j]) }
+                for position in 0..<16 {
+                    let at = (position * P.ocVectors + v) * P.vectorBytes + (j * lanes + lane) * 4
+                    weights.storeBytes(of: Float(u[position]), toByteOffset: at, as: Float.self)
+                }
+            }
+        }
+        let ocPad = P.ocVectors * lanes
+        bias = UnsafeMutableRawPointer.allocate(byteCount: ocPad * 4, alignment: 64).bindMemory(to: Float.self, capacity: ocPad)
+        bias.initialize(repeating: 0, count: ocPad)
+        for o in 0..<g.outputChannels { bias[o] = b[o] }
+        productArgs = P.productArguments(g, weights: UnsafeRawPointer(weights))
+        var o = rtg_conv_args()
+        o.bias = UnsafeRawPointer(bias).assumingMemoryBound(to: Int32.self)
+        o.alpha = alpha; o.leaky = alpha == 1 ? 0 : 1
+        o.clipMin = clipMin; o.clipMax = clipMax
+        o.clip = clipMin == -.infinity && clipMax == .infinity ? 0 : 1
+        o.outWidth = Int64(g.outputWidth); o.oc = Int64(g.outputChannels); o.ocVectors = Int64(P.ocVectors)
+        o.outputStride = Int64(g.outputChannels)
+        outputArgs = .allocate(capacity: 1)
+        outputArgs.initialize(to: o)
+    }
+
+    deinit { weights.deallocate(); bias.deallocate(); productArgs.deallocate(); outputArgs.deallocate() }
+
+    private var input: UnsafePointer<Float>? = nil
+    private var scratch: UnsafeMutableRawPointer? = nil
+
+    public func bind(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, scratch: UnsafeMutableRawPointer) {
+        self.input = input; self.scratch = scratch
+        outputArgs.pointee.outputF32 = output
+        plan.bind(productArgs, scratch: scratch)
+    }
+
+    public func chunkCount(threads: Int) -> Int { plan.chunkCount(threads: threads) }
+
+    public func compute(part: Int, of parts: Int) {
+        #if arch(x86_64)
+        let g = geometry, P = plan, slot = scratch! + part * P.slotBytes
+        let transformed = slot.assumingMemoryBound(to: Float.self)
+        let products = (slot + P.inputBytes).assumingMemoryBound(to: Float.self)
+        let vnni = variant == .vnni
+        for block in partRange(P.blockCount, part, parts) {
+            let first = block * P.blockTiles, tiles = min(P.blockTiles, P.tileCount - first)
+            if vnni {
+                VNNIKernels.winogradInputFloat(input!, height: g.inputHeight, width: g.inputWidth, channels: g.inputChannels,
+                                               padTop: g.padTop, padLeft: g.padLeft, tilesWide: P.tilesWide, tileBegin: first, tiles: tiles,
+                                               transformed, positionStride: P.inputStride, icPadded: P.icPadded)
+                for position in 0..<16 {
+                    VNNIKernels.winogradProductsFloat(productArgs + part * 16 + position, tiles: tiles, vectorBegin: 0, vectorEnd: P.ocVectors)
+                }
+                VNNIKernels.winogradOutputFloat(outputArgs, products, positionStride: P.productStride, outHeight: g.outputHeight,
+                                                tilesWide: P.tilesWide, tileBegin: first, tiles: tiles)
+            } else {
+                AVX2Kernels.winogradInputFloat(input!, height: g.inputHeight, width: g.inputWidth, channels: g.inputChannels,
+                                               padTop: g.padTop, padLeft: g.padLeft, tilesWide: P.tilesWide, tileBegin: first, tiles: tiles,
+                                               transformed, positionStride: P.inputStride, icPadded: P.icPadded)
+                for position in 0..<16 {
+                    AVX2Kernels.winogradProductsFloat(productArgs + part * 16 + position, tiles: tiles, vectorBegin: 0, vectorEnd: P.ocVectors)
+                }
+                AVX2Kernels.winogradOutputFloat(outputArgs, products, positionStride: P.productStride, outHeight: g.outputHeight,
+                                                tilesWide: P.tilesWide, tileBegin: first, tiles: tiles)
+            }
+        }
+        #endif
+    }
+}
