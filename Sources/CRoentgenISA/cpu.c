@@ -13,3 +13,14 @@ int rtg_cpu_features(void) {
     return 0;
 #endif
 }
+
+uint64_t rtg_dependent_adds(uint64_t n) {
+    uint64_t x = 0;
+    for (uint64_t i = 0; i < n; i++) {
+#if defined(__x86_64__) || defined(__aarch64__)
+        __asm__ volatile("" : "+r"(x));   // keeps the chain: one add per iteration, not folded
+#endif
+        x += 1;
+    }
+    return x;
+}

@@ -426,6 +426,29 @@ extension PortableKernels {
         }
     }
 
+    /// QUANTIZE: y = clamp(rint(x / scale) + z, -128, 127), NaN -> z, 16 lanes at a time: one IEEE
+    /// division per lane (as the scalar twin `Quantize.one`), then rint of the value clamped to
+    /// +-1024 by adding 1.5 * 2^23 (the FPU rounds half to even; no libm call on a baseline x86-64).
+    public static func quantize(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Int8>, count: Int, scale: Float, zeroPoint: Int32) {
+        let s = VF(repeating: scale), magic = VF(repeating: 12_582_912)
+        let lo = VF(repeating: -1024), hi = VF(repeating: 1024)
+        let z = V32(repeating: zeroPoint)
+        let zClamped = V32(repeating: min(max(zeroPoint, -128), 127))
+        var i = 0
+        while i < count {
+            let q = loadF(x + i, count - i) / s
+            var c = q
+            c.replace(with: lo, where: c .< lo)
+            c.replace(with: hi, where: c .> hi)
+            // c + 1.5 * 2^23 lies in [2^23, 2^24), where the ulp is 1: its bits are 0x4B400000 + rint(c)
+            let n = unsafeBitCast(c + magic, to: V32.self) &- V32(repeating: 0x4B40_0000)
+            var v = clamp32(n &+ z, -128, 127)
+            v.replace(with: zClamped, where: q .!= q)
+            store8(rtg_narrow32to8(v), y + i, count - i)
+            i += 16
+        }
+    }
+
     /// sums[c] = sum over `pixels` of x[p][c] in f32, in pixel order.
     public static func channelSumsFloat(_ x: UnsafePointer<Float>, pixels: Int, channels: Int, _ sums: UnsafeMutablePointer<Float>) {
         var c0 = 0

@@ -1,6 +1,11 @@
 // SPEC "The rounding rule": the one requantize function every int8 epilogue uses, QUANTIZE and
 // DEQUANTIZE. Fast kernels may use a proved-equivalent SIMD form (each says why it is exact); the
 // scalar twins ("reference") call these.
+import CRoentgenISA
+#if arch(x86_64)
+import RoentgenKernelsVNNI
+import RoentgenKernelsAVX2
+#endif
 
 public enum Requantize {
     /// `(sum + 2^(shift-1)) >> shift` (arithmetic shift): round half up. `sum` is an exact i64
@@ -50,10 +55,15 @@ public enum Quantize {
         return Int8(truncatingIfNeeded: min(max(v, -128), 127))
     }
 
+    /// The variant's SIMD section (the same rounding, 16 lanes at a time; `one` is its scalar twin).
     public static func run(_ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Int8>,
-                           count: Int, scale: Float, zeroPoint: Int32) {
-        for i in 0..<count {
-            output[i] = one(input[i], scale: scale, zeroPoint: zeroPoint)
+                           count: Int, scale: Float, zeroPoint: Int32, variant: KernelVariant = .selected) {
+        switch variant {
+        #if arch(x86_64)
+        case .vnni: VNNIKernels.quantize(input, output, count: count, scale: scale, zeroPoint: zeroPoint)
+        case .avx2: AVX2Kernels.quantize(input, output, count: count, scale: scale, zeroPoint: zeroPoint)
+        #endif
+        default: PortableKernels.quantize(input, output, count: count, scale: scale, zeroPoint: zeroPoint)
         }
     }
 }

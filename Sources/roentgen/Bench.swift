@@ -6,6 +6,7 @@ import ArgumentParser
 import Foundation
 import Roentgen
 import RoentgenKernels
+import CRoentgenISA
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -36,12 +37,26 @@ struct Bench: ParsableCommand {
         // Fixed input: a smooth deterministic pattern in the normalised range.
         for i in 0..<count { interpreter.input[i] = Float((i * 7919) % 1000) / 1000 * 2 - 1 }
         for _ in 0..<warmup { interpreter.invoke() }
+        // Why a run is slow, measured rather than guessed: the calling thread's CPU time next to the
+        // wall time (the difference is time the core ran something else), page faults and context
+        // switches over the timed runs, and the clock before and after them.
+        let clockBefore = Bench.clockGHz()
         var times = [Double](repeating: 0, count: runs)
+        var offCPU = [Double](repeating: 0, count: runs)
+        let usageBefore = Bench.usage()
         for r in 0..<runs {
-            let t0 = Clock.now()
+            let t0 = Clock.now(), c0 = Bench.threadCPU()
             interpreter.invoke()
             times[r] = (Clock.now() - t0) * 1e3
+            offCPU[r] = times[r] - (Bench.threadCPU() - c0) * 1e3
         }
+        let usageAfter = Bench.usage()
+        let clockAfter = Bench.clockGHz()
+        let undisturbed = zip(times, offCPU).filter { $0.1 < 0.05 }.map(\.0).sorted()
+        let undisturbedMedian = undisturbed.isEmpty ? Double.nan : undisturbed[undisturbed.count / 2]
+        let faults = Int(usageAfter.ru_minflt - usageBefore.ru_minflt + usageAfter.ru_majflt - usageBefore.ru_majflt)
+        let preempted = Int(usageAfter.ru_nivcsw - usageBefore.ru_nivcsw)
+        offCPU.sort()
         times.sort()
         func pct(_ p: Double) -> Double { times[min(times.count - 1, Int((Double(times.count - 1) * p).rounded()))] }
         let median = pct(0.5)
@@ -94,6 +109,9 @@ struct Bench: ParsableCommand {
                 ("kernel", .string(kernel)), ("threads", .int(threads)), ("runs", .int(runs)), ("warmup", .int(warmup)),
                 ("min_ms", .double(times[0])), ("median_ms", .double(median)), ("p90_ms", .double(pct(0.9))),
                 ("p99_ms", .double(pct(0.99))), ("images_per_second", .double(1000 / median)),
+                ("off_cpu_median_ms", .double(offCPU[runs / 2])), ("undisturbed_runs", .int(undisturbed.count)),
+                ("undisturbed_median_ms", .double(undisturbedMedian)), ("page_faults", .int(faults)),
+                ("involuntary_switches", .int(preempted)), ("clock_ghz_before", .double(clockBefore)), ("clock_ghz_after", .double(clockAfter)),
             ]
             if let e2e { fields += [("e2e_median_ms", .double(e2e)), ("e2e_images_per_second", .double(1000 / e2e))] }
             fields += [("arena_bytes", .int(interpreter.arenaPlan.totalBytes)), ("activation_bytes", .int(interpreter.arenaPlan.activationBytes)),
@@ -106,6 +124,9 @@ struct Bench: ParsableCommand {
         print("\(model): \(loaded.file.precision), kernel \(kernelText), \(threads) thread\(threads == 1 ? "" : "s")")
         print(String(format: "inference: min %.3f  median %.3f  p90 %.3f  p99 %.3f ms  (%d runs, %d warm-up)  %.1f images/s",
                      times[0], median, pct(0.9), pct(0.99), runs, warmup, 1000 / median))
+        print(String(format: "timed runs: off-CPU median %.3f ms; %d of %d runs undisturbed (< 0.05 ms off-CPU), their median %.3f ms; "
+                     + "%d page faults, %d involuntary context switches; clock %.2f GHz before, %.2f after",
+                     offCPU[runs / 2], undisturbed.count, runs, undisturbedMedian, faults, preempted, clockBefore, clockAfter))
         if let e2e { print(String(format: "end to end (decode + preprocess + inference): median %.3f ms  %.1f images/s", e2e, 1000 / e2e)) }
         print("arena_bytes: \(interpreter.arenaPlan.totalBytes) (activations \(interpreter.arenaPlan.activationBytes), kernel scratch beyond them \(interpreter.arenaPlan.scratchBeyondActivations))")
         print("peak_rss: \(peakRSS / 1024) KiB")
@@ -113,6 +134,29 @@ struct Bench: ParsableCommand {
             print("per op (median of \(max(5, runs / 4)) runs, named by the tensor each writes):")
             perOpLines.forEach { print($0) }
         }
+    }
+
+    static func threadCPU() -> Double {
+        var ts = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+    }
+
+    static func usage() -> rusage {
+        var u = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &u)
+        return u
+    }
+
+    /// GHz of a 20 M dependent-add chain (the best of 3, so that a preemption does not count).
+    static func clockGHz() -> Double {
+        var best = Double.infinity
+        for _ in 0..<3 {
+            let t0 = Clock.now()
+            _ = rtg_dependent_adds(20_000_000)
+            best = min(best, Clock.now() - t0)
+        }
+        return 20_000_000 / best / 1e9
     }
 
     private func defaultImage() -> String? {

@@ -85,6 +85,30 @@ func wideRequantize(_ acc: Int32, _ m: Int32, _ s: Int32) -> Int64 {
         return out
     }
 
+    /// The SIMD QUANTIZE of every variant equals the scalar twin on random values of every
+    /// magnitude, ties, the int8 edges, NaN, infinities, subnormals and -0, at lengths off 16.
+    @Test func simdQuantizeEqualsTwin() {
+        var r = SplitMix64(seed: 0x0A11)
+        var xs: [Float] = [.nan, -.nan, .infinity, -.infinity, 0, -0.0, .leastNonzeroMagnitude, -.leastNonzeroMagnitude,
+                           .greatestFiniteMagnitude, -.greatestFiniteMagnitude, 1e30, -1e30]
+        for k in -300...300 { xs.append(Float(k) * 0.5); xs.append(Float(k) * 0.5 + 0.25) }    // ties and quarters
+        for _ in 0..<5000 { xs.append(Float(bitPattern: UInt32(truncatingIfNeeded: r.next()))) }  // every magnitude
+        for _ in 0..<5000 { xs.append(Float.random(in: -40...40, using: &r)) }
+        for (scale, z) in [(Float(0.1), Int32(3)), (0.3125, -128), (1, 127), (7.3e-3, 0), (1e-20, -5), (3e30, 9)] {
+            let want = xs.map { Quantize.one($0, scale: scale, zeroPoint: z) }
+            for variant in supportedVariants {
+                for n in [xs.count, 15, 17, 1] {
+                    var got = [Int8](repeating: 99, count: n)
+                    Quantize.run(xs, &got, count: n, scale: scale, zeroPoint: z, variant: variant)
+                    if let i = firstMismatch(got, Array(want[0..<n])) {
+                        Issue.record("\(variant) quantize(\(xs[i]) / \(scale) + \(z)): \(got[i]), twin \(want[i])")
+                        return
+                    }
+                }
+            }
+        }
+    }
+
     @Test func tiesToEven() {
         #expect(q(0.5) == 0); #expect(q(1.5) == 2); #expect(q(2.5) == 2); #expect(q(-0.5) == 0)
         #expect(q(-1.5) == -2); #expect(q(-2.5) == -2); #expect(q(3.5) == 4)

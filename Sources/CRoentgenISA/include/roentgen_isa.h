@@ -76,6 +76,10 @@ typedef struct {
 /// Bit 0: AVX2 + FMA usable (CPU and OS). Bit 1: AVX-512 F/BW/DQ/VL + VNNI usable. 0 off x86-64.
 int rtg_cpu_features(void);
 
+/// `n` dependent integer adds (one cycle each on every x86-64 and aarch64 core): `roentgen bench`
+/// times it to report the clock the core actually ran at, which hardware counters do not show in a VM.
+uint64_t rtg_dependent_adds(uint64_t n);
+
 /// One spin-wait hint (x86 `pause`, aarch64 `yield`) for the worker pool's spin loop.
 static inline __attribute__((always_inline)) void rtg_pause(void) {
 #if defined(__x86_64__)
