@@ -71,26 +71,15 @@ final class DepthwiseConv2DInt8: @unchecked Sendable {
         weights = UnsafeMutableRawPointer.allocate(byteCount: taps * cPad * 2, alignment: 64).bindMemory(to: Int16.self, capacity: taps * cPad)
         weights.initialize(repeating: 0, count: taps * cPad)
         for o in 0..<c { for t in 0..<taps { weights[t * cPad + o] = Int16(w[o * taps + t]) } }
-        columns = .allocate(capacity: 9 * cPad)
-        columns.initialize(repeating: 0, count: 9 * cPad)
-        var fast = true
-        for o in 0..<cPad {
-            let row: [Int32] = o < c ? [requant[o * 4], requant[o * 4 + 1], requant[o * 4 + 2], requant[o * 4 + 3]] : [0, 33, 0, 33]
-            columns[o] = o < c ? bias[o] : 0
-            columns[cPad + o] = row[0]; columns[2 * cPad + o] = row[1]; columns[3 * cPad + o] = row[2]; columns[4 * cPad + o] = row[3]
-            for (shift, tCol, rCol) in [(row[1], 5, 7), (row[3], 6, 8)] {
-                if shift < 33 { fast = false; continue }
-                columns[tCol * cPad + o] = shift - 32
-                columns[rCol * cPad + o] = Int32(1) << (shift - 33)
-            }
-        }
+        let made = EpilogueColumns.make(groups: 1, groupChannels: c, paddedChannels: cPad, channels: c, requant: requant) { bias[$0] }
+        columns = made.0
         var a = depthwiseArguments(g)
         a.weights = UnsafePointer(weights); a.bias = UnsafePointer(columns)
         a.mPos = UnsafePointer(columns + cPad); a.sPos = UnsafePointer(columns + 2 * cPad)
         a.mNeg = UnsafePointer(columns + 3 * cPad); a.sNeg = UnsafePointer(columns + 4 * cPad)
         a.tPos = UnsafePointer(columns + 5 * cPad); a.tNeg = UnsafePointer(columns + 6 * cPad)
         a.rPos = UnsafePointer(columns + 7 * cPad); a.rNeg = UnsafePointer(columns + 8 * cPad)
-        a.fastRequant = fast ? 1 : 0
+        a.fastRequant = made.1
         a.inputZeroPoint = Int64(inputZeroPoint); a.outputZeroPoint = Int64(outputZeroPoint)
         a.outputMin = Int64(outputMin); a.outputMax = Int64(outputMax)
         args = .allocate(capacity: 1)

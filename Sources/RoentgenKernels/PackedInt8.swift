@@ -106,14 +106,15 @@ struct TileLayout {
     }
 }
 
-/// The epilogue's per-channel columns of the int8 tiles, per group: bias, mPos, sPos, mNeg, sNeg,
-/// tPos, tNeg, rPos, rNeg ([groups][9][paddedChannels] int32), and whether the 32-bit epilogue
-/// (requantizeFast) is exact: every shift >= 33, as converters produce for real layers
-/// (M = s_x * s_w / s_y << 1); otherwise the 64-bit one runs. Lanes past OC get shift 33 so that
-/// they never decide.
+/// The epilogue's per-channel columns of the int8 kernels, per group: bias, mPos, sPos, mNeg, sNeg,
+/// tPos, tNeg, rPos, rNeg ([groups][9][paddedChannels] int32), and which epilogue is exact (the
+/// tiles' `fastRequant`): 0 the 64-bit one; 1 the 32-bit one (requantizeFast), when every shift is
+/// >= 33, as converters produce for real layers (M = s_x * s_w / s_y << 1); 2 the same without the
+/// sign select, when moreover every channel's negative pair equals its positive one (no leaky
+/// ReLU). Lanes past OC get m 0 and shift 33 so that they never decide.
 enum EpilogueColumns {
     static func make(groups: Int, groupChannels ocg: Int, paddedChannels ocPad: Int, channels: Int,
-                     requant: UnsafePointer<Int32>?, bias: (Int) -> Int32) -> (UnsafeMutablePointer<Int32>, Bool) {
+                     requant: UnsafePointer<Int32>?, bias: (Int) -> Int32) -> (UnsafeMutablePointer<Int32>, Int64) {
         let columns = UnsafeMutablePointer<Int32>.allocate(capacity: groups * 9 * ocPad)
         columns.initialize(repeating: 0, count: groups * 9 * ocPad)
         for o in 0..<channels {
@@ -125,11 +126,12 @@ enum EpilogueColumns {
                 col[3 * ocPad + local] = rq[o * 4 + 2]; col[4 * ocPad + local] = rq[o * 4 + 3]
             }
         }
-        var fast = true
+        var fast = requant != nil, symmetric = true
         for grp in 0..<groups {
             let col = columns + grp * 9 * ocPad
             for o in ocg..<ocPad { col[2 * ocPad + o] = 33; col[4 * ocPad + o] = 33 }
             for o in 0..<ocPad {
+                if col[ocPad + o] != col[3 * ocPad + o] || col[2 * ocPad + o] != col[4 * ocPad + o] { symmetric = false }
                 for (sCol, tCol, rCol) in [(2, 5, 7), (4, 6, 8)] {
                     let sh = col[sCol * ocPad + o]
                     if sh < 33 { fast = false; continue }
@@ -138,7 +140,7 @@ enum EpilogueColumns {
                 }
             }
         }
-        return (columns, fast)
+        return (columns, fast ? (symmetric ? 2 : 1) : 0)
     }
 }
 
@@ -205,7 +207,6 @@ final class PackedInt8: @unchecked Sendable {
             return bias[o] &- (zx &+ 128) &* sum
         }
         columns = made.0
-        let fast = made.1
 
         if L.groupsPerVector > 1 {
             let p = UnsafeMutablePointer<Int32>.allocate(capacity: L.quads * lanes)
@@ -225,7 +226,7 @@ final class PackedInt8: @unchecked Sendable {
             c.tPos = UnsafePointer(col + 5 * ocPad); c.tNeg = UnsafePointer(col + 6 * ocPad)
             c.rPos = UnsafePointer(col + 7 * ocPad); c.rNeg = UnsafePointer(col + 8 * ocPad)
             c.outputZeroPoint = Int64(zy); c.outputMin = Int64(outputMin); c.outputMax = Int64(outputMax)
-            c.fastRequant = fast && requant != nil ? 1 : 0
+            c.fastRequant = made.1
             c.permute = permute.map { UnsafePointer($0) }
             (args + grp).initialize(to: c)
         }

@@ -112,7 +112,7 @@ extension PortableKernels {
         let input = d.input!, weights = UnsafeRawPointer(d.weights!), output = d.output!, bias = d.bias!
         let mPos = d.mPos!, mNeg = d.mNeg!, sPos = d.sPos!, sNeg = d.sNeg!
         let tPos = d.tPos!, tNeg = d.tNeg!, rPos = d.rPos!, rNeg = d.rNeg!
-        let fast = d.fastRequant != 0
+        let fast = d.fastRequant
         let tapStride = dw &* c, rowStride = dh &* w &* c
         for oy in rowBegin..<rowEnd {
             let iy0 = oy &* sh &- pt
@@ -218,13 +218,18 @@ extension PortableKernels {
     /// The CONV2D epilogue of 16 depthwise channels: (m, shift) by the sign of acc, requantize, clamp.
     struct DepthwiseEpilogue {
         let mPos, mNeg, sPos, sNeg, tPos, tNeg, rPos, rNeg: UnsafePointer<Int32>
-        let fast: Bool
+        let fast: Int64       // fastRequant: 0 64-bit, 1 32-bit, 2 32-bit without the sign select
         let zy, lo, hi: Int32
         @inline(__always) func store(_ acc: V32, _ out: UnsafeMutablePointer<Int8>, _ c0: Int, _ c: Int) {
+            if fast == 2 {
+                let y = requantizeHigh(acc, lanes32(mPos, c0), lanes32(tPos, c0), lanes32(rPos, c0), zy, lo, hi)
+                store8(rtg_narrow32to8(y), out + c0, c &- c0)
+                return
+            }
             let neg = acc &>> 31
             let m = (lanes32(mPos, c0) & ~neg) | (lanes32(mNeg, c0) & neg)
             let y: V32
-            if fast {
+            if fast != 0 {
                 let t = (lanes32(tPos, c0) & ~neg) | (lanes32(tNeg, c0) & neg)
                 let r = (lanes32(rPos, c0) & ~neg) | (lanes32(rNeg, c0) & neg)
                 y = requantizeHigh(acc, m, t, r, zy, lo, hi)

@@ -142,7 +142,7 @@ final class WinogradInt8: @unchecked Sendable {
         o.mNeg = UnsafePointer(columns + 3 * ocPad); o.sNeg = UnsafePointer(columns + 4 * ocPad)
         o.tPos = UnsafePointer(columns + 5 * ocPad); o.tNeg = UnsafePointer(columns + 6 * ocPad)
         o.rPos = UnsafePointer(columns + 7 * ocPad); o.rNeg = UnsafePointer(columns + 8 * ocPad)
-        o.fastRequant = made.1 ? 1 : 0
+        o.fastRequant = made.1
         o.outWidth = Int64(g.outputWidth); o.oc = Int64(g.outputChannels); o.ocVectors = Int64(P.ocVectors)
         o.outputStride = Int64(g.outputChannels)
         o.outputZeroPoint = Int64(zy); o.outputMin = Int64(outputMin); o.outputMax = Int64(outputMax)

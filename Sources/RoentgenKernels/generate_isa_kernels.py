@@ -155,7 +155,7 @@ extension @NAME@Kernels {
         let input = d.input!, weights = UnsafeRawPointer(d.weights!), output = d.output!, bias = d.bias!
         let mPos = d.mPos!, mNeg = d.mNeg!, sPos = d.sPos!, sNeg = d.sNeg!
         let tPos = d.tPos!, tNeg = d.tNeg!, rPos = d.rPos!, rNeg = d.rNeg!
-        let fast = d.fastRequant != 0
+        let fast = d.fastRequant
         let tapStride = dw &* c, rowStride = dh &* w &* c
         for oy in rowBegin..<rowEnd {
             let iy0 = oy &* sh &- pt
@@ -261,13 +261,18 @@ extension @NAME@Kernels {
     /// The CONV2D epilogue of 16 depthwise channels: (m, shift) by the sign of acc, requantize, clamp.
     struct DepthwiseEpilogue {
         let mPos, mNeg, sPos, sNeg, tPos, tNeg, rPos, rNeg: UnsafePointer<Int32>
-        let fast: Bool
+        let fast: Int64       // fastRequant: 0 64-bit, 1 32-bit, 2 32-bit without the sign select
         let zy, lo, hi: Int32
         @inline(__always) func store(_ acc: V32, _ out: UnsafeMutablePointer<Int8>, _ c0: Int, _ c: Int) {
+            if fast == 2 {
+                let y = requantizeHigh(acc, lanes32(mPos, c0), lanes32(tPos, c0), lanes32(rPos, c0), zy, lo, hi)
+                store8(rtg_narrow32to8(y), out + c0, c &- c0)
+                return
+            }
             let neg = acc &>> 31
             let m = (lanes32(mPos, c0) & ~neg) | (lanes32(mNeg, c0) & neg)
             let y: V32
-            if fast {
+            if fast != 0 {
                 let t = (lanes32(tPos, c0) & ~neg) | (lanes32(tNeg, c0) & neg)
                 let r = (lanes32(rPos, c0) & ~neg) | (lanes32(rNeg, c0) & neg)
                 y = requantizeHigh(acc, m, t, r, zy, lo, hi)
@@ -629,11 +634,17 @@ public enum {name}Kernels {{
     /// The same result with 32-bit lanes after one 32 x 32 -> 64 multiply per lane, exact when
     /// shift = 32 + t with t >= 1: (P + 2^(s-1)) >> s == (hi32(P) + 2^(t-1)) >> t, since 2^(s-1)
     /// has no low 32 bits and floor division nests; |hi32(P)| < 2^30, so nothing overflows.
+    /// fastRequant 2: one (m, t, r) for both signs (no leaky ReLU), no select.
     @inline(__always) static func requantizeFast(_ acc: Acc, _ a: UnsafePointer<rtg_conv_args>, _ oc0: Int) -> {bytes_} {{
-        let neg = acc &>> 31
-        let m = (load(a.pointee.mPos!, oc0) & ~neg) | (load(a.pointee.mNeg!, oc0) & neg)
-        let t = (load(a.pointee.tPos!, oc0) & ~neg) | (load(a.pointee.tNeg!, oc0) & neg)
-        let rnd = (load(a.pointee.rPos!, oc0) & ~neg) | (load(a.pointee.rNeg!, oc0) & neg)
+        let m, t, rnd: Acc
+        if a.pointee.fastRequant == 2 {{
+            m = load(a.pointee.mPos!, oc0); t = load(a.pointee.tPos!, oc0); rnd = load(a.pointee.rPos!, oc0)
+        }} else {{
+            let neg = acc &>> 31
+            m = (load(a.pointee.mPos!, oc0) & ~neg) | (load(a.pointee.mNeg!, oc0) & neg)
+            t = (load(a.pointee.tPos!, oc0) & ~neg) | (load(a.pointee.tNeg!, oc0) & neg)
+            rnd = (load(a.pointee.rPos!, oc0) & ~neg) | (load(a.pointee.rNeg!, oc0) & neg)
+        }}
         let pe = even(acc) &* even(m)
         let po = odd(acc) &* odd(m)
         let hi = unsafeBitCast(((pe &>> 32) & {wide}(repeating: 0xFFFF_FFFF)) | (po & {wide}(repeating: -0x1_0000_0000)), to: Acc.self)

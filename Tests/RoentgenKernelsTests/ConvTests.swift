@@ -65,6 +65,12 @@ struct ConvCase: CustomStringConvertible {
         }
     }
 
+    /// No leaky ReLU: every channel's negative (m, shift) equals its positive one, which the
+    /// kernels run without the sign select (fastRequant 2).
+    mutating func symmetric() {
+        for o in 0..<g.outputChannels { rq[o * 4 + 2] = rq[o * 4]; rq[o * 4 + 3] = rq[o * 4 + 1] }
+    }
+
     /// Every kernel variant this CPU supports, at 1 and 2 threads, run twice on garbage scratch,
     /// must equal the scalar twin bit for bit.
     func check() {
@@ -201,6 +207,7 @@ struct ConvCase: CustomStringConvertible {
         c.rq = []
         for _ in 0..<oc { c.rq += r.requantRow() }
         if i % 3 == 0 { c.realistic(&r) }
+        if i % 4 == 2 { c.symmetric() }
         #expect(WinogradInt8.applies(g))
         if KernelVariant.avx2.isSupported {
             let conv = Conv2DInt8(geometry: g, weights: c.w, bias: c.b, requant: c.rq, inputZeroPoint: c.zx, outputZeroPoint: c.zy,
@@ -244,6 +251,8 @@ struct ConvCase: CustomStringConvertible {
         c.realistic(&r)
         c.check()
         c.lo = -5; c.hi = 90     // a ReLU6-like clamp
+        c.check()
+        c.symmetric()            // ... without a leaky slope, as MobileNets have
         c.check()
     }
 
