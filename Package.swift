@@ -31,7 +31,7 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS"),
         .systemLibrary(name: "CZlib"),
 
-        .target(name: "RoentgenFormat"),
+        .target(name: "RoentgenFormat", dependencies: ["CRoentgenISA"]),
         // Single-instruction shims (vpdpbusd, vpmaddwd) and the CPU-feature query for the kernel variants.
         .target(name: "CRoentgenISA"),
         // Per-ISA int8 kernels: the same generated Swift, each module compiled for its own CPU so the

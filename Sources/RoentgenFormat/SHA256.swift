@@ -1,7 +1,12 @@
 // SHA-256 (FIPS 180-4), enough to check a model file's checksum without pulling in a crypto package:
-// the library depends on no Swift package.
+// the library depends on no Swift package. On x86-64 with the SHA extensions the blocks are
+// compressed by `rtg_sha256_blocks` (CRoentgenISA), else by the loop below.
+import CRoentgenISA
 
 public enum SHA256 {
+    /// Whether this CPU compresses with the SHA extensions (tests compare both paths).
+    public static let accelerated = rtg_sha256_accelerated() != 0
+
     private static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
         0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -21,7 +26,10 @@ public enum SHA256 {
         private var blockCount = 0
         private var totalBytes: UInt64 = 0
 
-        public init() {}
+        private let useExtensions: Bool
+
+        /// `accelerated: false` forces the portable loop.
+        public init(accelerated: Bool = SHA256.accelerated) { useExtensions = accelerated && SHA256.accelerated }
 
         public mutating func update(_ bytes: UnsafeRawBufferPointer) {
             guard bytes.count > 0 else { return }
@@ -51,6 +59,12 @@ public enum SHA256 {
 
         /// Compresses `blocks` consecutive 64-byte blocks; one schedule buffer for all of them.
         private mutating func compress(_ p: UnsafeRawPointer, blocks: Int) {
+            if useExtensions {
+                withUnsafeMutableBytes(of: &state) { s in
+                    rtg_sha256_blocks(s.baseAddress!.assumingMemoryBound(to: UInt32.self), p.assumingMemoryBound(to: UInt8.self), blocks)
+                }
+                return
+            }
             withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
                 SHA256.k.withUnsafeBufferPointer { k in
                     let w = w.baseAddress!, k = k.baseAddress!

@@ -39,17 +39,19 @@ struct WinogradPlan {
     var vectorBytes: Int { icPadded * elementBytes * lanes }
 
     /// `elementBytes` of the transformed input (2: s16 pairs per quad, 4: one f32 per quad);
-    /// `icStep`: the input transform's vector of channels.
-    init(_ g: Conv2DGeometry, lanes: Int, elementBytes: Int, icStep: Int) {
+    /// `icStep`: the input transform's vector of channels; `tileRows`: the products tiles' row counts
+    /// for 4, 2 and 1 vectors (a block is a multiple of the one this layer mostly runs).
+    init(_ g: Conv2DGeometry, lanes: Int, elementBytes: Int, icStep: Int, tileRows: (Int, Int, Int)) {
         self.lanes = lanes; self.elementBytes = elementBytes
         icPadded = (g.inputChannels + icStep - 1) / icStep * icStep
         ocVectors = (g.outputChannels + lanes - 1) / lanes
         tilesWide = (g.outputWidth + 1) / 2
         tileCount = tilesWide * ((g.outputHeight + 1) / 2)
         let perTile = 16 * icPadded * elementBytes + 16 * ocVectors * lanes * 4
-        var block = max(8, WinogradPlan.slotBudget / perTile)
+        let rows = ocVectors >= 4 ? tileRows.0 : ocVectors >= 2 ? tileRows.1 : tileRows.2
+        var block = max(rows, WinogradPlan.slotBudget / perTile / rows * rows)
         // at least two blocks when there are tiles enough, so that two threads share the work
-        if tileCount >= 16 { block = min(block, (tileCount + 1) / 2) }
+        if tileCount >= 4 * rows { block = min(block, ((tileCount + 1) / 2 + rows - 1) / rows * rows) }
         blockTiles = min(block, tileCount)
         blockCount = (tileCount + blockTiles - 1) / blockTiles
         inputBytes = (16 * blockTiles * icPadded * elementBytes + 63) / 64 * 64
@@ -86,12 +88,17 @@ struct WinogradPlan {
 
     func chunkCount(threads: Int) -> Int { threads <= 1 ? 1 : slots }
 
-    /// The 4 x 4 transform of a 3 x 3 kernel with 2G = [[2,0,0],[1,1,1],[1,-1,1],[0,0,2]]: U = 2G g (2G)^T.
-    static func transformKernel(_ tap: (Int, Int) -> Double) -> [Double] {
-        let G: [[Double]] = [[2, 0, 0], [1, 1, 1], [1, -1, 1], [0, 0, 2]]
-        var u = [Double](repeating: 0, count: 16)
-        for r in 0..<4 { for c in 0..<4 { for kh in 0..<3 { for kw in 0..<3 { u[r * 4 + c] += G[r][kh] * tap(kh, kw) * G[c][kw] } } } }
-        return u
+    /// U = 2G g (2G)^T of the 3 x 3 kernel `g(0...8)` (row-major), 2G = [[2,0,0],[1,1,1],[1,-1,1],[0,0,2]],
+    /// into `u` in position order (r * 4 + c). Int32 for int8 weights (exact), Double for f32.
+    @inline(__always) static func transformKernel<T: SignedNumeric>(_ g: (Int) -> T, into u: UnsafeMutablePointer<T>) {
+        @inline(__always) func apply(_ a: T, _ b: T, _ c: T) -> (T, T, T, T) { (a + a, a + b + c, a - b + c, c + c) }
+        // t = 2G g column by column, then each row of t times (2G)^T
+        let c0 = apply(g(0), g(3), g(6)), c1 = apply(g(1), g(4), g(7)), c2 = apply(g(2), g(5), g(8))
+        @inline(__always) func row(_ r: Int, _ a: T, _ b: T, _ c: T) {
+            let q = apply(a, b, c)
+            u[r * 4] = q.0; u[r * 4 + 1] = q.1; u[r * 4 + 2] = q.2; u[r * 4 + 3] = q.3
+        }
+        row(0, c0.0, c1.0, c2.0); row(1, c0.1, c1.1, c2.1); row(2, c0.2, c1.2, c2.2); row(3, c0.3, c1.3, c2.3)
     }
 }
 
@@ -116,18 +123,20 @@ final class WinogradInt8: @unchecked Sendable {
         precondition(WinogradInt8.applies(g), "WinogradInt8: geometry \(g) is not a 3x3 stride-1 conv it can run exactly")
         geometry = g
         inputZeroPoint = zx
-        let P = WinogradPlan(g, lanes: 8, elementBytes: 2, icStep: 16)
+        let P = WinogradPlan(g, lanes: 8, elementBytes: 2, icStep: 16, tileRows: (2, 5, 10))
         plan = P
         let lanes = P.lanes, ic = g.inputChannels
         weights = .allocate(byteCount: 16 * P.ocVectors * P.vectorBytes, alignment: 64)
         weights.initializeMemory(as: UInt8.self, repeating: 0, count: 16 * P.ocVectors * P.vectorBytes)
+        let u = UnsafeMutablePointer<Int32>.allocate(capacity: 16)
+        defer { u.deallocate() }
         for o in 0..<g.outputChannels {
             let (v, lane) = o.quotientAndRemainder(dividingBy: lanes)
             for j in 0..<ic {
-                let u = WinogradPlan.transformKernel { kh, kw in Double(w[((o * 3 + kh) * 3 + kw) * ic + j]) }
+                WinogradPlan.transformKernel({ Int32(w[(o * 9 + $0) * ic + j]) }, into: u)
                 for position in 0..<16 {
                     let at = (position * P.ocVectors + v) * P.vectorBytes + ((j / 2) * lanes + lane) * 4 + (j % 2) * 2
-                    weights.storeBytes(of: Int16(u[position]), toByteOffset: at, as: Int16.self)   // |u| <= 9 * 128
+                    weights.storeBytes(of: Int16(truncatingIfNeeded: u[position]), toByteOffset: at, as: Int16.self)   // |u| <= 9 * 128
                 }
             }
         }
@@ -206,15 +215,17 @@ public final class WinogradFloat: @unchecked Sendable {
         self.variant = variant
         geometry = g
         let lanes = variant == .vnni ? 16 : 8
-        let P = WinogradPlan(g, lanes: lanes, elementBytes: 4, icStep: lanes)
+        let P = WinogradPlan(g, lanes: lanes, elementBytes: 4, icStep: lanes, tileRows: variant == .vnni ? (6, 12, 16) : (2, 5, 10))
         plan = P
         let ic = g.inputChannels
         weights = .allocate(byteCount: 16 * P.ocVectors * P.vectorBytes, alignment: 64)
         weights.initializeMemory(as: UInt8.self, repeating: 0, count: 16 * P.ocVectors * P.vectorBytes)
+        let u = UnsafeMutablePointer<Double>.allocate(capacity: 16)
+        defer { u.deallocate() }
         for o in 0..<g.outputChannels {
             let (v, lane) = o.quotientAndRemainder(dividingBy: lanes)
             for j in 0..<ic {
-                let u = WinogradPlan.transformKernel { kh, kw in Double(w[((o * 3 + kh) * 3 + kw) * ic + j]) }
+                WinogradPlan.transformKernel({ Double(w[(o * 9 + $0) * ic + j]) }, into: u)
                 for position in 0..<16 {
                     let at = (position * P.ocVectors + v) * P.vectorBytes + (j * lanes + lane) * 4
                     weights.storeBytes(of: Float(u[position]), toByteOffset: at, as: Float.self)

@@ -23,6 +23,27 @@ import RoentgenTestSupport
     }
 }
 
+extension SHA256Tests {
+    /// The SHA-extension compression equals the portable loop on every length class, and runs
+    /// wherever the CPU has the extensions (so that this test compares two paths, not one).
+    @Test func extensionsEqualPortable() throws {
+        let flags = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        #if arch(x86_64)
+        #expect(SHA256.accelerated == flags.contains(" sha_ni"), "SHA256.accelerated disagrees with /proc/cpuinfo")
+        #endif
+        var x: UInt64 = 0x5EED
+        let data = (0..<300_000).map { _ -> UInt8 in x = x &* 6364136223846793005 &+ 1442695040888963407; return UInt8(truncatingIfNeeded: x >> 56) }
+        for n in [0, 1, 55, 56, 63, 64, 65, 127, 128, 1000, 4096, 299_999, 300_000] {
+            func digest(_ accelerated: Bool) -> [UInt8] {
+                var h = SHA256.Hasher(accelerated: accelerated)
+                data.withUnsafeBytes { h.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+                return h.finish()
+            }
+            #expect(digest(true) == digest(false), "length \(n)")
+        }
+    }
+}
+
 @Suite struct ModelReaderTests {
     static let int8Path = Fixtures.model("cnn-int8.rtg")
     static let f32Path = Fixtures.model("cnn-f32.rtg")

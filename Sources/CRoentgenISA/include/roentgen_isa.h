@@ -3,6 +3,7 @@
 // the kernel variant at load. Loops, tiling, packing and epilogues are Swift (RoentgenKernels*).
 #ifndef ROENTGEN_ISA_H
 #define ROENTGEN_ISA_H
+#include <stddef.h>
 #include <stdint.h>
 
 typedef int32_t rtg_i32x16 __attribute__((ext_vector_type(16)));
@@ -75,6 +76,11 @@ typedef struct {
 
 /// Bit 0: AVX2 + FMA usable (CPU and OS). Bit 1: AVX-512 F/BW/DQ/VL + VNNI usable. 0 off x86-64.
 int rtg_cpu_features(void);
+
+/// 1 when the x86 SHA extensions (and SSSE3, SSE4.1) are usable; then `rtg_sha256_blocks`
+/// compresses `blocks` 64-byte blocks into `state` (FIPS 180-4 word order). 0 elsewhere.
+int rtg_sha256_accelerated(void);
+void rtg_sha256_blocks(uint32_t state[8], const uint8_t *data, size_t blocks);
 
 /// `n` dependent integer adds (one cycle each on every x86-64 and aarch64 core): `roentgen bench`
 /// times it to report the clock the core actually ran at, which hardware counters do not show in a VM.
