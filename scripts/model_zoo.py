@@ -30,71 +30,13 @@ import time
 from pathlib import Path
 
 import numpy as np
+from roentgen_tools.peer_networks import build, export, nchw as _nchw
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ["mobilenet_v2", "mobilenet_v3_small", "mobilenet_v3_large", "resnet18", "resnet50", "resnext50_32x4d",
           "efficientnet_b0", "regnet_y_400mf", "mnasnet1_0", "squeezenet1_1", "googlenet", "densenet121",
           "shufflenet_v2_x1_0"]
 CONFIGS = {"rgb224": (3, 224), "gray128": (1, 128)}
-
-
-def build(name: str, channels: int, calib: list, size: int):
-    import torch
-    import torchvision
-
-    torch.manual_seed(0)
-    kwargs = {"weights": None}
-    if name == "googlenet":
-        kwargs.update(aux_logits=False, init_weights=True)
-    if name == "inception_v3":
-        kwargs.update(aux_logits=False, init_weights=True)
-    model = getattr(torchvision.models, name)(**kwargs)
-    if channels == 1:
-        _to_grayscale(model)
-    # BatchNorm statistics of these images (cumulative average), so activations have real ranges
-    for m in model.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None
-    model.train()
-    with torch.no_grad():
-        for i in range(0, len(calib), 8):
-            model(torch.from_numpy(np.stack([_nchw(p, channels, size) for p in calib[i:i + 8]])))
-    return model.eval()
-
-
-def _to_grayscale(model):
-    """The stem conv takes 1 channel: its weights summed over RGB (what a gray image replicated to
-    RGB would see)."""
-    import torch
-
-    for parent in model.modules():
-        for cname, child in parent.named_children():
-            if isinstance(child, torch.nn.Conv2d) and child.in_channels == 3:
-                new = torch.nn.Conv2d(1, child.out_channels, child.kernel_size, child.stride, child.padding,
-                                      child.dilation, 1, child.bias is not None)
-                with torch.no_grad():
-                    new.weight.copy_(child.weight.sum(dim=1, keepdim=True))
-                    if child.bias is not None:
-                        new.bias.copy_(child.bias)
-                setattr(parent, cname, new)
-                return
-    raise RuntimeError("no 3-channel stem conv found")
-
-
-def _nchw(path, channels, size):
-    from roentgen_tools.data import image
-    x = image.to_tensor(str(path), size, size, channels, [0.0] * channels, [1.0] * channels)
-    return np.ascontiguousarray(x[0].transpose(2, 0, 1), dtype=np.float32)
-
-
-def export(model, path: Path, channels: int, size: int, exporter: str):
-    import torch
-    x = torch.zeros(1, channels, size, size)
-    if exporter == "dynamo":
-        torch.onnx.export(model, (x,), str(path), dynamo=True, input_names=["input"], output_names=["logits"])
-    else:
-        torch.onnx.export(model, (x,), str(path), dynamo=False, input_names=["input"], output_names=["logits"])
 
 
 def run(cmd, **kw):

@@ -39,3 +39,8 @@ build_release() {  # extra arguments go to swift build
     (cd "$ROOT" && swift build -c release "$@" 2>&1 | grep -Ev '^\[[0-9]+/[0-9]+\]' >&2)
     export ROENTGEN_BIN="$ROOT/.build/release/roentgen"
 }
+
+setup_tf_venv() {  # TensorFlow + onnx2tf for roentgen-peers' LiteRT conversion, in a venv of their own
+    setup_python
+    "$VENV/bin/python" -m roentgen_tools.litert_convert --setup >/dev/null
+}

@@ -1,18 +1,31 @@
-"""Side-by-side latency: Roentgen vs ONNX Runtime, OpenVINO (and LiteRT when a .tflite exists).
+"""Side-by-side latency: Roentgen vs ONNX Runtime, OpenVINO and LiteRT, on one network or several.
 
-One ONNX model and its calibration images are quantized for ONNX Runtime (static, QDQ, per-channel,
-u8 activations x s8 weights, BatchNorm folded by `quant_pre_process`); OpenVINO compiles that same
-QDQ model (its CPU plugin executes QDQ as int8). ONNX Runtime also runs the fp32 model. Roentgen
-runs its int8 and f32 .rtg files through `roentgen bench --json`. Every engine is timed in short
-batches, alternating engine and thread count round by round, so that a noisy shared machine slows
-all of them alike; the table shows the median over all timed runs and the ratio Roentgen / best peer.
+Each network is one ONNX model (peer_networks: the Table-2 CNN, mobilenet_v2, EfficientNet-Lite0)
+with its Roentgen int8 and f32 files. From the ONNX model and the calibration images:
+- ONNX Runtime int8: static QDQ, per-channel, u8 activations x s8 weights, BatchNorm folded by
+  `quant_pre_process`; ONNX Runtime fp32: the ONNX model itself;
+- OpenVINO int8: the same QDQ model compiled by the CPU plugin (LATENCY hint, 1 stream; its float
+  parts in the plugin's default precision, bf16 on a CPU with AVX512_BF16); OpenVINO fp32: the ONNX
+  model with INFERENCE_PRECISION_HINT f32;
+- LiteRT fp32 and int8: .tflite files converted here by onnx2tf in a TensorFlow venv of its own
+  (litert_convert), int8 = full-integer, per-channel weights, calibrated on the same tensors as ORT;
+  checked against ONNX Runtime float before they are timed; run with the default XNNPACK delegate;
+- Roentgen int8 and f32: `roentgen bench --json` (ROENTGEN_KERNEL passes through to it).
+Every engine runs the same input tensor: the fixed pattern `roentgen bench` uses. Engines are timed
+in short batches, alternating engine and thread count round by round, so that a noisy shared machine
+slows all of them alike; one table of medians per network with the ratios Roentgen / best peer,
+the kernels OpenVINO compiled, and under --peer-isa which peers honour the cap.
 
-    roentgen-peers                       # defaults: fixtures/models/cnn.onnx (trained Table-2), fixtures/calib, ...
-    roentgen-peers --threads 1 2 --rounds 7 --runs 40 --json peers.json
+    roentgen-peers                                   # the Table-2 CNN (fixtures/models/cnn*), fixtures/calib
+    roentgen-peers --network all --rounds 3 --runs 20 --json peers.json
+    ROENTGEN_KERNEL=avx2 roentgen-peers --peer-isa avx2
+    roentgen-peers --onnx m.onnx --int8 m-int8.rtg --f32 m-f32.rtg   # any other network
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -24,50 +37,84 @@ from pathlib import Path
 
 import numpy as np
 
+from . import peer_networks
+
 REPO = Path(__file__).resolve().parents[2]
+INT8_PEERS = ("ort-int8", "openvino-int8", "litert-int8")
+FP32_PEERS = ("ort-fp32", "openvino-fp32", "litert-fp32")
+ENGINES = ("roentgen-int8", "roentgen-f32") + INT8_PEERS + FP32_PEERS
+CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8")
+# What --peer-isa avx2 does per peer. Only oneDNN (inside OpenVINO's CPU plugin) has a run-time cap;
+# ONNX Runtime's MLAS and XNNPACK pick kernels from CPUID with no override (no such variable in
+# their shipped libraries), so they keep this CPU's best ISA.
+PEER_ISA_ENV = {"avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2"}}
 
 
 def onnx_macs(path) -> int:
-    """Multiply-accumulates of the Conv and Gemm nodes of a batch-1 model (shapes inferred)."""
+    """Multiply-accumulates of the Conv and Gemm / MatMul nodes of a batch-1 model. The output shapes
+    come from one ONNX Runtime run: static shape inference loses H and W behind computed pads (the
+    EfficientNet export)."""
     import onnx
-    from onnx import shape_inference
-    m = shape_inference.infer_shapes(onnx.load(str(path)))
-    shapes = {}
-    for v in list(m.graph.value_info) + list(m.graph.output) + list(m.graph.input):
-        dims = [d.dim_value if d.dim_value > 0 else 1 for d in v.type.tensor_type.shape.dim]
-        shapes[v.name] = dims
-    inits = {i.name: list(i.dims) for i in m.graph.initializer}
+    import onnxruntime as ort
+    from onnx import helper, numpy_helper
+    m = onnx.load(str(path))
+    weights = {i.name: list(i.dims) for i in m.graph.initializer}
+    weights |= {n.output[0]: list(numpy_helper.to_array(n.attribute[0].t).shape) for n in m.graph.node
+                if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value"}
+    nodes = [n for n in m.graph.node if n.op_type in ("Conv", "Gemm", "MatMul") and n.input[1] in weights]
+    outputs = {o.name for o in m.graph.output}
+    m.graph.output.extend(helper.make_empty_tensor_value_info(n.output[0]) for n in nodes if n.output[0] not in outputs)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL   # every node output still exists
+    sess = ort.InferenceSession(m.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    x = np.zeros([d if isinstance(d, int) else 1 for d in inp.shape], np.float32)
+    shapes = {o.name: y.shape for o, y in zip(sess.get_outputs(), sess.run(None, {inp.name: x}))}
     macs = 0
-    for n in m.graph.node:
-        if n.op_type == "Conv":
-            w = inits[n.input[1]]           # [OC, IC/groups, KH, KW]
-            out = shapes.get(n.output[0])
-            macs += int(np.prod(out)) * int(np.prod(w[1:]))
-        elif n.op_type in ("Gemm", "MatMul"):
-            w = inits.get(n.input[1])
-            if w is not None:
-                macs += int(np.prod(w))
+    for n in nodes:
+        w = weights[n.input[1]]
+        if n.op_type == "Conv":             # w: [OC, IC/groups, KH, KW]
+            macs += int(np.prod(shapes[n.output[0]])) * int(np.prod(w[1:]))
+        else:
+            macs += int(np.prod(shapes[n.output[0]][:-1])) * int(np.prod(w))
     return macs
 
 
 def calibration_inputs(calib_dir, shape, mean, std, limit=64):
-    """NCHW float32 tensors from the calibration PNGs, preprocessed as the runtime does."""
+    """NCHW float32 tensors from the calibration PNGs, preprocessed (resized) as the runtime does."""
     from .data.image import to_tensor
     _, c, h, w = shape
-    files = sorted(p for p in Path(calib_dir).rglob("*.png"))[:limit]
-    if not files:
-        raise SystemExit(f"roentgen-peers: no PNG files under {calib_dir}")
+    files = peer_networks.calibration_pngs(calib_dir)[:limit]
     return [to_tensor(str(f), h, w, c, (mean,) * c, (std,) * c).transpose(0, 3, 1, 2).copy() for f in files]
 
 
+def bench_input(shape):
+    """The fixed input `roentgen bench` times (Bench.swift: element i of the NHWC tensor is
+    ((i * 7919) % 1000) / 1000 * 2 - 1), as NCHW float32, so every engine runs the same tensor."""
+    n, c, h, w = shape
+    i = np.arange(n * h * w * c, dtype=np.int64)
+    nhwc = (((i * 7919) % 1000).astype(np.float32) / 1000 * 2 - 1).reshape(n, h, w, c)
+    return np.ascontiguousarray(nhwc.transpose(0, 3, 1, 2))
+
+
+def _digest(onnx_path, calib) -> str:
+    h = hashlib.sha256(Path(onnx_path).read_bytes())
+    for x in calib:
+        h.update(x.tobytes())
+    return h.hexdigest()[:16]
+
+
 def quantize_qdq(onnx_path, calib, work: Path) -> Path:
-    """Static QDQ per-channel quantization for ONNX Runtime (cached by source mtime)."""
+    """Static QDQ per-channel quantization for ONNX Runtime, cached in `work` by the model's and the
+    calibration tensors' hash."""
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
-    work.mkdir(parents=True, exist_ok=True)
-    pre, out = work / "pre.onnx", work / "qdq.onnx"
-    if out.exists() and out.stat().st_mtime > Path(onnx_path).stat().st_mtime:
+    d = Path(work) / f"qdq-{_digest(onnx_path, calib)}"
+    out = d / "qdq.onnx"
+    if out.exists():
         return out
+    d.mkdir(parents=True, exist_ok=True)
+    pre = d / "pre.onnx"
     quant_pre_process(str(onnx_path), str(pre), skip_symbolic_shape=True)
     import onnxruntime as ort
     name = ort.InferenceSession(str(pre), providers=["CPUExecutionProvider"]).get_inputs()[0].name
@@ -79,8 +126,9 @@ def quantize_qdq(onnx_path, calib, work: Path) -> Path:
         def get_next(self):
             return next(self.it, None)
 
-    quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+    quantize_static(str(pre), str(d / "qdq.tmp.onnx"), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    (d / "qdq.tmp.onnx").rename(out)
     return out
 
 
@@ -115,38 +163,50 @@ def ort_runner(model_path, x):
     return run
 
 
-def openvino_runner(model_path, x):
+def openvino_runner(model_path, x, precision=None):
+    """`precision`: INFERENCE_PRECISION_HINT (None: the plugin's default). `run.kernels`: the
+    compiled model's primitives (openvino_kernels), i.e. which ISA OpenVINO really runs."""
     import openvino as ov
     core = ov.Core()
     compiled = {}
 
     def run(threads, runs, warmup):
         if threads not in compiled:
-            cm = core.compile_model(str(model_path), "CPU", {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY",
-                                                              "NUM_STREAMS": 1})
+            config = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
+            if precision:
+                config["INFERENCE_PRECISION_HINT"] = precision
+            cm = core.compile_model(str(model_path), "CPU", config)
+            run.kernels = openvino_kernels(cm)
             compiled[threads] = cm.create_infer_request()
         req = compiled[threads]
         return _time(lambda: req.infer({0: x}), runs, warmup)
+    run.kernels = {}
     return run
 
 
+def openvino_kernels(compiled_model) -> dict:
+    """{"layer type:primitive type": nodes} of a compiled model, the ISA-specific primitives only
+    (e.g. Convolution:brgconv_avx512_I8, FakeQuantize:jit_avx512_f32)."""
+    counts = {}
+    for op in compiled_model.get_runtime_model().get_ops():
+        info = op.get_rt_info()
+        kind = info["primitiveType"].astype(str) if "primitiveType" in info else ""
+        if any(isa in kind for isa in ("avx", "sse", "amx", "uni")):
+            key = f"{info['layerType'].astype(str)}:{kind}"
+            counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def litert_runner(tflite_path, x):
-    from ai_edge_litert.interpreter import Interpreter
+    from . import litert_convert
     interps = {}
 
     def run(threads, runs, warmup):
         if threads not in interps:
-            it = Interpreter(model_path=str(tflite_path), num_threads=threads)
-            it.allocate_tensors()
-            d = it.get_input_details()[0]
-            xin = x.transpose(0, 2, 3, 1) if list(d["shape"])[-1] == x.shape[1] else x
-            if d["dtype"] != np.float32:
-                s, z = d["quantization"]
-                xin = np.clip(np.round(xin / s) + z, -128, 127).astype(d["dtype"])
-            it.set_tensor(d["index"], xin.astype(d["dtype"]))
+            it = litert_convert.interpreter(tflite_path, threads)
+            litert_convert.set_input(it, x)
             interps[threads] = it
-        it = interps[threads]
-        return _time(it.invoke, runs, warmup)
+        return _time(interps[threads].invoke, runs, warmup)
     return run
 
 
@@ -168,18 +228,153 @@ def find_binary(explicit):
     raise SystemExit("roentgen-peers: no roentgen binary (build it: swift build -c release, or pass --roentgen)")
 
 
+def cpu_info() -> dict:
+    """The CPU model name and the ISA flags that decide which kernels the engines pick."""
+    import platform
+    model, flags = None, set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model is None:
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = set(value.split())
+    except OSError:
+        pass
+    return {"model": model or platform.machine(), "cores": os.cpu_count(), "flags": {f: f in flags for f in CPU_FLAGS}}
+
+
+def _version(dist: str):
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _missing_module(engine: str):
+    """The Python package an engine needs when it is not installed, else None."""
+    import importlib.util
+    need = {"openvino": ("openvino", "openvino"), "litert": ("ai_edge_litert", "ai-edge-litert")}.get(engine.split("-")[0])
+    return need[1] if need and importlib.util.find_spec(need[0]) is None else None
+
+
+def bench_network(net, a, binary, log) -> dict:
+    """Builds the peers' files of one network, checks LiteRT's, times every engine and prints the table."""
+    from .fileformat import read_model
+    import onnxruntime as ort
+    spec = read_model(net.int8).input
+    mean = spec.mean[0] if a.mean is None else a.mean
+    std = spec.std[0] if a.std is None else a.std
+    sess = ort.InferenceSession(str(net.onnx), providers=["CPUExecutionProvider"])
+    shape = [d if isinstance(d, int) else 1 for d in sess.get_inputs()[0].shape]
+    calib = calibration_inputs(a.calib, shape, mean, std)
+    x = bench_input(shape)
+    macs = onnx_macs(net.onnx)
+    work = Path(a.work) / net.name
+    result = {"onnx": str(net.onnx), "int8": str(net.int8), "f32": str(net.f32), "input_shape": shape,
+              "mean": mean, "std": std, "macs": macs, "calibration_inputs": len(calib)}
+
+    want = []
+    for e in a.engines:
+        missing = _missing_module(e)
+        if missing:
+            log(f"roentgen-peers: {e} skipped: {missing} is not installed (pip install './tools[peers]')")
+        else:
+            want.append(e)
+    qdq = quantize_qdq(net.onnx, calib, work) if {"ort-int8", "openvino-int8"} & set(want) else None
+    files = None
+    if {"litert-int8", "litert-fp32"} & set(want):
+        from . import litert_convert
+        files = litert_convert.convert(net.onnx, calib, work, log=log)
+        log(f"{net.name}: LiteRT conversion check")
+        result["litert_check"] = litert_convert.check(net.onnx, files, calib, qdq, log=log)
+        result["litert_xnnpack"] = {k: litert_convert.xnnpack_probe(files[k], x) for k in ("fp32", "int8")}
+        for k, p in result["litert_xnnpack"].items():
+            log(f"  litert-{k:<5} XNNPACK delegate: {p['delegate_partitions']} partition(s); 1 thread "
+                f"{p['xnnpack_ms']:.2f} ms with it, {p['builtin_ms']:.2f} ms with the builtin kernels alone")
+        result["converter"] = json.loads(files["versions"].read_text())
+    # an AVX2 CPU has no bf16: under --peer-isa avx2 OpenVINO's float parts run in f32, as they would there
+    result["openvino_precision"] = {"openvino-int8": "f32" if a.peer_isa == "avx2" else None, "openvino-fp32": "f32"}
+    makers = {"roentgen-int8": lambda: roentgen_runner(binary, net.int8),
+              "roentgen-f32": lambda: roentgen_runner(binary, net.f32),
+              "ort-int8": lambda: ort_runner(qdq, x), "ort-fp32": lambda: ort_runner(net.onnx, x),
+              "openvino-int8": lambda: openvino_runner(qdq, x, result["openvino_precision"]["openvino-int8"]),
+              "openvino-fp32": lambda: openvino_runner(net.onnx, x, "f32"),
+              "litert-int8": lambda: litert_runner(files["int8"], x),
+              "litert-fp32": lambda: litert_runner(files["fp32"], x)}
+    runners = {e: makers[e]() for e in want}
+
+    times = {(e, t): [] for e in runners for t in a.threads}
+    for r in range(a.rounds):
+        order = list(runners) if r % 2 == 0 else list(reversed(runners))
+        for e in order:
+            for t in (a.threads if r % 2 == 0 else list(reversed(a.threads))):
+                times[(e, t)] += runners[e](t, a.runs, a.warmup)
+        log(f"{net.name}: round {r + 1}/{a.rounds} done")
+    med = {k: statistics.median(v) for k, v in times.items()}
+    result["medians_ms"] = {e: {str(t): med[(e, t)] for t in a.threads} for e in runners}
+    result["roentgen_kernel"] = {e: runners[e].kernel for e in runners if e.startswith("roentgen")}
+    result["openvino_kernels"] = {e: runners[e].kernels for e in runners if e.startswith("openvino")}
+    result["ratios"] = {}
+    result["load_average"] = os.getloadavg()[0]
+
+    print(f"\n{net.name}: {net.onnx}, input {'x'.join(map(str, shape[1:]))}, {macs / 1e6:.1f} M MACs, batch 1; median "
+          f"latency in ms ({a.rounds} alternating rounds x {a.runs} runs; load average {result['load_average']:.1f})")
+    head = f"{'engine':<30}" + "".join(f"{str(t) + ' thread' + ('s' if t > 1 else ''):>12}" for t in a.threads)
+    print(head)
+    print("-" * len(head))
+    for e in runners:
+        label = e + (f" ({runners[e].kernel})" if getattr(runners[e], "kernel", None) else "")
+        print(f"{label:<30}" + "".join(f"{med[(e, t)]:>12.3f}" for t in a.threads))
+    bound = {t: macs / (a.peak_gmacs * 1e9 * t) * 1e3 for t in a.threads}
+    measured = {t: macs / (a.measured_peak_gmacs * 1e9 * t) * 1e3 for t in a.threads}
+    print(f"{'bound (issue: 528 GMAC/s)':<30}" + "".join(f"{bound[t]:>12.3f}" for t in a.threads))
+    print(f"{'bound (measured vpdpbusd)':<30}" + "".join(f"{measured[t]:>12.3f}" for t in a.threads))
+    print("-" * len(head))
+    for ours, pool, key in (("roentgen-int8", INT8_PEERS, "int8"), ("roentgen-f32", FP32_PEERS, "f32")):
+        present = [e for e in pool if e in runners]
+        if ours not in runners or not present:
+            continue
+        best = {t: min(present, key=lambda e: med[(e, t)]) for t in a.threads}
+        ratio = {t: med[(ours, t)] / med[(best[t], t)] for t in a.threads}
+        print(f"{key + ' Roentgen / best peer':<30}" + "".join(f"{ratio[t]:>12.2f}" for t in a.threads)
+              + "    (best: " + ", ".join(f"{t}T {best[t]}" for t in a.threads) + ")")
+        result["ratios"][f"{key}_vs_best_peer"] = {str(t): ratio[t] for t in a.threads}
+        result["ratios"][f"{key}_best_peer"] = {str(t): best[t] for t in a.threads}
+    if "roentgen-int8" in runners:
+        pct = {t: 100 * measured[t] / med[("roentgen-int8", t)] for t in a.threads}
+        print(f"{'int8 % of measured bound':<30}" + "".join(f"{pct[t]:>11.0f}%" for t in a.threads))
+        result["ratios"]["int8_percent_of_measured_bound"] = {str(t): pct[t] for t in a.threads}
+    # what OpenVINO compiled (the --peer-isa check); ORT and LiteRT do not report their kernels
+    for e, kernels in result["openvino_kernels"].items():
+        print(f"{e + ' kernels':<30}" + ", ".join(f"{k} x{n}" for k, n in kernels.items()))
+    if a.peer_isa != "native":
+        # honoured or not, from what each peer reports it compiled, not from the variable being set
+        honoured = {}
+        for e in runners:
+            if e.startswith("openvino"):
+                above = {k: n for k, n in result["openvino_kernels"][e].items() if "avx512" in k or "amx" in k}
+                honoured[e] = "yes" if not above else "partly, not " + ", ".join(f"{k} x{n}" for k, n in above.items())
+            elif not e.startswith("roentgen"):
+                honoured[e] = "no (no ISA cap exists: CPUID dispatch)"
+        result["peer_isa_honoured"] = honoured
+        for e, h in honoured.items():
+            print(f"{e + ' honours ' + a.peer_isa:<30}{h}")
+    return result
+
+
 def run(argv=None) -> dict:
-    """Runs the benchmark, prints the table and returns the figures."""
+    """Runs the benchmark, prints one table per network and returns the figures."""
     ap = argparse.ArgumentParser(prog="roentgen-peers", description=__doc__.split("\n\n")[0])
-    fx = REPO / "fixtures"
-    ap.add_argument("--onnx", default=fx / "models/cnn.onnx")
-    ap.add_argument("--calib", default=fx / "calib")
-    ap.add_argument("--int8", default=fx / "models/cnn-int8.rtg", help="Roentgen int8 model of the same network")
-    ap.add_argument("--f32", default=fx / "models/cnn-f32.rtg", help="Roentgen f32 model of the same network")
-    ap.add_argument("--tflite", default=None, help="LiteRT int8 .tflite of the same network (optional)")
+    ap.add_argument("--network", choices=[*peer_networks.NETWORKS, "all"], default=None,
+                    help="which network (default table2: the shipped Table-2 CNN); built into --work when needed")
+    ap.add_argument("--onnx", default=None, help="time this ONNX model instead of --network (with --int8 and --f32)")
+    ap.add_argument("--int8", default=None, help="with --onnx: Roentgen int8 model of the same network")
+    ap.add_argument("--f32", default=None, help="with --onnx: Roentgen f32 model of the same network")
+    ap.add_argument("--calib", default=REPO / "fixtures/calib", help="calibration PNGs (every engine's int8 model)")
     ap.add_argument("--roentgen", default=None, help="roentgen binary (default: .build/release/roentgen, $ROENTGEN_BIN)")
-    ap.add_argument("--mean", type=float, default=None, help="input normalisation (default: the --int8 model's)")
-    ap.add_argument("--std", type=float, default=None, help="input normalisation (default: the --int8 model's)")
+    ap.add_argument("--mean", type=float, default=None, help="input normalisation (default: the int8 model's)")
+    ap.add_argument("--std", type=float, default=None, help="input normalisation (default: the int8 model's)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--rounds", type=int, default=5, help="alternation rounds")
     ap.add_argument("--runs", type=int, default=30, help="timed runs per engine per round")
@@ -188,85 +383,46 @@ def run(argv=None) -> dict:
                     help="vpdpbusd peak of one core in G int8 MAC/s (default: the issue's 724.1 M MACs / 1.37 ms)")
     ap.add_argument("--measured-peak-gmacs", type=float, default=231.0,
                     help="vpdpbusd zmm peak measured on this machine by a 24-accumulator loop (docs/SPEED.md)")
-    ap.add_argument("--engines", nargs="+", default=["roentgen-int8", "roentgen-f32", "ort-int8", "ort-fp32", "openvino-int8", "litert-int8"])
-    ap.add_argument("--work", default=Path.home() / ".cache/roentgen/peers")
+    ap.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
+    ap.add_argument("--peer-isa", choices=["native", *PEER_ISA_ENV], default="native",
+                    help="cap the peers' ISA where a peer allows it (avx2: ONEDNN_MAX_CPU_ISA=AVX2 for OpenVINO; "
+                         "ONNX Runtime and LiteRT have no such cap); ROENTGEN_KERNEL does it for Roentgen")
+    ap.add_argument("--work", default=Path.home() / ".cache/roentgen/peers",
+                    help="built networks and converted peer models (cached by their sources' hash)")
     ap.add_argument("--json", default=None, help="also write the results here")
     a = ap.parse_args(argv)
-    if a.mean is None or a.std is None:
-        from .fileformat import read_model
-        spec = read_model(a.int8).input
-        a.mean = spec.mean[0] if a.mean is None else a.mean
-        a.std = spec.std[0] if a.std is None else a.std
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731 - progress on stderr, tables on stdout
+    if a.onnx is not None:
+        if a.network is not None or a.int8 is None or a.f32 is None:
+            ap.error("--onnx needs --int8 and --f32, and excludes --network")
+        nets = [peer_networks.Network(Path(a.onnx).stem, Path(a.onnx), Path(a.int8), Path(a.f32))]
+    else:
+        if a.int8 is not None or a.f32 is not None:
+            ap.error("--int8 and --f32 go with --onnx")
+        names = peer_networks.NETWORKS if a.network == "all" else [a.network or "table2"]
+        nets = [peer_networks.assets(n, a.calib, a.work, log=log) for n in names]
+    for p in [p for n in nets for p in (n.onnx, n.int8, n.f32)]:
+        if not Path(p).is_file():
+            raise SystemExit(f"roentgen-peers: {p}: no such file")
+    if a.peer_isa != "native":
+        if "openvino" in sys.modules:
+            raise SystemExit("roentgen-peers: --peer-isa must be set before OpenVINO is loaded (run it in a new process)")
+        os.environ.update(PEER_ISA_ENV[a.peer_isa])   # oneDNN reads it once, when OpenVINO loads
+    binary = find_binary(a.roentgen)
 
-    import onnxruntime as ort
-    sess = ort.InferenceSession(str(a.onnx), providers=["CPUExecutionProvider"])
-    shape = [d if isinstance(d, int) else 1 for d in sess.get_inputs()[0].shape]
-    calib = calibration_inputs(a.calib, shape, a.mean, a.std)
-    x = calib[0]
-    macs = onnx_macs(a.onnx)
-
-    runners, versions = {}, {"onnxruntime": ort.__version__}
-    want = set(a.engines)
-    if "ort-int8" in want or "openvino-int8" in want:
-        qdq = quantize_qdq(a.onnx, calib, Path(a.work))
-    if "roentgen-int8" in want:
-        runners["roentgen-int8"] = roentgen_runner(find_binary(a.roentgen), a.int8)
-    if "roentgen-f32" in want:
-        runners["roentgen-f32"] = roentgen_runner(find_binary(a.roentgen), a.f32)
-    if "ort-int8" in want:
-        runners["ort-int8"] = ort_runner(qdq, x)
-    if "ort-fp32" in want:
-        runners["ort-fp32"] = ort_runner(a.onnx, x)
-    if "openvino-int8" in want:
-        try:
-            import openvino
-            versions["openvino"] = openvino.__version__
-            runners["openvino-int8"] = openvino_runner(qdq, x)
-        except ImportError:
-            print("roentgen-peers: openvino not installed (pip install openvino); skipped", file=sys.stderr)
-    if "litert-int8" in want and a.tflite:
-        try:
-            runners["litert-int8"] = litert_runner(a.tflite, x)
-        except ImportError:
-            print("roentgen-peers: ai-edge-litert not installed; skipped", file=sys.stderr)
-
-    times = {(e, t): [] for e in runners for t in a.threads}
-    for r in range(a.rounds):
-        order = list(runners) if r % 2 == 0 else list(reversed(runners))
-        for e in order:
-            for t in (a.threads if r % 2 == 0 else list(reversed(a.threads))):
-                times[(e, t)] += runners[e](t, a.runs, a.warmup)
-        print(f"round {r + 1}/{a.rounds} done", file=sys.stderr)
-
-    med = {k: statistics.median(v) for k, v in times.items() if v}
-    peers_int8 = [e for e in runners if e.endswith("int8") and not e.startswith("roentgen")]
-    rows, result = [], {"macs": macs, "versions": versions, "threads": a.threads, "medians_ms": {}, "ratios": {}}
-    print(f"\n{a.onnx}: {macs / 1e6:.1f} M MACs, batch 1; median latency in ms "
-          f"({a.rounds} alternating rounds x {a.runs} runs; load average {os.getloadavg()[0]:.1f})")
-    head = f"{'engine':<28}" + "".join(f"{str(t) + ' thread' + ('s' if t > 1 else ''):>12}" for t in a.threads)
-    print(head)
-    print("-" * len(head))
-    for e in runners:
-        label = e + (f" ({runners[e].kernel})" if getattr(runners[e], "kernel", None) else "")
-        print(f"{label:<28}" + "".join(f"{med[(e, t)]:>12.3f}" for t in a.threads))
-        result["medians_ms"][e] = {str(t): med[(e, t)] for t in a.threads}
-    bound = {t: macs / (a.peak_gmacs * 1e9 * t) * 1e3 for t in a.threads}
-    measured = {t: macs / (a.measured_peak_gmacs * 1e9 * t) * 1e3 for t in a.threads}
-    print(f"{'bound (issue: 528 GMAC/s)':<28}" + "".join(f"{bound[t]:>12.3f}" for t in a.threads))
-    print(f"{'bound (measured peak)':<28}" + "".join(f"{measured[t]:>12.3f}" for t in a.threads))
-    print("-" * len(head))
-    if "roentgen-int8" in runners and peers_int8:
-        best = {t: min(peers_int8, key=lambda e: med[(e, t)]) for t in a.threads}
-        line = "".join(f"{med[('roentgen-int8', t)] / med[(best[t], t)]:>12.2f}" for t in a.threads)
-        print(f"{'int8 Roentgen / best peer':<28}{line}    (best: " + ", ".join(f"{t}T {best[t]}" for t in a.threads) + ")")
-        print(f"{'int8 % of issue bound':<28}" + "".join(f"{100 * bound[t] / med[('roentgen-int8', t)]:>11.0f}%" for t in a.threads))
-        print(f"{'int8 % of measured bound':<28}" + "".join(f"{100 * measured[t] / med[('roentgen-int8', t)]:>11.0f}%" for t in a.threads))
-        result["ratios"]["int8_percent_of_measured_bound"] = {str(t): 100 * measured[t] / med[("roentgen-int8", t)] for t in a.threads}
-        result["ratios"]["int8_vs_best_peer"] = {str(t): med[("roentgen-int8", t)] / med[(best[t], t)] for t in a.threads}
-        result["ratios"]["int8_percent_of_bound"] = {str(t): 100 * bound[t] / med[("roentgen-int8", t)] for t in a.threads}
-    if "roentgen-f32" in runners and "ort-fp32" in runners:
-        print(f"{'f32 Roentgen / ORT fp32':<28}" + "".join(f"{med[('roentgen-f32', t)] / med[('ort-fp32', t)]:>12.2f}" for t in a.threads))
-        result["ratios"]["f32_vs_ort_fp32"] = {str(t): med[("roentgen-f32", t)] / med[("ort-fp32", t)] for t in a.threads}
+    result = {"cpu": cpu_info(), "peer_isa": a.peer_isa, "peer_isa_env": PEER_ISA_ENV.get(a.peer_isa, {}),
+              "roentgen_kernel_env": os.environ.get("ROENTGEN_KERNEL"), "threads": a.threads, "rounds": a.rounds,
+              "runs": a.runs, "versions": {"onnxruntime": _version("onnxruntime"), "openvino": _version("openvino"),
+                                           "ai-edge-litert": _version("ai-edge-litert")},
+              "roentgen": {"binary": str(binary), "sha256": hashlib.sha256(binary.read_bytes()).hexdigest()[:16]},
+              "networks": {}}
+    c = result["cpu"]
+    print(f"CPU: {c['model']}, {c['cores']} cores; " + " ".join(f"{f}{'+' if v else '-'}" for f, v in c["flags"].items())
+          + f"; peers' ISA: {a.peer_isa}" + (f" ({', '.join(f'{k}={v}' for k, v in result['peer_isa_env'].items())})"
+                                             if result["peer_isa_env"] else ""))
+    for net in nets:
+        result["networks"][net.name] = r = bench_network(net, a, binary, log)
+        result["versions"].update(r.pop("converter", {}))
     if a.json:
         Path(a.json).write_text(json.dumps(result, indent=2))
     return result
