@@ -37,9 +37,11 @@ public final class WorkerPool: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let cond: UnsafeMutablePointer<pthread_cond_t>
     private var handles: [pthread_t] = []
-    /// Spin iterations before an idle worker sleeps (~10-50 us: long enough to bridge the gap
-    /// between two ops, short enough not to steal a busy machine's CPU from the caller).
-    static let spinLimit = 2_000
+    /// Seconds an idle worker spins before it sleeps: long enough to bridge the gap between two
+    /// ops (a serial op such as QUANTIZE or ADD of a large image takes ~100 us), short enough not to
+    /// steal a busy machine's CPU from the caller for long. Timed, since `pause` takes from 10 to
+    /// 150 cycles depending on the core.
+    static let spinSeconds = 0.000_3
     /// A worker lags when the caller, done with its own chunks, waits more than half the time it
     /// worked plus this (chunks take ~10-50 us).
     static let lagSlack = 0.000_05
@@ -47,7 +49,7 @@ public final class WorkerPool: @unchecked Sendable {
     static let lagFloor = 0.000_3
     /// How long the caller then works alone before it asks the workers again; doubled while the
     /// workers keep lagging (up to 2 s), reset when an op finishes without lag.
-    static let soloBase = 0.05
+    static let soloBase = 0.005
     private var soloPeriod = WorkerPool.soloBase
     private var soloUntil = 0.0
     /// Ops the caller ran alone because a worker lagged (diagnostics).
@@ -110,14 +112,16 @@ public final class WorkerPool: @unchecked Sendable {
         done.store(0, ordering: .relaxed)
         state.store(generation << 32, ordering: .sequentiallyConsistent)
         pthread_mutex_lock(mutex)
-        if sleepers > 0 { pthread_cond_broadcast(cond) }
+        let woken = sleepers > 0
+        if woken { pthread_cond_broadcast(cond) }
         pthread_mutex_unlock(mutex)
         let begin = monotonicSeconds()
         claim(generation)
         let mid = monotonicSeconds()
         while done.load(ordering: .acquiring) != n { rtg_pause() }
         let end = monotonicSeconds()
-        if end - mid > 0.5 * (mid - begin) + Self.lagSlack && end - mid > Self.lagFloor {
+        // A worker that had to be woken is late by its wake-up, not descheduled: that is no lag.
+        if !woken && end - mid > 0.5 * (mid - begin) + Self.lagSlack && end - mid > Self.lagFloor {
             soloUntil = end + soloPeriod
             soloPeriod = min(2 * soloPeriod, 2)
         } else {
@@ -145,11 +149,15 @@ public final class WorkerPool: @unchecked Sendable {
     private func workerLoop() {
         var seen: UInt64 = 0
         while true {
-            var spins = 0
+            var spins = 0, sleepAt = 0.0
             while state.load(ordering: .acquiring) >> 32 == seen {
                 if stopping.load(ordering: .acquiring) { return }
                 spins += 1
-                if spins < Self.spinLimit { rtg_pause(); continue }
+                if spins & 63 == 1 {
+                    let now = monotonicSeconds()
+                    if sleepAt == 0 { sleepAt = now + Self.spinSeconds }
+                    if now < sleepAt { rtg_pause(); continue }
+                } else { rtg_pause(); continue }
                 pthread_mutex_lock(mutex)
                 sleepers += 1
                 while state.load(ordering: .sequentiallyConsistent) >> 32 == seen && !stopping.load(ordering: .acquiring) {
@@ -157,7 +165,7 @@ public final class WorkerPool: @unchecked Sendable {
                 }
                 sleepers -= 1
                 pthread_mutex_unlock(mutex)
-                spins = 0
+                spins = 0; sleepAt = 0
             }
             seen = state.load(ordering: .acquiring) >> 32
             claim(seen)

@@ -51,6 +51,7 @@ struct Bench: ParsableCommand {
             offCPU[r] = times[r] - (Bench.threadCPU() - c0) * 1e3
         }
         let usageAfter = Bench.usage()
+        let soloOps = interpreter.soloOps
         let clockAfter = Bench.clockGHz()
         let undisturbed = zip(times, offCPU).filter { $0.1 < 0.05 }.map(\.0).sorted()
         let undisturbedMedian = undisturbed.isEmpty ? Double.nan : undisturbed[undisturbed.count / 2]
@@ -111,7 +112,7 @@ struct Bench: ParsableCommand {
                 ("p99_ms", .double(pct(0.99))), ("images_per_second", .double(1000 / median)),
                 ("off_cpu_median_ms", .double(offCPU[runs / 2])), ("undisturbed_runs", .int(undisturbed.count)),
                 ("undisturbed_median_ms", .double(undisturbedMedian)), ("page_faults", .int(faults)),
-                ("involuntary_switches", .int(preempted)), ("clock_ghz_before", .double(clockBefore)), ("clock_ghz_after", .double(clockAfter)),
+                ("involuntary_switches", .int(preempted)), ("solo_ops", .int(soloOps)), ("clock_ghz_before", .double(clockBefore)), ("clock_ghz_after", .double(clockAfter)),
             ]
             if let e2e { fields += [("e2e_median_ms", .double(e2e)), ("e2e_images_per_second", .double(1000 / e2e))] }
             fields += [("arena_bytes", .int(interpreter.arenaPlan.totalBytes)), ("activation_bytes", .int(interpreter.arenaPlan.activationBytes)),
@@ -125,8 +126,9 @@ struct Bench: ParsableCommand {
         print(String(format: "inference: min %.3f  median %.3f  p90 %.3f  p99 %.3f ms  (%d runs, %d warm-up)  %.1f images/s",
                      times[0], median, pct(0.9), pct(0.99), runs, warmup, 1000 / median))
         print(String(format: "timed runs: off-CPU median %.3f ms; %d of %d runs undisturbed (< 0.05 ms off-CPU), their median %.3f ms; "
-                     + "%d page faults, %d involuntary context switches; clock %.2f GHz before, %.2f after",
-                     offCPU[runs / 2], undisturbed.count, runs, undisturbedMedian, faults, preempted, clockBefore, clockAfter))
+                     + "%d page faults, %d involuntary context switches; clock %.2f GHz before, %.2f after%@",
+                     offCPU[runs / 2], undisturbed.count, runs, undisturbedMedian, faults, preempted, clockBefore, clockAfter,
+                     threads > 1 ? "; \(soloOps) ops run without the worker (it lagged)" : ""))
         if let e2e { print(String(format: "end to end (decode + preprocess + inference): median %.3f ms  %.1f images/s", e2e, 1000 / e2e)) }
         print("arena_bytes: \(interpreter.arenaPlan.totalBytes) (activations \(interpreter.arenaPlan.activationBytes), kernel scratch beyond them \(interpreter.arenaPlan.scratchBeyondActivations))")
         print("peak_rss: \(peakRSS / 1024) KiB")

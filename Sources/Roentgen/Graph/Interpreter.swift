@@ -19,6 +19,8 @@ public final class Interpreter: @unchecked Sendable {
     public let kernelVariant: KernelVariant
     /// Persistent workers created at load (nil for one thread), woken per op without allocation.
     private let pool: WorkerPool?
+    /// Ops the pool ran on the calling thread alone because its worker lagged (0 without a pool).
+    public var soloOps: Int { pool?.soloOps ?? 0 }
     private let steps: [PreparedOp]
 
     public init(model: ModelFile, threads: Int = 1, kernelVariant: KernelVariant = .selected) {
