@@ -80,6 +80,8 @@ int rtg_cpu_features(void);
 /// 1 when the x86 SHA extensions (and SSSE3, SSE4.1) are usable; then `rtg_sha256_blocks`
 /// compresses `blocks` 64-byte blocks into `state` (FIPS 180-4 word order). 0 elsewhere.
 int rtg_sha256_accelerated(void);
+/// SHA-256's 64 round constants (FIPS 180-4), shared with the portable compression in Swift.
+extern const uint32_t rtg_sha256_k[64];
 void rtg_sha256_blocks(uint32_t state[8], const uint8_t *data, size_t blocks);
 
 /// `n` dependent integer adds (one cycle each on every x86-64 and aarch64 core): `roentgen bench`
