@@ -29,6 +29,7 @@ from .ir.graph import Graph
 from .quant.calibration import (DEFAULT_PERCENTILE, METHODS as CALIB_METHODS, calibration_digest, calibration_files,
                                 choose_ranges, format_report, method_params)
 from .quant.bias_correction import correct_biases
+from .quant.weight_rounding import WEIGHT_ROUNDINGS, round_weights
 from .reference import executor as reference
 from .quant.lower import lower
 from . import backbones, svm_head
@@ -63,24 +64,24 @@ def classifier_graph(onnx_path) -> Graph:
 
 def convert(onnx_path, precision="int8", calib=None, labels=None, mean=None, std=None, created=None,
             calib_method="minmax", percentile=DEFAULT_PERCENTILE, float_layers=(), range_scale=None,
-            calib_report=None, bias_correction=True) -> Model:
+            calib_report=None, bias_correction=True, weight_rounding="gptq") -> Model:
     """An ONNX classifier -> Model. `calib_method`: minmax | percentile | entropy. `float_layers`:
     layers kept in float32 (SPEC "Mixed precision"). `calib_report`: a list that receives the
     per-tensor ranges chosen. `range_scale` {tensor: factor} is internal (tests, see
     calibration.choose_ranges). `bias_correction`: int8 biases corrected on the calibration images
-    (quant.bias_correction)."""
+    (quant.bias_correction). `weight_rounding`: nearest | gptq (quant.weight_rounding)."""
     _check_precision(precision, calib)
     src = _read(onnx_path)
     graph = classifier_graph(onnx_path)
     prov = _provenance(src, onnx_path, precision, calib, calib_method, percentile, range_scale, created,
-                       bias_correction)
+                       bias_correction, weight_rounding)
     return build(graph, precision, labels, mean, std, calib, calib_method, percentile, float_layers, range_scale,
-                 calib_report, prov, OUTPUT_LOGITS, bias_correction)
+                 calib_report, prov, OUTPUT_LOGITS, bias_correction, weight_rounding)
 
 
 def convert_svm(features_onnx, svm_path, precision="int8", calib=None, mean=None, std=None, created=None,
                 labels=None, calib_method="minmax", percentile=DEFAULT_PERCENTILE, float_layers=(),
-                range_scale=None, calib_report=None, bias_correction=True) -> Model:
+                range_scale=None, calib_report=None, bias_correction=True, weight_rounding="gptq") -> Model:
     """Feature CNN (ONNX) + fitted SVM (.npz from `roentgen-train svm`) -> one Model whose head is
     the SVM (SPEC "SVM head"). `features_onnx` None: the SVM names an ImageNet backbone, whose
     features are exported here from its hash-checked weights (the provenance's source is then the
@@ -106,7 +107,7 @@ def convert_svm(features_onnx, svm_path, precision="int8", calib=None, mean=None
         features = load_graph(features_onnx)
     graph = svm_head.svm_graph(features, svm["layer"], svm["pool"], svm["weight"], svm["bias"])
     prov = _provenance(src, where, precision, calib, calib_method, percentile, range_scale, created,
-                       bias_correction)
+                       bias_correction, weight_rounding)
     prov += [("head", "linear_svm"), ("svm_source", os.path.basename(os.fspath(svm_path))),
              ("svm_sha256", hashlib.sha256(_read(svm_path)).hexdigest()), ("features_layer", svm["layer"]),
              ("features_pool", svm["pool"])]
@@ -114,11 +115,11 @@ def convert_svm(features_onnx, svm_path, precision="int8", calib=None, mean=None
         prov += [("backbone", svm["backbone"]), ("backbone_license", backbones.get(svm["backbone"]).license)]
     labels = list(labels) if labels is not None else svm["labels"]
     return build(graph, precision, labels, mean, std, calib, calib_method, percentile, float_layers, range_scale,
-                 calib_report, prov, OUTPUT_SVM, bias_correction)
+                 calib_report, prov, OUTPUT_SVM, bias_correction, weight_rounding)
 
 
 def build(graph, precision, labels, mean, std, calib, calib_method, percentile, float_layers, range_scale,
-          calib_report, provenance, output_kind, bias_correction=True) -> Model:
+          calib_report, provenance, output_kind, bias_correction=True, weight_rounding="gptq") -> Model:
     """The lowering half of the pipeline: f32 Model; int8: calibrate it, then the int8 Model."""
     if labels is None:
         labels = [f"class_{i}" for i in range(graph.shape(graph.output)[-1])]
@@ -135,8 +136,10 @@ def build(graph, precision, labels, mean, std, calib, calib_method, percentile, 
         calib_report.extend(report)
     model = lower(graph, "int8", labels, mean, std, ranges=ranges, float_layers=float_layers,
                   provenance=provenance, output_kind=output_kind)
+    inputs = [reference.load_input(f32_read, os.fspath(p)) for p in calibration_files(calib)[1]]
+    if weight_rounding == "gptq":  # before the biases: they correct what the weights leave
+        round_weights(model, f32_read, inputs)
     if bias_correction:
-        inputs = [reference.load_input(f32_read, os.fspath(p)) for p in calibration_files(calib)[1]]
         correct_biases(model, f32_read, inputs)
     return model
 
@@ -153,8 +156,11 @@ def _read(path) -> bytes:
         return f.read()
 
 
-def _provenance(src, path, precision, calib, method, percentile, range_scale, created, bias_correction=True):
+def _provenance(src, path, precision, calib, method, percentile, range_scale, created, bias_correction=True,
+                weight_rounding="gptq"):
     int8 = precision == "int8"
+    if int8 and weight_rounding not in WEIGHT_ROUNDINGS:
+        raise ConversionError(f"--weight-rounding must be one of {', '.join(WEIGHT_ROUNDINGS)}, not {weight_rounding!r}")
     if int8 and method not in CALIB_METHODS:
         method_params(method)  # raises CalibrationError naming the methods
     prov = [("precision", precision), ("source_sha256", hashlib.sha256(src).hexdigest()),
@@ -168,6 +174,7 @@ def _provenance(src, path, precision, calib, method, percentile, range_scale, cr
         prov.append(("calibration_range_scale", ",".join(f"{k}={v:g}" for k, v in range_scale.items())))
     if int8:
         prov.append(("bias_correction", "empirical" if bias_correction else "none"))
+        prov.append(("weight_rounding", weight_rounding))
     return prov
 
 
@@ -227,6 +234,9 @@ def main(argv=None) -> int:
     ap.add_argument("--no-bias-correction", action="store_true",
                     help="int8: keep the biases as rounded (default: corrected so each layer's mean output on the "
                          "calibration images equals the float model's)")
+    ap.add_argument("--weight-rounding", choices=WEIGHT_ROUNDINGS, default="gptq",
+                    help="int8: how weights are rounded to their levels: gptq (default: each row's rounding errors "
+                         "are compensated on the calibration images' inputs) or nearest")
     ap.add_argument("-q", "--quiet", action="store_true")
     ap.add_argument("--svm", metavar="SVM.npz",
                     help="linear-SVM head from `roentgen-train svm`: MODEL is then its feature CNN (SPEC \"SVM head\")")
@@ -242,7 +252,8 @@ def main(argv=None) -> int:
         labels = read_labels(args.labels) if args.labels else None
         float_layers = tuple(n for n in args.float_layers.split(",") if n)
         common = dict(calib_method=args.calib_method, percentile=args.percentile, float_layers=float_layers,
-                      calib_report=calib_report, bias_correction=not args.no_bias_correction)
+                      calib_report=calib_report, bias_correction=not args.no_bias_correction,
+                      weight_rounding=args.weight_rounding)
         if args.svm:
             model = convert_svm(args.model, args.svm, args.precision, args.calib, args.mean, args.std, args.created,
                                 labels, **common)

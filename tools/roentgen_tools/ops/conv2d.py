@@ -119,6 +119,21 @@ def accumulate(x: np.ndarray, w: np.ndarray, a: dict, oh: int, ow: int, exact: b
     return acc
 
 
+def input_gram(op, xs, model) -> np.ndarray:
+    """sum over output positions of p p^T, p the window under each position in weight order
+    (KH, KW, IC / groups), per group: [G, K, K] float64 (quant.weight_rounding). int8 inputs are
+    taken minus z_x, so the sums are of integers and exact."""
+    tx, ty = model.tensors[op.inputs[0]], model.tensors[op.output]
+    a = op.attrs
+    _, oh, ow, _ = ty.dims
+    x = xs[0][0].astype(np.float64) - (tx.zero_point if tx.dtype == DT_INT8 else 0)
+    g, (kh, kw, icg) = a["groups"], model.tensors[op.inputs[1]].dims[1:]
+    xp = window.padded(x, a, oh, ow, 0.0, (a["dilation_h"], a["dilation_w"]))
+    cols = im2col(xp, a, oh, ow).reshape(oh * ow, kh * kw, g, icg)
+    cols = cols.transpose(2, 0, 1, 3).reshape(g, oh * ow, kh * kw * icg)
+    return np.matmul(cols.transpose(0, 2, 1), cols)
+
+
 def int8_epilogue(acc: np.ndarray, requant: np.ndarray, z_y: int, out_min: int, out_max: int) -> np.ndarray:
     """acc int64 [..., OC]; requant int32 [OC, 4] rows (m_pos, shift_pos, m_neg, shift_neg)."""
     rq = requant.astype(np.int64)

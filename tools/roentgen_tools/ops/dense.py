@@ -47,6 +47,13 @@ def accumulator(op, xs, model) -> np.ndarray:
     return x.reshape(1, -1).astype(np.float64) @ w.reshape(n, -1).astype(np.float64).T + b.astype(np.float64)
 
 
+def input_gram(op, xs, model) -> np.ndarray:
+    """x x^T of the input vector, [1, K, K] float64 (see conv2d.input_gram)."""
+    tx = model.tensors[op.inputs[0]]
+    x = xs[0].reshape(1, -1).astype(np.float64) - (tx.zero_point if tx.dtype == DT_INT8 else 0)
+    return (x.T @ x)[None]
+
+
 def run(op, xs, model):
     tx, ty = model.tensors[op.inputs[0]], model.tensors[op.output]
     acc = accumulator(op, xs, model)
