@@ -97,21 +97,19 @@ public final class PackedConvFloat: @unchecked Sendable {
         bandPixels = rows.lowerBound * g.outputWidth..<rows.upperBound * g.outputWidth
     }
 
-    public func chunkCount(threads: Int) -> Int {
-        threads <= 1 ? 1 : max(1, min(8 * threads, bandPixels.count / 64))
-    }
+    public func chunkCount(threads: Int) -> Int { layout.chunkCount(threads: threads, pixels: bandPixels.count) }
 
-    /// Computes part `part` of `parts` of the prepared band's pixels.
+    /// Computes part `part` of `parts` of the prepared band: a range of its pixels and of channel
+    /// vectors (`TileLayout.chunk`), every group.
     public func compute(part: Int, of parts: Int) {
-        let r = partRange(bandPixels.count, part, parts)
-        let pr = bandPixels.lowerBound + r.lowerBound..<bandPixels.lowerBound + r.upperBound
-        guard !pr.isEmpty else { return }
+        let (pr, vr) = layout.chunk(part, of: parts, pixels: bandPixels)
+        guard !pr.isEmpty, !vr.isEmpty else { return }
         #if arch(x86_64)
         for grp in 0..<layout.groups {
             if variant == .vnni {
-                VNNIKernels.convFloat(args + grp, pixelBegin: pr.lowerBound, pixelEnd: pr.upperBound, vectorBegin: 0, vectorEnd: layout.ocVectors)
+                VNNIKernels.convFloat(args + grp, pixelBegin: pr.lowerBound, pixelEnd: pr.upperBound, vectorBegin: vr.lowerBound, vectorEnd: vr.upperBound)
             } else {
-                AVX2Kernels.convFloat(args + grp, pixelBegin: pr.lowerBound, pixelEnd: pr.upperBound, vectorBegin: 0, vectorEnd: layout.ocVectors)
+                AVX2Kernels.convFloat(args + grp, pixelBegin: pr.lowerBound, pixelEnd: pr.upperBound, vectorBegin: vr.lowerBound, vectorEnd: vr.upperBound)
             }
         }
         #endif

@@ -97,12 +97,24 @@ struct TileLayout {
         }
     }
 
-    /// Chunks for the worker pool: pieces of >= 64 output pixels (or of 4 channel vectors for
-    /// one pixel), at most 8 per thread.
+    /// Chunks for the worker pool: pieces of >= 64 output pixels, at most 8 per thread, and when
+    /// that gives fewer than 2 per thread (the small maps of late layers, a dense-like 1x1 map) each
+    /// piece also split into runs of channel vectors (multiples of 4, the widest tile), so every
+    /// thread has work and reads only its share of the weights.
     func chunkCount(threads: Int, pixels: Int) -> Int {
         if threads <= 1 { return 1 }
-        if pixels >= 2 * threads { return max(1, min(8 * threads, pixels / 64)) }
-        return max(1, min(8 * threads, ocVectors * groups / 4))
+        let p = max(1, min(8 * threads, pixels / 64))
+        if p >= 2 * threads { return p }
+        return p * max(1, min((ocVectors + 3) / 4, (2 * threads + p - 1) / p))
+    }
+
+    /// Chunk `part` of `parts` (from `chunkCount`) of the band's `pixels`: its pixels and channel vectors.
+    func chunk(_ part: Int, of parts: Int, pixels: Range<Int>) -> (pixels: Range<Int>, vectors: Range<Int>) {
+        let p = min(parts, max(1, pixels.count / 64)), v = max(1, parts / p)
+        let (pi, vi) = part.quotientAndRemainder(dividingBy: v)
+        let r = partRange(pixels.count, pi, p), q = partRange((ocVectors + 3) / 4, vi, v)
+        return (pixels.lowerBound + r.lowerBound..<pixels.lowerBound + r.upperBound,
+                min(ocVectors, 4 * q.lowerBound)..<min(ocVectors, 4 * q.upperBound))
     }
 }
 
@@ -284,15 +296,10 @@ final class PackedInt8: @unchecked Sendable {
 
     func chunkCount(threads: Int) -> Int { layout.chunkCount(threads: threads, pixels: bandPixels.count) }
 
-    /// Computes part `part` of `parts` of the prepared band: a range of its pixels (every group), or
-    /// of channel vectors for one pixel.
+    /// Computes part `part` of `parts` of the prepared band: a range of its pixels and of channel
+    /// vectors (`TileLayout.chunk`), every group.
     func compute(part: Int, of parts: Int) {
-        let (pr, vr): (Range<Int>, Range<Int>)
-        let pixels = bandPixels
-        if pixels.count > 1 || parts == 1 {
-            let r = partRange(pixels.count, part, parts)
-            pr = pixels.lowerBound + r.lowerBound..<pixels.lowerBound + r.upperBound; vr = 0..<layout.ocVectors
-        } else { pr = pixels; vr = partRange(layout.ocVectors, part, parts) }
+        let (pr, vr) = layout.chunk(part, of: parts, pixels: bandPixels)
         guard !pr.isEmpty, !vr.isEmpty else { return }
         #if arch(x86_64)
         if layout.groupsPerVector > 1 {

@@ -237,7 +237,8 @@ struct ConvCase: CustomStringConvertible {
 
     /// Layer shapes of the torchvision models at reduced spatial size (full channel counts).
     @Test(arguments: [(3, 32, 3, 2, 1), (32, 32, 3, 1, 32), (256, 256, 3, 2, 32), (56, 56, 3, 1, 7), (48, 24, 1, 1, 6), (96, 96, 3, 2, 96), (144, 24, 1, 1, 1), (128, 128, 3, 1, 32),
-                      (64, 64, 3, 1, 8), (256, 256, 3, 2, 32), (480, 480, 5, 1, 480), (64, 256, 1, 1, 1), (672, 672, 5, 2, 672)])
+                      (64, 64, 3, 1, 8), (256, 256, 3, 2, 32), (480, 480, 5, 1, 480), (64, 256, 1, 1, 1), (672, 672, 5, 2, 672),
+                      (192, 1152, 1, 1, 1), (1152, 200, 1, 1, 1)])
     func modelShapes(_ ic: Int, _ oc: Int, _ k: Int, _ stride: Int, _ groups: Int) {
         let h = 9, pad = k / 2
         let g = Conv2DGeometry(inputHeight: h, inputWidth: h, inputChannels: ic,
@@ -254,6 +255,29 @@ struct ConvCase: CustomStringConvertible {
         c.check()
         c.symmetric()            // ... without a leaky slope, as MobileNets have
         c.check()
+    }
+
+    /// The worker pool's chunks of a tiled conv cover every (pixel, channel vector) once; a small
+    /// map with many channels (7x7 x 1152, a 1x1 map) is also cut along the channels, so two threads
+    /// both get work, and a large map only along the pixels.
+    @Test(arguments: [(1, 1, 320, 1280), (7, 7, 192, 1152), (7, 7, 1152, 192), (14, 14, 80, 480), (56, 56, 24, 144), (3, 3, 16, 40)])
+    func chunksCoverTheOutput(_ h: Int, _ w: Int, _ ic: Int, _ oc: Int) {
+        let g = Conv2DGeometry(inputHeight: h, inputWidth: w, inputChannels: ic, outputHeight: h, outputWidth: w, outputChannels: oc,
+                               kernelHeight: 1, kernelWidth: 1, strideHeight: 1, strideWidth: 1, padTop: 0, padLeft: 0)
+        for (lanes, eb, quad) in [(16, 1, 4), (8, 2, 2), (16, 4, 1)] {
+            let L = TileLayout(g, lanes: lanes, elementBytes: eb, quadElements: quad, bandBudget: RowBands.defaultBudget)
+            let pixels = 5..<(5 + h * w)
+            for threads in [1, 2, 4] {
+                let parts = L.chunkCount(threads: threads, pixels: pixels.count)
+                var seen = [Int](repeating: 0, count: pixels.count * L.ocVectors)
+                for part in 0..<parts {
+                    let (pr, vr) = L.chunk(part, of: parts, pixels: pixels)
+                    for p in pr { for v in vr { seen[(p - pixels.lowerBound) * L.ocVectors + v] += 1 } }
+                }
+                #expect(seen.allSatisfy { $0 == 1 }, "\(g) lanes \(lanes) threads \(threads): \(parts) chunks")
+                if threads > 1 && (L.ocVectors + 3) / 4 >= threads { #expect(parts >= threads, "\(g) lanes \(lanes): \(parts) chunks for \(threads) threads") }
+            }
+        }
     }
 
     /// Small groups run side by side in one vector (convGrouped) - the shapes above exercise it.

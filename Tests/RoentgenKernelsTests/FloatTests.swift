@@ -37,6 +37,31 @@ import RoentgenKernels
         }
     }
 
+    /// Small maps with many channels (late layers, a 1x1 map): the tiles are cut along the output
+    /// channels at 2 threads, and the result is the same bits as at 1.
+    @Test(arguments: [(7, 192, 1152, 1), (7, 1152, 200, 1), (1, 320, 1280, 1), (5, 96, 300, 3)])
+    func fewPixelsManyChannels(_ h: Int, _ ic: Int, _ oc: Int, _ k: Int) {
+        var r = SplitMix64(seed: UInt64(h * 1000 + oc))
+        let g = Conv2DGeometry(inputHeight: h, inputWidth: h, inputChannels: ic, outputHeight: h, outputWidth: h, outputChannels: oc,
+                               kernelHeight: k, kernelWidth: k, strideHeight: 1, strideWidth: 1,
+                               padTop: k / 2, padLeft: k / 2, padBottom: k / 2, padRight: k / 2)
+        let x = r.floats(g.inputCount), w = r.floats(g.weightCount, -0.2...0.2), b = r.floats(oc)
+        var ref = [Double](repeating: 0, count: g.outputCount)
+        Conv2DFloat.reference(geometry: g, input: x, weights: w, bias: b, alpha: 0, clipMin: -.infinity, clipMax: 6, output: &ref)
+        for variant in supportedVariants where variant != .portable {
+            let conv = Conv2DFloat(geometry: g, weights: w, bias: b, alpha: 0, clipMin: -.infinity, clipMax: 6, variant: variant)
+            let scratch = Scratch(conv.scratchBytes, seed: 1)
+            var first: [Float]? = nil
+            for (threads, pool) in threadPools() {
+                var fast = [Float](repeating: .nan, count: g.outputCount)
+                conv.run(input: x, output: &fast, scratch: scratch.pointer, pool: pool)
+                if let j = notClose(fast, ref) { Issue.record("\(variant) x\(threads) at \(j): \(fast[j]) vs \(ref[j]); \(g)"); return }
+                if let first { #expect(first.map(\.bitPattern) == fast.map(\.bitPattern), "\(variant): 2 threads differ; \(g)") }
+                first = fast
+            }
+        }
+    }
+
     /// 3x3 stride-1 convs with 32+ channels run Winograd F(2x2, 3x3) on avx2 / vnni: odd and even
     /// sizes, pads 0-3, channel counts off the lanes, several blocks; within the direct sum's tolerance,
     /// the same bits at 2 threads, and Winograd must be what runs.
