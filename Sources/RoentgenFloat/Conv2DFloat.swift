@@ -21,6 +21,9 @@ public final class Conv2DFloat: ParallelWork, @unchecked Sendable {
         case gemm(weights: UnsafeMutablePointer<Float>, bias: UnsafeMutablePointer<Float>)   // [OC][K], [OC]
     }
     let implementation: Implementation
+    /// The packed form's band copy on the pool's threads, and the band it writes.
+    private var bandCopy: BandCopy? = nil
+    private var copyBand = 0
     private var bound: (input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>)?
     /// gemm: output pixels per band of im2col rows (the rows in scratch at a time), the band being run.
     private var gemmBandSize = 0
@@ -58,6 +61,11 @@ public final class Conv2DFloat: ParallelWork, @unchecked Sendable {
             scratchBytes = (gemmBandSize * g.reductionCount * 4 + 63) / 64 * 64
         }
         super.init()
+        if case let .packed(p) = implementation {
+            bandCopy = BandCopy(rows: g.inputHeight + g.padTop + g.padBottom) { [unowned self] part, parts in
+                p.prepare(band: self.copyBand, part: part, of: parts)
+            }
+        }
     }
 
     deinit {
@@ -76,7 +84,7 @@ public final class Conv2DFloat: ParallelWork, @unchecked Sendable {
         }
         for band in 0..<bands {
             switch implementation {
-            case let .packed(p): p.prepare(band: band)
+            case .packed: copyBand = band; bandCopy!.run(pool: pool)
             case .depthwise, .winograd: break
             case .gemm: gemmPixels = gemmBandPixels(band)
             }

@@ -24,6 +24,9 @@ public final class Conv2DInt8: ParallelWork, @unchecked Sendable {
         case winograd(WinogradInt8)
     }
     let implementation: Implementation
+    /// The packed form's band copy on the pool's threads, and the band it writes.
+    private var bandCopy: BandCopy? = nil
+    private var copyBand = 0
 
     public init(geometry g: Conv2DGeometry, weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>,
                 requant: UnsafePointer<Int32>, inputZeroPoint: Int32, outputZeroPoint: Int32,
@@ -56,6 +59,11 @@ public final class Conv2DInt8: ParallelWork, @unchecked Sendable {
             implementation = .packed(p); scratchBytes = p.scratchBytes
         }
         super.init()
+        if case let .packed(p) = implementation {
+            bandCopy = BandCopy(rows: g.inputHeight + g.padTop + g.padBottom) { [unowned self] part, parts in
+                p.prepare(band: self.copyBand, part: part, of: parts)
+            }
+        }
     }
 
     /// Runs the convolution band by band (SPEC "Row bands"), each band split over the pool's threads
@@ -73,7 +81,7 @@ public final class Conv2DInt8: ParallelWork, @unchecked Sendable {
         }
         for band in 0..<bands {
             switch implementation {
-            case let .packed(p): p.prepare(band: band)
+            case .packed: copyBand = band; bandCopy!.run(pool: pool)
             case let .portable(p): p.prepare(band: band)
             case .depthwise, .winograd: break
             }

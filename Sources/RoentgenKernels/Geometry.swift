@@ -147,10 +147,14 @@ extension RowBands {
     /// Writes band `b`'s bordered copy to `buffer` (padded row `paddedRows(b).lowerBound` first, rows
     /// `rowBytes` apart): every byte outside the input is `border`, and the input rows go through
     /// `fill(firstInputRow, rowCount, destination, columns)`, destination being the first one's
-    /// first input column. Does not allocate.
+    /// first input column. Part `part` of `parts` writes only its share of the rows (`partRange`),
+    /// so that the worker pool's threads can write one copy together. Does not allocate.
     public func writeCopy(_ b: Int, _ g: Conv2DGeometry, into buffer: UnsafeMutableRawPointer, rowBytes: Int, pixelBytes: Int,
-                          border: UInt8, fill: (Int, Int, UnsafeMutableRawPointer, Int) -> Void) {
-        let rows = paddedRows(b)
+                          border: UInt8, part: Int = 0, of parts: Int = 1, fill: (Int, Int, UnsafeMutableRawPointer, Int) -> Void) {
+        let band = paddedRows(b), share = partRange(band.count, part, parts)
+        let rows = band.lowerBound + share.lowerBound..<band.lowerBound + share.upperBound
+        guard !rows.isEmpty else { return }
+        let buffer = buffer + share.lowerBound * rowBytes
         let columns = max(0, min(g.padLeft + g.inputWidth, g.paddedWidth) - g.padLeft)
         let first = max(rows.lowerBound, g.padTop)      // a band may lie wholly in the padding
         let inside = first..<max(first, min(rows.upperBound, g.padTop + g.inputHeight))
@@ -168,5 +172,24 @@ extension RowBands {
             if rightStart < rowBytes { (row + rightStart).initializeMemory(as: UInt8.self, repeating: border, count: rowBytes - rightStart) }
         }
         fill(inside.lowerBound - g.padTop, inside.count, buffer + (inside.lowerBound - rows.lowerBound) * rowBytes + left, columns)
+    }
+}
+
+/// The bordered copy of a tiled conv's band, written by the worker pool's threads together (each a
+/// share of its rows) before they compute on it: a serial copy of a 128 x 128 x 32 input is a
+/// sixth of its conv's time at 2 threads.
+public final class BandCopy: ParallelWork, @unchecked Sendable {
+    let copy: (Int, Int) -> Void   // (part, parts) of the current band
+    let rows: Int
+
+    /// `copy(part, parts)` writes that share of the band; `rows` bounds the useful parts.
+    public init(rows: Int, copy: @escaping (Int, Int) -> Void) { self.rows = rows; self.copy = copy }
+
+    public override func chunkCount(threads: Int) -> Int { threads <= 1 ? 1 : max(1, min(2 * threads, rows)) }
+    public override func runChunk(_ chunk: Int, of chunks: Int) { copy(chunk, chunks) }
+
+    /// All parts: on `pool` when it has more than one thread, else on the calling thread.
+    public func run(pool: WorkerPool?) {
+        if let pool, pool.threads > 1 { pool.run(self) } else { copy(0, 1) }
     }
 }

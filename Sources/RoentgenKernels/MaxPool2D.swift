@@ -23,12 +23,12 @@ public enum MaxPool2D {
 
     @inline(__always)
     static func pool<V: SIMD>(_ g: PoolGeometry, _ input: UnsafePointer<V.Scalar>,
-                              _ output: UnsafeMutablePointer<V.Scalar>, _: V.Type) where V.Scalar: Comparable {
+                              _ output: UnsafeMutablePointer<V.Scalar>, _: V.Type, rows outputRows: Range<Int>? = nil) where V.Scalar: Comparable {
         let c = g.channels, w = V.scalarCount
         let raw = UnsafeRawPointer(input)
         let out = UnsafeMutableRawPointer(output)
         let stride = MemoryLayout<V.Scalar>.stride
-        for oh in 0..<g.outputHeight {
+        for oh in outputRows ?? 0..<g.outputHeight {
             let rows = window(oh, stride: g.strideHeight, pad: g.padTop, kernel: g.kernelHeight, size: g.inputHeight)
             for ow in 0..<g.outputWidth {
                 let cols = window(ow, stride: g.strideWidth, pad: g.padLeft, kernel: g.kernelWidth, size: g.inputWidth)
@@ -81,5 +81,36 @@ public enum MaxPool2D {
                 }
             }
         }
+    }
+}
+
+/// A MAXPOOL2D on the worker pool, in chunks of output rows (as depthwise convs are cut): the
+/// rows a conv's threads just wrote are pooled where they are, and the second core has work.
+public final class ParallelMaxPool2D: ParallelWork, @unchecked Sendable {
+    let geometry: PoolGeometry
+    let pool: (Range<Int>) -> Void
+
+    public init(geometry g: PoolGeometry, input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>) {
+        geometry = g
+        pool = { MaxPool2D.pool(g, input, output, SIMD16<Int8>.self, rows: $0) }
+    }
+
+    public init(geometry g: PoolGeometry, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
+        geometry = g
+        pool = { MaxPool2D.pool(g, input, output, SIMD8<Float>.self, rows: $0) }
+    }
+
+    public override func chunkCount(threads: Int) -> Int {
+        rowChunkCount(threads: threads, rows: geometry.outputHeight, valuesPerRow: geometry.outputWidth * geometry.channels)
+    }
+
+    public override func runChunk(_ chunk: Int, of chunks: Int) {
+        let rows = partRange(geometry.outputHeight, chunk, chunks)
+        if !rows.isEmpty { pool(rows) }
+    }
+
+    /// All chunks: on `pool` when there is one, else on the calling thread.
+    public func run(pool workers: WorkerPool?) {
+        if let workers { workers.run(self) } else { runChunk(0, of: 1) }
     }
 }

@@ -85,14 +85,15 @@ public final class PackedConvFloat: @unchecked Sendable {
     public var bandCount: Int { layout.bands.count }
 
     /// Writes band `band`'s bordered copy (border 0) into scratch.
-    public func prepare(band: Int) {
+    public func prepare(band: Int, part: Int = 0, of parts: Int = 1) {
         let g = geometry, L = layout, ic = g.inputChannels, input = input!
-        L.writeBand(band, g, into: scratch!, border: 0, args: args) { row, rows, dst, columns in
+        L.writeBand(band, g, into: scratch!, border: 0, args: args, part: part, of: parts) { row, rows, dst, columns in
             for r in 0..<rows {
                 (dst + r * L.paddedRowBytes).assumingMemoryBound(to: Float.self)
                     .update(from: input + (row + r) * g.inputWidth * ic, count: columns * ic)
             }
         }
+        guard part == 0 else { return }
         let rows = L.bands.outputRows(band)
         bandPixels = rows.lowerBound * g.outputWidth..<rows.upperBound * g.outputWidth
     }

@@ -86,11 +86,13 @@ struct TileLayout {
         return c
     }
 
-    /// Writes band `band`'s bordered copy to `buffer` (SPEC "Row bands"), the input rows through
-    /// `fill`, and points every argument set at it.
+    /// Writes part `part` of `parts` of band `band`'s bordered copy to `buffer` (SPEC "Row bands"),
+    /// the input rows through `fill`; part 0 also points every argument set at it.
     func writeBand(_ band: Int, _ g: Conv2DGeometry, into buffer: UnsafeMutableRawPointer, border: UInt8,
-                   args: UnsafeMutablePointer<rtg_conv_args>, fill: (Int, Int, UnsafeMutableRawPointer, Int) -> Void) {
-        bands.writeCopy(band, g, into: buffer, rowBytes: paddedRowBytes, pixelBytes: g.inputChannels * elementBytes, border: border, fill: fill)
+                   args: UnsafeMutablePointer<rtg_conv_args>, part: Int, of parts: Int, fill: (Int, Int, UnsafeMutableRawPointer, Int) -> Void) {
+        bands.writeCopy(band, g, into: buffer, rowBytes: paddedRowBytes, pixelBytes: g.inputChannels * elementBytes, border: border,
+                        part: part, of: parts, fill: fill)
+        guard part == 0 else { return }
         for grp in 0..<groups {
             args[grp].padded = UnsafeRawPointer(buffer + grp * groupInputChannels * elementBytes)
             args[grp].firstRow = Int64(bands.outputRows(band).lowerBound)
@@ -270,10 +272,11 @@ final class PackedInt8: @unchecked Sendable {
     var bandCount: Int { layout.bands.count }
 
     /// Writes band `band`'s bordered copy into scratch (border: the real 0).
-    func prepare(band: Int) {
+    func prepare(band: Int, part: Int = 0, of parts: Int = 1) {
         let g = geometry, L = layout, z = inputZeroPoint, input = input!
         let vnni = variant == .vnni
-        L.writeBand(band, g, into: scratch!, border: vnni ? UInt8(truncatingIfNeeded: z &+ 128) : 0, args: args) { row, rows, dst, columns in
+        L.writeBand(band, g, into: scratch!, border: vnni ? UInt8(truncatingIfNeeded: z &+ 128) : 0, args: args,
+                    part: part, of: parts) { row, rows, dst, columns in
             let src = input + row * g.inputWidth * g.inputChannels, count = columns * g.inputChannels
             let srcStride = g.inputWidth * g.inputChannels
             #if arch(x86_64)
@@ -284,6 +287,7 @@ final class PackedInt8: @unchecked Sendable {
             }
             #endif
         }
+        guard part == 0 else { return }
         let rows = L.bands.outputRows(band)
         bandPixels = rows.lowerBound * g.outputWidth..<rows.upperBound * g.outputWidth
     }

@@ -43,6 +43,43 @@ func randomPool(_ r: inout SplitMix64, ceil: Bool? = nil) -> PoolGeometry {
         #expect(fast == ref, "seed \(i) \(g)")
     }
 
+    /// On the worker pool, in row chunks: the same bytes as the scalar twin, on maps large enough
+    /// for several chunks (Table-2's pools) and on the random geometries.
+    @Test(arguments: 0..<30)
+    func parallelRows(_ i: Int) {
+        var r = SplitMix64(seed: 0x9A11 &+ UInt64(i))
+        let table2 = [(128, 16), (64, 32), (32, 64), (16, 128)]
+        let g: PoolGeometry
+        if i < 4 {
+            let (h, c) = table2[i]
+            g = PoolGeometry(inputHeight: h, inputWidth: h, channels: c, outputHeight: h / 2, outputWidth: h / 2,
+                             kernelHeight: 2, kernelWidth: 2, strideHeight: 2, strideWidth: 2, padTop: 0, padLeft: 0)
+        } else {
+            var p = randomPool(&r)
+            p = PoolGeometry(inputHeight: p.inputHeight * 5, inputWidth: p.inputWidth * 3, channels: p.channels,
+                             outputHeight: poolOutputSize(p.inputHeight * 5, p.padTop, p.padBottom, p.kernelHeight, p.strideHeight, ceil: i % 2 == 0),
+                             outputWidth: poolOutputSize(p.inputWidth * 3, p.padLeft, p.padRight, p.kernelWidth, p.strideWidth, ceil: i % 2 == 0),
+                             kernelHeight: p.kernelHeight, kernelWidth: p.kernelWidth, strideHeight: p.strideHeight, strideWidth: p.strideWidth,
+                             padTop: p.padTop, padLeft: p.padLeft, padBottom: p.padBottom, padRight: p.padRight)
+            g = p
+        }
+        let x = r.int8s(g.inputCount), xf = r.floats(g.inputCount, -100...(-1))
+        var ref = [Int8](repeating: 1, count: g.outputCount), reff = [Float](repeating: 1, count: g.outputCount)
+        MaxPool2D.reference(geometry: g, input: x, output: &ref)
+        MaxPool2D.reference(geometry: g, input: xf, output: &reff)
+        for (threads, pool) in threadPools() {
+            var fast = [Int8](repeating: 0, count: g.outputCount), fastf = [Float](repeating: 0, count: g.outputCount)
+            x.withUnsafeBufferPointer { xp in fast.withUnsafeMutableBufferPointer { yp in
+                ParallelMaxPool2D(geometry: g, input: xp.baseAddress!, output: yp.baseAddress!).run(pool: pool)
+            } }
+            xf.withUnsafeBufferPointer { xp in fastf.withUnsafeMutableBufferPointer { yp in
+                ParallelMaxPool2D(geometry: g, input: xp.baseAddress!, output: yp.baseAddress!).run(pool: pool)
+            } }
+            #expect(fast == ref && fastf == reff, "x\(threads) seed \(i) \(g)")
+        }
+        if i < 4 { #expect(ParallelMaxPool2D(geometry: g, input: x, output: &ref).chunkCount(threads: 2) > 1) }
+    }
+
     @Test func padIgnoredAndCeilWindows() {
         // 2x2 input, all -128, 3x3 window, pad 1: output must be -128, not a padding value.
         let g = PoolGeometry(inputHeight: 2, inputWidth: 2, channels: 17, outputHeight: 2, outputWidth: 2,

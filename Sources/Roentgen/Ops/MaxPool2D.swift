@@ -22,19 +22,27 @@ enum MaxPool2DOp {
         let scratchBytes = 0
         let geometry: PoolGeometry
         var tensors: Unary<Int8, Int8>
+        var kernel: ParallelMaxPool2D?
 
         init(_ c: OpContext) { geometry = MaxPool2DOp.geometry(c); tensors = Unary(c) }
-        func bind(_ arena: Arena) { tensors.bind(arena) }
-        func run(pool: WorkerPool?) { MaxPool2D.run(geometry: geometry, input: tensors.x!, output: tensors.y!) }
+        func bind(_ arena: Arena) {
+            tensors.bind(arena)
+            kernel = ParallelMaxPool2D(geometry: geometry, input: tensors.x!, output: tensors.y!)
+        }
+        func run(pool: WorkerPool?) { kernel!.run(pool: pool) }
     }
 
     final class FloatStep: PreparedOp {
         let scratchBytes = 0
         let geometry: PoolGeometry
         var tensors: Unary<Float, Float>
+        var kernel: ParallelMaxPool2D?
 
         init(_ c: OpContext) { geometry = MaxPool2DOp.geometry(c); tensors = Unary(c) }
-        func bind(_ arena: Arena) { tensors.bind(arena) }
-        func run(pool: WorkerPool?) { MaxPool2D.run(geometry: geometry, input: tensors.x!, output: tensors.y!) }
+        func bind(_ arena: Arena) {
+            tensors.bind(arena)
+            kernel = ParallelMaxPool2D(geometry: geometry, input: tensors.x!, output: tensors.y!)
+        }
+        func run(pool: WorkerPool?) { kernel!.run(pool: pool) }
     }
 }
