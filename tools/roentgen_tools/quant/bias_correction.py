@@ -16,22 +16,13 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops as op_modules
-from ..fileformat import DT_INT8, ROLE_ACTIVATION, Model
+from ..fileformat import DT_INT8, Model
 from ..fileformat.ops import OP_CONV2D, OP_DENSE
 from ..reference import executor as reference
 from .arith import INT32_MAX
+from .layerwise import layer_name, operands, run_layerwise
 
 CORRECTED = (OP_CONV2D, OP_DENSE)
-
-
-def _inputs(model: Model, op, vals: dict) -> list:
-    """The op's operands: activations from `vals` {tensor index: value}, constants from the file."""
-    T = model.tensors
-    return [vals[i] if T[i].role == ROLE_ACTIVATION else T[i].data for i in op.inputs]
-
-
-def _layer(name: str) -> str:
-    return name[:-2] if name.endswith(".q") else name
 
 
 def correct_biases(model_int8: Model, model_f32: Model, inputs) -> list:
@@ -42,34 +33,34 @@ def correct_biases(model_int8: Model, model_f32: Model, inputs) -> list:
     if not inputs:
         return []
     T32 = model_f32.tensors
-    f32_ops = {_layer(T32[op.output].name): op for op in model_f32.ops}
+    f32_ops = {layer_name(T32[op.output].name): op for op in model_f32.ops}
     # the float model's activations on every image, by tensor index
     index32 = {t.name: i for i, t in enumerate(T32)}
     f32_vals = [{index32[name]: v for name, v in reference.run(model_f32, x, record=True).items()} for x in inputs]
 
     T = model_int8.tensors
-    vals8 = [{model_int8.input.input_tensor: x.reshape(T[model_int8.input.input_tensor].dims)} for x in inputs]
     report = []
-    for op in model_int8.ops:
-        mod = op_modules.REGISTRY[op.kind]
-        name = _layer(T[op.output].name)
-        if op.kind in CORRECTED and T[op.inputs[0]].dtype == DT_INT8 and name in f32_ops:
-            op32 = f32_ops[name]
-            unit = T[op.inputs[2]].scales.astype(np.float64)  # s_x * s_w[c]
-            diff = np.zeros(len(unit))
-            for vals, v32 in zip(vals8, f32_vals):
-                acc8 = mod.accumulator(op, _inputs(model_int8, op, vals), model_int8)
-                acc32 = mod.accumulator(op32, _inputs(model_f32, op32, v32), model_f32)
-                diff += (acc8.astype(np.float64) * unit - acc32).mean(axis=0)
-            diff /= len(inputs)
-            shift = np.rint(diff / unit).astype(np.int64)
-            bias = T[op.inputs[2]]
-            # as far as the SPEC's int32 bound on the sums allows (arith.check_overflow)
-            room = INT32_MAX - int(np.prod(T[op.inputs[1]].dims[1:])) * 255 * 127
-            corrected = np.clip(bias.data.astype(np.int64) - shift, -room, room)
-            bias.data = corrected.astype(bias.data.dtype)
-            report.append(dict(layer=name, mean_abs_shift=float(np.abs(shift).mean()),
-                               mean_error_rms=float(np.sqrt((diff ** 2).mean()))))
-        for vals in vals8:
-            vals[op.output] = np.asarray(mod.run(op, _inputs(model_int8, op, vals), model_int8)).reshape(T[op.output].dims)
+
+    def correct(op, vals8):
+        name = layer_name(T[op.output].name)
+        if op.kind not in CORRECTED or T[op.inputs[0]].dtype != DT_INT8 or name not in f32_ops:
+            return
+        mod, op32 = op_modules.REGISTRY[op.kind], f32_ops[name]
+        unit = T[op.inputs[2]].scales.astype(np.float64)  # s_x * s_w[c]
+        diff = np.zeros(len(unit))
+        for vals, v32 in zip(vals8, f32_vals):
+            acc8 = mod.accumulator(op, operands(model_int8, op, vals), model_int8)
+            acc32 = mod.accumulator(op32, operands(model_f32, op32, v32), model_f32)
+            diff += (acc8.astype(np.float64) * unit - acc32).mean(axis=0)
+        diff /= len(inputs)
+        shift = np.rint(diff / unit).astype(np.int64)
+        bias = T[op.inputs[2]]
+        # as far as the SPEC's int32 bound on the sums allows (arith.check_overflow)
+        room = INT32_MAX - int(np.prod(T[op.inputs[1]].dims[1:])) * 255 * 127
+        corrected = np.clip(bias.data.astype(np.int64) - shift, -room, room)
+        bias.data = corrected.astype(bias.data.dtype)
+        report.append(dict(layer=name, mean_abs_shift=float(np.abs(shift).mean()),
+                           mean_error_rms=float(np.sqrt((diff ** 2).mean()))))
+
+    run_layerwise(model_int8, inputs, correct)
     return report

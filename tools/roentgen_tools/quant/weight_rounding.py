@@ -21,23 +21,15 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops as op_modules
-from ..fileformat import DT_INT8, ROLE_ACTIVATION, Model
+from ..fileformat import DT_INT8, Model
 from ..fileformat.ops import OP_CONV2D, OP_DENSE
+from .layerwise import layer_name, operands, run_layerwise
 
 ROUNDED = (OP_CONV2D, OP_DENSE)
 WEIGHT_ROUNDINGS = ("gptq", "nearest")  # PROVENANCE weight_rounding (SPEC "Calibration provenance")
 DAMPING = 0.01  # of H's mean diagonal, added to its diagonal: keeps the inverse well conditioned (GPTQ's)
 MIN_WINDOWS = 4  # per weight of a row: fewer calibration windows than this leave H's estimate too
 #                  noisy to trade one weight's error for another's (the layer keeps nearest rounding)
-
-
-def _inputs(model: Model, op, vals: dict) -> list:
-    T = model.tensors
-    return [vals[i] if T[i].role == ROLE_ACTIVATION else T[i].data for i in op.inputs]
-
-
-def _layer(name: str) -> str:
-    return name[:-2] if name.endswith(".q") else name
 
 
 def gptq(w: np.ndarray, gram: np.ndarray, damping: float = DAMPING) -> np.ndarray:
@@ -69,25 +61,25 @@ def round_weights(model_int8: Model, model_f32: Model, inputs, damping: float = 
     if not inputs:
         return []
     T32 = model_f32.tensors
-    f32_weight = {_layer(T32[op.output].name): T32[op.inputs[1]].data
+    f32_weight = {layer_name(T32[op.output].name): T32[op.inputs[1]].data
                   for op in model_f32.ops if op.kind in ROUNDED}
     T = model_int8.tensors
-    vals8 = [{model_int8.input.input_tensor: x.reshape(T[model_int8.input.input_tensor].dims)} for x in inputs]
     report = []
-    for op in model_int8.ops:
-        mod = op_modules.REGISTRY[op.kind]
-        name = _layer(T[op.output].name)
+
+    def round_layer(op, vals8):
+        name = layer_name(T[op.output].name)
         if op.kind in ROUNDED and T[op.inputs[0]].dtype == DT_INT8 and name in f32_weight:
-            report.append(_round_layer(op, mod, model_int8, vals8, f32_weight[name], damping) | dict(layer=name))
-        for vals in vals8:
-            vals[op.output] = np.asarray(mod.run(op, _inputs(model_int8, op, vals), model_int8)).reshape(T[op.output].dims)
+            report.append(_round_layer(op, model_int8, vals8, f32_weight[name], damping) | dict(layer=name))
+
+    run_layerwise(model_int8, inputs, round_layer)
     return report
 
 
-def _round_layer(op, mod, model: Model, vals8: list, w32: np.ndarray, damping: float) -> dict:
+def _round_layer(op, model: Model, vals8: list, w32: np.ndarray, damping: float) -> dict:
     T = model.tensors
     wt = T[op.inputs[1]]
-    gram = sum(mod.input_gram(op, _inputs(model, op, vals), model) for vals in vals8)
+    mod = op_modules.REGISTRY[op.kind]
+    gram = sum(mod.input_gram(op, operands(model, op, vals), model) for vals in vals8)
     windows = len(vals8) * (int(np.prod(T[op.output].dims[1:3])) if op.kind == OP_CONV2D else 1)
     if windows < MIN_WINDOWS * gram.shape[-1]:
         return dict(moved=0.0, windows=windows)
