@@ -26,7 +26,7 @@ ISAS = {
         doc="AVX-512 VNNI: one `vpdpbusd` multiplies 4 u8 inputs (x + 128) by 4 s8 weights for 16 output channels.",
         tile_shapes=[(6, 4), (12, 2), (16, 1), (1, 4), (1, 2), (1, 1)],
         narrow="rtg_narrow_sat(y)", narrow_c="rtg_narrow32to8(c)",
-        fill_elem="UInt8", fill_expr="UInt8(bitPattern: src[i]) ^ 0x80"),
+        fill_elem="UInt8", fill_expr="UInt8(bitPattern: src[i]) ^ 0x80", mulhi="rtg_mulhi16", clamp="rtg_clamp16"),
     "AVX2": dict(
         acc="SIMD8<Int32>", half="SIMD4<Int32>", wide="SIMD4<Int64>", bytes_="SIMD8<Int8>", half_bytes="SIMD4<Int8>",
         lanes=8, vec_bytes=32,
@@ -34,7 +34,7 @@ ISAS = {
         doc="AVX2: one `vpmaddwd` multiplies 2 s16 inputs (x - z) by 2 s16 weights for 8 output channels.",
         tile_shapes=[(2, 4), (5, 2), (10, 1), (1, 4), (1, 2), (1, 1)],
         narrow="rtg_narrow32to8x8(y)", narrow_c="rtg_narrow32to8x8(c)",
-        fill_elem="Int16", fill_expr="Int16(src[i]) &- z", winograd=True),
+        fill_elem="Int16", fill_expr="Int16(src[i]) &- z", winograd=True, mulhi="rtg_mulhi8", clamp="rtg_clamp8"),
     # The SIMD section alone, compiled with RoentgenKernels for any CPU (the portable variant).
     "Portable": dict(portable=True),
 }
@@ -645,22 +645,10 @@ public enum {name}Kernels {{
             t = (load(a.pointee.tPos!, oc0) & ~neg) | (load(a.pointee.tNeg!, oc0) & neg)
             rnd = (load(a.pointee.rPos!, oc0) & ~neg) | (load(a.pointee.rNeg!, oc0) & neg)
         }}
-        let pe = even(acc) &* even(m)
-        let po = odd(acc) &* odd(m)
-        let hi = unsafeBitCast(((pe &>> 32) & {wide}(repeating: 0xFFFF_FFFF)) | (po & {wide}(repeating: -0x1_0000_0000)), to: Acc.self)
+        let hi = {mulhi}(acc, m)
         let z = ((hi &+ rnd) &>> t) &+ Acc(repeating: Int32(truncatingIfNeeded: a.pointee.outputZeroPoint))
-        let y = clamp(z, Int32(truncatingIfNeeded: a.pointee.outputMin), Int32(truncatingIfNeeded: a.pointee.outputMax))
+        let y = {clamp}(z, Int32(truncatingIfNeeded: a.pointee.outputMin), Int32(truncatingIfNeeded: a.pointee.outputMax))
         return {narrow}
-    }}
-
-    /// clamp(y, lo, hi) for |y| < 2^30 and lo, hi in int8, by sign masks (the stdlib's
-    /// pointwiseMin/Max on SIMD16<Int32> are not inlined: a call per vector).
-    @inline(__always) static func clamp(_ y: Acc, _ l: Int32, _ h: Int32) -> Acc {{
-        let lo = Acc(repeating: l), hi = Acc(repeating: h)
-        let below = (y &- lo) &>> 31
-        let r = (y & ~below) | (lo & below)
-        let above = (hi &- r) &>> 31
-        return (r & ~above) | (hi & above)
     }}
 
     @inline(__always) static func even(_ x: Acc) -> {wide} {{ (unsafeBitCast(x, to: {wide}.self) &<< 32) &>> 32 }}

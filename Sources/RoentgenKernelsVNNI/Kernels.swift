@@ -269,22 +269,10 @@ public enum VNNIKernels {
             t = (load(a.pointee.tPos!, oc0) & ~neg) | (load(a.pointee.tNeg!, oc0) & neg)
             rnd = (load(a.pointee.rPos!, oc0) & ~neg) | (load(a.pointee.rNeg!, oc0) & neg)
         }
-        let pe = even(acc) &* even(m)
-        let po = odd(acc) &* odd(m)
-        let hi = unsafeBitCast(((pe &>> 32) & SIMD8<Int64>(repeating: 0xFFFF_FFFF)) | (po & SIMD8<Int64>(repeating: -0x1_0000_0000)), to: Acc.self)
+        let hi = rtg_mulhi16(acc, m)
         let z = ((hi &+ rnd) &>> t) &+ Acc(repeating: Int32(truncatingIfNeeded: a.pointee.outputZeroPoint))
-        let y = clamp(z, Int32(truncatingIfNeeded: a.pointee.outputMin), Int32(truncatingIfNeeded: a.pointee.outputMax))
+        let y = rtg_clamp16(z, Int32(truncatingIfNeeded: a.pointee.outputMin), Int32(truncatingIfNeeded: a.pointee.outputMax))
         return rtg_narrow_sat(y)
-    }
-
-    /// clamp(y, lo, hi) for |y| < 2^30 and lo, hi in int8, by sign masks (the stdlib's
-    /// pointwiseMin/Max on SIMD16<Int32> are not inlined: a call per vector).
-    @inline(__always) static func clamp(_ y: Acc, _ l: Int32, _ h: Int32) -> Acc {
-        let lo = Acc(repeating: l), hi = Acc(repeating: h)
-        let below = (y &- lo) &>> 31
-        let r = (y & ~below) | (lo & below)
-        let above = (hi &- r) &>> 31
-        return (r & ~above) | (hi & above)
     }
 
     @inline(__always) static func even(_ x: Acc) -> SIMD8<Int64> { (unsafeBitCast(x, to: SIMD8<Int64>.self) &<< 32) &>> 32 }

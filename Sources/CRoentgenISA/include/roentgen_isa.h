@@ -132,6 +132,29 @@ rtg_i32x16 rtg_permd16(rtg_i32x16 a, rtg_i32x16 idx) {
     return (rtg_i32x16)_mm512_permutexvar_epi32((__m512i)idx, (__m512i)a);
 }
 
+/// hi32 of the signed 64-bit products a[i] * b[i] (vpmuldq on the even and the odd lanes, one
+/// blend), and clamp(y, lo, hi) (vpmaxsd, vpminsd): the tiles' 32-bit requantization.
+static inline __attribute__((always_inline, target("avx512f")))
+rtg_i32x16 rtg_mulhi16(rtg_i32x16 a, rtg_i32x16 b) {
+    __m512i even = _mm512_mul_epi32((__m512i)a, (__m512i)b);
+    __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64((__m512i)a, 32), _mm512_srli_epi64((__m512i)b, 32));
+    return (rtg_i32x16)_mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+}
+static inline __attribute__((always_inline, target("avx512f")))
+rtg_i32x16 rtg_clamp16(rtg_i32x16 y, int32_t lo, int32_t hi) {
+    return (rtg_i32x16)_mm512_min_epi32(_mm512_max_epi32((__m512i)y, _mm512_set1_epi32(lo)), _mm512_set1_epi32(hi));
+}
+static inline __attribute__((always_inline, target("avx2")))
+rtg_i32x8 rtg_mulhi8(rtg_i32x8 a, rtg_i32x8 b) {
+    __m256i even = _mm256_mul_epi32((__m256i)a, (__m256i)b);
+    __m256i odd = _mm256_mul_epi32(_mm256_srli_epi64((__m256i)a, 32), _mm256_srli_epi64((__m256i)b, 32));
+    return (rtg_i32x8)_mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+}
+static inline __attribute__((always_inline, target("avx2")))
+rtg_i32x8 rtg_clamp8(rtg_i32x8 y, int32_t lo, int32_t hi) {
+    return (rtg_i32x8)_mm256_min_epi32(_mm256_max_epi32((__m256i)y, _mm256_set1_epi32(lo)), _mm256_set1_epi32(hi));
+}
+
 /// vpermd ymm: r[i] = a[idx[i]] (dword lanes).
 static inline __attribute__((always_inline, target("avx2")))
 rtg_i32x8 rtg_permd8(rtg_i32x8 a, rtg_i32x8 idx) {
