@@ -1,6 +1,6 @@
 // Depthwise CONV2D (groups == IC > 1, weights [OC][KH][KW][1], channel multiplier OC / IC >= 1),
-// int8 and f32: SIMD along channels (the generated SIMD section of each variant, 16 channels per
-// step), no input copy. With a multiplier > 1, the input is first expanded in scratch to OC
+// int8 and f32: SIMD along channels (the generated SIMD section of each variant; int8 32 channels
+// per step, f32 16), no input copy. With a multiplier > 1, the input is first expanded in scratch to OC
 // channels (x'[p][c * M + j] = x[p][c]), so that output channel oc reads input channel oc.
 import CRoentgenISA
 #if arch(x86_64)
@@ -54,11 +54,15 @@ func rowChunkCount(threads: Int, rows: Int, valuesPerRow: Int) -> Int {
 final class DepthwiseConv2DInt8: @unchecked Sendable {
     let geometry: Conv2DGeometry
     let args: UnsafeMutablePointer<rtg_depthwise_args>
-    let weights: UnsafeMutablePointer<Int16>        // [KH * KW][cPad]
-    let columns: UnsafeMutablePointer<Int32>        // bias, mPos, sPos, mNeg, sNeg, tPos, tNeg, rPos, rNeg: 9 x [cPad]
+    let weights: UnsafeMutablePointer<Int16>        // [KH * KW][cPad / 32][even, odd][32]
+    let columns: UnsafeMutablePointer<Int32>        // bias, mPos, sPos, mNeg, sNeg, tPos, tNeg, rPos, rNeg, biasFull: 10 x [cPad]
     let kernel: DepthwiseEntry
     let multiplier: Int
     let scratchBytes: Int
+
+    /// The kernel's channel order within each 32: the 16 even channels, then the 16 odd ones
+    /// (its accumulators after one pair-multiply-add over channel pairs; see the SIMD section).
+    static func lane(ofChannel o: Int) -> Int { o / 32 * 32 + (o % 2) * 16 + o % 32 / 2 }
 
     init(geometry g: Conv2DGeometry, weights w: UnsafePointer<Int8>, bias: UnsafePointer<Int32>, requant: UnsafePointer<Int32>,
          inputZeroPoint: Int32, outputZeroPoint: Int32, outputMin: Int32, outputMax: Int32, variant: KernelVariant) {
@@ -67,19 +71,30 @@ final class DepthwiseConv2DInt8: @unchecked Sendable {
         kernel = depthwiseEntries(variant).int8
         multiplier = g.outputChannels / g.inputChannels
         scratchBytes = multiplier > 1 ? (g.inputHeight * g.inputWidth * g.outputChannels + 63) / 64 * 64 : 0
-        let c = g.outputChannels, cPad = (c + 15) / 16 * 16, taps = g.kernelHeight * g.kernelWidth
-        weights = UnsafeMutableRawPointer.allocate(byteCount: taps * cPad * 2, alignment: 64).bindMemory(to: Int16.self, capacity: taps * cPad)
-        weights.initialize(repeating: 0, count: taps * cPad)
-        for o in 0..<c { for t in 0..<taps { weights[t * cPad + o] = Int16(w[o * taps + t]) } }
-        let made = EpilogueColumns.make(groups: 1, groupChannels: c, paddedChannels: cPad, channels: c, requant: requant) { bias[$0] }
-        columns = made.0
+        let c = g.outputChannels, cPad = (c + 31) / 32 * 32, taps = g.kernelHeight * g.kernelWidth
+        // Tap t of channel o: lane o % 32 of the even (o even) or odd vector of its 32, zeros between.
+        weights = UnsafeMutableRawPointer.allocate(byteCount: taps * cPad * 4, alignment: 64).bindMemory(to: Int16.self, capacity: taps * cPad * 2)
+        weights.initialize(repeating: 0, count: taps * cPad * 2)
+        for o in 0..<c {
+            for t in 0..<taps { weights[t * cPad * 2 + o / 32 * 64 + (o % 2) * 32 + o % 32] = Int16(w[o * taps + t]) }
+        }
+        let (made, fast) = EpilogueColumns.make(groups: 1, groupChannels: c, paddedChannels: cPad, channels: c, requant: requant) { bias[$0] }
+        defer { made.deallocate() }
+        columns = .allocate(capacity: 10 * cPad)
+        for k in 0..<9 { for o in 0..<cPad { columns[k * cPad + Self.lane(ofChannel: o)] = made[k * cPad + o] } }
+        for o in 0..<cPad {
+            var sum: Int32 = 0
+            if o < c { for t in 0..<taps { sum &+= Int32(w[o * taps + t]) } }
+            columns[9 * cPad + Self.lane(ofChannel: o)] = made[o] &- inputZeroPoint &* sum
+        }
         var a = depthwiseArguments(g)
         a.weights = UnsafePointer(weights); a.bias = UnsafePointer(columns)
         a.mPos = UnsafePointer(columns + cPad); a.sPos = UnsafePointer(columns + 2 * cPad)
         a.mNeg = UnsafePointer(columns + 3 * cPad); a.sNeg = UnsafePointer(columns + 4 * cPad)
         a.tPos = UnsafePointer(columns + 5 * cPad); a.tNeg = UnsafePointer(columns + 6 * cPad)
         a.rPos = UnsafePointer(columns + 7 * cPad); a.rNeg = UnsafePointer(columns + 8 * cPad)
-        a.fastRequant = made.1
+        a.biasFull = UnsafePointer(columns + 9 * cPad)
+        a.fastRequant = fast
         a.inputZeroPoint = Int64(inputZeroPoint); a.outputZeroPoint = Int64(outputZeroPoint)
         a.outputMin = Int64(outputMin); a.outputMax = Int64(outputMax)
         args = .allocate(capacity: 1)

@@ -1415,155 +1415,243 @@ extension VNNIKernels {
     /// The same for shifts >= 33: (P + 2^(s-1)) >> s == (hi32(P) + 2^(s-33)) >> (s-32) because
     /// 2^(s-1) has no low 32 bits and floor divisions by powers of two nest; |hi32(P)| <= 2^30.
     @inline(__always) static func requantizeHigh(_ acc: V32, _ m: V32, _ t: V32, _ r: V32, _ z: Int32, _ lo: Int32, _ hi: Int32) -> V32 {
-        clamp32(((mulHigh(acc, m) &+ r) &>> t) &+ V32(repeating: z), lo, hi)
+        clampLanes(((mulHighLanes(acc, m) &+ r) &>> t) &+ V32(repeating: z), lo, hi)
     }
 
-    /// Depthwise CONV2D int8, output rows [rowBegin, rowEnd): for each pixel and 16 channels,
-    /// acc = b + sum over the taps inside the input of (x - z_x) * w in int32 (each product is
-    /// exact in s16: |x - z_x| <= 255, |w| <= 128), then the CONV2D epilogue. Taps outside the input
-    /// are skipped (the window is clipped per pixel), so no bordered copy is needed.
+    // The variant's instructions for three lane operations (vpdpwssd / vpmaddwd, vpmuldq + blend,
+    // vpmaxsd + vpminsd on x86; the Swift forms above for portable). Same results everywhere.
+    /// acc + lo16(x) * lo16(w) + hi16(x) * hi16(w) per int32 lane, the halves as s16, exact.
+    @inline(__always) static func dotPairs(_ acc: V32, _ x: V32, _ w: V32) -> V32 { rtg_dpwssd(acc, x, w) }
+    /// hi32 of the signed 64-bit products, lane by lane (`mulHigh`).
+    @inline(__always) static func mulHighLanes(_ a: V32, _ b: V32) -> V32 { rtg_mulhi16(a, b) }
+    /// clamp(y, lo, hi), lane by lane.
+    @inline(__always) static func clampLanes(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32 { rtg_clamp16(y, lo, hi) }
+
+    /// 32 s8 at `p` as 32 s16 lanes (16 pairs), or when only `n` < 32 may be read, those and zeros.
+    @inline(__always) static func load16x32(_ p: UnsafePointer<Int8>, _ n: Int) -> V32 {
+        let b = n >= 32 ? UnsafeRawPointer(p).loadUnaligned(as: SIMD32<Int8>.self) : loadPartial32(p, n)
+        return unsafeBitCast(rtg_widen8to16x32(b), to: V32.self)
+    }
+    @inline(never) static func loadPartial32(_ p: UnsafePointer<Int8>, _ n: Int) -> SIMD32<Int8> {
+        var v = SIMD32<Int8>(); for i in 0..<max(0, n) { v[i] = p[i] }; return v
+    }
+
+    /// Depthwise CONV2D int8, output rows [rowBegin, rowEnd): for each pixel and 32 channels,
+    /// acc = b + sum over the taps inside the input of (x - z_x) * w in int32, then the CONV2D
+    /// epilogue. Taps outside the input are skipped (the window is clipped per pixel), so no
+    /// bordered copy is needed. The 32 channels are widened to s16 in place (channel pairs) and
+    /// multiplied by two weight vectors, one holding the even channels' weights with zeros between
+    /// them and one the odd channels', so one pair-multiply-add (`dotPairs`) gives 16 exact int32
+    /// products with no shuffle; the even and odd accumulators are merged at the store. A window
+    /// with every tap inside uses `biasFull` = b - z_x * sum w, so its taps skip the subtraction
+    /// (the int32 sums wrap the same way, so the result is the same).
     public static func depthwise(_ a: UnsafePointer<rtg_depthwise_args>, rowBegin: Int, rowEnd: Int) {
         let d = a.pointee
         let h = Int(d.height), w = Int(d.width), c = Int(d.channels), ow = Int(d.outWidth)
         let kh = Int(d.kernelHeight), kw = Int(d.kernelWidth)
         let sh = Int(d.strideHeight), sw = Int(d.strideWidth), dh = Int(d.dilationHeight), dw = Int(d.dilationWidth)
         let pt = Int(d.padTop), pl = Int(d.padLeft)
-        let cPad = (c &+ 15) / 16 &* 16, total = h &* w &* c
-        let zx = V16(repeating: Int16(truncatingIfNeeded: d.inputZeroPoint))
-        let zy = Int32(truncatingIfNeeded: d.outputZeroPoint)
-        let lo = Int32(truncatingIfNeeded: d.outputMin), hi = Int32(truncatingIfNeeded: d.outputMax)
-        let input = d.input!, weights = UnsafeRawPointer(d.weights!), output = d.output!, bias = d.bias!
-        let mPos = d.mPos!, mNeg = d.mNeg!, sPos = d.sPos!, sNeg = d.sNeg!
-        let tPos = d.tPos!, tNeg = d.tNeg!, rPos = d.rPos!, rNeg = d.rNeg!
-        let fast = d.fastRequant
+        let cPad = (c &+ 31) / 32 &* 32, total = h &* w &* c
+        let zx16 = Int32(truncatingIfNeeded: d.inputZeroPoint) & 0xFFFF
+        let zx = V32(repeating: zx16 | (zx16 &<< 16))
+        let q = DepthwiseEpilogue(mPos: d.mPos!, mNeg: d.mNeg!, sPos: d.sPos!, sNeg: d.sNeg!, tPos: d.tPos!, tNeg: d.tNeg!,
+                                  rPos: d.rPos!, rNeg: d.rNeg!, fast: d.fastRequant, zy: Int32(truncatingIfNeeded: d.outputZeroPoint),
+                                  lo: Int32(truncatingIfNeeded: d.outputMin), hi: Int32(truncatingIfNeeded: d.outputMax))
+        let input = d.input!, weights = UnsafeRawPointer(d.weights!), output = d.output!, bias = d.bias!, biasFull = d.biasFull!
         let tapStride = dw &* c, rowStride = dh &* w &* c
+        @inline(__always) func bias4(_ b: UnsafePointer<Int32>, _ c0: Int) -> (V32, V32, V32, V32) {
+            (lanes32(b, c0), lanes32(b, c0 &+ 16), lanes32(b, c0 &+ 32), lanes32(b, c0 &+ 48))
+        }
+        // Output columns whose window is inside the input horizontally: [oxInLo, oxInHi).
+        let oxInLo = (pl &+ sw &- 1) / sw
+        let oxInHi = min(ow, w &- 1 &- (kw &- 1) &* dw &+ pl >= 0 ? (w &- 1 &- (kw &- 1) &* dw &+ pl) / sw &+ 1 : 0)
+        let quad = DepthwiseQuad(input: input, weights: weights, kh: kh, kw: kw, tapStride: tapStride, rowStride: rowStride,
+                                 pixelStride: sw &* c, weightTapBytes: cPad &* 4)
+        let lastTap = (kh &- 1) &* rowStride &+ (kw &- 1) &* tapStride
         for oy in rowBegin..<rowEnd {
             let iy0 = oy &* sh &- pt
             var khLo = 0; while khLo < kh && iy0 &+ khLo &* dh < 0 { khLo &+= 1 }
             var khHi = kh; while khHi > khLo && iy0 &+ (khHi &- 1) &* dh >= h { khHi &-= 1 }
-            for ox in 0..<ow {
+            var ox = 0
+            while ox < ow {
+                // Four neighbouring pixels whose windows are inside (the common case): their taps
+                // share each weight load and keep eight accumulator chains in flight.
+                if khLo == 0 && khHi == kh && ox >= oxInLo && ox &+ 4 <= oxInHi {
+                    let first = (iy0 &* w &+ ox &* sw &- pl) &* c
+                    if first &+ 3 &* sw &* c &+ lastTap &+ cPad <= total {
+                        let out = output + (oy &* ow &+ ox) &* c
+                        var c0 = 0
+                        while c0 < c {
+                            let s = (lanes32(biasFull, c0), lanes32(biasFull, c0 &+ 16))
+                            let r = quad.sum(s, first &+ c0, c0 &* 4)
+                            q.store(r.0, r.1, out, c0, c); q.store(r.2, r.3, out + c, c0, c)
+                            q.store(r.4, r.5, out + 2 &* c, c0, c); q.store(r.6, r.7, out + 3 &* c, c0, c)
+                            c0 &+= 32
+                        }
+                        ox &+= 4
+                        continue
+                    }
+                }
+                defer { ox &+= 1 }
                 let ix0 = ox &* sw &- pl
                 var kwLo = 0; while kwLo < kw && ix0 &+ kwLo &* dw < 0 { kwLo &+= 1 }
                 var kwHi = kw; while kwHi > kwLo && ix0 &+ (kwHi &- 1) &* dw >= w { kwHi &-= 1 }
                 let out = output + (oy &* ow &+ ox) &* c
                 // Offset of the first tap inside the input, and of its weights.
                 let first = ((iy0 &+ khLo &* dh) &* w &+ ix0 &+ kwLo &* dw) &* c
-                let firstTap = khLo &* kw &+ kwLo
-                let q = DepthwiseEpilogue(mPos: mPos, mNeg: mNeg, sPos: sPos, sNeg: sNeg, tPos: tPos, tNeg: tNeg, rPos: rPos, rNeg: rNeg,
-                                          fast: fast, zy: zy, lo: lo, hi: hi)
-                let taps = DepthwiseTaps(input: input, weights: weights, total: total, zx: zx, rows: khHi &- khLo, columns: kwHi &- kwLo,
-                                         tapStride: tapStride, rowStride: rowStride, weightRowBytes: kw &* cPad &* 2, weightTapBytes: cPad &* 2)
+                let firstWeights = (khLo &* kw &+ kwLo) &* cPad &* 4
+                let taps = DepthwiseTaps(input: input, weights: weights, total: total, rows: khHi &- khLo, columns: kwHi &- kwLo,
+                                         tapStride: tapStride, rowStride: rowStride, weightRowBytes: kw &* cPad &* 4, weightTapBytes: cPad &* 4)
+                let inside = khHi &- khLo == kh && kwHi &- kwLo == kw
+                // Bytes from the last tap's first channel to the end of the input: a block of
+                // channels below that is loaded whole at every tap (no partial loads, no calls
+                // that would spill the accumulators).
+                let room = total &- (first &+ (khHi &- khLo &- 1) &* rowStride &+ (kwHi &- kwLo &- 1) &* tapStride)
                 var c0 = 0
-                // 64 channels at a time (the tap loop's address arithmetic shared by 4 vectors), then 32, then 16.
-                while c &- c0 >= 64 {
-                    let (a0, a1, a2, a3) = taps.sum4(lanes32(bias, c0), lanes32(bias, c0 &+ 16), lanes32(bias, c0 &+ 32), lanes32(bias, c0 &+ 48),
-                                                     first &+ c0, (firstTap &* cPad &+ c0) &* 2)
-                    q.store(a0, out, c0, c); q.store(a1, out, c0 &+ 16, c); q.store(a2, out, c0 &+ 32, c); q.store(a3, out, c0 &+ 48, c)
+                // 64 channels at a time (four accumulator chains), then 32.
+                while c &- c0 > 32 {
+                    let x = first &+ c0, wo = firstWeights &+ c0 &* 4
+                    let r: (V32, V32, V32, V32)
+                    if c0 &+ 64 > room {
+                        r = taps.sum2(bias4(bias, c0), x, wo, subtract: zx, partial: true)
+                    } else if inside {
+                        r = taps.sum2(bias4(biasFull, c0), x, wo, subtract: nil, partial: false)
+                    } else {
+                        r = taps.sum2(bias4(bias, c0), x, wo, subtract: zx, partial: false)
+                    }
+                    q.store(r.0, r.1, out, c0, c); q.store(r.2, r.3, out, c0 &+ 32, c)
                     c0 &+= 64
                 }
-                if c &- c0 >= 32 {
-                    let (a0, a1) = taps.sum2(lanes32(bias, c0), lanes32(bias, c0 &+ 16), first &+ c0, (firstTap &* cPad &+ c0) &* 2)
-                    q.store(a0, out, c0, c); q.store(a1, out, c0 &+ 16, c)
-                    c0 &+= 32
-                }
-                while c0 < c {
-                    q.store(taps.sum1(lanes32(bias, c0), first &+ c0, (firstTap &* cPad &+ c0) &* 2), out, c0, c)
-                    c0 &+= 16
+                if c0 < c {
+                    let x = first &+ c0, wo = firstWeights &+ c0 &* 4
+                    let r: (V32, V32)
+                    if c0 &+ 32 > room {
+                        r = taps.sum1((lanes32(bias, c0), lanes32(bias, c0 &+ 16)), x, wo, subtract: zx, partial: true)
+                    } else if inside {
+                        r = taps.sum1((lanes32(biasFull, c0), lanes32(biasFull, c0 &+ 16)), x, wo, subtract: nil, partial: false)
+                    } else {
+                        r = taps.sum1((lanes32(bias, c0), lanes32(bias, c0 &+ 16)), x, wo, subtract: zx, partial: false)
+                    }
+                    q.store(r.0, r.1, out, c0, c)
                 }
             }
         }
     }
 
-    /// The taps of one output pixel's clipped window: sum of (x - z_x) * w over 16 or 64 channels.
+    /// The taps of one output pixel's clipped window: sums over 32 or 64 channels, as (even, odd)
+    /// accumulators per 32. `subtract` is z_x in every s16 lane, or nil for x * w alone; `partial`
+    /// loads check the end of the input (`load16x32`).
     struct DepthwiseTaps {
         let input: UnsafePointer<Int8>, weights: UnsafeRawPointer
-        let total: Int, zx: V16
+        let total: Int
         let rows: Int, columns: Int, tapStride: Int, rowStride: Int, weightRowBytes: Int, weightTapBytes: Int
 
-        @inline(__always) func sum1(_ start: V32, _ offset: Int, _ weightOffset: Int) -> V32 {
-            var acc = start
-            var rowOff = offset, wRow = weightOffset
-            for _ in 0..<rows {
-                var off = rowOff, wo = wRow
-                for _ in 0..<columns {
-                    let x = rtg_widen8to16(load8(input + off, total &- off)) &- zx
-                    acc &+= rtg_widen16to32(x &* weights.loadUnaligned(fromByteOffset: wo, as: V16.self))
-                    off &+= tapStride; wo &+= weightTapBytes
-                }
-                rowOff &+= rowStride; wRow &+= weightRowBytes
-            }
-            return acc
+        @inline(__always) func load(_ off: Int, _ partial: Bool) -> V32 {
+            if partial { return load16x32(input + off, total &- off) }
+            return unsafeBitCast(rtg_widen8to16x32(UnsafeRawPointer(input + off).loadUnaligned(as: SIMD32<Int8>.self)), to: V32.self)
         }
 
-        @inline(__always) func sum2(_ s0: V32, _ s1: V32, _ offset: Int, _ weightOffset: Int) -> (V32, V32) {
-            var a0 = s0, a1 = s1
+        @inline(__always) func sum1(_ s: (V32, V32), _ offset: Int, _ weightOffset: Int, subtract: V32?, partial: Bool) -> (V32, V32) {
+            var e = s.0, o = s.1
             var rowOff = offset, wRow = weightOffset
             for _ in 0..<rows {
                 var off = rowOff, wo = wRow
                 for _ in 0..<columns {
-                    let xr = UnsafeRawPointer(input + off), wr = weights + wo
-                    let tail = total &- off
-                    let v0 = tail >= 32 ? xr.loadUnaligned(as: V8.self) : load8(input + off, tail)
-                    let v1 = tail >= 32 ? xr.loadUnaligned(fromByteOffset: 16, as: V8.self) : load8(input + (off &+ 16), tail &- 16)
-                    a0 &+= rtg_widen16to32((rtg_widen8to16(v0) &- zx) &* wr.loadUnaligned(as: V16.self))
-                    a1 &+= rtg_widen16to32((rtg_widen8to16(v1) &- zx) &* wr.loadUnaligned(fromByteOffset: 32, as: V16.self))
+                    var x = load(off, partial)
+                    if let z = subtract { x = unsafeBitCast(unsafeBitCast(x, to: SIMD32<Int16>.self) &- unsafeBitCast(z, to: SIMD32<Int16>.self), to: V32.self) }
+                    let wr = weights + wo
+                    e = dotPairs(e, x, wr.loadUnaligned(as: V32.self))
+                    o = dotPairs(o, x, wr.loadUnaligned(fromByteOffset: 64, as: V32.self))
                     off &+= tapStride; wo &+= weightTapBytes
                 }
                 rowOff &+= rowStride; wRow &+= weightRowBytes
             }
-            return (a0, a1)
+            return (e, o)
         }
 
-        @inline(__always) func sum4(_ s0: V32, _ s1: V32, _ s2: V32, _ s3: V32, _ offset: Int, _ weightOffset: Int) -> (V32, V32, V32, V32) {
-            var a0 = s0, a1 = s1, a2 = s2, a3 = s3
+        @inline(__always) func sum2(_ s: (V32, V32, V32, V32), _ offset: Int, _ weightOffset: Int, subtract: V32?, partial: Bool) -> (V32, V32, V32, V32) {
+            var e0 = s.0, o0 = s.1, e1 = s.2, o1 = s.3
             var rowOff = offset, wRow = weightOffset
             for _ in 0..<rows {
                 var off = rowOff, wo = wRow
                 for _ in 0..<columns {
-                    let xr = UnsafeRawPointer(input + off), wr = weights + wo
-                    let tail = total &- off
-                    let v0 = tail >= 64 ? xr.loadUnaligned(as: V8.self) : load8(input + off, tail)
-                    let v1 = tail >= 64 ? xr.loadUnaligned(fromByteOffset: 16, as: V8.self) : load8(input + (off &+ 16), tail &- 16)
-                    let v2 = tail >= 64 ? xr.loadUnaligned(fromByteOffset: 32, as: V8.self) : load8(input + (off &+ 32), tail &- 32)
-                    let v3 = tail >= 64 ? xr.loadUnaligned(fromByteOffset: 48, as: V8.self) : load8(input + (off &+ 48), tail &- 48)
-                    a0 &+= rtg_widen16to32((rtg_widen8to16(v0) &- zx) &* wr.loadUnaligned(as: V16.self))
-                    a1 &+= rtg_widen16to32((rtg_widen8to16(v1) &- zx) &* wr.loadUnaligned(fromByteOffset: 32, as: V16.self))
-                    a2 &+= rtg_widen16to32((rtg_widen8to16(v2) &- zx) &* wr.loadUnaligned(fromByteOffset: 64, as: V16.self))
-                    a3 &+= rtg_widen16to32((rtg_widen8to16(v3) &- zx) &* wr.loadUnaligned(fromByteOffset: 96, as: V16.self))
+                    var x0 = load(off, partial), x1 = load(off &+ 32, partial)
+                    if let z = subtract {
+                        let zs = unsafeBitCast(z, to: SIMD32<Int16>.self)
+                        x0 = unsafeBitCast(unsafeBitCast(x0, to: SIMD32<Int16>.self) &- zs, to: V32.self)
+                        x1 = unsafeBitCast(unsafeBitCast(x1, to: SIMD32<Int16>.self) &- zs, to: V32.self)
+                    }
+                    let wr = weights + wo
+                    e0 = dotPairs(e0, x0, wr.loadUnaligned(as: V32.self))
+                    o0 = dotPairs(o0, x0, wr.loadUnaligned(fromByteOffset: 64, as: V32.self))
+                    e1 = dotPairs(e1, x1, wr.loadUnaligned(fromByteOffset: 128, as: V32.self))
+                    o1 = dotPairs(o1, x1, wr.loadUnaligned(fromByteOffset: 192, as: V32.self))
                     off &+= tapStride; wo &+= weightTapBytes
                 }
                 rowOff &+= rowStride; wRow &+= weightRowBytes
             }
-            return (a0, a1, a2, a3)
+            return (e0, o0, e1, o1)
         }
     }
 
-    /// The CONV2D epilogue of 16 depthwise channels: (m, shift) by the sign of acc, requantize, clamp.
+    /// The taps of four neighbouring output pixels whose windows are inside the input, over 32
+    /// channels: x * w (z_x is in `biasFull`), (even, odd) accumulators per pixel.
+    struct DepthwiseQuad {
+        let input: UnsafePointer<Int8>, weights: UnsafeRawPointer
+        let kh: Int, kw: Int, tapStride: Int, rowStride: Int, pixelStride: Int, weightTapBytes: Int
+
+        @inline(__always) func sum(_ s: (V32, V32), _ offset: Int, _ weightOffset: Int) -> (V32, V32, V32, V32, V32, V32, V32, V32) {
+            var e0 = s.0, o0 = s.1, e1 = s.0, o1 = s.1, e2 = s.0, o2 = s.1, e3 = s.0, o3 = s.1
+            var rowOff = offset, wo = weightOffset
+            for _ in 0..<kh {
+                var off = rowOff
+                for _ in 0..<kw {
+                    let we = weights.loadUnaligned(fromByteOffset: wo, as: V32.self)
+                    let wd = weights.loadUnaligned(fromByteOffset: wo &+ 64, as: V32.self)
+                    let x0 = wide(off), x1 = wide(off &+ pixelStride)
+                    let x2 = wide(off &+ 2 &* pixelStride), x3 = wide(off &+ 3 &* pixelStride)
+                    e0 = dotPairs(e0, x0, we); o0 = dotPairs(o0, x0, wd)
+                    e1 = dotPairs(e1, x1, we); o1 = dotPairs(o1, x1, wd)
+                    e2 = dotPairs(e2, x2, we); o2 = dotPairs(o2, x2, wd)
+                    e3 = dotPairs(e3, x3, we); o3 = dotPairs(o3, x3, wd)
+                    off &+= tapStride; wo &+= weightTapBytes
+                }
+                rowOff &+= rowStride
+            }
+            return (e0, o0, e1, o1, e2, o2, e3, o3)
+        }
+        @inline(__always) func wide(_ off: Int) -> V32 {
+            unsafeBitCast(rtg_widen8to16x32(UnsafeRawPointer(input + off).loadUnaligned(as: SIMD32<Int8>.self)), to: V32.self)
+        }
+    }
+
+    /// The CONV2D epilogue of 32 depthwise channels from their even and odd accumulators: (m, shift)
+    /// by the sign of acc, requantize, clamp, then the bytes merged back into channel order.
     struct DepthwiseEpilogue {
         let mPos, mNeg, sPos, sNeg, tPos, tNeg, rPos, rNeg: UnsafePointer<Int32>
         let fast: Int64       // fastRequant: 0 64-bit, 1 32-bit, 2 32-bit without the sign select
         let zy, lo, hi: Int32
-        @inline(__always) func store(_ acc: V32, _ out: UnsafeMutablePointer<Int8>, _ c0: Int, _ c: Int) {
-            if fast == 2 {
-                let y = requantizeHigh(acc, lanes32(mPos, c0), lanes32(tPos, c0), lanes32(rPos, c0), zy, lo, hi)
-                store8(rtg_narrow32to8(y), out + c0, c &- c0)
-                return
-            }
+        @inline(__always) func store(_ even: V32, _ odd: V32, _ out: UnsafeMutablePointer<Int8>, _ c0: Int, _ c: Int) {
+            let bytes = rtg_interleave8(rtg_narrow32to8(requantize(even, c0)), rtg_narrow32to8(requantize(odd, c0 &+ 16)))
+            let n = c &- c0
+            if n >= 32 { UnsafeMutableRawPointer(out + c0).storeBytes(of: bytes, as: SIMD32<Int8>.self) } else { storePartial32(bytes, out + c0, n) }
+        }
+        @inline(__always) func requantize(_ acc: V32, _ i: Int) -> V32 {
+            if fast == 2 { return requantizeHigh(acc, lanes32(mPos, i), lanes32(tPos, i), lanes32(rPos, i), zy, lo, hi) }
             let neg = acc &>> 31
-            let m = (lanes32(mPos, c0) & ~neg) | (lanes32(mNeg, c0) & neg)
-            let y: V32
+            let m = (lanes32(mPos, i) & ~neg) | (lanes32(mNeg, i) & neg)
             if fast != 0 {
-                let t = (lanes32(tPos, c0) & ~neg) | (lanes32(tNeg, c0) & neg)
-                let r = (lanes32(rPos, c0) & ~neg) | (lanes32(rNeg, c0) & neg)
-                y = requantizeHigh(acc, m, t, r, zy, lo, hi)
-            } else {
-                let s = (lanes32(sPos, c0) & ~neg) | (lanes32(sNeg, c0) & neg)
-                y = requantize(acc, m, s, Int64(zy), Int64(lo), Int64(hi))
+                let t = (lanes32(tPos, i) & ~neg) | (lanes32(tNeg, i) & neg)
+                let r = (lanes32(rPos, i) & ~neg) | (lanes32(rNeg, i) & neg)
+                return requantizeHigh(acc, m, t, r, zy, lo, hi)
             }
-            store8(rtg_narrow32to8(y), out + c0, c &- c0)
+            let s = (lanes32(sPos, i) & ~neg) | (lanes32(sNeg, i) & neg)
+            return VNNIKernels.requantize(acc, m, s, Int64(zy), Int64(lo), Int64(hi))
         }
     }
-
+    @inline(never) static func storePartial32(_ v: SIMD32<Int8>, _ p: UnsafeMutablePointer<Int8>, _ n: Int) {
+        for i in 0..<n { p[i] = v[i] }
+    }
     /// Depthwise CONV2D f32, output rows [rowBegin, rowEnd): y = b + sum x * w over the taps inside
     /// the input (in the order kh, kw), then y < 0 ? y * alpha : y, then the clip.
     public static func depthwiseFloat(_ a: UnsafePointer<rtg_depthwise_args>, rowBegin: Int, rowEnd: Int) {

@@ -49,9 +49,10 @@ typedef struct {
 typedef struct {
     const int8_t *input;        // int8: [H][W][C]
     const float *inputF32;      // f32: [H][W][C]
-    const int16_t *weights;     // int8: [KH * KW][channelsPadded] as s16
+    const int16_t *weights;     // int8: [KH * KW][channelsPadded / 32][even, odd][32] s16 (see Depthwise.swift)
     const float *weightsF32;    // f32: [KH * KW][channelsPadded]
-    const int32_t *bias;        // int8: [channelsPadded]
+    const int32_t *bias;        // int8: [channelsPadded], even/odd order like every int8 column
+    const int32_t *biasFull;    // int8: bias - z_x * sum of the channel's weights (windows with every tap inside)
     const float *biasF32;       // f32: [channelsPadded]
     const int32_t *mPos, *sPos, *mNeg, *sNeg;   // [channelsPadded]
     const int32_t *tPos, *tNeg, *rPos, *rNeg;   // when fastRequant: t = shift - 32, r = 2^(t-1)
@@ -111,6 +112,16 @@ static inline __attribute__((always_inline)) rtg_i32x16 rtg_widen16to32(rtg_i16x
 static inline __attribute__((always_inline)) rtg_i8x16 rtg_narrow32to8(rtg_i32x16 x) { return __builtin_convertvector(x, rtg_i8x16); }
 static inline __attribute__((always_inline)) rtg_i8x8 rtg_narrow32to8x8(rtg_i32x8 x) { return __builtin_convertvector(x, rtg_i8x8); }
 
+typedef int8_t rtg_i8x32 __attribute__((ext_vector_type(32)));
+typedef int16_t rtg_i16x32 __attribute__((ext_vector_type(32)));
+/// 32 s8 to 32 s16 (vpmovsxbw zmm on the vnni module), and the bytes of a and b interleaved
+/// (a0 b0 a1 b1 ...): the depthwise kernel's input widening and its even/odd channel merge.
+static inline __attribute__((always_inline)) rtg_i16x32 rtg_widen8to16x32(rtg_i8x32 x) { return __builtin_convertvector(x, rtg_i16x32); }
+static inline __attribute__((always_inline)) rtg_i8x32 rtg_interleave8(rtg_i8x16 a, rtg_i8x16 b) {
+    return __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                   8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -118,6 +129,12 @@ static inline __attribute__((always_inline)) rtg_i8x8 rtg_narrow32to8x8(rtg_i32x
 static inline __attribute__((always_inline, target("avx512f,avx512vnni")))
 rtg_i32x16 rtg_dpbusd(rtg_i32x16 acc, rtg_i32x16 a, rtg_i32x16 b) {
     return (rtg_i32x16)_mm512_dpbusd_epi32((__m512i)acc, (__m512i)a, (__m512i)b);
+}
+
+/// vpdpwssd zmm: acc[i] += s16(a[i].lo) * s16(b[i].lo) + s16(a[i].hi) * s16(b[i].hi), no saturation.
+static inline __attribute__((always_inline, target("avx512f,avx512vnni")))
+rtg_i32x16 rtg_dpwssd(rtg_i32x16 acc, rtg_i32x16 a, rtg_i32x16 b) {
+    return (rtg_i32x16)_mm512_dpwssd_epi32((__m512i)acc, (__m512i)a, (__m512i)b);
 }
 
 /// vpmovsdb zmm -> xmm: 16 int32 to int8 with signed saturation (= clamp to [-128, 127]).
