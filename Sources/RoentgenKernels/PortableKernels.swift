@@ -92,17 +92,23 @@ extension PortableKernels {
     /// The same for shifts >= 33: (P + 2^(s-1)) >> s == (hi32(P) + 2^(s-33)) >> (s-32) because
     /// 2^(s-1) has no low 32 bits and floor divisions by powers of two nest; |hi32(P)| <= 2^30.
     @inline(__always) static func requantizeHigh(_ acc: V32, _ m: V32, _ t: V32, _ r: V32, _ z: Int32, _ lo: Int32, _ hi: Int32) -> V32 {
-        clampLanes(((mulHighLanes(acc, m) &+ r) &>> t) &+ V32(repeating: z), lo, hi)
+        clampLanes(shiftLanes(mulHighLanes(acc, m) &+ r, t) &+ V32(repeating: z), lo, hi)
     }
 
-    // The variant's instructions for three lane operations (vpdpwssd / vpmaddwd, vpmuldq + blend,
-    // vpmaxsd + vpminsd on x86; the Swift forms above for portable). Same results everywhere.
+    // The variant's instructions for four lane operations (vpdpwssd / vpmaddwd, vpmuldq + blend,
+    // vpmaxsd + vpminsd, vpsravd on x86; the Swift forms above for portable). Same results everywhere.
     /// acc + lo16(x) * lo16(w) + hi16(x) * hi16(w) per int32 lane, the halves as s16, exact.
     @inline(__always) static func dotPairs(_ acc: V32, _ x: V32, _ w: V32) -> V32 { acc &+ ((x &<< 16) &>> 16) &* ((w &<< 16) &>> 16) &+ (x &>> 16) &* (w &>> 16) }
     /// hi32 of the signed 64-bit products, lane by lane (`mulHigh`).
     @inline(__always) static func mulHighLanes(_ a: V32, _ b: V32) -> V32 { mulHigh(a, b) }
     /// clamp(y, lo, hi), lane by lane.
     @inline(__always) static func clampLanes(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32 { clamp32(y, lo, hi) }
+    /// a >> t, lane by lane, for shifts t in 0...31.
+    @inline(__always) static func shiftLanes(_ a: V32, _ t: V32) -> V32 { a &>> t }
+    /// int32 lanes to int8: with signed saturation where `saturatingNarrow` (so a clamp to
+    /// [-128, 127] can be left to it), else by truncation (after a clamp).
+    @inline(__always) static func narrowLanes(_ y: V32) -> V8 { rtg_narrow32to8(y) }
+    static let saturatingNarrow = false
 
     /// 32 s8 at `p` as 32 s16 lanes (16 pairs), or when only `n` < 32 may be read, those and zeros.
     @inline(__always) static func load16x32(_ p: UnsafePointer<Int8>, _ n: Int) -> V32 {
@@ -308,13 +314,17 @@ extension PortableKernels {
         let mPos, mNeg, sPos, sNeg, tPos, tNeg, rPos, rNeg: UnsafePointer<Int32>
         let fast: Int64       // fastRequant: 0 64-bit, 1 32-bit, 2 32-bit without the sign select
         let zy, lo, hi: Int32
+        var clamps: Bool { !(saturatingNarrow && lo == -128 && hi == 127) }
         @inline(__always) func store(_ even: V32, _ odd: V32, _ out: UnsafeMutablePointer<Int8>, _ c0: Int, _ c: Int) {
-            let bytes = rtg_interleave8(rtg_narrow32to8(requantize(even, c0)), rtg_narrow32to8(requantize(odd, c0 &+ 16)))
+            let bytes = rtg_interleave8(narrowLanes(requantize(even, c0)), narrowLanes(requantize(odd, c0 &+ 16)))
             let n = c &- c0
             if n >= 32 { UnsafeMutableRawPointer(out + c0).storeBytes(of: bytes, as: SIMD32<Int8>.self) } else { storePartial32(bytes, out + c0, n) }
         }
         @inline(__always) func requantize(_ acc: V32, _ i: Int) -> V32 {
-            if fast == 2 { return requantizeHigh(acc, lanes32(mPos, i), lanes32(tPos, i), lanes32(rPos, i), zy, lo, hi) }
+            if fast == 2 {
+                let z = shiftLanes(mulHighLanes(acc, lanes32(mPos, i)) &+ lanes32(rPos, i), lanes32(tPos, i)) &+ V32(repeating: zy)
+                return clamps ? clampLanes(z, lo, hi) : z
+            }
             let neg = acc &>> 31
             let m = (lanes32(mPos, i) & ~neg) | (lanes32(mNeg, i) & neg)
             if fast != 0 {

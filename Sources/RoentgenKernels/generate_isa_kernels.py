@@ -26,7 +26,8 @@ ISAS = {
         doc="AVX-512 VNNI: one `vpdpbusd` multiplies 4 u8 inputs (x + 128) by 4 s8 weights for 16 output channels.",
         tile_shapes=[(6, 4), (12, 2), (16, 1), (1, 4), (1, 2), (1, 1)],
         narrow="rtg_narrow_sat(y)", narrow_c="rtg_narrow32to8(c)",
-        fill_elem="UInt8", fill_expr="UInt8(bitPattern: src[i]) ^ 0x80", mulhi="rtg_mulhi16", clamp="rtg_clamp16"),
+        fill_elem="UInt8", fill_expr="UInt8(bitPattern: src[i]) ^ 0x80", mulhi="rtg_mulhi16", clamp="rtg_clamp16", srav="rtg_srav16",
+        narrow_saturates="true"),
     "AVX2": dict(
         acc="SIMD8<Int32>", half="SIMD4<Int32>", wide="SIMD4<Int64>", bytes_="SIMD8<Int8>", half_bytes="SIMD4<Int8>",
         lanes=8, vec_bytes=32,
@@ -34,7 +35,8 @@ ISAS = {
         doc="AVX2: one `vpmaddwd` multiplies 2 s16 inputs (x - z) by 2 s16 weights for 8 output channels.",
         tile_shapes=[(2, 4), (5, 2), (10, 1), (1, 4), (1, 2), (1, 1)],
         narrow="rtg_narrow32to8x8(y)", narrow_c="rtg_narrow32to8x8(c)",
-        fill_elem="Int16", fill_expr="Int16(src[i]) &- z", winograd=True, mulhi="rtg_mulhi8", clamp="rtg_clamp8"),
+        fill_elem="Int16", fill_expr="Int16(src[i]) &- z", winograd=True, mulhi="rtg_mulhi8", clamp="rtg_clamp8", srav="rtg_srav8",
+        narrow_saturates="false"),
     # The SIMD section alone, compiled with RoentgenKernels for any CPU (the portable variant).
     "Portable": dict(portable=True),
 }
@@ -135,17 +137,23 @@ extension @NAME@Kernels {
     /// The same for shifts >= 33: (P + 2^(s-1)) >> s == (hi32(P) + 2^(s-33)) >> (s-32) because
     /// 2^(s-1) has no low 32 bits and floor divisions by powers of two nest; |hi32(P)| <= 2^30.
     @inline(__always) static func requantizeHigh(_ acc: V32, _ m: V32, _ t: V32, _ r: V32, _ z: Int32, _ lo: Int32, _ hi: Int32) -> V32 {
-        clampLanes(((mulHighLanes(acc, m) &+ r) &>> t) &+ V32(repeating: z), lo, hi)
+        clampLanes(shiftLanes(mulHighLanes(acc, m) &+ r, t) &+ V32(repeating: z), lo, hi)
     }
 
-    // The variant's instructions for three lane operations (vpdpwssd / vpmaddwd, vpmuldq + blend,
-    // vpmaxsd + vpminsd on x86; the Swift forms above for portable). Same results everywhere.
+    // The variant's instructions for four lane operations (vpdpwssd / vpmaddwd, vpmuldq + blend,
+    // vpmaxsd + vpminsd, vpsravd on x86; the Swift forms above for portable). Same results everywhere.
     /// acc + lo16(x) * lo16(w) + hi16(x) * hi16(w) per int32 lane, the halves as s16, exact.
     @inline(__always) static func dotPairs(_ acc: V32, _ x: V32, _ w: V32) -> V32 { @DOT_PAIRS@ }
     /// hi32 of the signed 64-bit products, lane by lane (`mulHigh`).
     @inline(__always) static func mulHighLanes(_ a: V32, _ b: V32) -> V32 { @MUL_HIGH@ }
     /// clamp(y, lo, hi), lane by lane.
     @inline(__always) static func clampLanes(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32 { @CLAMP@ }
+    /// a >> t, lane by lane, for shifts t in 0...31.
+    @inline(__always) static func shiftLanes(_ a: V32, _ t: V32) -> V32 { @SHIFT@ }
+    /// int32 lanes to int8: with signed saturation where `saturatingNarrow` (so a clamp to
+    /// [-128, 127] can be left to it), else by truncation (after a clamp).
+    @inline(__always) static func narrowLanes(_ y: V32) -> V8 { @NARROW@ }
+    static let saturatingNarrow = @SATURATES@
 
     /// 32 s8 at `p` as 32 s16 lanes (16 pairs), or when only `n` < 32 may be read, those and zeros.
     @inline(__always) static func load16x32(_ p: UnsafePointer<Int8>, _ n: Int) -> V32 {
@@ -351,13 +359,17 @@ extension @NAME@Kernels {
         let mPos, mNeg, sPos, sNeg, tPos, tNeg, rPos, rNeg: UnsafePointer<Int32>
         let fast: Int64       // fastRequant: 0 64-bit, 1 32-bit, 2 32-bit without the sign select
         let zy, lo, hi: Int32
+        var clamps: Bool { !(saturatingNarrow && lo == -128 && hi == 127) }
         @inline(__always) func store(_ even: V32, _ odd: V32, _ out: UnsafeMutablePointer<Int8>, _ c0: Int, _ c: Int) {
-            let bytes = rtg_interleave8(rtg_narrow32to8(requantize(even, c0)), rtg_narrow32to8(requantize(odd, c0 &+ 16)))
+            let bytes = rtg_interleave8(narrowLanes(requantize(even, c0)), narrowLanes(requantize(odd, c0 &+ 16)))
             let n = c &- c0
             if n >= 32 { UnsafeMutableRawPointer(out + c0).storeBytes(of: bytes, as: SIMD32<Int8>.self) } else { storePartial32(bytes, out + c0, n) }
         }
         @inline(__always) func requantize(_ acc: V32, _ i: Int) -> V32 {
-            if fast == 2 { return requantizeHigh(acc, lanes32(mPos, i), lanes32(tPos, i), lanes32(rPos, i), zy, lo, hi) }
+            if fast == 2 {
+                let z = shiftLanes(mulHighLanes(acc, lanes32(mPos, i)) &+ lanes32(rPos, i), lanes32(tPos, i)) &+ V32(repeating: zy)
+                return clamps ? clampLanes(z, lo, hi) : z
+            }
             let neg = acc &>> 31
             let m = (lanes32(mPos, i) & ~neg) | (lanes32(mNeg, i) & neg)
             if fast != 0 {
@@ -703,16 +715,39 @@ public enum {name}Kernels {{
         UnsafeRawPointer(p + i).loadUnaligned(as: Acc.self)
     }}
 
+    /// The int8 epilogue's arguments, read from `rtg_conv_args` once per tile: the tile's int8
+    /// output stores may alias any memory as far as the compiler knows, so fields read through the
+    /// pointer would be loaded (and nil-checked) again at every store.
+    struct Epilogue {{
+        let mPos, sPos, mNeg, sNeg, tPos, tNeg, rPos, rNeg: UnsafePointer<Int32>   // every int8 conv has its columns
+        let fast: Int64
+        let output: UnsafeMutablePointer<Int8>?, raw: UnsafeMutablePointer<Int32>?
+        let oc, ocVectors, outputStride: Int
+        let zy, lo, hi: Int64
+        let zyLanes, loLanes, hiLanes: Acc
+        let clamps: Bool      // false when the narrowing's saturation is the clamp (lo -128, hi 127, vnni)
+        @inline(__always) init(_ a: UnsafePointer<rtg_conv_args>) {{
+            let d = a.pointee
+            mPos = d.mPos!; sPos = d.sPos!; mNeg = d.mNeg!; sNeg = d.sNeg!; tPos = d.tPos!; tNeg = d.tNeg!; rPos = d.rPos!; rNeg = d.rNeg!
+            fast = d.fastRequant; output = d.output; raw = d.raw
+            oc = Int(d.oc); ocVectors = Int(d.ocVectors); outputStride = Int(d.outputStride)
+            zy = d.outputZeroPoint; lo = d.outputMin; hi = d.outputMax
+            zyLanes = Acc(repeating: Int32(truncatingIfNeeded: zy))
+            loLanes = Acc(repeating: Int32(truncatingIfNeeded: lo)); hiLanes = Acc(repeating: Int32(truncatingIfNeeded: hi))
+            clamps = !({narrow_saturates} && lo == -128 && hi == 127)
+        }}
+    }}
+
     /// SPEC epilogue on {lanes} lanes: pick (m, shift) by the sign of acc, 64-bit multiply, round half
     /// up, arithmetic shift, add z_y, clamp to int8. Even and odd lanes are done as {wide} by
     /// reinterpreting the bits (sign-extending shifts), which LLVM lowers to vpmuldq / vpsravq
     /// without any per-lane extraction.
-    @inline(__always) static func requantize(_ acc: Acc, _ a: UnsafePointer<rtg_conv_args>, _ oc0: Int) -> {bytes_} {{
+    @inline(__always) static func requantize(_ acc: Acc, _ e: Epilogue, _ oc0: Int) -> {bytes_} {{
         let neg = acc &>> 31
-        let m = (load(a.pointee.mPos!, oc0) & ~neg) | (load(a.pointee.mNeg!, oc0) & neg)
-        let s = (load(a.pointee.sPos!, oc0) & ~neg) | (load(a.pointee.sNeg!, oc0) & neg)
-        let zy = {wide}(repeating: a.pointee.outputZeroPoint)
-        let lo = {wide}(repeating: a.pointee.outputMin), hi = {wide}(repeating: a.pointee.outputMax)
+        let m = (load(e.mPos, oc0) & ~neg) | (load(e.mNeg, oc0) & neg)
+        let s = (load(e.sPos, oc0) & ~neg) | (load(e.sNeg, oc0) & neg)
+        let zy = {wide}(repeating: e.zy)
+        let lo = {wide}(repeating: e.lo), hi = {wide}(repeating: e.hi)
         let ev = rounded(even(acc), even(m), even(s), zy, lo, hi)
         let od = rounded(odd(acc), odd(m), odd(s), zy, lo, hi)
         let c = unsafeBitCast((ev & {wide}(repeating: 0xFFFF_FFFF)) | (od &<< 32), to: Acc.self)
@@ -723,19 +758,18 @@ public enum {name}Kernels {{
     /// shift = 32 + t with t >= 1: (P + 2^(s-1)) >> s == (hi32(P) + 2^(t-1)) >> t, since 2^(s-1)
     /// has no low 32 bits and floor division nests; |hi32(P)| < 2^30, so nothing overflows.
     /// fastRequant 2: one (m, t, r) for both signs (no leaky ReLU), no select.
-    @inline(__always) static func requantizeFast(_ acc: Acc, _ a: UnsafePointer<rtg_conv_args>, _ oc0: Int) -> {bytes_} {{
+    @inline(__always) static func requantizeFast(_ acc: Acc, _ e: Epilogue, _ oc0: Int) -> {bytes_} {{
         let m, t, rnd: Acc
-        if a.pointee.fastRequant == 2 {{
-            m = load(a.pointee.mPos!, oc0); t = load(a.pointee.tPos!, oc0); rnd = load(a.pointee.rPos!, oc0)
+        if e.fast == 2 {{
+            m = load(e.mPos, oc0); t = load(e.tPos, oc0); rnd = load(e.rPos, oc0)
         }} else {{
             let neg = acc &>> 31
-            m = (load(a.pointee.mPos!, oc0) & ~neg) | (load(a.pointee.mNeg!, oc0) & neg)
-            t = (load(a.pointee.tPos!, oc0) & ~neg) | (load(a.pointee.tNeg!, oc0) & neg)
-            rnd = (load(a.pointee.rPos!, oc0) & ~neg) | (load(a.pointee.rNeg!, oc0) & neg)
+            m = (load(e.mPos, oc0) & ~neg) | (load(e.mNeg, oc0) & neg)
+            t = (load(e.tPos, oc0) & ~neg) | (load(e.tNeg, oc0) & neg)
+            rnd = (load(e.rPos, oc0) & ~neg) | (load(e.rNeg, oc0) & neg)
         }}
-        let hi = {mulhi}(acc, m)
-        let z = ((hi &+ rnd) &>> t) &+ Acc(repeating: Int32(truncatingIfNeeded: a.pointee.outputZeroPoint))
-        let y = {clamp}(z, Int32(truncatingIfNeeded: a.pointee.outputMin), Int32(truncatingIfNeeded: a.pointee.outputMax))
+        let z = {srav}({mulhi}(acc, m) &+ rnd, t) &+ e.zyLanes
+        let y = e.clamps ? {clamp}(z, e.loLanes, e.hiLanes) : z
         return {narrow}
     }}
 
@@ -750,20 +784,21 @@ public enum {name}Kernels {{
     }}
 
     /// One-pixel tiles also serve DENSE: int32 accumulators to `raw` when it is set.
-    @inline(__always) static func store(_ c: Acc, _ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {{
-        if let raw = a.pointee.raw {{
-            UnsafeMutableRawPointer(raw + p * Int(a.pointee.ocVectors) * lanes + v * lanes).storeBytes(of: c, as: Acc.self)
+    @inline(__always) static func store(_ c: Acc, _ e: Epilogue, _ p: Int, _ v: Int) {{
+        if let raw = e.raw {{
+            let at: Int = (p &* e.ocVectors &+ v) &* lanes
+            UnsafeMutableRawPointer(raw + at).storeBytes(of: c, as: Acc.self)
             return
         }}
-        storeRequantized(c, a, p, v)
+        storeRequantized(c, e, p, v)
     }}
 
-    @inline(__always) static func storeRequantized(_ c: Acc, _ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {{
+    @inline(__always) static func storeRequantized(_ c: Acc, _ e: Epilogue, _ p: Int, _ v: Int) {{
         let oc0 = v &* lanes
-        let y = a.pointee.fastRequant != 0 ? requantizeFast(c, a, oc0) : requantize(c, a, oc0)
-        let oc = Int(a.pointee.oc)
-        let out = a.pointee.output! + (p &* Int(a.pointee.outputStride) &+ oc0)
-        if oc - oc0 >= lanes {{
+        let y = e.fast != 0 ? requantizeFast(c, e, oc0) : requantize(c, e, oc0)
+        let oc = e.oc
+        let out = e.output! + (p &* e.outputStride &+ oc0)
+        if oc &- oc0 >= lanes {{
             UnsafeMutableRawPointer(out).storeBytes(of: y, as: {bytes_}.self)
         }} else {{
             for i in 0..<(oc - oc0) {{ out[i] = y[i] }}
@@ -961,6 +996,7 @@ extension {name}Kernels {{
     public static func winogradOutput(_ a: UnsafePointer<rtg_conv_args>, _ m: UnsafePointer<Int32>, positionStride: Int,
                                       outHeight: Int, tilesWide: Int, tileBegin: Int, tiles: Int) {{
         let outWidth = Int(a.pointee.outWidth), vectors = Int(a.pointee.ocVectors), stride = vectors * lanes
+        let e = Epilogue(a)
         for t in 0..<tiles {{
             let (th, tw) = (tileBegin + t).quotientAndRemainder(dividingBy: tilesWide)
             let oh = 2 * th, ow = 2 * tw
@@ -976,11 +1012,11 @@ extension {name}Kernels {{
                 let bias = load(a.pointee.bias!, v * lanes)
                 let y00 = r0.0 &+ r1.0 &+ r2.0, y01 = r0.1 &+ r1.1 &+ r2.1
                 let y10 = r1.0 &- r2.0 &- r3.0, y11 = r1.1 &- r2.1 &- r3.1
-                storeRequantized((y00 &>> 2) &+ bias, a, oh * outWidth + ow, v)
-                if ow + 1 < outWidth {{ storeRequantized((y01 &>> 2) &+ bias, a, oh * outWidth + ow + 1, v) }}
+                storeRequantized((y00 &>> 2) &+ bias, e, oh * outWidth + ow, v)
+                if ow + 1 < outWidth {{ storeRequantized((y01 &>> 2) &+ bias, e, oh * outWidth + ow + 1, v) }}
                 if oh + 1 < outHeight {{
-                    storeRequantized((y10 &>> 2) &+ bias, a, (oh + 1) * outWidth + ow, v)
-                    if ow + 1 < outWidth {{ storeRequantized((y11 &>> 2) &+ bias, a, (oh + 1) * outWidth + ow + 1, v) }}
+                    storeRequantized((y10 &>> 2) &+ bias, e, (oh + 1) * outWidth + ow, v)
+                    if ow + 1 < outWidth {{ storeRequantized((y11 &>> 2) &+ bias, e, (oh + 1) * outWidth + ow + 1, v) }}
                 }}
             }}
         }}
@@ -998,6 +1034,8 @@ def tile(mr, nr, lanes, vec_bytes, f=""):
     for i in range(mr):
         L.append(f"        var x{i} = origin(a, p + {i})")
     L.append("        var w = a.pointee.weights! + v * vb")
+    if f == "":
+        L.append("        let e = Epilogue(a)")
     if f in ("W", "WF"):    # Winograd products: the bias comes after the output transform
         for i in range(mr):
             L.append("        " + "; ".join(f"var c{i}_{j} = Acc()" for j in range(nr)))
@@ -1023,7 +1061,8 @@ def tile(mr, nr, lanes, vec_bytes, f=""):
     L.append("        }")
     for i in range(mr):
         fn = {"F": "storeFloat", "W": "storeProduct", "WF": "storeProduct"}.get(f, "store" if mr == 1 else "storeRequantized")
-        L.append("        " + "; ".join(f"{fn}(c{i}_{j}, a, p + {i}, v + {j})" for j in range(nr)))
+        arg = "e" if f == "" else "a"
+        L.append("        " + "; ".join(f"{fn}(c{i}_{j}, {arg}, p + {i}, v + {j})" for j in range(nr)))
     L.append("    }")
     return "\n".join(L) + "\n"
 
@@ -1056,7 +1095,8 @@ def gtile(mr, lanes, vec_bytes):
     L.append("            " + "; ".join(f"x{i} += rowAdvance" for i in range(mr)))
     L.append("        }")
     fn = "store" if mr == 1 else "storeRequantized"
-    L.append("        " + "; ".join(f"{fn}(c{i}, a, p + {i}, v)" for i in range(mr)))
+    L.append("        let e = Epilogue(a)")
+    L.append("        " + "; ".join(f"{fn}(c{i}, e, p + {i}, v)" for i in range(mr)))
     L.append("    }")
     return "\n".join(L) + "\n"
 
@@ -1078,16 +1118,21 @@ def render_isa(name: str, d: dict) -> str:
                            simd=winograd + simd_section(name), **d)
 
 
-# The SIMD section's three variant-specific lane operations (see dotPairs, mulHighLanes, clampLanes).
+# The SIMD section's variant-specific lane operations (see dotPairs, mulHighLanes, clampLanes, shiftLanes).
 SIMD_LANE_OPS = {
-    "VNNI": dict(DOT_PAIRS="rtg_dpwssd(acc, x, w)", MUL_HIGH="rtg_mulhi16(a, b)", CLAMP="rtg_clamp16(y, lo, hi)"),
+    "VNNI": dict(DOT_PAIRS="rtg_dpwssd(acc, x, w)", MUL_HIGH="rtg_mulhi16(a, b)",
+                 CLAMP="rtg_clamp16(y, V32(repeating: lo), V32(repeating: hi))", SHIFT="rtg_srav16(a, t)",
+                 NARROW="rtg_narrow_sat(y)", SATURATES="true"),
     "AVX2": dict(
         DOT_PAIRS="acc &+ V32(lowHalf: rtg_madd16(x.lowHalf, w.lowHalf), highHalf: rtg_madd16(x.highHalf, w.highHalf))",
         MUL_HIGH="V32(lowHalf: rtg_mulhi8(a.lowHalf, b.lowHalf), highHalf: rtg_mulhi8(a.highHalf, b.highHalf))",
-        CLAMP="V32(lowHalf: rtg_clamp8(y.lowHalf, lo, hi), highHalf: rtg_clamp8(y.highHalf, lo, hi))"),
+        CLAMP="V32(lowHalf: rtg_clamp8(y.lowHalf, .init(repeating: lo), .init(repeating: hi)), "
+              "highHalf: rtg_clamp8(y.highHalf, .init(repeating: lo), .init(repeating: hi)))",
+        SHIFT="V32(lowHalf: rtg_srav8(a.lowHalf, t.lowHalf), highHalf: rtg_srav8(a.highHalf, t.highHalf))",
+        NARROW="rtg_narrow32to8(y)", SATURATES="false"),
     "Portable": dict(
         DOT_PAIRS="acc &+ ((x &<< 16) &>> 16) &* ((w &<< 16) &>> 16) &+ (x &>> 16) &* (w &>> 16)",
-        MUL_HIGH="mulHigh(a, b)", CLAMP="clamp32(y, lo, hi)"),
+        MUL_HIGH="mulHigh(a, b)", CLAMP="clamp32(y, lo, hi)", SHIFT="a &>> t", NARROW="rtg_narrow32to8(y)", SATURATES="false"),
 }
 
 

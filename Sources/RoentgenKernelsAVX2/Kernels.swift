@@ -106,7 +106,8 @@ public enum AVX2Kernels {
             }
             x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance
         }
-        storeRequantized(c0, a, p + 0, v); storeRequantized(c1, a, p + 1, v); storeRequantized(c2, a, p + 2, v); storeRequantized(c3, a, p + 3, v); storeRequantized(c4, a, p + 4, v); storeRequantized(c5, a, p + 5, v)
+        let e = Epilogue(a)
+        storeRequantized(c0, e, p + 0, v); storeRequantized(c1, e, p + 1, v); storeRequantized(c2, e, p + 2, v); storeRequantized(c3, e, p + 3, v); storeRequantized(c4, e, p + 4, v); storeRequantized(c5, e, p + 5, v)
     }
 
     @inline(never) static func gtile1(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
@@ -131,7 +132,8 @@ public enum AVX2Kernels {
             }
             x0 += rowAdvance
         }
-        store(c0, a, p + 0, v)
+        let e = Epilogue(a)
+        store(c0, e, p + 0, v)
     }
 
     /// f32 CONV2D with the same tiles (weights [vector][kh][KW*IC][lanes] f32, input copy f32
@@ -221,16 +223,39 @@ public enum AVX2Kernels {
         UnsafeRawPointer(p + i).loadUnaligned(as: Acc.self)
     }
 
+    /// The int8 epilogue's arguments, read from `rtg_conv_args` once per tile: the tile's int8
+    /// output stores may alias any memory as far as the compiler knows, so fields read through the
+    /// pointer would be loaded (and nil-checked) again at every store.
+    struct Epilogue {
+        let mPos, sPos, mNeg, sNeg, tPos, tNeg, rPos, rNeg: UnsafePointer<Int32>   // every int8 conv has its columns
+        let fast: Int64
+        let output: UnsafeMutablePointer<Int8>?, raw: UnsafeMutablePointer<Int32>?
+        let oc, ocVectors, outputStride: Int
+        let zy, lo, hi: Int64
+        let zyLanes, loLanes, hiLanes: Acc
+        let clamps: Bool      // false when the narrowing's saturation is the clamp (lo -128, hi 127, vnni)
+        @inline(__always) init(_ a: UnsafePointer<rtg_conv_args>) {
+            let d = a.pointee
+            mPos = d.mPos!; sPos = d.sPos!; mNeg = d.mNeg!; sNeg = d.sNeg!; tPos = d.tPos!; tNeg = d.tNeg!; rPos = d.rPos!; rNeg = d.rNeg!
+            fast = d.fastRequant; output = d.output; raw = d.raw
+            oc = Int(d.oc); ocVectors = Int(d.ocVectors); outputStride = Int(d.outputStride)
+            zy = d.outputZeroPoint; lo = d.outputMin; hi = d.outputMax
+            zyLanes = Acc(repeating: Int32(truncatingIfNeeded: zy))
+            loLanes = Acc(repeating: Int32(truncatingIfNeeded: lo)); hiLanes = Acc(repeating: Int32(truncatingIfNeeded: hi))
+            clamps = !(false && lo == -128 && hi == 127)
+        }
+    }
+
     /// SPEC epilogue on 8 lanes: pick (m, shift) by the sign of acc, 64-bit multiply, round half
     /// up, arithmetic shift, add z_y, clamp to int8. Even and odd lanes are done as SIMD4<Int64> by
     /// reinterpreting the bits (sign-extending shifts), which LLVM lowers to vpmuldq / vpsravq
     /// without any per-lane extraction.
-    @inline(__always) static func requantize(_ acc: Acc, _ a: UnsafePointer<rtg_conv_args>, _ oc0: Int) -> SIMD8<Int8> {
+    @inline(__always) static func requantize(_ acc: Acc, _ e: Epilogue, _ oc0: Int) -> SIMD8<Int8> {
         let neg = acc &>> 31
-        let m = (load(a.pointee.mPos!, oc0) & ~neg) | (load(a.pointee.mNeg!, oc0) & neg)
-        let s = (load(a.pointee.sPos!, oc0) & ~neg) | (load(a.pointee.sNeg!, oc0) & neg)
-        let zy = SIMD4<Int64>(repeating: a.pointee.outputZeroPoint)
-        let lo = SIMD4<Int64>(repeating: a.pointee.outputMin), hi = SIMD4<Int64>(repeating: a.pointee.outputMax)
+        let m = (load(e.mPos, oc0) & ~neg) | (load(e.mNeg, oc0) & neg)
+        let s = (load(e.sPos, oc0) & ~neg) | (load(e.sNeg, oc0) & neg)
+        let zy = SIMD4<Int64>(repeating: e.zy)
+        let lo = SIMD4<Int64>(repeating: e.lo), hi = SIMD4<Int64>(repeating: e.hi)
         let ev = rounded(even(acc), even(m), even(s), zy, lo, hi)
         let od = rounded(odd(acc), odd(m), odd(s), zy, lo, hi)
         let c = unsafeBitCast((ev & SIMD4<Int64>(repeating: 0xFFFF_FFFF)) | (od &<< 32), to: Acc.self)
@@ -241,19 +266,18 @@ public enum AVX2Kernels {
     /// shift = 32 + t with t >= 1: (P + 2^(s-1)) >> s == (hi32(P) + 2^(t-1)) >> t, since 2^(s-1)
     /// has no low 32 bits and floor division nests; |hi32(P)| < 2^30, so nothing overflows.
     /// fastRequant 2: one (m, t, r) for both signs (no leaky ReLU), no select.
-    @inline(__always) static func requantizeFast(_ acc: Acc, _ a: UnsafePointer<rtg_conv_args>, _ oc0: Int) -> SIMD8<Int8> {
+    @inline(__always) static func requantizeFast(_ acc: Acc, _ e: Epilogue, _ oc0: Int) -> SIMD8<Int8> {
         let m, t, rnd: Acc
-        if a.pointee.fastRequant == 2 {
-            m = load(a.pointee.mPos!, oc0); t = load(a.pointee.tPos!, oc0); rnd = load(a.pointee.rPos!, oc0)
+        if e.fast == 2 {
+            m = load(e.mPos, oc0); t = load(e.tPos, oc0); rnd = load(e.rPos, oc0)
         } else {
             let neg = acc &>> 31
-            m = (load(a.pointee.mPos!, oc0) & ~neg) | (load(a.pointee.mNeg!, oc0) & neg)
-            t = (load(a.pointee.tPos!, oc0) & ~neg) | (load(a.pointee.tNeg!, oc0) & neg)
-            rnd = (load(a.pointee.rPos!, oc0) & ~neg) | (load(a.pointee.rNeg!, oc0) & neg)
+            m = (load(e.mPos, oc0) & ~neg) | (load(e.mNeg, oc0) & neg)
+            t = (load(e.tPos, oc0) & ~neg) | (load(e.tNeg, oc0) & neg)
+            rnd = (load(e.rPos, oc0) & ~neg) | (load(e.rNeg, oc0) & neg)
         }
-        let hi = rtg_mulhi8(acc, m)
-        let z = ((hi &+ rnd) &>> t) &+ Acc(repeating: Int32(truncatingIfNeeded: a.pointee.outputZeroPoint))
-        let y = rtg_clamp8(z, Int32(truncatingIfNeeded: a.pointee.outputMin), Int32(truncatingIfNeeded: a.pointee.outputMax))
+        let z = rtg_srav8(rtg_mulhi8(acc, m) &+ rnd, t) &+ e.zyLanes
+        let y = e.clamps ? rtg_clamp8(z, e.loLanes, e.hiLanes) : z
         return rtg_narrow32to8x8(y)
     }
 
@@ -268,20 +292,21 @@ public enum AVX2Kernels {
     }
 
     /// One-pixel tiles also serve DENSE: int32 accumulators to `raw` when it is set.
-    @inline(__always) static func store(_ c: Acc, _ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
-        if let raw = a.pointee.raw {
-            UnsafeMutableRawPointer(raw + p * Int(a.pointee.ocVectors) * lanes + v * lanes).storeBytes(of: c, as: Acc.self)
+    @inline(__always) static func store(_ c: Acc, _ e: Epilogue, _ p: Int, _ v: Int) {
+        if let raw = e.raw {
+            let at: Int = (p &* e.ocVectors &+ v) &* lanes
+            UnsafeMutableRawPointer(raw + at).storeBytes(of: c, as: Acc.self)
             return
         }
-        storeRequantized(c, a, p, v)
+        storeRequantized(c, e, p, v)
     }
 
-    @inline(__always) static func storeRequantized(_ c: Acc, _ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+    @inline(__always) static func storeRequantized(_ c: Acc, _ e: Epilogue, _ p: Int, _ v: Int) {
         let oc0 = v &* lanes
-        let y = a.pointee.fastRequant != 0 ? requantizeFast(c, a, oc0) : requantize(c, a, oc0)
-        let oc = Int(a.pointee.oc)
-        let out = a.pointee.output! + (p &* Int(a.pointee.outputStride) &+ oc0)
-        if oc - oc0 >= lanes {
+        let y = e.fast != 0 ? requantizeFast(c, e, oc0) : requantize(c, e, oc0)
+        let oc = e.oc
+        let out = e.output! + (p &* e.outputStride &+ oc0)
+        if oc &- oc0 >= lanes {
             UnsafeMutableRawPointer(out).storeBytes(of: y, as: SIMD8<Int8>.self)
         } else {
             for i in 0..<(oc - oc0) { out[i] = y[i] }
@@ -295,6 +320,7 @@ public enum AVX2Kernels {
         var x0 = origin(a, p + 0)
         var x1 = origin(a, p + 1)
         var w = a.pointee.weights! + v * vb
+        let e = Epilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
         let bias2 = load(a.pointee.bias!, (v + 2) * lanes)
@@ -318,8 +344,8 @@ public enum AVX2Kernels {
             }
             x0 += rowAdvance; x1 += rowAdvance
         }
-        storeRequantized(c0_0, a, p + 0, v + 0); storeRequantized(c0_1, a, p + 0, v + 1); storeRequantized(c0_2, a, p + 0, v + 2); storeRequantized(c0_3, a, p + 0, v + 3)
-        storeRequantized(c1_0, a, p + 1, v + 0); storeRequantized(c1_1, a, p + 1, v + 1); storeRequantized(c1_2, a, p + 1, v + 2); storeRequantized(c1_3, a, p + 1, v + 3)
+        storeRequantized(c0_0, e, p + 0, v + 0); storeRequantized(c0_1, e, p + 0, v + 1); storeRequantized(c0_2, e, p + 0, v + 2); storeRequantized(c0_3, e, p + 0, v + 3)
+        storeRequantized(c1_0, e, p + 1, v + 0); storeRequantized(c1_1, e, p + 1, v + 1); storeRequantized(c1_2, e, p + 1, v + 2); storeRequantized(c1_3, e, p + 1, v + 3)
     }
 
     @inline(never) static func tile5x2(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
@@ -332,6 +358,7 @@ public enum AVX2Kernels {
         var x3 = origin(a, p + 3)
         var x4 = origin(a, p + 4)
         var w = a.pointee.weights! + v * vb
+        let e = Epilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
         var c0_0 = bias0; var c0_1 = bias1
@@ -360,11 +387,11 @@ public enum AVX2Kernels {
             }
             x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance
         }
-        storeRequantized(c0_0, a, p + 0, v + 0); storeRequantized(c0_1, a, p + 0, v + 1)
-        storeRequantized(c1_0, a, p + 1, v + 0); storeRequantized(c1_1, a, p + 1, v + 1)
-        storeRequantized(c2_0, a, p + 2, v + 0); storeRequantized(c2_1, a, p + 2, v + 1)
-        storeRequantized(c3_0, a, p + 3, v + 0); storeRequantized(c3_1, a, p + 3, v + 1)
-        storeRequantized(c4_0, a, p + 4, v + 0); storeRequantized(c4_1, a, p + 4, v + 1)
+        storeRequantized(c0_0, e, p + 0, v + 0); storeRequantized(c0_1, e, p + 0, v + 1)
+        storeRequantized(c1_0, e, p + 1, v + 0); storeRequantized(c1_1, e, p + 1, v + 1)
+        storeRequantized(c2_0, e, p + 2, v + 0); storeRequantized(c2_1, e, p + 2, v + 1)
+        storeRequantized(c3_0, e, p + 3, v + 0); storeRequantized(c3_1, e, p + 3, v + 1)
+        storeRequantized(c4_0, e, p + 4, v + 0); storeRequantized(c4_1, e, p + 4, v + 1)
     }
 
     @inline(never) static func tile10x1(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
@@ -382,6 +409,7 @@ public enum AVX2Kernels {
         var x8 = origin(a, p + 8)
         var x9 = origin(a, p + 9)
         var w = a.pointee.weights! + v * vb
+        let e = Epilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         var c0_0 = bias0
         var c1_0 = bias0
@@ -423,16 +451,16 @@ public enum AVX2Kernels {
             }
             x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance; x6 += rowAdvance; x7 += rowAdvance; x8 += rowAdvance; x9 += rowAdvance
         }
-        storeRequantized(c0_0, a, p + 0, v + 0)
-        storeRequantized(c1_0, a, p + 1, v + 0)
-        storeRequantized(c2_0, a, p + 2, v + 0)
-        storeRequantized(c3_0, a, p + 3, v + 0)
-        storeRequantized(c4_0, a, p + 4, v + 0)
-        storeRequantized(c5_0, a, p + 5, v + 0)
-        storeRequantized(c6_0, a, p + 6, v + 0)
-        storeRequantized(c7_0, a, p + 7, v + 0)
-        storeRequantized(c8_0, a, p + 8, v + 0)
-        storeRequantized(c9_0, a, p + 9, v + 0)
+        storeRequantized(c0_0, e, p + 0, v + 0)
+        storeRequantized(c1_0, e, p + 1, v + 0)
+        storeRequantized(c2_0, e, p + 2, v + 0)
+        storeRequantized(c3_0, e, p + 3, v + 0)
+        storeRequantized(c4_0, e, p + 4, v + 0)
+        storeRequantized(c5_0, e, p + 5, v + 0)
+        storeRequantized(c6_0, e, p + 6, v + 0)
+        storeRequantized(c7_0, e, p + 7, v + 0)
+        storeRequantized(c8_0, e, p + 8, v + 0)
+        storeRequantized(c9_0, e, p + 9, v + 0)
     }
 
     @inline(never) static func tile1x4(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
@@ -441,6 +469,7 @@ public enum AVX2Kernels {
         let vb = Int(a.pointee.vectorBytes)
         var x0 = origin(a, p + 0)
         var w = a.pointee.weights! + v * vb
+        let e = Epilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
         let bias2 = load(a.pointee.bias!, (v + 2) * lanes)
@@ -461,7 +490,7 @@ public enum AVX2Kernels {
             }
             x0 += rowAdvance
         }
-        store(c0_0, a, p + 0, v + 0); store(c0_1, a, p + 0, v + 1); store(c0_2, a, p + 0, v + 2); store(c0_3, a, p + 0, v + 3)
+        store(c0_0, e, p + 0, v + 0); store(c0_1, e, p + 0, v + 1); store(c0_2, e, p + 0, v + 2); store(c0_3, e, p + 0, v + 3)
     }
 
     @inline(never) static func tile1x2(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
@@ -470,6 +499,7 @@ public enum AVX2Kernels {
         let vb = Int(a.pointee.vectorBytes)
         var x0 = origin(a, p + 0)
         var w = a.pointee.weights! + v * vb
+        let e = Epilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
         var c0_0 = bias0; var c0_1 = bias1
@@ -486,7 +516,7 @@ public enum AVX2Kernels {
             }
             x0 += rowAdvance
         }
-        store(c0_0, a, p + 0, v + 0); store(c0_1, a, p + 0, v + 1)
+        store(c0_0, e, p + 0, v + 0); store(c0_1, e, p + 0, v + 1)
     }
 
     @inline(never) static func tile1x1(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
@@ -495,6 +525,7 @@ public enum AVX2Kernels {
         let vb = Int(a.pointee.vectorBytes)
         var x0 = origin(a, p + 0)
         var w = a.pointee.weights! + v * vb
+        let e = Epilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         var c0_0 = bias0
         for _ in 0..<kh {
@@ -509,7 +540,7 @@ public enum AVX2Kernels {
             }
             x0 += rowAdvance
         }
-        store(c0_0, a, p + 0, v + 0)
+        store(c0_0, e, p + 0, v + 0)
     }
 
     @inline(never) static func tileF2x4(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
@@ -1349,6 +1380,7 @@ extension AVX2Kernels {
     public static func winogradOutput(_ a: UnsafePointer<rtg_conv_args>, _ m: UnsafePointer<Int32>, positionStride: Int,
                                       outHeight: Int, tilesWide: Int, tileBegin: Int, tiles: Int) {
         let outWidth = Int(a.pointee.outWidth), vectors = Int(a.pointee.ocVectors), stride = vectors * lanes
+        let e = Epilogue(a)
         for t in 0..<tiles {
             let (th, tw) = (tileBegin + t).quotientAndRemainder(dividingBy: tilesWide)
             let oh = 2 * th, ow = 2 * tw
@@ -1364,11 +1396,11 @@ extension AVX2Kernels {
                 let bias = load(a.pointee.bias!, v * lanes)
                 let y00 = r0.0 &+ r1.0 &+ r2.0, y01 = r0.1 &+ r1.1 &+ r2.1
                 let y10 = r1.0 &- r2.0 &- r3.0, y11 = r1.1 &- r2.1 &- r3.1
-                storeRequantized((y00 &>> 2) &+ bias, a, oh * outWidth + ow, v)
-                if ow + 1 < outWidth { storeRequantized((y01 &>> 2) &+ bias, a, oh * outWidth + ow + 1, v) }
+                storeRequantized((y00 &>> 2) &+ bias, e, oh * outWidth + ow, v)
+                if ow + 1 < outWidth { storeRequantized((y01 &>> 2) &+ bias, e, oh * outWidth + ow + 1, v) }
                 if oh + 1 < outHeight {
-                    storeRequantized((y10 &>> 2) &+ bias, a, (oh + 1) * outWidth + ow, v)
-                    if ow + 1 < outWidth { storeRequantized((y11 &>> 2) &+ bias, a, (oh + 1) * outWidth + ow + 1, v) }
+                    storeRequantized((y10 &>> 2) &+ bias, e, (oh + 1) * outWidth + ow, v)
+                    if ow + 1 < outWidth { storeRequantized((y11 &>> 2) &+ bias, e, (oh + 1) * outWidth + ow + 1, v) }
                 }
             }
         }
@@ -1462,17 +1494,23 @@ extension AVX2Kernels {
     /// The same for shifts >= 33: (P + 2^(s-1)) >> s == (hi32(P) + 2^(s-33)) >> (s-32) because
     /// 2^(s-1) has no low 32 bits and floor divisions by powers of two nest; |hi32(P)| <= 2^30.
     @inline(__always) static func requantizeHigh(_ acc: V32, _ m: V32, _ t: V32, _ r: V32, _ z: Int32, _ lo: Int32, _ hi: Int32) -> V32 {
-        clampLanes(((mulHighLanes(acc, m) &+ r) &>> t) &+ V32(repeating: z), lo, hi)
+        clampLanes(shiftLanes(mulHighLanes(acc, m) &+ r, t) &+ V32(repeating: z), lo, hi)
     }
 
-    // The variant's instructions for three lane operations (vpdpwssd / vpmaddwd, vpmuldq + blend,
-    // vpmaxsd + vpminsd on x86; the Swift forms above for portable). Same results everywhere.
+    // The variant's instructions for four lane operations (vpdpwssd / vpmaddwd, vpmuldq + blend,
+    // vpmaxsd + vpminsd, vpsravd on x86; the Swift forms above for portable). Same results everywhere.
     /// acc + lo16(x) * lo16(w) + hi16(x) * hi16(w) per int32 lane, the halves as s16, exact.
     @inline(__always) static func dotPairs(_ acc: V32, _ x: V32, _ w: V32) -> V32 { acc &+ V32(lowHalf: rtg_madd16(x.lowHalf, w.lowHalf), highHalf: rtg_madd16(x.highHalf, w.highHalf)) }
     /// hi32 of the signed 64-bit products, lane by lane (`mulHigh`).
     @inline(__always) static func mulHighLanes(_ a: V32, _ b: V32) -> V32 { V32(lowHalf: rtg_mulhi8(a.lowHalf, b.lowHalf), highHalf: rtg_mulhi8(a.highHalf, b.highHalf)) }
     /// clamp(y, lo, hi), lane by lane.
-    @inline(__always) static func clampLanes(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32 { V32(lowHalf: rtg_clamp8(y.lowHalf, lo, hi), highHalf: rtg_clamp8(y.highHalf, lo, hi)) }
+    @inline(__always) static func clampLanes(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32 { V32(lowHalf: rtg_clamp8(y.lowHalf, .init(repeating: lo), .init(repeating: hi)), highHalf: rtg_clamp8(y.highHalf, .init(repeating: lo), .init(repeating: hi))) }
+    /// a >> t, lane by lane, for shifts t in 0...31.
+    @inline(__always) static func shiftLanes(_ a: V32, _ t: V32) -> V32 { V32(lowHalf: rtg_srav8(a.lowHalf, t.lowHalf), highHalf: rtg_srav8(a.highHalf, t.highHalf)) }
+    /// int32 lanes to int8: with signed saturation where `saturatingNarrow` (so a clamp to
+    /// [-128, 127] can be left to it), else by truncation (after a clamp).
+    @inline(__always) static func narrowLanes(_ y: V32) -> V8 { rtg_narrow32to8(y) }
+    static let saturatingNarrow = false
 
     /// 32 s8 at `p` as 32 s16 lanes (16 pairs), or when only `n` < 32 may be read, those and zeros.
     @inline(__always) static func load16x32(_ p: UnsafePointer<Int8>, _ n: Int) -> V32 {
@@ -1678,13 +1716,17 @@ extension AVX2Kernels {
         let mPos, mNeg, sPos, sNeg, tPos, tNeg, rPos, rNeg: UnsafePointer<Int32>
         let fast: Int64       // fastRequant: 0 64-bit, 1 32-bit, 2 32-bit without the sign select
         let zy, lo, hi: Int32
+        var clamps: Bool { !(saturatingNarrow && lo == -128 && hi == 127) }
         @inline(__always) func store(_ even: V32, _ odd: V32, _ out: UnsafeMutablePointer<Int8>, _ c0: Int, _ c: Int) {
-            let bytes = rtg_interleave8(rtg_narrow32to8(requantize(even, c0)), rtg_narrow32to8(requantize(odd, c0 &+ 16)))
+            let bytes = rtg_interleave8(narrowLanes(requantize(even, c0)), narrowLanes(requantize(odd, c0 &+ 16)))
             let n = c &- c0
             if n >= 32 { UnsafeMutableRawPointer(out + c0).storeBytes(of: bytes, as: SIMD32<Int8>.self) } else { storePartial32(bytes, out + c0, n) }
         }
         @inline(__always) func requantize(_ acc: V32, _ i: Int) -> V32 {
-            if fast == 2 { return requantizeHigh(acc, lanes32(mPos, i), lanes32(tPos, i), lanes32(rPos, i), zy, lo, hi) }
+            if fast == 2 {
+                let z = shiftLanes(mulHighLanes(acc, lanes32(mPos, i)) &+ lanes32(rPos, i), lanes32(tPos, i)) &+ V32(repeating: zy)
+                return clamps ? clampLanes(z, lo, hi) : z
+            }
             let neg = acc &>> 31
             let m = (lanes32(mPos, i) & ~neg) | (lanes32(mNeg, i) & neg)
             if fast != 0 {

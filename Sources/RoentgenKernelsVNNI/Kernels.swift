@@ -124,7 +124,8 @@ public enum VNNIKernels {
             }
             x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance; x6 += rowAdvance; x7 += rowAdvance; x8 += rowAdvance; x9 += rowAdvance; x10 += rowAdvance; x11 += rowAdvance
         }
-        storeRequantized(c0, a, p + 0, v); storeRequantized(c1, a, p + 1, v); storeRequantized(c2, a, p + 2, v); storeRequantized(c3, a, p + 3, v); storeRequantized(c4, a, p + 4, v); storeRequantized(c5, a, p + 5, v); storeRequantized(c6, a, p + 6, v); storeRequantized(c7, a, p + 7, v); storeRequantized(c8, a, p + 8, v); storeRequantized(c9, a, p + 9, v); storeRequantized(c10, a, p + 10, v); storeRequantized(c11, a, p + 11, v)
+        let e = Epilogue(a)
+        storeRequantized(c0, e, p + 0, v); storeRequantized(c1, e, p + 1, v); storeRequantized(c2, e, p + 2, v); storeRequantized(c3, e, p + 3, v); storeRequantized(c4, e, p + 4, v); storeRequantized(c5, e, p + 5, v); storeRequantized(c6, e, p + 6, v); storeRequantized(c7, e, p + 7, v); storeRequantized(c8, e, p + 8, v); storeRequantized(c9, e, p + 9, v); storeRequantized(c10, e, p + 10, v); storeRequantized(c11, e, p + 11, v)
     }
 
     @inline(never) static func gtile1(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
@@ -149,7 +150,8 @@ public enum VNNIKernels {
             }
             x0 += rowAdvance
         }
-        store(c0, a, p + 0, v)
+        let e = Epilogue(a)
+        store(c0, e, p + 0, v)
     }
 
     /// f32 CONV2D with the same tiles (weights [vector][kh][KW*IC][lanes] f32, input copy f32
@@ -239,16 +241,39 @@ public enum VNNIKernels {
         UnsafeRawPointer(p + i).loadUnaligned(as: Acc.self)
     }
 
+    /// The int8 epilogue's arguments, read from `rtg_conv_args` once per tile: the tile's int8
+    /// output stores may alias any memory as far as the compiler knows, so fields read through the
+    /// pointer would be loaded (and nil-checked) again at every store.
+    struct Epilogue {
+        let mPos, sPos, mNeg, sNeg, tPos, tNeg, rPos, rNeg: UnsafePointer<Int32>   // every int8 conv has its columns
+        let fast: Int64
+        let output: UnsafeMutablePointer<Int8>?, raw: UnsafeMutablePointer<Int32>?
+        let oc, ocVectors, outputStride: Int
+        let zy, lo, hi: Int64
+        let zyLanes, loLanes, hiLanes: Acc
+        let clamps: Bool      // false when the narrowing's saturation is the clamp (lo -128, hi 127, vnni)
+        @inline(__always) init(_ a: UnsafePointer<rtg_conv_args>) {
+            let d = a.pointee
+            mPos = d.mPos!; sPos = d.sPos!; mNeg = d.mNeg!; sNeg = d.sNeg!; tPos = d.tPos!; tNeg = d.tNeg!; rPos = d.rPos!; rNeg = d.rNeg!
+            fast = d.fastRequant; output = d.output; raw = d.raw
+            oc = Int(d.oc); ocVectors = Int(d.ocVectors); outputStride = Int(d.outputStride)
+            zy = d.outputZeroPoint; lo = d.outputMin; hi = d.outputMax
+            zyLanes = Acc(repeating: Int32(truncatingIfNeeded: zy))
+            loLanes = Acc(repeating: Int32(truncatingIfNeeded: lo)); hiLanes = Acc(repeating: Int32(truncatingIfNeeded: hi))
+            clamps = !(true && lo == -128 && hi == 127)
+        }
+    }
+
     /// SPEC epilogue on 16 lanes: pick (m, shift) by the sign of acc, 64-bit multiply, round half
     /// up, arithmetic shift, add z_y, clamp to int8. Even and odd lanes are done as SIMD8<Int64> by
     /// reinterpreting the bits (sign-extending shifts), which LLVM lowers to vpmuldq / vpsravq
     /// without any per-lane extraction.
-    @inline(__always) static func requantize(_ acc: Acc, _ a: UnsafePointer<rtg_conv_args>, _ oc0: Int) -> SIMD16<Int8> {
+    @inline(__always) static func requantize(_ acc: Acc, _ e: Epilogue, _ oc0: Int) -> SIMD16<Int8> {
         let neg = acc &>> 31
-        let m = (load(a.pointee.mPos!, oc0) & ~neg) | (load(a.pointee.mNeg!, oc0) & neg)
-        let s = (load(a.pointee.sPos!, oc0) & ~neg) | (load(a.pointee.sNeg!, oc0) & neg)
-        let zy = SIMD8<Int64>(repeating: a.pointee.outputZeroPoint)
-        let lo = SIMD8<Int64>(repeating: a.pointee.outputMin), hi = SIMD8<Int64>(repeating: a.pointee.outputMax)
+        let m = (load(e.mPos, oc0) & ~neg) | (load(e.mNeg, oc0) & neg)
+        let s = (load(e.sPos, oc0) & ~neg) | (load(e.sNeg, oc0) & neg)
+        let zy = SIMD8<Int64>(repeating: e.zy)
+        let lo = SIMD8<Int64>(repeating: e.lo), hi = SIMD8<Int64>(repeating: e.hi)
         let ev = rounded(even(acc), even(m), even(s), zy, lo, hi)
         let od = rounded(odd(acc), odd(m), odd(s), zy, lo, hi)
         let c = unsafeBitCast((ev & SIMD8<Int64>(repeating: 0xFFFF_FFFF)) | (od &<< 32), to: Acc.self)
@@ -259,19 +284,18 @@ public enum VNNIKernels {
     /// shift = 32 + t with t >= 1: (P + 2^(s-1)) >> s == (hi32(P) + 2^(t-1)) >> t, since 2^(s-1)
     /// has no low 32 bits and floor division nests; |hi32(P)| < 2^30, so nothing overflows.
     /// fastRequant 2: one (m, t, r) for both signs (no leaky ReLU), no select.
-    @inline(__always) static func requantizeFast(_ acc: Acc, _ a: UnsafePointer<rtg_conv_args>, _ oc0: Int) -> SIMD16<Int8> {
+    @inline(__always) static func requantizeFast(_ acc: Acc, _ e: Epilogue, _ oc0: Int) -> SIMD16<Int8> {
         let m, t, rnd: Acc
-        if a.pointee.fastRequant == 2 {
-            m = load(a.pointee.mPos!, oc0); t = load(a.pointee.tPos!, oc0); rnd = load(a.pointee.rPos!, oc0)
+        if e.fast == 2 {
+            m = load(e.mPos, oc0); t = load(e.tPos, oc0); rnd = load(e.rPos, oc0)
         } else {
             let neg = acc &>> 31
-            m = (load(a.pointee.mPos!, oc0) & ~neg) | (load(a.pointee.mNeg!, oc0) & neg)
-            t = (load(a.pointee.tPos!, oc0) & ~neg) | (load(a.pointee.tNeg!, oc0) & neg)
-            rnd = (load(a.pointee.rPos!, oc0) & ~neg) | (load(a.pointee.rNeg!, oc0) & neg)
+            m = (load(e.mPos, oc0) & ~neg) | (load(e.mNeg, oc0) & neg)
+            t = (load(e.tPos, oc0) & ~neg) | (load(e.tNeg, oc0) & neg)
+            rnd = (load(e.rPos, oc0) & ~neg) | (load(e.rNeg, oc0) & neg)
         }
-        let hi = rtg_mulhi16(acc, m)
-        let z = ((hi &+ rnd) &>> t) &+ Acc(repeating: Int32(truncatingIfNeeded: a.pointee.outputZeroPoint))
-        let y = rtg_clamp16(z, Int32(truncatingIfNeeded: a.pointee.outputMin), Int32(truncatingIfNeeded: a.pointee.outputMax))
+        let z = rtg_srav16(rtg_mulhi16(acc, m) &+ rnd, t) &+ e.zyLanes
+        let y = e.clamps ? rtg_clamp16(z, e.loLanes, e.hiLanes) : z
         return rtg_narrow_sat(y)
     }
 
@@ -286,20 +310,21 @@ public enum VNNIKernels {
     }
 
     /// One-pixel tiles also serve DENSE: int32 accumulators to `raw` when it is set.
-    @inline(__always) static func store(_ c: Acc, _ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
-        if let raw = a.pointee.raw {
-            UnsafeMutableRawPointer(raw + p * Int(a.pointee.ocVectors) * lanes + v * lanes).storeBytes(of: c, as: Acc.self)
+    @inline(__always) static func store(_ c: Acc, _ e: Epilogue, _ p: Int, _ v: Int) {
+        if let raw = e.raw {
+            let at: Int = (p &* e.ocVectors &+ v) &* lanes
+            UnsafeMutableRawPointer(raw + at).storeBytes(of: c, as: Acc.self)
             return
         }
-        storeRequantized(c, a, p, v)
+        storeRequantized(c, e, p, v)
     }
 
-    @inline(__always) static func storeRequantized(_ c: Acc, _ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+    @inline(__always) static func storeRequantized(_ c: Acc, _ e: Epilogue, _ p: Int, _ v: Int) {
         let oc0 = v &* lanes
-        let y = a.pointee.fastRequant != 0 ? requantizeFast(c, a, oc0) : requantize(c, a, oc0)
-        let oc = Int(a.pointee.oc)
-        let out = a.pointee.output! + (p &* Int(a.pointee.outputStride) &+ oc0)
-        if oc - oc0 >= lanes {
+        let y = e.fast != 0 ? requantizeFast(c, e, oc0) : requantize(c, e, oc0)
+        let oc = e.oc
+        let out = e.output! + (p &* e.outputStride &+ oc0)
+        if oc &- oc0 >= lanes {
             UnsafeMutableRawPointer(out).storeBytes(of: y, as: SIMD16<Int8>.self)
         } else {
             for i in 0..<(oc - oc0) { out[i] = y[i] }
@@ -317,6 +342,7 @@ public enum VNNIKernels {
         var x4 = origin(a, p + 4)
         var x5 = origin(a, p + 5)
         var w = a.pointee.weights! + v * vb
+        let e = Epilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
         let bias2 = load(a.pointee.bias!, (v + 2) * lanes)
@@ -352,12 +378,12 @@ public enum VNNIKernels {
             }
             x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance
         }
-        storeRequantized(c0_0, a, p + 0, v + 0); storeRequantized(c0_1, a, p + 0, v + 1); storeRequantized(c0_2, a, p + 0, v + 2); storeRequantized(c0_3, a, p + 0, v + 3)
-        storeRequantized(c1_0, a, p + 1, v + 0); storeRequantized(c1_1, a, p + 1, v + 1); storeRequantized(c1_2, a, p + 1, v + 2); storeRequantized(c1_3, a, p + 1, v + 3)
-        storeRequantized(c2_0, a, p + 2, v + 0); storeRequantized(c2_1, a, p + 2, v + 1); storeRequantized(c2_2, a, p + 2, v + 2); storeRequantized(c2_3, a, p + 2, v + 3)
-        storeRequantized(c3_0, a, p + 3, v + 0); storeRequantized(c3_1, a, p + 3, v + 1); storeRequantized(c3_2, a, p + 3, v + 2); storeRequantized(c3_3, a, p + 3, v + 3)
-        storeRequantized(c4_0, a, p + 4, v + 0); storeRequantized(c4_1, a, p + 4, v + 1); storeRequantized(c4_2, a, p + 4, v + 2); storeRequantized(c4_3, a, p + 4, v + 3)
-        storeRequantized(c5_0, a, p + 5, v + 0); storeRequantized(c5_1, a, p + 5, v + 1); storeRequantized(c5_2, a, p + 5, v + 2); storeRequantized(c5_3, a, p + 5, v + 3)
+        storeRequantized(c0_0, e, p + 0, v + 0); storeRequantized(c0_1, e, p + 0, v + 1); storeRequantized(c0_2, e, p + 0, v + 2); storeRequantized(c0_3, e, p + 0, v + 3)
+        storeRequantized(c1_0, e, p + 1, v + 0); storeRequantized(c1_1, e, p + 1, v + 1); storeRequantized(c1_2, e, p + 1, v + 2); storeRequantized(c1_3, e, p + 1, v + 3)
+        storeRequantized(c2_0, e, p + 2, v + 0); storeRequantized(c2_1, e, p + 2, v + 1); storeRequantized(c2_2, e, p + 2, v + 2); storeRequantized(c2_3, e, p + 2, v + 3)
+        storeRequantized(c3_0, e, p + 3, v + 0); storeRequantized(c3_1, e, p + 3, v + 1); storeRequantized(c3_2, e, p + 3, v + 2); storeRequantized(c3_3, e, p + 3, v + 3)
+        storeRequantized(c4_0, e, p + 4, v + 0); storeRequantized(c4_1, e, p + 4, v + 1); storeRequantized(c4_2, e, p + 4, v + 2); storeRequantized(c4_3, e, p + 4, v + 3)
+        storeRequantized(c5_0, e, p + 5, v + 0); storeRequantized(c5_1, e, p + 5, v + 1); storeRequantized(c5_2, e, p + 5, v + 2); storeRequantized(c5_3, e, p + 5, v + 3)
     }
 
     @inline(never) static func tile12x2(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
@@ -377,6 +403,7 @@ public enum VNNIKernels {
         var x10 = origin(a, p + 10)
         var x11 = origin(a, p + 11)
         var w = a.pointee.weights! + v * vb
+        let e = Epilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
         var c0_0 = bias0; var c0_1 = bias1
@@ -426,18 +453,18 @@ public enum VNNIKernels {
             }
             x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance; x6 += rowAdvance; x7 += rowAdvance; x8 += rowAdvance; x9 += rowAdvance; x10 += rowAdvance; x11 += rowAdvance
         }
-        storeRequantized(c0_0, a, p + 0, v + 0); storeRequantized(c0_1, a, p + 0, v + 1)
-        storeRequantized(c1_0, a, p + 1, v + 0); storeRequantized(c1_1, a, p + 1, v + 1)
-        storeRequantized(c2_0, a, p + 2, v + 0); storeRequantized(c2_1, a, p + 2, v + 1)
-        storeRequantized(c3_0, a, p + 3, v + 0); storeRequantized(c3_1, a, p + 3, v + 1)
-        storeRequantized(c4_0, a, p + 4, v + 0); storeRequantized(c4_1, a, p + 4, v + 1)
-        storeRequantized(c5_0, a, p + 5, v + 0); storeRequantized(c5_1, a, p + 5, v + 1)
-        storeRequantized(c6_0, a, p + 6, v + 0); storeRequantized(c6_1, a, p + 6, v + 1)
-        storeRequantized(c7_0, a, p + 7, v + 0); storeRequantized(c7_1, a, p + 7, v + 1)
-        storeRequantized(c8_0, a, p + 8, v + 0); storeRequantized(c8_1, a, p + 8, v + 1)
-        storeRequantized(c9_0, a, p + 9, v + 0); storeRequantized(c9_1, a, p + 9, v + 1)
-        storeRequantized(c10_0, a, p + 10, v + 0); storeRequantized(c10_1, a, p + 10, v + 1)
-        storeRequantized(c11_0, a, p + 11, v + 0); storeRequantized(c11_1, a, p + 11, v + 1)
+        storeRequantized(c0_0, e, p + 0, v + 0); storeRequantized(c0_1, e, p + 0, v + 1)
+        storeRequantized(c1_0, e, p + 1, v + 0); storeRequantized(c1_1, e, p + 1, v + 1)
+        storeRequantized(c2_0, e, p + 2, v + 0); storeRequantized(c2_1, e, p + 2, v + 1)
+        storeRequantized(c3_0, e, p + 3, v + 0); storeRequantized(c3_1, e, p + 3, v + 1)
+        storeRequantized(c4_0, e, p + 4, v + 0); storeRequantized(c4_1, e, p + 4, v + 1)
+        storeRequantized(c5_0, e, p + 5, v + 0); storeRequantized(c5_1, e, p + 5, v + 1)
+        storeRequantized(c6_0, e, p + 6, v + 0); storeRequantized(c6_1, e, p + 6, v + 1)
+        storeRequantized(c7_0, e, p + 7, v + 0); storeRequantized(c7_1, e, p + 7, v + 1)
+        storeRequantized(c8_0, e, p + 8, v + 0); storeRequantized(c8_1, e, p + 8, v + 1)
+        storeRequantized(c9_0, e, p + 9, v + 0); storeRequantized(c9_1, e, p + 9, v + 1)
+        storeRequantized(c10_0, e, p + 10, v + 0); storeRequantized(c10_1, e, p + 10, v + 1)
+        storeRequantized(c11_0, e, p + 11, v + 0); storeRequantized(c11_1, e, p + 11, v + 1)
     }
 
     @inline(never) static func tile16x1(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
@@ -461,6 +488,7 @@ public enum VNNIKernels {
         var x14 = origin(a, p + 14)
         var x15 = origin(a, p + 15)
         var w = a.pointee.weights! + v * vb
+        let e = Epilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         var c0_0 = bias0
         var c1_0 = bias0
@@ -520,22 +548,22 @@ public enum VNNIKernels {
             }
             x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance; x6 += rowAdvance; x7 += rowAdvance; x8 += rowAdvance; x9 += rowAdvance; x10 += rowAdvance; x11 += rowAdvance; x12 += rowAdvance; x13 += rowAdvance; x14 += rowAdvance; x15 += rowAdvance
         }
-        storeRequantized(c0_0, a, p + 0, v + 0)
-        storeRequantized(c1_0, a, p + 1, v + 0)
-        storeRequantized(c2_0, a, p + 2, v + 0)
-        storeRequantized(c3_0, a, p + 3, v + 0)
-        storeRequantized(c4_0, a, p + 4, v + 0)
-        storeRequantized(c5_0, a, p + 5, v + 0)
-        storeRequantized(c6_0, a, p + 6, v + 0)
-        storeRequantized(c7_0, a, p + 7, v + 0)
-        storeRequantized(c8_0, a, p + 8, v + 0)
-        storeRequantized(c9_0, a, p + 9, v + 0)
-        storeRequantized(c10_0, a, p + 10, v + 0)
-        storeRequantized(c11_0, a, p + 11, v + 0)
-        storeRequantized(c12_0, a, p + 12, v + 0)
-        storeRequantized(c13_0, a, p + 13, v + 0)
-        storeRequantized(c14_0, a, p + 14, v + 0)
-        storeRequantized(c15_0, a, p + 15, v + 0)
+        storeRequantized(c0_0, e, p + 0, v + 0)
+        storeRequantized(c1_0, e, p + 1, v + 0)
+        storeRequantized(c2_0, e, p + 2, v + 0)
+        storeRequantized(c3_0, e, p + 3, v + 0)
+        storeRequantized(c4_0, e, p + 4, v + 0)
+        storeRequantized(c5_0, e, p + 5, v + 0)
+        storeRequantized(c6_0, e, p + 6, v + 0)
+        storeRequantized(c7_0, e, p + 7, v + 0)
+        storeRequantized(c8_0, e, p + 8, v + 0)
+        storeRequantized(c9_0, e, p + 9, v + 0)
+        storeRequantized(c10_0, e, p + 10, v + 0)
+        storeRequantized(c11_0, e, p + 11, v + 0)
+        storeRequantized(c12_0, e, p + 12, v + 0)
+        storeRequantized(c13_0, e, p + 13, v + 0)
+        storeRequantized(c14_0, e, p + 14, v + 0)
+        storeRequantized(c15_0, e, p + 15, v + 0)
     }
 
     @inline(never) static func tile1x4(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
@@ -544,6 +572,7 @@ public enum VNNIKernels {
         let vb = Int(a.pointee.vectorBytes)
         var x0 = origin(a, p + 0)
         var w = a.pointee.weights! + v * vb
+        let e = Epilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
         let bias2 = load(a.pointee.bias!, (v + 2) * lanes)
@@ -564,7 +593,7 @@ public enum VNNIKernels {
             }
             x0 += rowAdvance
         }
-        store(c0_0, a, p + 0, v + 0); store(c0_1, a, p + 0, v + 1); store(c0_2, a, p + 0, v + 2); store(c0_3, a, p + 0, v + 3)
+        store(c0_0, e, p + 0, v + 0); store(c0_1, e, p + 0, v + 1); store(c0_2, e, p + 0, v + 2); store(c0_3, e, p + 0, v + 3)
     }
 
     @inline(never) static func tile1x2(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
@@ -573,6 +602,7 @@ public enum VNNIKernels {
         let vb = Int(a.pointee.vectorBytes)
         var x0 = origin(a, p + 0)
         var w = a.pointee.weights! + v * vb
+        let e = Epilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
         var c0_0 = bias0; var c0_1 = bias1
@@ -589,7 +619,7 @@ public enum VNNIKernels {
             }
             x0 += rowAdvance
         }
-        store(c0_0, a, p + 0, v + 0); store(c0_1, a, p + 0, v + 1)
+        store(c0_0, e, p + 0, v + 0); store(c0_1, e, p + 0, v + 1)
     }
 
     @inline(never) static func tile1x1(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
@@ -598,6 +628,7 @@ public enum VNNIKernels {
         let vb = Int(a.pointee.vectorBytes)
         var x0 = origin(a, p + 0)
         var w = a.pointee.weights! + v * vb
+        let e = Epilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         var c0_0 = bias0
         for _ in 0..<kh {
@@ -612,7 +643,7 @@ public enum VNNIKernels {
             }
             x0 += rowAdvance
         }
-        store(c0_0, a, p + 0, v + 0)
+        store(c0_0, e, p + 0, v + 0)
     }
 
     @inline(never) static func tileF6x4(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
@@ -1415,17 +1446,23 @@ extension VNNIKernels {
     /// The same for shifts >= 33: (P + 2^(s-1)) >> s == (hi32(P) + 2^(s-33)) >> (s-32) because
     /// 2^(s-1) has no low 32 bits and floor divisions by powers of two nest; |hi32(P)| <= 2^30.
     @inline(__always) static func requantizeHigh(_ acc: V32, _ m: V32, _ t: V32, _ r: V32, _ z: Int32, _ lo: Int32, _ hi: Int32) -> V32 {
-        clampLanes(((mulHighLanes(acc, m) &+ r) &>> t) &+ V32(repeating: z), lo, hi)
+        clampLanes(shiftLanes(mulHighLanes(acc, m) &+ r, t) &+ V32(repeating: z), lo, hi)
     }
 
-    // The variant's instructions for three lane operations (vpdpwssd / vpmaddwd, vpmuldq + blend,
-    // vpmaxsd + vpminsd on x86; the Swift forms above for portable). Same results everywhere.
+    // The variant's instructions for four lane operations (vpdpwssd / vpmaddwd, vpmuldq + blend,
+    // vpmaxsd + vpminsd, vpsravd on x86; the Swift forms above for portable). Same results everywhere.
     /// acc + lo16(x) * lo16(w) + hi16(x) * hi16(w) per int32 lane, the halves as s16, exact.
     @inline(__always) static func dotPairs(_ acc: V32, _ x: V32, _ w: V32) -> V32 { rtg_dpwssd(acc, x, w) }
     /// hi32 of the signed 64-bit products, lane by lane (`mulHigh`).
     @inline(__always) static func mulHighLanes(_ a: V32, _ b: V32) -> V32 { rtg_mulhi16(a, b) }
     /// clamp(y, lo, hi), lane by lane.
-    @inline(__always) static func clampLanes(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32 { rtg_clamp16(y, lo, hi) }
+    @inline(__always) static func clampLanes(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32 { rtg_clamp16(y, V32(repeating: lo), V32(repeating: hi)) }
+    /// a >> t, lane by lane, for shifts t in 0...31.
+    @inline(__always) static func shiftLanes(_ a: V32, _ t: V32) -> V32 { rtg_srav16(a, t) }
+    /// int32 lanes to int8: with signed saturation where `saturatingNarrow` (so a clamp to
+    /// [-128, 127] can be left to it), else by truncation (after a clamp).
+    @inline(__always) static func narrowLanes(_ y: V32) -> V8 { rtg_narrow_sat(y) }
+    static let saturatingNarrow = true
 
     /// 32 s8 at `p` as 32 s16 lanes (16 pairs), or when only `n` < 32 may be read, those and zeros.
     @inline(__always) static func load16x32(_ p: UnsafePointer<Int8>, _ n: Int) -> V32 {
@@ -1631,13 +1668,17 @@ extension VNNIKernels {
         let mPos, mNeg, sPos, sNeg, tPos, tNeg, rPos, rNeg: UnsafePointer<Int32>
         let fast: Int64       // fastRequant: 0 64-bit, 1 32-bit, 2 32-bit without the sign select
         let zy, lo, hi: Int32
+        var clamps: Bool { !(saturatingNarrow && lo == -128 && hi == 127) }
         @inline(__always) func store(_ even: V32, _ odd: V32, _ out: UnsafeMutablePointer<Int8>, _ c0: Int, _ c: Int) {
-            let bytes = rtg_interleave8(rtg_narrow32to8(requantize(even, c0)), rtg_narrow32to8(requantize(odd, c0 &+ 16)))
+            let bytes = rtg_interleave8(narrowLanes(requantize(even, c0)), narrowLanes(requantize(odd, c0 &+ 16)))
             let n = c &- c0
             if n >= 32 { UnsafeMutableRawPointer(out + c0).storeBytes(of: bytes, as: SIMD32<Int8>.self) } else { storePartial32(bytes, out + c0, n) }
         }
         @inline(__always) func requantize(_ acc: V32, _ i: Int) -> V32 {
-            if fast == 2 { return requantizeHigh(acc, lanes32(mPos, i), lanes32(tPos, i), lanes32(rPos, i), zy, lo, hi) }
+            if fast == 2 {
+                let z = shiftLanes(mulHighLanes(acc, lanes32(mPos, i)) &+ lanes32(rPos, i), lanes32(tPos, i)) &+ V32(repeating: zy)
+                return clamps ? clampLanes(z, lo, hi) : z
+            }
             let neg = acc &>> 31
             let m = (lanes32(mPos, i) & ~neg) | (lanes32(mNeg, i) & neg)
             if fast != 0 {

@@ -158,8 +158,14 @@ rtg_i32x16 rtg_mulhi16(rtg_i32x16 a, rtg_i32x16 b) {
     return (rtg_i32x16)_mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
 }
 static inline __attribute__((always_inline, target("avx512f")))
-rtg_i32x16 rtg_clamp16(rtg_i32x16 y, int32_t lo, int32_t hi) {
-    return (rtg_i32x16)_mm512_min_epi32(_mm512_max_epi32((__m512i)y, _mm512_set1_epi32(lo)), _mm512_set1_epi32(hi));
+rtg_i32x16 rtg_clamp16(rtg_i32x16 y, rtg_i32x16 lo, rtg_i32x16 hi) {
+    return (rtg_i32x16)_mm512_min_epi32(_mm512_max_epi32((__m512i)y, (__m512i)lo), (__m512i)hi);
+}
+/// vpsravd zmm: a[i] >> t[i] (arithmetic; the tiles' shifts are 1...31, so Swift's masking `&>>`
+/// would only add an AND).
+static inline __attribute__((always_inline, target("avx512f")))
+rtg_i32x16 rtg_srav16(rtg_i32x16 a, rtg_i32x16 t) {
+    return (rtg_i32x16)_mm512_srav_epi32((__m512i)a, (__m512i)t);
 }
 static inline __attribute__((always_inline, target("avx2")))
 rtg_i32x8 rtg_mulhi8(rtg_i32x8 a, rtg_i32x8 b) {
@@ -168,8 +174,12 @@ rtg_i32x8 rtg_mulhi8(rtg_i32x8 a, rtg_i32x8 b) {
     return (rtg_i32x8)_mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
 }
 static inline __attribute__((always_inline, target("avx2")))
-rtg_i32x8 rtg_clamp8(rtg_i32x8 y, int32_t lo, int32_t hi) {
-    return (rtg_i32x8)_mm256_min_epi32(_mm256_max_epi32((__m256i)y, _mm256_set1_epi32(lo)), _mm256_set1_epi32(hi));
+rtg_i32x8 rtg_clamp8(rtg_i32x8 y, rtg_i32x8 lo, rtg_i32x8 hi) {
+    return (rtg_i32x8)_mm256_min_epi32(_mm256_max_epi32((__m256i)y, (__m256i)lo), (__m256i)hi);
+}
+static inline __attribute__((always_inline, target("avx2")))
+rtg_i32x8 rtg_srav8(rtg_i32x8 a, rtg_i32x8 t) {
+    return (rtg_i32x8)_mm256_srav_epi32((__m256i)a, (__m256i)t);
 }
 
 /// vpermd ymm: r[i] = a[idx[i]] (dword lanes).
