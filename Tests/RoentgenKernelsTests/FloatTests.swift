@@ -37,6 +37,27 @@ import RoentgenKernels
         }
     }
 
+    /// Depthwise f32 on maps wide enough for the four-pixel path: every variant gives the same bits
+    /// (the same lane sums in the same order), and each is close to the double twin.
+    @Test(arguments: 0..<12)
+    func depthwiseSameBitsEveryVariant(_ i: Int) {
+        var r = SplitMix64(seed: 0xD3F1 &+ UInt64(i))
+        let g = ConvCase.geometry(&r, kind: .depthwise, maxChannels: 80, maxSize: 24)
+        let x = r.floats(g.inputCount), w = r.floats(g.weightCount, -0.2...0.2), b = r.floats(g.outputChannels)
+        var ref = [Double](repeating: 0, count: g.outputCount)
+        Conv2DFloat.reference(geometry: g, input: x, weights: w, bias: b, alpha: 0.1, clipMin: -.infinity, clipMax: .infinity, output: &ref)
+        var first: [UInt32]? = nil
+        for variant in supportedVariants {
+            let conv = Conv2DFloat(geometry: g, weights: w, bias: b, alpha: 0.1, clipMin: -.infinity, clipMax: .infinity, variant: variant)
+            let scratch = Scratch(conv.scratchBytes, seed: UInt64(i))
+            var y = [Float](repeating: .nan, count: g.outputCount)
+            conv.run(input: x, output: &y, scratch: scratch.pointer, pool: nil)
+            if let j = notClose(y, ref) { Issue.record("\(variant) at \(j): \(y[j]) vs \(ref[j]); \(g)"); return }
+            if let first { #expect(first == y.map(\.bitPattern), "\(variant) differs from \(supportedVariants[0]); \(g)") }
+            first = y.map(\.bitPattern)
+        }
+    }
+
     /// Small maps with many channels (late layers, a 1x1 map): the tiles are cut along the output
     /// channels at 2 threads, and the result is the same bits as at 1.
     @Test(arguments: [(7, 192, 1152, 1), (7, 1152, 200, 1), (1, 320, 1280, 1), (5, 96, 300, 3)])
