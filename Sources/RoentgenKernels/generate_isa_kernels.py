@@ -5,7 +5,7 @@ Sources/RoentgenKernels/PortableKernels.swift.
 The two ISA modules hold the same Swift code (tiles, loops, epilogue, input fill), instantiated for
 one accumulator width each, and are compiled with their own `-target-cpu` (Package.swift) so that the
 single-instruction shims in CRoentgenISA inline into the loops. All three files hold the same SIMD
-section (depthwise CONV2D, ADD, MUL, MEAN sums: 16 channels per step), so each variant runs it
+section (depthwise CONV2D, ADD, MUL, MEAN sums: 16 or 32 channels per step), so each variant runs it
 with its own instructions; the portable copy is compiled with RoentgenKernels for any CPU. Swift has no way to keep a
 variable number of SIMD accumulators in registers, so the MR x NR micro-tiles are unrolled here.
 Run `python3 Sources/RoentgenKernels/generate_isa_kernels.py` after editing; commit the output.
@@ -51,7 +51,8 @@ public enum PortableKernels {}
 
 SIMD_SECTION = r'''
 // MARK: SIMD section: depthwise CONV2D, ADD, MUL, MEAN sums. The same code for every variant
-// (portable, avx2, vnni), 16 channels per step; each module's -target-cpu picks the instructions.
+// (portable, avx2, vnni), 16 channels per step (int8 depthwise 32); each module's -target-cpu picks the
+// instructions, and the lane operations below (`dotPairs`, ...) are the variant's own.
 extension @NAME@Kernels {
     public typealias V32 = SIMD16<Int32>
     public typealias V16 = SIMD16<Int16>
