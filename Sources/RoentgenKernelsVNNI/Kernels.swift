@@ -1673,7 +1673,13 @@ extension VNNIKernels {
         @inline(__always) func store(_ even: V32, _ odd: V32, _ out: UnsafeMutablePointer<Int8>, _ c0: Int, _ c: Int) {
             let bytes = rtg_interleave8(narrowLanes(requantize(even, c0)), narrowLanes(requantize(odd, c0 &+ 16)))
             let n = c &- c0
-            if n >= 32 { UnsafeMutableRawPointer(out + c0).storeBytes(of: bytes, as: SIMD32<Int8>.self) } else { storePartial32(bytes, out + c0, n) }
+            if n >= 32 {
+                UnsafeMutableRawPointer(out + c0).storeBytes(of: bytes, as: SIMD32<Int8>.self)
+            } else if n == 16 {    // C = 144, 240, ...: the last 32 holds 16 channels
+                UnsafeMutableRawPointer(out + c0).storeBytes(of: bytes.lowHalf, as: V8.self)
+            } else {
+                storePartial32(bytes, out + c0, n)
+            }
         }
         @inline(__always) func requantize(_ acc: V32, _ i: Int) -> V32 {
             if fast == 2 {

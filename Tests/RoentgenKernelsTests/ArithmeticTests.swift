@@ -87,6 +87,25 @@ func wideRequantize(_ acc: Int32, _ m: Int32, _ s: Int32) -> Int64 {
 
     /// The SIMD QUANTIZE of every variant equals the scalar twin on random values of every
     /// magnitude, ties, the int8 edges, NaN, infinities, subnormals and -0, at lengths off 16.
+    /// QUANTIZE on the pool (an image-sized input in several chunks, and lengths off 64) equals
+    /// the scalar twin at 1 and 2 threads.
+    @Test(arguments: [224 * 224 * 3, 100_003, 16_385, 5])
+    func parallelQuantize(_ n: Int) {
+        var r = SplitMix64(seed: UInt64(n))
+        let x = r.floats(n, -3...3), want = x.map { Quantize.one($0, scale: 0.02, zeroPoint: -7) }
+        for (threads, pool) in threadPools() {
+            var y = [Int8](repeating: 99, count: n)
+            let q = ParallelQuantize(count: n, scale: 0.02, zeroPoint: -7)
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { yp in
+                    q.input = xp.baseAddress; q.output = yp.baseAddress
+                    q.run(pool: pool)
+                }
+            }
+            #expect(firstMismatch(y, want) == nil, "\(threads) threads, n \(n)")
+        }
+    }
+
     @Test func simdQuantizeEqualsTwin() {
         var r = SplitMix64(seed: 0x0A11)
         var xs: [Float] = [.nan, -.nan, .infinity, -.infinity, 0, -0.0, .leastNonzeroMagnitude, -.leastNonzeroMagnitude,

@@ -4,16 +4,18 @@ import RoentgenKernels
 
 final class QuantizeOp: PreparedOp {
     let scratchBytes = 0
-    let count: Int, scale: Float, zeroPoint: Int32
+    let kernel: ParallelQuantize
     var tensors: Unary<Float, Int8>
 
     init(_ c: OpContext) {
-        count = c.output.elementCount
-        scale = c.output.quantization!.scale
-        zeroPoint = c.output.quantization!.zeroPoint
+        kernel = ParallelQuantize(count: c.output.elementCount, scale: c.output.quantization!.scale,
+                                  zeroPoint: c.output.quantization!.zeroPoint)
         tensors = Unary(c)
     }
 
-    func bind(_ arena: Arena) { tensors.bind(arena) }
-    func run(pool: WorkerPool?) { Quantize.run(tensors.x!, tensors.y!, count: count, scale: scale, zeroPoint: zeroPoint) }
+    func bind(_ arena: Arena) {
+        tensors.bind(arena)
+        kernel.input = tensors.x!; kernel.output = tensors.y!
+    }
+    func run(pool: WorkerPool?) { kernel.run(pool: pool) }
 }
