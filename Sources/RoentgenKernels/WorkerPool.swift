@@ -2,7 +2,11 @@
 // The caller publishes the op (work object, chunk count) and a new generation in one atomic word
 // `state` = generation << 32 | next chunk. Every thread, the caller included, claims chunks by
 // compare-and-swap on `state`, so a chunk is only ever claimed for the generation it belongs to; on
-// a busy machine a descheduled worker costs at most the chunk it holds, never half the op. Workers
+// a busy machine a descheduled worker costs at most the chunk it holds, never half the op. The op
+// itself sits in one of two slots, by generation parity: a thread that read generation G's state
+// reads G's slot, which stays untouched while the caller fills G+1's, so it can never pair G's
+// chunk index with the next op's work or chunk count (its CAS would then succeed, since G's state
+// is still current until G+1 is published, and run a chunk twice or out of range). Workers
 // spin briefly between ops (the ops of one image follow each other within microseconds), then
 // sleep on a condition variable.
 // On a shared machine a worker can be descheduled while it holds a chunk, and the caller then waits
@@ -30,8 +34,9 @@ public final class WorkerPool: @unchecked Sendable {
     public let threads: Int
     private let state = Atomic<UInt64>(0)          // generation << 32 | next chunk
     private let done = Atomic<Int>(0)              // chunks of the current generation finished
-    private let workBits = Atomic<UInt>(0)         // Unmanaged<ParallelWork> of the current op
-    private let chunkTotal = Atomic<Int>(0)
+    // The op of an even / odd generation: Unmanaged<ParallelWork> and its chunk count.
+    private let evenWork = Atomic<UInt>(0), evenChunks = Atomic<Int>(0)
+    private let oddWork = Atomic<UInt>(0), oddChunks = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
     private var sleepers = 0                       // guarded by mutex
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
@@ -107,8 +112,12 @@ public final class WorkerPool: @unchecked Sendable {
         // Every chunk of the previous generation has finished (we waited for it), so no thread
         // can claim anything until the new generation below is published.
         let generation = (state.load(ordering: .relaxed) >> 32) &+ 1
-        workBits.store(UInt(bitPattern: Unmanaged.passUnretained(work).toOpaque()), ordering: .relaxed)
-        chunkTotal.store(n, ordering: .relaxed)
+        let bits = UInt(bitPattern: Unmanaged.passUnretained(work).toOpaque())
+        if generation & 1 == 0 {
+            evenWork.store(bits, ordering: .relaxed); evenChunks.store(n, ordering: .relaxed)
+        } else {
+            oddWork.store(bits, ordering: .relaxed); oddChunks.store(n, ordering: .relaxed)
+        }
         done.store(0, ordering: .relaxed)
         state.store(generation << 32, ordering: .sequentiallyConsistent)
         pthread_mutex_lock(mutex)
@@ -134,11 +143,14 @@ public final class WorkerPool: @unchecked Sendable {
         while true {
             let s = state.load(ordering: .acquiring)
             if s >> 32 != generation { return }
-            let n = chunkTotal.load(ordering: .relaxed)
-            let bits = workBits.load(ordering: .relaxed)
+            // `generation`'s slot: written before its state was published (acquired above).
+            let even = generation & 1 == 0
+            let n = even ? evenChunks.load(ordering: .relaxed) : oddChunks.load(ordering: .relaxed)
+            let bits = even ? evenWork.load(ordering: .relaxed) : oddWork.load(ordering: .relaxed)
             let c = Int(s & 0xFFFF_FFFF)
             if c >= n { return }
-            // Succeeds only if the op is still `generation`'s, so `n` and `bits` were its own.
+            // Succeeds only while the state is still `generation`'s: then the caller has not begun
+            // to publish generation + 2, the next user of this slot, so `n` and `bits` were its own.
             guard state.compareExchange(expected: s, desired: s &+ 1, ordering: .acquiringAndReleasing).exchanged else { continue }
             let work = Unmanaged<ParallelWork>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).takeUnretainedValue()
             work.runChunk(c, of: n)

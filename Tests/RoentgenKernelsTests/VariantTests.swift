@@ -20,10 +20,13 @@ final class CountingWork: ParallelWork, @unchecked Sendable {
     let counts: UnsafeMutablePointer<Int>
     let n: Int
     let hits = Atomic<Int>(0)
+    /// Chunks run with another op's chunk count or index (a claim that mixed two ops).
+    let foreign = Atomic<Int>(0)
     init(_ n: Int) { self.n = n; counts = .allocate(capacity: n); counts.initialize(repeating: 0, count: n); super.init() }
     deinit { counts.deallocate() }
     override func chunkCount(threads: Int) -> Int { threads == 1 ? 1 : n }
     override func runChunk(_ chunk: Int, of chunks: Int) {
+        guard chunks == n, chunk < n else { foreign.add(1, ordering: .relaxed); return }
         counts[chunk] += 1          // each chunk is run by exactly one thread
         hits.add(1, ordering: .relaxed)
     }
@@ -39,6 +42,21 @@ final class CountingWork: ParallelWork, @unchecked Sendable {
             for _ in 0..<2000 { pool.run(work) }
             for c in 0..<n { #expect(work.counts[c] == 2000, "chunk \(c) of \(n)") }
             #expect(work.hits.load(ordering: .relaxed) == 2000 * n)
+        }
+    }
+
+    /// Ops with different chunk counts back to back (as in inference): a thread that read one op's
+    /// state and the next op's chunk count must not claim a chunk, which the pool would then run
+    /// twice, with the wrong count, and count as done twice.
+    @Test(arguments: [2, 3])
+    func alternatingChunkCounts(_ threads: Int) {
+        let pool = WorkerPool(threads: threads)
+        let works = [2, 5, 3, 9, 4, 16, 2, 7].map { CountingWork($0) }
+        let rounds = 100_000
+        for _ in 0..<rounds { for w in works { pool.run(w) } }
+        for w in works {
+            #expect(w.foreign.load(ordering: .relaxed) == 0, "chunks of another op run on the \(w.n)-chunk op")
+            for c in 0..<w.n { #expect(w.counts[c] == rounds, "chunk \(c) of \(w.n)") }
         }
     }
 
