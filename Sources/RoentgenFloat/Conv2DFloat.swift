@@ -84,7 +84,8 @@ public final class Conv2DFloat: ParallelWork, @unchecked Sendable {
         }
         for band in 0..<bands {
             switch implementation {
-            case .packed: copyBand = band; bandCopy!.run(pool: pool)
+            case let .packed(p):
+                if p.readsInPlace { p.prepare(band: band) } else { copyBand = band; bandCopy!.run(pool: pool) }
             case .depthwise, .winograd: break
             case .gemm: gemmPixels = gemmBandPixels(band)
             }

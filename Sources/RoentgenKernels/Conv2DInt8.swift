@@ -81,7 +81,8 @@ public final class Conv2DInt8: ParallelWork, @unchecked Sendable {
         }
         for band in 0..<bands {
             switch implementation {
-            case .packed: copyBand = band; bandCopy!.run(pool: pool)
+            case let .packed(p):
+                if !p.prepareInChunks(band: band, threads: pool?.threads ?? 1) { copyBand = band; bandCopy!.run(pool: pool) }
             case let .portable(p): p.prepare(band: band)
             case .depthwise, .winograd: break
             }

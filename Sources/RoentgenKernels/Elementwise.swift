@@ -19,13 +19,6 @@ func eltwiseEntries(_ variant: KernelVariant) -> (add: EltwiseEntry, mul: Eltwis
     }
 }
 
-/// Runs `kernel` over all elements, against a broadcast [C] operand when `broadcast`.
-@inline(__always)
-func eltwiseRun(_ kernel: EltwiseEntry, _ args: UnsafePointer<rtg_eltwise_args>, _ a: UnsafePointer<Int8>, _ b: UnsafePointer<Int8>,
-                _ y: UnsafeMutablePointer<Int8>, elements: Int, channels: Int, broadcast: Bool) {
-    kernel(args, a, b, y, elements, broadcast ? channels : 0)
-}
-
 func checkShape(_ name: String, elements: Int, channels: Int, broadcast: Bool) {
     precondition(elements >= 1 && channels >= 1 && (!broadcast || elements % channels == 0),
                  "\(name): \(elements) elements do not split into pixels of \(channels) channels")
@@ -35,18 +28,44 @@ func checkRequant(_ name: String, _ m: Int32, _ shift: Int32) {
     precondition(m != Int32.min && (1...62).contains(shift), "\(name): requant (\(m), \(shift)) out of range")
 }
 
-public final class AddInt8: @unchecked Sendable {
+/// ADD / MUL on the worker pool: `a` and `y` have `elements` values, `b` as many or `channels`
+/// broadcast over the pixels. Runs of >= 8 Ki elements that start at a pixel (so a broadcast `b`
+/// starts at channel 0) and a 64-element boundary.
+open class BinaryElementwise<T>: ElementRuns, @unchecked Sendable {
     public let elements: Int, channels: Int, broadcast: Bool
+    private var a: UnsafePointer<T>? = nil, b: UnsafePointer<T>? = nil, y: UnsafeMutablePointer<T>? = nil
+
+    init(_ name: String, elements: Int, channels: Int, broadcast: Bool) {
+        checkShape(name, elements: elements, channels: channels, broadcast: broadcast)
+        self.elements = elements; self.channels = channels; self.broadcast = broadcast
+        var g = 64, c = channels
+        while c != 0 { (g, c) = (c, g % c) }
+        super.init(count: elements, align: broadcast ? channels / g * 64 : 64, minimum: 8192)
+    }
+
+    /// y = a op b over every element, on `pool` when it has more than one thread. No allocation.
+    public func run(a: UnsafePointer<T>, b: UnsafePointer<T>, output: UnsafeMutablePointer<T>, pool: WorkerPool? = nil) {
+        self.a = a; self.b = b; y = output
+        run(pool: pool)
+    }
+
+    public override func runRange(_ r: Range<Int>) {
+        compute(a! + r.lowerBound, broadcast ? b! : b! + r.lowerBound, y! + r.lowerBound, count: r.count)
+    }
+
+    /// `count` elements from the start of a pixel (subclasses).
+    open func compute(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, count: Int) {}
+}
+
+public final class AddInt8: BinaryElementwise<Int8>, @unchecked Sendable {
     let args: UnsafeMutablePointer<rtg_eltwise_args>
     let kernel: EltwiseEntry
 
     public init(elements: Int, channels: Int, broadcast: Bool, multiplierA: Int32, multiplierB: Int32, shift: Int32,
                 zeroPointA: Int32, zeroPointB: Int32, outputZeroPoint: Int32, outputMin: Int32 = -128, outputMax: Int32 = 127,
                 variant: KernelVariant = .selected) {
-        checkShape("AddInt8", elements: elements, channels: channels, broadcast: broadcast)
         checkRequant("AddInt8", multiplierA, shift); checkRequant("AddInt8", multiplierB, shift)
         precondition(-128 <= outputMin && outputMin <= outputMax && outputMax <= 127, "AddInt8: bad clamp")
-        self.elements = elements; self.channels = channels; self.broadcast = broadcast
         kernel = eltwiseEntries(variant).add
         var a = rtg_eltwise_args()
         a.ma = multiplierA; a.mb = multiplierB; a.shift = shift
@@ -60,13 +79,14 @@ public final class AddInt8: @unchecked Sendable {
         }
         args = .allocate(capacity: 1)
         args.initialize(to: a)
+        super.init("AddInt8", elements: elements, channels: channels, broadcast: broadcast)
     }
 
     deinit { args.deallocate() }
 
-    /// y = a + b (requantized); `b` has `elements` values, or `channels` when broadcast. No allocation.
-    public func run(a: UnsafePointer<Int8>, b: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>) {
-        eltwiseRun(kernel, args, a, b, output, elements: elements, channels: channels, broadcast: broadcast)
+    /// a + b, requantized.
+    public override func compute(_ a: UnsafePointer<Int8>, _ b: UnsafePointer<Int8>, _ y: UnsafeMutablePointer<Int8>, count: Int) {
+        kernel(args, a, b, y, count, broadcast ? channels : 0)
     }
 
     /// The scalar twin: `clamp(z_y + ((i64(a - z_a) * m_a + i64(b - z_b) * m_b + 2^(s-1)) >> s), lo, hi)`.
@@ -82,18 +102,15 @@ public final class AddInt8: @unchecked Sendable {
     }
 }
 
-public final class MulInt8: @unchecked Sendable {
-    public let elements: Int, channels: Int, broadcast: Bool
+public final class MulInt8: BinaryElementwise<Int8>, @unchecked Sendable {
     let args: UnsafeMutablePointer<rtg_eltwise_args>
     let kernel: EltwiseEntry
 
     public init(elements: Int, channels: Int, broadcast: Bool, multiplier: Int32, shift: Int32,
                 zeroPointA: Int32, zeroPointB: Int32, outputZeroPoint: Int32, outputMin: Int32 = -128, outputMax: Int32 = 127,
                 variant: KernelVariant = .selected) {
-        checkShape("MulInt8", elements: elements, channels: channels, broadcast: broadcast)
         checkRequant("MulInt8", multiplier, shift)
         precondition(-128 <= outputMin && outputMin <= outputMax && outputMax <= 127, "MulInt8: bad clamp")
-        self.elements = elements; self.channels = channels; self.broadcast = broadcast
         kernel = eltwiseEntries(variant).mul
         var a = rtg_eltwise_args()
         a.ma = multiplier; a.shift = shift
@@ -101,12 +118,14 @@ public final class MulInt8: @unchecked Sendable {
         if shift >= 33 { a.fast = 1; a.roundTerm = Int32(1) << (shift - 33); a.shiftRight = shift - 32 }
         args = .allocate(capacity: 1)
         args.initialize(to: a)
+        super.init("MulInt8", elements: elements, channels: channels, broadcast: broadcast)
     }
 
     deinit { args.deallocate() }
 
-    public func run(a: UnsafePointer<Int8>, b: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>) {
-        eltwiseRun(kernel, args, a, b, output, elements: elements, channels: channels, broadcast: broadcast)
+    /// a * b, requantized.
+    public override func compute(_ a: UnsafePointer<Int8>, _ b: UnsafePointer<Int8>, _ y: UnsafeMutablePointer<Int8>, count: Int) {
+        kernel(args, a, b, y, count, broadcast ? channels : 0)
     }
 
     /// The scalar twin: `clamp(z_y + requantize((a - z_a) * (b - z_b), m, shift), lo, hi)`.
@@ -122,15 +141,14 @@ public final class MulInt8: @unchecked Sendable {
 }
 
 /// f32 ADD / MUL: y = clamp(a op b, clipMin, clipMax), one binary32 operation (exact given its inputs).
-public final class AddFloat: @unchecked Sendable {
-    public let elements: Int, channels: Int, broadcast: Bool, clipMin: Float, clipMax: Float
+public final class AddFloat: BinaryElementwise<Float>, @unchecked Sendable {
+    public let clipMin: Float, clipMax: Float
     public init(elements: Int, channels: Int, broadcast: Bool, clipMin: Float = -.infinity, clipMax: Float = .infinity) {
-        checkShape("AddFloat", elements: elements, channels: channels, broadcast: broadcast)
-        self.elements = elements; self.channels = channels; self.broadcast = broadcast
         self.clipMin = clipMin; self.clipMax = clipMax
+        super.init("AddFloat", elements: elements, channels: channels, broadcast: broadcast)
     }
-    public func run(a: UnsafePointer<Float>, b: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
-        floatBinary(elements, channels, broadcast, clipMin, clipMax, a, b, output) { $0 + $1 }
+    public override func compute(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        floatBinary(count, channels, broadcast, clipMin, clipMax, a, b, y) { $0 + $1 }
     }
     public static func reference(elements: Int, channels: Int, broadcast: Bool, clipMin: Float = -.infinity, clipMax: Float = .infinity,
                                  a: UnsafePointer<Float>, b: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
@@ -139,15 +157,14 @@ public final class AddFloat: @unchecked Sendable {
     }
 }
 
-public final class MulFloat: @unchecked Sendable {
-    public let elements: Int, channels: Int, broadcast: Bool, clipMin: Float, clipMax: Float
+public final class MulFloat: BinaryElementwise<Float>, @unchecked Sendable {
+    public let clipMin: Float, clipMax: Float
     public init(elements: Int, channels: Int, broadcast: Bool, clipMin: Float = -.infinity, clipMax: Float = .infinity) {
-        checkShape("MulFloat", elements: elements, channels: channels, broadcast: broadcast)
-        self.elements = elements; self.channels = channels; self.broadcast = broadcast
         self.clipMin = clipMin; self.clipMax = clipMax
+        super.init("MulFloat", elements: elements, channels: channels, broadcast: broadcast)
     }
-    public func run(a: UnsafePointer<Float>, b: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {
-        floatBinary(elements, channels, broadcast, clipMin, clipMax, a, b, output) { $0 * $1 }
+    public override func compute(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        floatBinary(count, channels, broadcast, clipMin, clipMax, a, b, y) { $0 * $1 }
     }
     public static func reference(elements: Int, channels: Int, broadcast: Bool, clipMin: Float = -.infinity, clipMax: Float = .infinity,
                                  a: UnsafePointer<Float>, b: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>) {

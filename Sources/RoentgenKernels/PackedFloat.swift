@@ -1,7 +1,8 @@
 // f32 CONV2D on the avx2 / vnni tiles (SPEC "Kernel layouts"): weights repacked once at load to
 // [group][vector][kh][segment][j][lanes] f32, the input copied into a zero-bordered f32 buffer in the
-// caller's scratch on every run, then the same MR x NR register tiles as the int8 kernels with fused
-// multiply-adds; bias, leaky ReLU and clip fused in the epilogue. (The portable variant is im2col
+// caller's scratch on every run (a 1x1 stride-1 unpadded conv reads the input itself), then the
+// same MR x NR register tiles as the int8 kernels with fused multiply-adds; bias, leaky ReLU and
+// clip fused in the epilogue. (The portable variant is im2col
 // + OpenBLAS sgemm, RoentgenFloat.)
 import CRoentgenISA
 #if arch(x86_64)
@@ -16,8 +17,11 @@ public final class PackedConvFloat: @unchecked Sendable {
     let args: UnsafeMutablePointer<rtg_conv_args>      // one per group
     let weights: UnsafeMutableRawPointer
     let bias: UnsafeMutablePointer<Float>              // [groups][ocVectors * lanes]
-    /// Bytes of the bordered f32 copy.
-    public var scratchBytes: Int { layout.paddedBytes }
+    /// Bytes of the bordered f32 copy (0 when `readsInPlace`).
+    public let scratchBytes: Int
+    /// A 1x1, stride-1, unpadded conv of one group: its bordered copy would equal the input, so
+    /// the tiles read the input in place, all rows in one band.
+    public let readsInPlace: Bool
 
     /// nil when this variant has no f32 tiles (portable).
     public static func make(variant: KernelVariant, geometry: Conv2DGeometry, weights: UnsafePointer<Float>,
@@ -35,6 +39,9 @@ public final class PackedConvFloat: @unchecked Sendable {
         geometry = g
         let L = TileLayout(g, lanes: variant == .vnni ? 16 : 8, elementBytes: 4, quadElements: 1, bandBudget: bandBudget)
         layout = L
+        readsInPlace = g.kernelHeight == 1 && g.kernelWidth == 1 && g.strideHeight == 1 && g.strideWidth == 1
+            && g.padTop == 0 && g.padBottom == 0 && g.padLeft == 0 && g.padRight == 0 && g.groups == 1
+        scratchBytes = readsInPlace ? 0 : L.paddedBytes
         let ocg = L.groupOutputChannels, ocPad = L.ocVectors * L.lanes
         let weightBytes = L.groups * L.ocVectors * L.vectorBytes
         weights = .allocate(byteCount: weightBytes, alignment: 64)
@@ -82,11 +89,18 @@ public final class PackedConvFloat: @unchecked Sendable {
         for grp in 0..<layout.groups { args[grp].outputF32 = output + grp * layout.groupOutputChannels }
     }
 
-    public var bandCount: Int { layout.bands.count }
+    public var bandCount: Int { readsInPlace ? 1 : layout.bands.count }
 
-    /// Writes band `band`'s bordered copy (border 0) into scratch.
+    /// Writes band `band`'s bordered copy (border 0) into scratch; when `readsInPlace`, points the
+    /// tiles at the input instead (part 0 only, then no other part has work).
     public func prepare(band: Int, part: Int = 0, of parts: Int = 1) {
         let g = geometry, L = layout, ic = g.inputChannels, input = input!
+        if readsInPlace {
+            guard part == 0 else { return }
+            args[0].padded = UnsafeRawPointer(input); args[0].firstRow = 0
+            bandPixels = 0..<g.outputHeight * g.outputWidth
+            return
+        }
         L.writeBand(band, g, into: scratch!, border: 0, args: args, part: part, of: parts) { row, rows, dst, columns in
             for r in 0..<rows {
                 (dst + r * L.paddedRowBytes).assumingMemoryBound(to: Float.self)

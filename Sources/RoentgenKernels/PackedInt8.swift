@@ -110,6 +110,9 @@ struct TileLayout {
         return p * max(1, min((ocVectors + 3) / 4, (2 * threads + p - 1) / p))
     }
 
+    /// Whether `parts` chunks of `pixels` pixels cut the channel vectors too (`chunk`).
+    func splitsChannels(parts: Int, pixels: Int) -> Bool { parts / min(parts, max(1, pixels / 64)) > 1 }
+
     /// Chunk `part` of `parts` (from `chunkCount`) of the band's `pixels`: its pixels and channel vectors.
     func chunk(_ part: Int, of parts: Int, pixels: Range<Int>) -> (pixels: Range<Int>, vectors: Range<Int>) {
         let p = min(parts, max(1, pixels.count / 64)), v = max(1, parts / p)
@@ -172,6 +175,12 @@ final class PackedInt8: @unchecked Sendable {
     /// int32 accumulators.
     let scratchBytes: Int
     let rawOffset: Int
+    /// A 1x1, stride-1, unpadded conv of one argument set whose pixels are whole quads: a pixel's
+    /// copy is that input pixel converted, and nothing reads past its own pixel, so each chunk can
+    /// convert the pixels it reads itself (no pass over the band before the tiles, no barrier).
+    let pointwise: Bool
+    /// `pointwise` and this band's chunks are pixel ranges (set by `prepareInChunks`).
+    private var convertsInChunks = false
 
     /// `requant` nil: raw mode, the tiles write int32 accumulators to scratch (DENSE, `raw(_:)`).
     init(variant: KernelVariant, geometry g: Conv2DGeometry, weights w: UnsafePointer<Int8>, bias: UnsafePointer<Int32>,
@@ -191,6 +200,9 @@ final class PackedInt8: @unchecked Sendable {
         let groups = L.groups, ocg = L.argumentChannels
         let ocPad = L.ocVectors * lanes
         rawOffset = L.paddedBytes
+        pointwise = g.kernelHeight == 1 && g.kernelWidth == 1 && g.strideHeight == 1 && g.strideWidth == 1
+            && g.padTop == 0 && g.padBottom == 0 && g.padLeft == 0 && g.padRight == 0
+            && L.groups == 1 && L.groupsPerVector == 1 && g.inputChannels % L.quadElements == 0
         scratchBytes = L.paddedBytes + (requant == nil ? (groups * ocPad * 4 + 63) / 64 * 64 : 0)
 
         let weightBytes = groups * L.ocVectors * L.vectorBytes
@@ -274,22 +286,41 @@ final class PackedInt8: @unchecked Sendable {
     /// Writes band `band`'s bordered copy into scratch (border: the real 0).
     func prepare(band: Int, part: Int = 0, of parts: Int = 1) {
         let g = geometry, L = layout, z = inputZeroPoint, input = input!
-        let vnni = variant == .vnni
-        L.writeBand(band, g, into: scratch!, border: vnni ? UInt8(truncatingIfNeeded: z &+ 128) : 0, args: args,
+        L.writeBand(band, g, into: scratch!, border: variant == .vnni ? UInt8(truncatingIfNeeded: z &+ 128) : 0, args: args,
                     part: part, of: parts) { row, rows, dst, columns in
-            let src = input + row * g.inputWidth * g.inputChannels, count = columns * g.inputChannels
-            let srcStride = g.inputWidth * g.inputChannels
-            #if arch(x86_64)
-            if vnni {
-                VNNIKernels.fill(src, dst, rows: rows, count: count, srcStride: srcStride, dstStride: L.paddedRowBytes, zeroPoint: z)
-            } else {
-                AVX2Kernels.fill(src, dst, rows: rows, count: count, srcStride: srcStride, dstStride: L.paddedRowBytes, zeroPoint: z)
-            }
-            #endif
+            fill(input + row * g.inputWidth * g.inputChannels, dst, rows: rows, count: columns * g.inputChannels)
         }
         guard part == 0 else { return }
+        convertsInChunks = false
         let rows = L.bands.outputRows(band)
         bandPixels = rows.lowerBound * g.outputWidth..<rows.upperBound * g.outputWidth
+    }
+
+    /// Instead of `prepare(band:)` when it returns true (a `pointwise` conv whose chunks at
+    /// `threads` threads are pixel ranges): band `band` is bound and each chunk converts its own
+    /// pixels. Returns false, binding nothing, otherwise.
+    func prepareInChunks(band: Int, threads: Int) -> Bool {
+        guard pointwise else { return false }
+        let g = geometry, L = layout, rows = L.bands.outputRows(band)
+        let pixels = rows.lowerBound * g.outputWidth..<rows.upperBound * g.outputWidth
+        guard !L.splitsChannels(parts: L.chunkCount(threads: threads, pixels: pixels.count), pixels: pixels.count) else { return false }
+        bandPixels = pixels
+        args[0].padded = UnsafeRawPointer(scratch!)
+        args[0].firstRow = Int64(rows.lowerBound)
+        convertsInChunks = true
+        return true
+    }
+
+    /// `count` input elements from `src` into the copy's form at `dst`, `rows` times (strides: the input's and the copy's rows).
+    private func fill(_ src: UnsafePointer<Int8>, _ dst: UnsafeMutableRawPointer, rows: Int, count: Int) {
+        let g = geometry, z = inputZeroPoint, srcStride = g.inputWidth * g.inputChannels
+        #if arch(x86_64)
+        if variant == .vnni {
+            VNNIKernels.fill(src, dst, rows: rows, count: count, srcStride: srcStride, dstStride: layout.paddedRowBytes, zeroPoint: z)
+        } else {
+            AVX2Kernels.fill(src, dst, rows: rows, count: count, srcStride: srcStride, dstStride: layout.paddedRowBytes, zeroPoint: z)
+        }
+        #endif
     }
 
     /// Convenience for a single-band run (DENSE): bind, then band 0.
@@ -305,6 +336,11 @@ final class PackedInt8: @unchecked Sendable {
     func compute(part: Int, of parts: Int) {
         let (pr, vr) = layout.chunk(part, of: parts, pixels: bandPixels)
         guard !pr.isEmpty, !vr.isEmpty else { return }
+        if convertsInChunks {
+            let ic = geometry.inputChannels
+            fill(input! + pr.lowerBound * ic, scratch! + (pr.lowerBound - bandPixels.lowerBound) * ic * layout.elementBytes,
+                 rows: 1, count: pr.count * ic)
+        }
         #if arch(x86_64)
         if layout.groupsPerVector > 1 {
             if variant == .vnni {

@@ -69,27 +69,18 @@ public enum Quantize {
 }
 
 /// QUANTIZE on the worker pool: runs of at least 16 Ki elements (a multiple of 64) per chunk.
-/// Each element depends on itself alone, so the result is the same at any thread count.
-public final class ParallelQuantize: ParallelWork, @unchecked Sendable {
-    let count: Int, scale: Float, zeroPoint: Int32
+public final class ParallelQuantize: ElementRuns, @unchecked Sendable {
+    let scale: Float, zeroPoint: Int32
     public var input: UnsafePointer<Float>? = nil
     public var output: UnsafeMutablePointer<Int8>? = nil
 
     public init(count: Int, scale: Float, zeroPoint: Int32) {
-        self.count = count; self.scale = scale; self.zeroPoint = zeroPoint
+        self.scale = scale; self.zeroPoint = zeroPoint
+        super.init(count: count, align: 64, minimum: 16_384)
     }
 
-    public override func chunkCount(threads: Int) -> Int { max(1, min(2 * threads, count / 16_384)) }
-
-    public override func runChunk(_ chunk: Int, of chunks: Int) {
-        let blocks = (count + 63) / 64, r = partRange(blocks, chunk, chunks)
-        let begin = r.lowerBound * 64, end = min(count, r.upperBound * 64)
-        if begin < end { Quantize.run(input! + begin, output! + begin, count: end - begin, scale: scale, zeroPoint: zeroPoint) }
-    }
-
-    /// All chunks: on `pool` when it has more than one thread, else on the calling thread.
-    public func run(pool: WorkerPool?) {
-        if let pool, pool.threads > 1 { pool.run(self) } else { runChunk(0, of: 1) }
+    public override func runRange(_ r: Range<Int>) {
+        Quantize.run(input! + r.lowerBound, output! + r.lowerBound, count: r.count, scale: scale, zeroPoint: zeroPoint)
     }
 }
 

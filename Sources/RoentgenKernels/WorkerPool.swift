@@ -1,8 +1,12 @@
 // A persistent worker thread (or several) created at load and woken per op without allocation.
 // The caller publishes the op (work object, chunk count) and a new generation in one atomic word
-// `state` = generation << 32 | next chunk. Every thread, the caller included, claims chunks by
-// compare-and-swap on `state`, so a chunk is only ever claimed for the generation it belongs to; on
-// a busy machine a descheduled worker costs at most the chunk it holds, never half the op. The op
+// `state` = generation << 32 | first unclaimed chunk << 16 | end of the unclaimed chunks. Every
+// thread, the caller included, claims chunks by compare-and-swap on `state`, so a chunk is only
+// ever claimed for the generation it belongs to; on a busy machine a descheduled worker costs at
+// most the chunk it holds, never half the op. The caller claims from the front and the workers
+// from the back: ops cut their maps into chunks in order, so each thread mostly reads what it
+// wrote in the op before, from its own core's cache (2 threads: 5-10 % faster than claiming in
+// one order, mobilenet_v2 and EfficientNet-Lite0). The op
 // itself sits in one of two slots, by generation parity: a thread that read generation G's state
 // reads G's slot, which stays untouched while the caller fills G+1's, so it can never pair G's
 // chunk index with the next op's work or chunk count (its CAS would then succeed, since G's state
@@ -97,6 +101,7 @@ public final class WorkerPool: @unchecked Sendable {
     /// done. Does not allocate. Not reentrant: one caller at a time.
     public func run(_ work: ParallelWork) {
         let n = work.chunkCount(threads: threads)
+        precondition(n <= 0xFFFF, "WorkerPool: \(n) chunks (at most 65535)")
         if threads == 1 || n <= 1 {
             for c in 0..<n { work.runChunk(c, of: n) }
             return
@@ -119,13 +124,13 @@ public final class WorkerPool: @unchecked Sendable {
             oddWork.store(bits, ordering: .relaxed); oddChunks.store(n, ordering: .relaxed)
         }
         done.store(0, ordering: .relaxed)
-        state.store(generation << 32, ordering: .sequentiallyConsistent)
+        state.store(generation << 32 | UInt64(n), ordering: .sequentiallyConsistent)
         pthread_mutex_lock(mutex)
         let woken = sleepers > 0
         if woken { pthread_cond_broadcast(cond) }
         pthread_mutex_unlock(mutex)
         let begin = monotonicSeconds()
-        claim(generation)
+        claim(generation, fromBack: false)
         let mid = monotonicSeconds()
         while done.load(ordering: .acquiring) != n { rtg_pause() }
         let end = monotonicSeconds()
@@ -138,20 +143,23 @@ public final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    /// Claims and runs chunks of `generation` until none is left (or a newer op was published).
-    private func claim(_ generation: UInt64) {
+    /// Claims and runs chunks of `generation` until none is left (or a newer op was published):
+    /// the caller from the front, the workers from the back.
+    private func claim(_ generation: UInt64, fromBack: Bool) {
         while true {
             let s = state.load(ordering: .acquiring)
             if s >> 32 != generation { return }
+            let lo = Int(s >> 16 & 0xFFFF), hi = Int(s & 0xFFFF)
+            if lo >= hi { return }
             // `generation`'s slot: written before its state was published (acquired above).
             let even = generation & 1 == 0
             let n = even ? evenChunks.load(ordering: .relaxed) : oddChunks.load(ordering: .relaxed)
             let bits = even ? evenWork.load(ordering: .relaxed) : oddWork.load(ordering: .relaxed)
-            let c = Int(s & 0xFFFF_FFFF)
-            if c >= n { return }
+            let c = fromBack ? hi - 1 : lo
             // Succeeds only while the state is still `generation`'s: then the caller has not begun
             // to publish generation + 2, the next user of this slot, so `n` and `bits` were its own.
-            guard state.compareExchange(expected: s, desired: s &+ 1, ordering: .acquiringAndReleasing).exchanged else { continue }
+            let claimed = fromBack ? s &- 1 : s &+ (1 << 16)
+            guard state.compareExchange(expected: s, desired: claimed, ordering: .acquiringAndReleasing).exchanged else { continue }
             let work = Unmanaged<ParallelWork>.fromOpaque(UnsafeRawPointer(bitPattern: bits)!).takeUnretainedValue()
             work.runChunk(c, of: n)
             done.add(1, ordering: .releasing)
@@ -180,7 +188,7 @@ public final class WorkerPool: @unchecked Sendable {
                 spins = 0; sleepAt = 0
             }
             seen = state.load(ordering: .acquiring) >> 32
-            claim(seen)
+            claim(seen, fromBack: true)
         }
     }
 }
@@ -189,6 +197,37 @@ public final class WorkerPool: @unchecked Sendable {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// Elementwise work on the pool: `count` elements cut into runs of at least `minimum` (at most 2
+/// per thread) that start at multiples of `align` (a cache line; a broadcast operand's channel 0).
+/// Each element depends on its own inputs alone, so the result is the same at any thread count.
+/// The runs are contiguous and in order, so the caller (which claims from the front) works on
+/// the part of the map that it wrote itself in the op before.
+open class ElementRuns: ParallelWork, @unchecked Sendable {
+    public let count: Int
+    let align: Int, minimum: Int
+
+    public init(count: Int, align: Int, minimum: Int) {
+        precondition(count >= 0 && align >= 1 && minimum >= 1)
+        self.count = count; self.align = align; self.minimum = minimum
+    }
+
+    /// Elements `range` (subclasses).
+    open func runRange(_ range: Range<Int>) {}
+
+    public override func chunkCount(threads: Int) -> Int { threads <= 1 ? 1 : max(1, min(2 * threads, count / minimum)) }
+
+    public override func runChunk(_ chunk: Int, of chunks: Int) {
+        let r = partRange((count + align - 1) / align, chunk, chunks)
+        let begin = r.lowerBound * align, end = min(count, r.upperBound * align)
+        if begin < end { runRange(begin..<end) }
+    }
+
+    /// Every element: on `pool` when it has more than one thread, else on the calling thread.
+    public func run(pool: WorkerPool?) {
+        if let pool, pool.threads > 1 { pool.run(self) } else if count > 0 { runRange(0..<count) }
+    }
 }
 
 /// Part `part` of `parts` of `0..<count`, as even contiguous ranges.

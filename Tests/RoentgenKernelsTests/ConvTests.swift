@@ -257,6 +257,28 @@ struct ConvCase: CustomStringConvertible {
         c.check()
     }
 
+    /// 1x1 stride-1 convs on maps large enough that the chunks are pixel ranges: each chunk converts
+    /// the input pixels it reads (`prepareInChunks`), in one band or several, and the result is
+    /// the scalar twin's at 1 and 2 threads. IC = 6 (not whole vnni quads) takes the band copy.
+    @Test(arguments: [(56, 56, 24, 144, RowBands.defaultBudget), (28, 28, 32, 16, 4096), (20, 20, 8, 48, 1), (17, 19, 6, 16, 2048)])
+    func pointwiseInChunks(_ h: Int, _ w: Int, _ ic: Int, _ oc: Int, _ budget: Int) {
+        let g = Conv2DGeometry(inputHeight: h, inputWidth: w, inputChannels: ic, outputHeight: h, outputWidth: w, outputChannels: oc,
+                               kernelHeight: 1, kernelWidth: 1, strideHeight: 1, strideWidth: 1, padTop: 0, padLeft: 0)
+        var r = SplitMix64(seed: UInt64(h * w + ic))
+        var c = ConvCase(g: g, x: r.int8s(g.inputCount), w: r.weights(g.weightCount),
+                         b: (0..<oc).map { _ in Int32(r.int(-20000...20000)) }, rq: [], zx: 9, zy: -3, lo: -128, hi: 127, seed: 0)
+        c.rq = [Int32](repeating: 0, count: 4 * oc)
+        c.realistic(&r)
+        c.bandBudget = budget
+        c.check()
+        for variant in supportedVariants where variant == .avx2 || variant == .vnni {
+            let conv = Conv2DInt8(geometry: g, weights: c.w, bias: c.b, requant: c.rq, inputZeroPoint: 9, outputZeroPoint: -3,
+                                  variant: variant, bandBudget: budget)
+            guard case let .packed(p) = conv.implementation else { Issue.record("\(variant): not the tiles"); continue }
+            #expect(p.pointwise == (ic % p.layout.quadElements == 0), "\(variant) \(g)")
+        }
+    }
+
     /// The worker pool's chunks of a tiled conv cover every (pixel, channel vector) once; a small
     /// map with many channels (7x7 x 1152, a 1x1 map) is also cut along the channels, so two threads
     /// both get work, and a large map only along the pixels.

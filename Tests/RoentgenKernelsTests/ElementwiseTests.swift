@@ -125,6 +125,51 @@ struct EltwiseCase: CustomStringConvertible {
     }
 }
 
+/// ADD / MUL on the pool: map-sized operands cut into runs (broadcast ones at pixel starts, channel
+/// counts that do not divide 64) give the scalar twins' results at 1 and 2 threads, every variant.
+@Suite struct ElementwiseOnPoolTests {
+    @Test(arguments: [(56 * 56, 24, false), (56 * 56, 24, true), (28 * 28, 37, true), (14 * 14, 96, false), (33, 500, true)])
+    func int8(_ pixels: Int, _ channels: Int, _ broadcast: Bool) {
+        var r = SplitMix64(seed: UInt64(pixels * channels))
+        let n = pixels * channels
+        let a = r.int8s(n), b = r.int8s(broadcast ? channels : n)
+        var add = [Int8](repeating: 0, count: n), mul = add
+        AddInt8.reference(elements: n, channels: channels, broadcast: broadcast, multiplierA: 1_518_500_250, multiplierB: -1_073_741_824,
+                          shift: 31, zeroPointA: 3, zeroPointB: -5, outputZeroPoint: 2, a: a, b: b, output: &add)
+        MulInt8.reference(elements: n, channels: channels, broadcast: broadcast, multiplier: 1_300_000_000, shift: 38,
+                          zeroPointA: -1, zeroPointB: 4, outputZeroPoint: -9, outputMin: -100, outputMax: 120, a: a, b: b, output: &mul)
+        for variant in supportedVariants {
+            for (threads, pool) in threadPools() {
+                var y = [Int8](repeating: 77, count: n)
+                AddInt8(elements: n, channels: channels, broadcast: broadcast, multiplierA: 1_518_500_250, multiplierB: -1_073_741_824,
+                        shift: 31, zeroPointA: 3, zeroPointB: -5, outputZeroPoint: 2, variant: variant).run(a: a, b: b, output: &y, pool: pool)
+                #expect(firstMismatch(y, add) == nil, "\(variant) add, \(threads) threads")
+                MulInt8(elements: n, channels: channels, broadcast: broadcast, multiplier: 1_300_000_000, shift: 38,
+                        zeroPointA: -1, zeroPointB: 4, outputZeroPoint: -9, outputMin: -100, outputMax: 120, variant: variant)
+                    .run(a: a, b: b, output: &y, pool: pool)
+                #expect(firstMismatch(y, mul) == nil, "\(variant) mul, \(threads) threads")
+            }
+        }
+    }
+
+    @Test(arguments: [(56 * 56, 24, false), (28 * 28, 37, true)])
+    func float(_ pixels: Int, _ channels: Int, _ broadcast: Bool) {
+        var r = SplitMix64(seed: UInt64(pixels + channels))
+        let n = pixels * channels
+        let a = r.floats(n), b = r.floats(broadcast ? channels : n)
+        var add = [Float](repeating: 0, count: n), mul = add
+        AddFloat.reference(elements: n, channels: channels, broadcast: broadcast, clipMin: 0, a: a, b: b, output: &add)
+        MulFloat.reference(elements: n, channels: channels, broadcast: broadcast, a: a, b: b, output: &mul)
+        for (threads, pool) in threadPools() {
+            var y = [Float](repeating: .nan, count: n)
+            AddFloat(elements: n, channels: channels, broadcast: broadcast, clipMin: 0).run(a: a, b: b, output: &y, pool: pool)
+            #expect(y == add, "add, \(threads) threads")
+            MulFloat(elements: n, channels: channels, broadcast: broadcast).run(a: a, b: b, output: &y, pool: pool)
+            #expect(y == mul, "mul, \(threads) threads")
+        }
+    }
+}
+
 @Suite struct AddMulFloatTests {
     @Test(arguments: 0..<20)
     func random(_ i: Int) {

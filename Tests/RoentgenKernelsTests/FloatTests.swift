@@ -83,6 +83,36 @@ import RoentgenKernels
         }
     }
 
+    /// A 1x1 stride-1 unpadded conv reads its input in place (no copy, no scratch, one band even
+    /// under a small band budget); a padded or strided one still copies.
+    @Test(arguments: [(30, 24, 40, 0, 1), (17, 8, 16, 0, 1), (16, 8, 16, 1, 1), (16, 8, 16, 0, 2)])
+    func pointwiseReadsInPlace(_ h: Int, _ ic: Int, _ oc: Int, _ pad: Int, _ stride: Int) {
+        var r = SplitMix64(seed: UInt64(h * 100 + ic))
+        let o = outputSize(h, pad, pad, 1, stride, 1)
+        let g = Conv2DGeometry(inputHeight: h, inputWidth: h, inputChannels: ic, outputHeight: o, outputWidth: o, outputChannels: oc,
+                               kernelHeight: 1, kernelWidth: 1, strideHeight: stride, strideWidth: stride,
+                               padTop: pad, padLeft: pad, padBottom: pad, padRight: pad)
+        let x = r.floats(g.inputCount), w = r.floats(g.weightCount, -0.2...0.2), b = r.floats(oc)
+        var ref = [Double](repeating: 0, count: g.outputCount)
+        Conv2DFloat.reference(geometry: g, input: x, weights: w, bias: b, alpha: 0.1, clipMin: -.infinity, clipMax: .infinity, output: &ref)
+        for variant in supportedVariants where variant != .portable {
+            let conv = Conv2DFloat(geometry: g, weights: w, bias: b, alpha: 0.1, clipMin: -.infinity, clipMax: .infinity,
+                                   variant: variant, bandBudget: 1024)
+            guard case let .packed(p) = conv.implementation else { Issue.record("\(variant): not the tiles"); continue }
+            let inPlace = pad == 0 && stride == 1
+            #expect(p.readsInPlace == inPlace && (conv.scratchBytes == 0) == inPlace, "\(variant) \(g)")
+            let scratch = Scratch(conv.scratchBytes, seed: 2)
+            var first: [Float]? = nil
+            for (threads, pool) in threadPools() {
+                var fast = [Float](repeating: .nan, count: g.outputCount)
+                conv.run(input: x, output: &fast, scratch: scratch.pointer, pool: pool)
+                if let j = notClose(fast, ref) { Issue.record("\(variant) x\(threads) at \(j): \(fast[j]) vs \(ref[j]); \(g)"); return }
+                if let first { #expect(first.map(\.bitPattern) == fast.map(\.bitPattern), "\(variant): 2 threads differ; \(g)") }
+                first = fast
+            }
+        }
+    }
+
     /// 3x3 stride-1 convs with 32+ channels run Winograd F(2x2, 3x3) on avx2 / vnni: odd and even
     /// sizes, pads 0-3, channel counts off the lanes, several blocks; within the direct sum's tolerance,
     /// the same bits at 2 threads, and Winograd must be what runs.

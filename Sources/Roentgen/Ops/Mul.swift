@@ -26,7 +26,7 @@ enum MulOp {
 
         init(_ kernel: MulInt8, _ c: OpContext) { self.kernel = kernel; tensors = Binary(c) }
         func bind(_ arena: Arena) { tensors.bind(arena) }
-        func run(pool: WorkerPool?) { kernel.run(a: tensors.x!, b: tensors.y!, output: tensors.z!) }
+        func run(pool: WorkerPool?) { kernel.run(a: tensors.x!, b: tensors.y!, output: tensors.z!, pool: pool) }
     }
 
     final class FloatStep: PreparedOp {
@@ -36,6 +36,6 @@ enum MulOp {
 
         init(_ kernel: MulFloat, _ c: OpContext) { self.kernel = kernel; tensors = Binary(c) }
         func bind(_ arena: Arena) { tensors.bind(arena) }
-        func run(pool: WorkerPool?) { kernel.run(a: tensors.x!, b: tensors.y!, output: tensors.z!) }
+        func run(pool: WorkerPool?) { kernel.run(a: tensors.x!, b: tensors.y!, output: tensors.z!, pool: pool) }
     }
 }
