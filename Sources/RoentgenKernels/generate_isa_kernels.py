@@ -751,9 +751,16 @@ public enum {name}Kernels {{
         for i in 0..<count {{ d[i] = {fill_expr} }}
     }}
 
-    @inline(__always) static func origin(_ a: UnsafePointer<rtg_conv_args>, _ p: Int) -> UnsafeRawPointer {{
-        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
-        return a.pointee.padded! + (oh - Int(a.pointee.firstRow)) * Int(a.pointee.rowStepBytes) + ow * Int(a.pointee.pixelStepBytes)
+    /// Where output pixel (oh, ow)'s window starts in the bordered copy.
+    @inline(__always) static func origin(_ a: UnsafePointer<rtg_conv_args>, _ oh: Int, _ ow: Int) -> UnsafeRawPointer {{
+        a.pointee.padded! + (oh - Int(a.pointee.firstRow)) * Int(a.pointee.rowStepBytes) + ow * Int(a.pointee.pixelStepBytes)
+    }}
+
+    /// The next output pixel's (oh, ow): a tile's pixels take one division, not one each (with
+    /// 16 input channels a division costs about what the pixel's multiply-adds do).
+    @inline(__always) static func step(_ a: UnsafePointer<rtg_conv_args>, _ oh: inout Int, _ ow: inout Int) {{
+        ow += 1
+        if ow == Int(a.pointee.outWidth) {{ ow = 0; oh += 1 }}
     }}
 
     @inline(__always) static func load(_ p: UnsafePointer<Int32>, _ i: Int) -> Acc {{
@@ -1070,14 +1077,19 @@ extension {name}Kernels {{
 '''
 
 
+def origins(indent, mr, suffix=""):
+    """A tile's input pointers x0..x{mr-1}: one division for the first pixel, then steps."""
+    return [f"{indent}{'var' if mr > 1 else 'let'} (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))"] + \
+        [(f"{indent}step(a, &oh, &ow); " if i else indent) + f"var x{i} = origin(a, oh, ow){suffix}" for i in range(mr)]
+
+
 def tile(mr, nr, lanes, vec_bytes, f=""):
     L = []
     L.append(f"\n    @inline(never) static func tile{f}{mr}x{nr}(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {{")
     L.append("        let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)")
     L.append("        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)")
     L.append("        let vb = Int(a.pointee.vectorBytes)")
-    for i in range(mr):
-        L.append(f"        var x{i} = origin(a, p + {i})")
+    L.extend(origins("        ", mr))
     L.append("        var w = a.pointee.weights! + v * vb")
     if f == "":
         L.append("        let e = Epilogue(a)")
@@ -1119,8 +1131,7 @@ def gtile(mr, lanes, vec_bytes):
     L.append("        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)")
     L.append("        let vb = Int(a.pointee.vectorBytes), inOffset = v * Int(a.pointee.vectorInputBytes)")
     L.append("        let perm = a.pointee.permute!")
-    for i in range(mr):
-        L.append(f"        var x{i} = origin(a, p + {i}) + inOffset")
+    L.extend(origins("        ", mr, " + inOffset"))
     L.append("        var w = a.pointee.weights! + v * vb")
     L.append("        let bias = load(a.pointee.bias!, v * lanes)")
     L.append("        " + "; ".join(f"var c{i} = bias" for i in range(mr)))

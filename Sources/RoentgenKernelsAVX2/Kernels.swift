@@ -74,12 +74,13 @@ public enum AVX2Kernels {
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes), inOffset = v * Int(a.pointee.vectorInputBytes)
         let perm = a.pointee.permute!
-        var x0 = origin(a, p + 0) + inOffset
-        var x1 = origin(a, p + 1) + inOffset
-        var x2 = origin(a, p + 2) + inOffset
-        var x3 = origin(a, p + 3) + inOffset
-        var x4 = origin(a, p + 4) + inOffset
-        var x5 = origin(a, p + 5) + inOffset
+        var (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow) + inOffset
+        step(a, &oh, &ow); var x1 = origin(a, oh, ow) + inOffset
+        step(a, &oh, &ow); var x2 = origin(a, oh, ow) + inOffset
+        step(a, &oh, &ow); var x3 = origin(a, oh, ow) + inOffset
+        step(a, &oh, &ow); var x4 = origin(a, oh, ow) + inOffset
+        step(a, &oh, &ow); var x5 = origin(a, oh, ow) + inOffset
         var w = a.pointee.weights! + v * vb
         let bias = load(a.pointee.bias!, v * lanes)
         var c0 = bias; var c1 = bias; var c2 = bias; var c3 = bias; var c4 = bias; var c5 = bias
@@ -115,7 +116,8 @@ public enum AVX2Kernels {
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes), inOffset = v * Int(a.pointee.vectorInputBytes)
         let perm = a.pointee.permute!
-        var x0 = origin(a, p + 0) + inOffset
+        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow) + inOffset
         var w = a.pointee.weights! + v * vb
         let bias = load(a.pointee.bias!, v * lanes)
         var c0 = bias
@@ -214,9 +216,16 @@ public enum AVX2Kernels {
         for i in 0..<count { d[i] = Int16(src[i]) &- z }
     }
 
-    @inline(__always) static func origin(_ a: UnsafePointer<rtg_conv_args>, _ p: Int) -> UnsafeRawPointer {
-        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
-        return a.pointee.padded! + (oh - Int(a.pointee.firstRow)) * Int(a.pointee.rowStepBytes) + ow * Int(a.pointee.pixelStepBytes)
+    /// Where output pixel (oh, ow)'s window starts in the bordered copy.
+    @inline(__always) static func origin(_ a: UnsafePointer<rtg_conv_args>, _ oh: Int, _ ow: Int) -> UnsafeRawPointer {
+        a.pointee.padded! + (oh - Int(a.pointee.firstRow)) * Int(a.pointee.rowStepBytes) + ow * Int(a.pointee.pixelStepBytes)
+    }
+
+    /// The next output pixel's (oh, ow): a tile's pixels take one division, not one each (with
+    /// 16 input channels a division costs about what the pixel's multiply-adds do).
+    @inline(__always) static func step(_ a: UnsafePointer<rtg_conv_args>, _ oh: inout Int, _ ow: inout Int) {
+        ow += 1
+        if ow == Int(a.pointee.outWidth) { ow = 0; oh += 1 }
     }
 
     @inline(__always) static func load(_ p: UnsafePointer<Int32>, _ i: Int) -> Acc {
@@ -317,8 +326,9 @@ public enum AVX2Kernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
-        var x1 = origin(a, p + 1)
+        var (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x1 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         let e = Epilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
@@ -352,11 +362,12 @@ public enum AVX2Kernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
-        var x1 = origin(a, p + 1)
-        var x2 = origin(a, p + 2)
-        var x3 = origin(a, p + 3)
-        var x4 = origin(a, p + 4)
+        var (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x1 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x2 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x3 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x4 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         let e = Epilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
@@ -398,16 +409,17 @@ public enum AVX2Kernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
-        var x1 = origin(a, p + 1)
-        var x2 = origin(a, p + 2)
-        var x3 = origin(a, p + 3)
-        var x4 = origin(a, p + 4)
-        var x5 = origin(a, p + 5)
-        var x6 = origin(a, p + 6)
-        var x7 = origin(a, p + 7)
-        var x8 = origin(a, p + 8)
-        var x9 = origin(a, p + 9)
+        var (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x1 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x2 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x3 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x4 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x5 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x6 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x7 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x8 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x9 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         let e = Epilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
@@ -467,7 +479,8 @@ public enum AVX2Kernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
+        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         let e = Epilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
@@ -497,7 +510,8 @@ public enum AVX2Kernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
+        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         let e = Epilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
@@ -523,7 +537,8 @@ public enum AVX2Kernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
+        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         let e = Epilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
@@ -547,8 +562,9 @@ public enum AVX2Kernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
-        var x1 = origin(a, p + 1)
+        var (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x1 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
@@ -581,11 +597,12 @@ public enum AVX2Kernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
-        var x1 = origin(a, p + 1)
-        var x2 = origin(a, p + 2)
-        var x3 = origin(a, p + 3)
-        var x4 = origin(a, p + 4)
+        var (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x1 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x2 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x3 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x4 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
@@ -626,16 +643,17 @@ public enum AVX2Kernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
-        var x1 = origin(a, p + 1)
-        var x2 = origin(a, p + 2)
-        var x3 = origin(a, p + 3)
-        var x4 = origin(a, p + 4)
-        var x5 = origin(a, p + 5)
-        var x6 = origin(a, p + 6)
-        var x7 = origin(a, p + 7)
-        var x8 = origin(a, p + 8)
-        var x9 = origin(a, p + 9)
+        var (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x1 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x2 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x3 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x4 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x5 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x6 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x7 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x8 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x9 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         var c0_0 = bias0
@@ -694,7 +712,8 @@ public enum AVX2Kernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
+        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
@@ -723,7 +742,8 @@ public enum AVX2Kernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
+        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
@@ -748,7 +768,8 @@ public enum AVX2Kernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
+        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         var c0_0 = bias0
@@ -809,8 +830,9 @@ extension AVX2Kernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
-        var x1 = origin(a, p + 1)
+        var (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x1 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         var c0_0 = Acc(); var c0_1 = Acc(); var c0_2 = Acc(); var c0_3 = Acc()
         var c1_0 = Acc(); var c1_1 = Acc(); var c1_2 = Acc(); var c1_3 = Acc()
@@ -839,11 +861,12 @@ extension AVX2Kernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
-        var x1 = origin(a, p + 1)
-        var x2 = origin(a, p + 2)
-        var x3 = origin(a, p + 3)
-        var x4 = origin(a, p + 4)
+        var (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x1 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x2 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x3 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x4 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         var c0_0 = Acc(); var c0_1 = Acc()
         var c1_0 = Acc(); var c1_1 = Acc()
@@ -882,16 +905,17 @@ extension AVX2Kernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
-        var x1 = origin(a, p + 1)
-        var x2 = origin(a, p + 2)
-        var x3 = origin(a, p + 3)
-        var x4 = origin(a, p + 4)
-        var x5 = origin(a, p + 5)
-        var x6 = origin(a, p + 6)
-        var x7 = origin(a, p + 7)
-        var x8 = origin(a, p + 8)
-        var x9 = origin(a, p + 9)
+        var (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x1 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x2 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x3 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x4 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x5 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x6 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x7 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x8 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x9 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         var c0_0 = Acc()
         var c1_0 = Acc()
@@ -949,7 +973,8 @@ extension AVX2Kernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
+        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         var c0_0 = Acc(); var c0_1 = Acc(); var c0_2 = Acc(); var c0_3 = Acc()
         for _ in 0..<kh {
@@ -974,7 +999,8 @@ extension AVX2Kernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
+        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         var c0_0 = Acc(); var c0_1 = Acc()
         for _ in 0..<kh {
@@ -997,7 +1023,8 @@ extension AVX2Kernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
+        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         var c0_0 = Acc()
         for _ in 0..<kh {
@@ -1124,8 +1151,9 @@ extension AVX2Kernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
-        var x1 = origin(a, p + 1)
+        var (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x1 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         var c0_0 = Acc(); var c0_1 = Acc(); var c0_2 = Acc(); var c0_3 = Acc()
         var c1_0 = Acc(); var c1_1 = Acc(); var c1_2 = Acc(); var c1_3 = Acc()
@@ -1154,11 +1182,12 @@ extension AVX2Kernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
-        var x1 = origin(a, p + 1)
-        var x2 = origin(a, p + 2)
-        var x3 = origin(a, p + 3)
-        var x4 = origin(a, p + 4)
+        var (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x1 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x2 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x3 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x4 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         var c0_0 = Acc(); var c0_1 = Acc()
         var c1_0 = Acc(); var c1_1 = Acc()
@@ -1197,16 +1226,17 @@ extension AVX2Kernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
-        var x1 = origin(a, p + 1)
-        var x2 = origin(a, p + 2)
-        var x3 = origin(a, p + 3)
-        var x4 = origin(a, p + 4)
-        var x5 = origin(a, p + 5)
-        var x6 = origin(a, p + 6)
-        var x7 = origin(a, p + 7)
-        var x8 = origin(a, p + 8)
-        var x9 = origin(a, p + 9)
+        var (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x1 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x2 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x3 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x4 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x5 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x6 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x7 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x8 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x9 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         var c0_0 = Acc()
         var c1_0 = Acc()
@@ -1264,7 +1294,8 @@ extension AVX2Kernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
+        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         var c0_0 = Acc(); var c0_1 = Acc(); var c0_2 = Acc(); var c0_3 = Acc()
         for _ in 0..<kh {
@@ -1289,7 +1320,8 @@ extension AVX2Kernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
+        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         var c0_0 = Acc(); var c0_1 = Acc()
         for _ in 0..<kh {
@@ -1312,7 +1344,8 @@ extension AVX2Kernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
+        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         var c0_0 = Acc()
         for _ in 0..<kh {

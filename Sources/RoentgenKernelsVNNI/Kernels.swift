@@ -74,18 +74,19 @@ public enum VNNIKernels {
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes), inOffset = v * Int(a.pointee.vectorInputBytes)
         let perm = a.pointee.permute!
-        var x0 = origin(a, p + 0) + inOffset
-        var x1 = origin(a, p + 1) + inOffset
-        var x2 = origin(a, p + 2) + inOffset
-        var x3 = origin(a, p + 3) + inOffset
-        var x4 = origin(a, p + 4) + inOffset
-        var x5 = origin(a, p + 5) + inOffset
-        var x6 = origin(a, p + 6) + inOffset
-        var x7 = origin(a, p + 7) + inOffset
-        var x8 = origin(a, p + 8) + inOffset
-        var x9 = origin(a, p + 9) + inOffset
-        var x10 = origin(a, p + 10) + inOffset
-        var x11 = origin(a, p + 11) + inOffset
+        var (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow) + inOffset
+        step(a, &oh, &ow); var x1 = origin(a, oh, ow) + inOffset
+        step(a, &oh, &ow); var x2 = origin(a, oh, ow) + inOffset
+        step(a, &oh, &ow); var x3 = origin(a, oh, ow) + inOffset
+        step(a, &oh, &ow); var x4 = origin(a, oh, ow) + inOffset
+        step(a, &oh, &ow); var x5 = origin(a, oh, ow) + inOffset
+        step(a, &oh, &ow); var x6 = origin(a, oh, ow) + inOffset
+        step(a, &oh, &ow); var x7 = origin(a, oh, ow) + inOffset
+        step(a, &oh, &ow); var x8 = origin(a, oh, ow) + inOffset
+        step(a, &oh, &ow); var x9 = origin(a, oh, ow) + inOffset
+        step(a, &oh, &ow); var x10 = origin(a, oh, ow) + inOffset
+        step(a, &oh, &ow); var x11 = origin(a, oh, ow) + inOffset
         var w = a.pointee.weights! + v * vb
         let bias = load(a.pointee.bias!, v * lanes)
         var c0 = bias; var c1 = bias; var c2 = bias; var c3 = bias; var c4 = bias; var c5 = bias; var c6 = bias; var c7 = bias; var c8 = bias; var c9 = bias; var c10 = bias; var c11 = bias
@@ -133,7 +134,8 @@ public enum VNNIKernels {
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes), inOffset = v * Int(a.pointee.vectorInputBytes)
         let perm = a.pointee.permute!
-        var x0 = origin(a, p + 0) + inOffset
+        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow) + inOffset
         var w = a.pointee.weights! + v * vb
         let bias = load(a.pointee.bias!, v * lanes)
         var c0 = bias
@@ -232,9 +234,16 @@ public enum VNNIKernels {
         for i in 0..<count { d[i] = UInt8(bitPattern: src[i]) ^ 0x80 }
     }
 
-    @inline(__always) static func origin(_ a: UnsafePointer<rtg_conv_args>, _ p: Int) -> UnsafeRawPointer {
-        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
-        return a.pointee.padded! + (oh - Int(a.pointee.firstRow)) * Int(a.pointee.rowStepBytes) + ow * Int(a.pointee.pixelStepBytes)
+    /// Where output pixel (oh, ow)'s window starts in the bordered copy.
+    @inline(__always) static func origin(_ a: UnsafePointer<rtg_conv_args>, _ oh: Int, _ ow: Int) -> UnsafeRawPointer {
+        a.pointee.padded! + (oh - Int(a.pointee.firstRow)) * Int(a.pointee.rowStepBytes) + ow * Int(a.pointee.pixelStepBytes)
+    }
+
+    /// The next output pixel's (oh, ow): a tile's pixels take one division, not one each (with
+    /// 16 input channels a division costs about what the pixel's multiply-adds do).
+    @inline(__always) static func step(_ a: UnsafePointer<rtg_conv_args>, _ oh: inout Int, _ ow: inout Int) {
+        ow += 1
+        if ow == Int(a.pointee.outWidth) { ow = 0; oh += 1 }
     }
 
     @inline(__always) static func load(_ p: UnsafePointer<Int32>, _ i: Int) -> Acc {
@@ -335,12 +344,13 @@ public enum VNNIKernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
-        var x1 = origin(a, p + 1)
-        var x2 = origin(a, p + 2)
-        var x3 = origin(a, p + 3)
-        var x4 = origin(a, p + 4)
-        var x5 = origin(a, p + 5)
+        var (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x1 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x2 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x3 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x4 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x5 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         let e = Epilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
@@ -390,18 +400,19 @@ public enum VNNIKernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
-        var x1 = origin(a, p + 1)
-        var x2 = origin(a, p + 2)
-        var x3 = origin(a, p + 3)
-        var x4 = origin(a, p + 4)
-        var x5 = origin(a, p + 5)
-        var x6 = origin(a, p + 6)
-        var x7 = origin(a, p + 7)
-        var x8 = origin(a, p + 8)
-        var x9 = origin(a, p + 9)
-        var x10 = origin(a, p + 10)
-        var x11 = origin(a, p + 11)
+        var (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x1 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x2 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x3 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x4 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x5 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x6 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x7 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x8 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x9 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x10 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x11 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         let e = Epilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
@@ -471,22 +482,23 @@ public enum VNNIKernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
-        var x1 = origin(a, p + 1)
-        var x2 = origin(a, p + 2)
-        var x3 = origin(a, p + 3)
-        var x4 = origin(a, p + 4)
-        var x5 = origin(a, p + 5)
-        var x6 = origin(a, p + 6)
-        var x7 = origin(a, p + 7)
-        var x8 = origin(a, p + 8)
-        var x9 = origin(a, p + 9)
-        var x10 = origin(a, p + 10)
-        var x11 = origin(a, p + 11)
-        var x12 = origin(a, p + 12)
-        var x13 = origin(a, p + 13)
-        var x14 = origin(a, p + 14)
-        var x15 = origin(a, p + 15)
+        var (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x1 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x2 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x3 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x4 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x5 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x6 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x7 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x8 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x9 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x10 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x11 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x12 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x13 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x14 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x15 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         let e = Epilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
@@ -570,7 +582,8 @@ public enum VNNIKernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
+        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         let e = Epilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
@@ -600,7 +613,8 @@ public enum VNNIKernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
+        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         let e = Epilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
@@ -626,7 +640,8 @@ public enum VNNIKernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
+        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         let e = Epilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
@@ -650,12 +665,13 @@ public enum VNNIKernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
-        var x1 = origin(a, p + 1)
-        var x2 = origin(a, p + 2)
-        var x3 = origin(a, p + 3)
-        var x4 = origin(a, p + 4)
-        var x5 = origin(a, p + 5)
+        var (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x1 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x2 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x3 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x4 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x5 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
@@ -704,18 +720,19 @@ public enum VNNIKernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
-        var x1 = origin(a, p + 1)
-        var x2 = origin(a, p + 2)
-        var x3 = origin(a, p + 3)
-        var x4 = origin(a, p + 4)
-        var x5 = origin(a, p + 5)
-        var x6 = origin(a, p + 6)
-        var x7 = origin(a, p + 7)
-        var x8 = origin(a, p + 8)
-        var x9 = origin(a, p + 9)
-        var x10 = origin(a, p + 10)
-        var x11 = origin(a, p + 11)
+        var (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x1 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x2 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x3 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x4 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x5 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x6 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x7 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x8 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x9 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x10 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x11 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
@@ -784,22 +801,23 @@ public enum VNNIKernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
-        var x1 = origin(a, p + 1)
-        var x2 = origin(a, p + 2)
-        var x3 = origin(a, p + 3)
-        var x4 = origin(a, p + 4)
-        var x5 = origin(a, p + 5)
-        var x6 = origin(a, p + 6)
-        var x7 = origin(a, p + 7)
-        var x8 = origin(a, p + 8)
-        var x9 = origin(a, p + 9)
-        var x10 = origin(a, p + 10)
-        var x11 = origin(a, p + 11)
-        var x12 = origin(a, p + 12)
-        var x13 = origin(a, p + 13)
-        var x14 = origin(a, p + 14)
-        var x15 = origin(a, p + 15)
+        var (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x1 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x2 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x3 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x4 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x5 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x6 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x7 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x8 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x9 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x10 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x11 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x12 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x13 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x14 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x15 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         var c0_0 = bias0
@@ -882,7 +900,8 @@ public enum VNNIKernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
+        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
@@ -911,7 +930,8 @@ public enum VNNIKernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
+        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
@@ -936,7 +956,8 @@ public enum VNNIKernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
+        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         var c0_0 = bias0
@@ -997,12 +1018,13 @@ extension VNNIKernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
-        var x1 = origin(a, p + 1)
-        var x2 = origin(a, p + 2)
-        var x3 = origin(a, p + 3)
-        var x4 = origin(a, p + 4)
-        var x5 = origin(a, p + 5)
+        var (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x1 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x2 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x3 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x4 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x5 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         var c0_0 = Acc(); var c0_1 = Acc(); var c0_2 = Acc(); var c0_3 = Acc()
         var c1_0 = Acc(); var c1_1 = Acc(); var c1_2 = Acc(); var c1_3 = Acc()
@@ -1047,18 +1069,19 @@ extension VNNIKernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
-        var x1 = origin(a, p + 1)
-        var x2 = origin(a, p + 2)
-        var x3 = origin(a, p + 3)
-        var x4 = origin(a, p + 4)
-        var x5 = origin(a, p + 5)
-        var x6 = origin(a, p + 6)
-        var x7 = origin(a, p + 7)
-        var x8 = origin(a, p + 8)
-        var x9 = origin(a, p + 9)
-        var x10 = origin(a, p + 10)
-        var x11 = origin(a, p + 11)
+        var (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x1 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x2 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x3 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x4 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x5 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x6 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x7 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x8 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x9 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x10 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x11 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         var c0_0 = Acc(); var c0_1 = Acc()
         var c1_0 = Acc(); var c1_1 = Acc()
@@ -1125,22 +1148,23 @@ extension VNNIKernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
-        var x1 = origin(a, p + 1)
-        var x2 = origin(a, p + 2)
-        var x3 = origin(a, p + 3)
-        var x4 = origin(a, p + 4)
-        var x5 = origin(a, p + 5)
-        var x6 = origin(a, p + 6)
-        var x7 = origin(a, p + 7)
-        var x8 = origin(a, p + 8)
-        var x9 = origin(a, p + 9)
-        var x10 = origin(a, p + 10)
-        var x11 = origin(a, p + 11)
-        var x12 = origin(a, p + 12)
-        var x13 = origin(a, p + 13)
-        var x14 = origin(a, p + 14)
-        var x15 = origin(a, p + 15)
+        var (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x1 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x2 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x3 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x4 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x5 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x6 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x7 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x8 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x9 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x10 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x11 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x12 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x13 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x14 = origin(a, oh, ow)
+        step(a, &oh, &ow); var x15 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         var c0_0 = Acc()
         var c1_0 = Acc()
@@ -1222,7 +1246,8 @@ extension VNNIKernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
+        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         var c0_0 = Acc(); var c0_1 = Acc(); var c0_2 = Acc(); var c0_3 = Acc()
         for _ in 0..<kh {
@@ -1247,7 +1272,8 @@ extension VNNIKernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
+        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         var c0_0 = Acc(); var c0_1 = Acc()
         for _ in 0..<kh {
@@ -1270,7 +1296,8 @@ extension VNNIKernels {
         let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)
         let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)
         let vb = Int(a.pointee.vectorBytes)
-        var x0 = origin(a, p + 0)
+        let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
+        var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
         var c0_0 = Acc()
         for _ in 0..<kh {
