@@ -1796,6 +1796,26 @@ extension AVX2Kernels {
         let oxInLo = (pl &+ sw &- 1) / sw
         let oxInHi = min(ow, w &- 1 &- (kw &- 1) &* dw &+ pl >= 0 ? (w &- 1 &- (kw &- 1) &* dw &+ pl) / sw &+ 1 : 0)
         let lastTap = (kh &- 1) &* rowStride &+ (kw &- 1) &* tapStride, pixelStride = sw &* c
+        /// Four neighbouring pixels' sums over `kh` x `kw` taps (constants for 3x3 and 5x5, so the
+        /// taps unroll fully), from the 16 channels at `offset`.
+        @inline(__always) func quadSum(_ b: VF, _ offset: Int, _ weightOffset: Int, _ kh: Int, _ kw: Int) -> (VF, VF, VF, VF) {
+            var a0 = b, a1 = b, a2 = b, a3 = b
+            var rowOff = offset, wo = weightOffset
+            for _ in 0..<kh {
+                var off = rowOff
+                for _ in 0..<kw {
+                    let wv = weights.loadUnaligned(fromByteOffset: wo, as: VF.self)
+                    let xr = UnsafeRawPointer(input + off)
+                    a0 = a0 + xr.loadUnaligned(as: VF.self) * wv
+                    a1 = a1 + xr.loadUnaligned(fromByteOffset: pixelStride &* 4, as: VF.self) * wv
+                    a2 = a2 + xr.loadUnaligned(fromByteOffset: pixelStride &* 8, as: VF.self) * wv
+                    a3 = a3 + xr.loadUnaligned(fromByteOffset: pixelStride &* 12, as: VF.self) * wv
+                    off &+= tapStride; wo &+= cPad &* 4
+                }
+                rowOff &+= rowStride
+            }
+            return (a0, a1, a2, a3)
+        }
         for oy in rowBegin..<rowEnd {
             let iy0 = oy &* sh &- pt
             var khLo = 0; while khLo < kh && iy0 &+ khLo &* dh < 0 { khLo &+= 1 }
@@ -1811,21 +1831,8 @@ extension AVX2Kernels {
                         var c0 = 0
                         while c0 < c {
                             let b = bias.loadUnaligned(fromByteOffset: c0 &* 4, as: VF.self)
-                            var a0 = b, a1 = b, a2 = b, a3 = b
-                            var rowOff = first &+ c0, wo = c0 &* 4
-                            for _ in 0..<kh {
-                                var off = rowOff
-                                for _ in 0..<kw {
-                                    let wv = weights.loadUnaligned(fromByteOffset: wo, as: VF.self)
-                                    let xr = UnsafeRawPointer(input + off)
-                                    a0 = a0 + xr.loadUnaligned(as: VF.self) * wv
-                                    a1 = a1 + xr.loadUnaligned(fromByteOffset: pixelStride &* 4, as: VF.self) * wv
-                                    a2 = a2 + xr.loadUnaligned(fromByteOffset: pixelStride &* 8, as: VF.self) * wv
-                                    a3 = a3 + xr.loadUnaligned(fromByteOffset: pixelStride &* 12, as: VF.self) * wv
-                                    off &+= tapStride; wo &+= cPad &* 4
-                                }
-                                rowOff &+= rowStride
-                            }
+                            let (a0, a1, a2, a3) = kh == 3 && kw == 3 ? quadSum(b, first &+ c0, c0 &* 4, 3, 3)
+                                : kh == 5 && kw == 5 ? quadSum(b, first &+ c0, c0 &* 4, 5, 5) : quadSum(b, first &+ c0, c0 &* 4, kh, kw)
                             let n = c &- c0
                             storeF(e.apply(a0), out + c0, n); storeF(e.apply(a1), out + (c &+ c0), n)
                             storeF(e.apply(a2), out + (2 &* c &+ c0), n); storeF(e.apply(a3), out + (3 &* c &+ c0), n)
