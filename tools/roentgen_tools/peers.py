@@ -216,8 +216,11 @@ def roentgen_runner(binary, rtg):
                               "--warmup", str(warmup), "--json"], check=True, capture_output=True, text=True)
         r = json.loads(out.stdout)
         run.kernel = r.get("kernel")
+        # ops the pool ran on the calling thread alone because the worker lagged (the second core was busy)
+        run.solo_ops.setdefault(threads, []).append(r.get("solo_ops", 0))
         return [r["median_ms"]] * runs      # the bench's own median stands for this batch
     run.kernel = None
+    run.solo_ops = {}
     return run
 
 
@@ -341,6 +344,12 @@ def bench_network(net, a, binary, log) -> dict:
               + "    (best: " + ", ".join(f"{t}T {best[t]}" for t in a.threads) + ")")
         result["ratios"][f"{key}_vs_best_peer"] = {str(t): ratio[t] for t in a.threads}
         result["ratios"][f"{key}_best_peer"] = {str(t): best[t] for t in a.threads}
+    for e in runners:
+        for t, solo in sorted(getattr(runners[e], "solo_ops", {}).items()):
+            result.setdefault("roentgen_solo_ops", {}).setdefault(e, {})[str(t)] = solo
+            if t > 1 and any(solo):
+                print(f"{e} {t}T: the worker lagged in {sum(1 for n in solo if n)} of {len(solo)} batches "
+                      f"({sum(solo)} ops ran on one thread: another process held a core)")
     if "roentgen-int8" in runners:
         pct = {t: 100 * measured[t] / med[("roentgen-int8", t)] for t in a.threads}
         print(f"{'int8 % of measured bound':<30}" + "".join(f"{pct[t]:>11.0f}%" for t in a.threads))

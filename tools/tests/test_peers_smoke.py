@@ -177,6 +177,11 @@ def test_peers_every_engine(gap, calib_dir, tmp_path, capsys, monkeypatch):
     assert check["litert-int8"]["correlation"] > 0.99 and check["ort-int8"]["inputs"] == check["litert-int8"]["inputs"]
     assert all(p["delegate_partitions"] >= 1 for p in net["litert_xnnpack"].values())   # XNNPACK took the graph
     assert net["roentgen_kernel"]["roentgen-int8"] and net["openvino_kernels"]["openvino-int8"]
+    # each Roentgen batch's count of ops run without the worker, per thread count
+    for e in ("roentgen-int8", "roentgen-f32"):
+        solo = net["roentgen_solo_ops"][e]
+        assert set(solo) == {"1", "2"} and all(len(v) == res["rounds"] and min(v) >= 0 for v in solo.values())
+        assert not any(solo["1"])            # one thread has no worker to lag
     assert net["macs"] == K * C
     assert set(res["cpu"]["flags"]) == set(peers.CPU_FLAGS) and res["cpu"]["model"]
     assert res["versions"]["ai-edge-litert"] and res["versions"]["openvino"] and res["versions"]["onnx2tf"] == "test"
