@@ -191,36 +191,52 @@ func epilogueReference(_ value: Double, _ alpha: Float, _ clipMin: Float, _ clip
     return min(max(y, Double(clipMin)), Double(clipMax))
 }
 
-public final class DenseFloat: @unchecked Sendable {
+/// DENSE f32: on avx2 / vnni the f32 tiles as a 1x1 conv on a 1x1 map (they read the input in
+/// place), cut along the outputs over the pool's threads, each output summed in the same order at
+/// any thread count; portable: one sgemv.
+public final class DenseFloat: ParallelWork, @unchecked Sendable {
     public let inputCount: Int, outputCount: Int
     public let epilogue: FloatEpilogue
     /// DENSE f32 needs no scratch.
     public let scratchBytes = 0
-    let weights: UnsafeMutablePointer<Float>   // [N][K]
+    let tiles: PackedConvFloat?
+    let weights: UnsafeMutablePointer<Float>   // [N][K], for sgemv
     let bias: UnsafeMutablePointer<Float>
 
     public init(inputCount k: Int, outputCount n: Int, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>,
-                alpha: Float = 1, clipMin: Float = -.infinity, clipMax: Float = .infinity) {
+                alpha: Float = 1, clipMin: Float = -.infinity, clipMax: Float = .infinity, variant: KernelVariant = .selected) {
         precondition(k >= 1 && n >= 1, "DenseFloat: invalid shape \(k) -> \(n)")
         _ = openBLASSingleThreaded
         inputCount = k; outputCount = n
         epilogue = FloatEpilogue(alpha: alpha, clipMin: clipMin, clipMax: clipMax)
-        self.weights = .allocate(capacity: n * k)
-        self.weights.initialize(from: weights, count: n * k)
-        self.bias = .allocate(capacity: n)
-        self.bias.initialize(from: bias, count: n)
+        let g = Conv2DGeometry(inputHeight: 1, inputWidth: 1, inputChannels: k, outputHeight: 1, outputWidth: 1, outputChannels: n,
+                               kernelHeight: 1, kernelWidth: 1, strideHeight: 1, strideWidth: 1, padTop: 0, padLeft: 0)
+        tiles = PackedConvFloat.make(variant: variant, geometry: g, weights: weights, bias: bias, alpha: alpha, clipMin: clipMin, clipMax: clipMax)
+        precondition(tiles.map { $0.readsInPlace && $0.scratchBytes == 0 } ?? true)
+        self.weights = .allocate(capacity: tiles == nil ? n * k : 0)
+        self.bias = .allocate(capacity: tiles == nil ? n : 0)
+        if tiles == nil { self.weights.initialize(from: weights, count: n * k); self.bias.initialize(from: bias, count: n) }
     }
 
     deinit { weights.deallocate(); bias.deallocate() }
 
-    /// y = b + W x (one sgemv), then the epilogue. `scratch` and `pool` are unused (API symmetry).
+    /// y = b + W x, then the epilogue. `scratch` is unused (API symmetry).
     public func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, scratch: UnsafeMutableRawPointer? = nil,
                     pool: WorkerPool? = nil) {
-        let n = outputCount, k = inputCount
-        output.update(from: bias, count: n)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), 1, weights, Int32(k), input, 1, 1, output, 1)
-        epilogue.apply(output, count: n)
+        guard let tiles else {
+            let n = outputCount, k = inputCount
+            output.update(from: bias, count: n)
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), 1, weights, Int32(k), input, 1, 1, output, 1)
+            epilogue.apply(output, count: n)
+            return
+        }
+        tiles.bind(input: input, output: output, scratch: nil)
+        tiles.prepare(band: 0)
+        if let pool, pool.threads > 1 { pool.run(self) } else { tiles.compute(part: 0, of: 1) }
     }
+
+    public override func chunkCount(threads: Int) -> Int { tiles?.chunkCount(threads: threads) ?? 1 }
+    public override func runChunk(_ part: Int, of parts: Int) { tiles?.compute(part: part, of: parts) }
 
     public static func reference(inputCount k: Int, outputCount n: Int, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                                  alpha: Float = 1, clipMin: Float = -.infinity, clipMax: Float = .infinity,

@@ -83,8 +83,10 @@ public final class PackedConvFloat: @unchecked Sendable {
     private var scratch: UnsafeMutableRawPointer? = nil
     private var bandPixels = 0..<0
 
-    /// Binds one run's input, output and scratch. Then `prepare(band:)` and `compute` for every band.
-    public func bind(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, scratch: UnsafeMutableRawPointer) {
+    /// Binds one run's input, output and scratch (nil when `readsInPlace`). Then `prepare(band:)`
+    /// and `compute` for every band.
+    public func bind(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, scratch: UnsafeMutableRawPointer?) {
+        precondition(scratch != nil || readsInPlace, "PackedConvFloat: no scratch for the bordered copy")
         self.input = input; self.scratch = scratch
         for grp in 0..<layout.groups { args[grp].outputF32 = output + grp * layout.groupOutputChannels }
     }

@@ -161,11 +161,18 @@ import RoentgenKernels
         let (lo, hi): (Float, Float) = i % 4 == 0 ? (-0.5, 0.25) : (-.infinity, .infinity)
         var ref = [Double](repeating: 0, count: n)
         DenseFloat.reference(inputCount: k, outputCount: n, weights: w, bias: b, alpha: alpha, clipMin: lo, clipMax: hi, input: x, output: &ref)
-        let dense = DenseFloat(inputCount: k, outputCount: n, weights: w, bias: b, alpha: alpha, clipMin: lo, clipMax: hi)
-        for (threads, pool) in threadPools() {
-            var fast = [Float](repeating: .nan, count: n)
-            dense.run(input: x, output: &fast, scratch: nil, pool: pool)
-            if let j = notClose(fast, ref) { Issue.record("dense at \(j): \(fast[j]) vs \(ref[j]); seed \(i) k \(k) n \(n)") }
+        for variant in supportedVariants {
+            // portable: one sgemv; avx2 / vnni: the f32 tiles, cut along the outputs at 2 threads (same bits)
+            let dense = DenseFloat(inputCount: k, outputCount: n, weights: w, bias: b, alpha: alpha, clipMin: lo, clipMax: hi, variant: variant)
+            #expect((dense.tiles != nil) == (variant != .portable))
+            var first: [Float]? = nil
+            for (threads, pool) in threadPools() {
+                var fast = [Float](repeating: .nan, count: n)
+                dense.run(input: x, output: &fast, scratch: nil, pool: pool)
+                if let j = notClose(fast, ref) { Issue.record("\(variant) x\(threads) dense at \(j): \(fast[j]) vs \(ref[j]); seed \(i) k \(k) n \(n)") }
+                if let first, variant != .portable { #expect(first.map(\.bitPattern) == fast.map(\.bitPattern), "\(variant): 2 threads differ") }
+                first = fast
+            }
         }
     }
 

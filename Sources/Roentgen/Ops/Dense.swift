@@ -13,7 +13,8 @@ enum DenseOp {
         let alpha = c.op.float(.alpha), clipMin = c.op.float(.clipMin), clipMax = c.op.float(.clipMax)
         guard x.dtype == .int8 else {
             let kernel = DenseFloat(inputCount: k, outputCount: n, weights: c.constant("w", as: Float.self),
-                                    bias: c.constant("b", as: Float.self), alpha: alpha, clipMin: clipMin, clipMax: clipMax)
+                                    bias: c.constant("b", as: Float.self), alpha: alpha, clipMin: clipMin, clipMax: clipMax,
+                                    variant: c.variant)
             return FloatStep(kernel, c)
         }
         let output: DenseInt8.Output = c.isInt8
