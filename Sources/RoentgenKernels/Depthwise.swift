@@ -78,7 +78,8 @@ final class DepthwiseConv2DInt8: @unchecked Sendable {
         for o in 0..<c {
             for t in 0..<taps { weights[t * cPad * 2 + o / 32 * 64 + (o % 2) * 32 + o % 32] = Int16(w[o * taps + t]) }
         }
-        let (made, fast) = EpilogueColumns.make(groups: 1, groupChannels: c, paddedChannels: cPad, channels: c, requant: requant) { bias[$0] }
+        let (made, fast) = EpilogueColumns.make(groups: 1, groupChannels: c, paddedChannels: cPad, channels: c, requant: requant,
+                                                outputZeroPoint: outputZeroPoint) { bias[$0] }
         defer { made.deallocate() }
         columns = .allocate(capacity: 10 * cPad)
         for k in 0..<9 { for o in 0..<cPad { columns[k * cPad + Self.lane(ofChannel: o)] = made[k * cPad + o] } }

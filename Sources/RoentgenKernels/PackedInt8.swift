@@ -128,10 +128,14 @@ struct TileLayout {
 /// tiles' `fastRequant`): 0 the 64-bit one; 1 the 32-bit one (requantizeFast), when every shift is
 /// >= 33, as converters produce for real layers (M = s_x * s_w / s_y << 1); 2 the same without the
 /// sign select, when moreover every channel's negative pair equals its positive one (no leaky
-/// ReLU). Lanes past OC get m 0 and shift 33 so that they never decide.
+/// ReLU); 3 the same with z_y folded into the rounding term, r = 2^(t-1) + z_y * 2^t, when every
+/// t <= 22: floor((h + r) / 2^t) = floor((h + 2^(t-1)) / 2^t) + z_y exactly, and |h| < 2^30,
+/// |z_y * 2^t| <= 2^29 keep the sum inside int32 (one add less per output vector). Lanes past OC
+/// get m 0 and shift 33 so that they never decide.
 enum EpilogueColumns {
     static func make(groups: Int, groupChannels ocg: Int, paddedChannels ocPad: Int, channels: Int,
-                     requant: UnsafePointer<Int32>?, bias: (Int) -> Int32) -> (UnsafeMutablePointer<Int32>, Int64) {
+                     requant: UnsafePointer<Int32>?, outputZeroPoint zy: Int32,
+                     bias: (Int) -> Int32) -> (UnsafeMutablePointer<Int32>, Int64) {
         let columns = UnsafeMutablePointer<Int32>.allocate(capacity: groups * 9 * ocPad)
         columns.initialize(repeating: 0, count: groups * 9 * ocPad)
         for o in 0..<channels {
@@ -157,7 +161,18 @@ enum EpilogueColumns {
                 }
             }
         }
-        return (columns, fast ? (symmetric ? 2 : 1) : 0)
+        guard fast else { return (columns, 0) }
+        guard symmetric else { return (columns, 1) }
+        let t = UnsafeBufferPointer(start: columns, count: groups * 9 * ocPad)
+        let folds = (0..<groups).allSatisfy { grp in (0..<ocPad).allSatisfy { t[(grp * 9 + 5) * ocPad + $0] <= 22 } }
+        guard folds else { return (columns, 2) }
+        for grp in 0..<groups {
+            let col = columns + grp * 9 * ocPad
+            for o in 0..<ocPad {
+                col[7 * ocPad + o] &+= zy &<< col[5 * ocPad + o]; col[8 * ocPad + o] &+= zy &<< col[6 * ocPad + o]
+            }
+        }
+        return (columns, 3)
     }
 }
 
@@ -226,7 +241,7 @@ final class PackedInt8: @unchecked Sendable {
 
         // bias' = b - (z + 128) * sum(w) for u8 inputs x + 128 (wrapping: the final sum is exact).
         let made = EpilogueColumns.make(groups: groups, groupChannels: ocg, paddedChannels: ocPad, channels: g.outputChannels,
-                                               requant: requant) { o in
+                                        requant: requant, outputZeroPoint: zy) { o in
             guard vnni else { return bias[o] }
             var sum: Int32 = 0
             for i in 0..<k { sum &+= Int32(w[o * k + i]) }

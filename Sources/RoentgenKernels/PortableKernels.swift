@@ -313,7 +313,7 @@ extension PortableKernels {
     /// by the sign of acc, requantize, clamp, then the bytes merged back into channel order.
     struct DepthwiseEpilogue {
         let mPos, mNeg, sPos, sNeg, tPos, tNeg, rPos, rNeg: UnsafePointer<Int32>
-        let fast: Int64       // fastRequant: 0 64-bit, 1 32-bit, 2 32-bit without the sign select
+        let fast: Int64       // fastRequant: 0 64-bit, 1 32-bit, 2 32-bit without the sign select, 3 and z_y in r
         let zy, lo, hi: Int32
         var clamps: Bool { !(saturatingNarrow && lo == -128 && hi == 127) }
         @inline(__always) func store(_ even: V32, _ odd: V32, _ out: UnsafeMutablePointer<Int8>, _ c0: Int, _ c: Int) {
@@ -328,6 +328,10 @@ extension PortableKernels {
             }
         }
         @inline(__always) func requantize(_ acc: V32, _ i: Int) -> V32 {
+            if fast == 3 {      // z_y is in the rounding term
+                let z = shiftLanes(mulHighLanes(acc, lanes32(mPos, i)) &+ lanes32(rPos, i), lanes32(tPos, i))
+                return clamps ? clampLanes(z, lo, hi) : z
+            }
             if fast == 2 {
                 let z = shiftLanes(mulHighLanes(acc, lanes32(mPos, i)) &+ lanes32(rPos, i), lanes32(tPos, i)) &+ V32(repeating: zy)
                 return clamps ? clampLanes(z, lo, hi) : z

@@ -142,7 +142,7 @@ final class WinogradInt8: @unchecked Sendable {
         }
         let ocPad = P.ocVectors * lanes
         let made = EpilogueColumns.make(groups: 1, groupChannels: g.outputChannels, paddedChannels: ocPad,
-                                        channels: g.outputChannels, requant: requant) { bias[$0] }
+                                        channels: g.outputChannels, requant: requant, outputZeroPoint: zy) { bias[$0] }
         columns = made.0
         productArgs = P.productArguments(g, weights: UnsafeRawPointer(weights))
         var o = rtg_conv_args()

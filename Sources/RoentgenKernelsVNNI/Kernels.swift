@@ -292,8 +292,14 @@ public enum VNNIKernels {
     /// The same result with 32-bit lanes after one 32 x 32 -> 64 multiply per lane, exact when
     /// shift = 32 + t with t >= 1: (P + 2^(s-1)) >> s == (hi32(P) + 2^(t-1)) >> t, since 2^(s-1)
     /// has no low 32 bits and floor division nests; |hi32(P)| < 2^30, so nothing overflows.
-    /// fastRequant 2: one (m, t, r) for both signs (no leaky ReLU), no select.
+    /// fastRequant 2: one (m, t, r) for both signs (no leaky ReLU), no select; 3: moreover z_y is
+    /// in r (EpilogueColumns), no add.
     @inline(__always) static func requantizeFast(_ acc: Acc, _ e: Epilogue, _ oc0: Int) -> SIMD16<Int8> {
+        if e.fast == 3 {
+            let z = rtg_srav16(rtg_mulhi16(acc, load(e.mPos, oc0)) &+ load(e.rPos, oc0), load(e.tPos, oc0))
+            let y = e.clamps ? rtg_clamp16(z, e.loLanes, e.hiLanes) : z
+            return rtg_narrow_sat(y)
+        }
         let m, t, rnd: Acc
         if e.fast == 2 {
             m = load(e.mPos, oc0); t = load(e.tPos, oc0); rnd = load(e.rPos, oc0)
@@ -1694,7 +1700,7 @@ extension VNNIKernels {
     /// by the sign of acc, requantize, clamp, then the bytes merged back into channel order.
     struct DepthwiseEpilogue {
         let mPos, mNeg, sPos, sNeg, tPos, tNeg, rPos, rNeg: UnsafePointer<Int32>
-        let fast: Int64       // fastRequant: 0 64-bit, 1 32-bit, 2 32-bit without the sign select
+        let fast: Int64       // fastRequant: 0 64-bit, 1 32-bit, 2 32-bit without the sign select, 3 and z_y in r
         let zy, lo, hi: Int32
         var clamps: Bool { !(saturatingNarrow && lo == -128 && hi == 127) }
         @inline(__always) func store(_ even: V32, _ odd: V32, _ out: UnsafeMutablePointer<Int8>, _ c0: Int, _ c: Int) {
@@ -1709,6 +1715,10 @@ extension VNNIKernels {
             }
         }
         @inline(__always) func requantize(_ acc: V32, _ i: Int) -> V32 {
+            if fast == 3 {      // z_y is in the rounding term
+                let z = shiftLanes(mulHighLanes(acc, lanes32(mPos, i)) &+ lanes32(rPos, i), lanes32(tPos, i))
+                return clamps ? clampLanes(z, lo, hi) : z
+            }
             if fast == 2 {
                 let z = shiftLanes(mulHighLanes(acc, lanes32(mPos, i)) &+ lanes32(rPos, i), lanes32(tPos, i)) &+ V32(repeating: zy)
                 return clamps ? clampLanes(z, lo, hi) : z

@@ -257,6 +257,42 @@ struct ConvCase: CustomStringConvertible {
         c.check()
     }
 
+    /// z_y in the rounding term (fastRequant 3): taken for symmetric layers whose every t = shift - 32
+    /// is <= 22, not for t = 23 or a leaky slope; the tiles and the depthwise kernel equal the twin
+    /// either way, at the z_y extremes.
+    @Test(arguments: [(-128, 0.003, false), (127, 0.003, false), (-128, 3e-8, false), (127, 3e-8, false), (5, 0.003, true)])
+    func zeroPointInRoundingTerm(_ zy: Int32, _ real: Double, _ leaky: Bool) {
+        var r = SplitMix64(seed: UInt64(bitPattern: Int64(zy)) &+ UInt64(real * 1e9))
+        for groups in [1, 24] {
+            let g = Conv2DGeometry(inputHeight: 9, inputWidth: 9, inputChannels: 24, outputHeight: 9, outputWidth: 9, outputChannels: 24,
+                                   kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1,
+                                   padTop: 1, padLeft: 1, padBottom: 1, padRight: 1, groups: groups)
+            var rq = [Int32]()
+            for o in 0..<24 {
+                let (m, shift) = r.realisticPair(real * Double(1 + o % 3))
+                rq += [m, shift, leaky ? m / 10 : m, shift]
+            }
+            let t = rq.enumerated().filter { $0.offset % 4 == 1 }.map { $0.element - 32 }
+            let want: Int64 = leaky ? 1 : t.allSatisfy { $0 <= 22 } ? 3 : 2
+            var c = ConvCase(g: g, x: r.int8s(g.inputCount), w: r.weights(g.weightCount),
+                             b: (0..<24).map { _ in Int32(r.int(-20000...20000)) }, rq: rq, zx: 3, zy: zy, lo: -128, hi: 127, seed: 0)
+            c.check()
+            c.lo = -100; c.hi = 90
+            c.check()
+            for variant in supportedVariants where variant != .portable {
+                let conv = Conv2DInt8(geometry: g, weights: c.w, bias: c.b, requant: rq, inputZeroPoint: 3, outputZeroPoint: zy, variant: variant)
+                let fast: Int64
+                switch conv.implementation {
+                case let .packed(p): fast = p.args.pointee.fastRequant
+                case let .depthwise(d): fast = d.args.pointee.fastRequant
+                case let .winograd(w): fast = w.outputArgs.pointee.fastRequant
+                case .portable: continue
+                }
+                #expect(fast == want, "\(variant) groups \(groups): fastRequant \(fast), t \(t.min()!)...\(t.max()!)")
+            }
+        }
+    }
+
     /// 1x1 stride-1 convs on maps large enough that the chunks are pixel ranges: each chunk converts
     /// the input pixels it reads (`prepareInChunks`), in one band or several, and the result is
     /// the scalar twin's at 1 and 2 threads. IC = 6 (not whole vnni quads) takes the band copy.

@@ -349,7 +349,7 @@ def bench_network(net, a, binary, log) -> dict:
             result.setdefault("roentgen_solo_ops", {}).setdefault(e, {})[str(t)] = solo
             if t > 1 and any(solo):
                 print(f"{e} {t}T: the worker lagged in {sum(1 for n in solo if n)} of {len(solo)} batches "
-                      f"({sum(solo)} ops ran on one thread: another process held a core)")
+                      f"({sum(solo)} ops ran on one thread: the second core was busy)")
     if "roentgen-int8" in runners:
         pct = {t: 100 * measured[t] / med[("roentgen-int8", t)] for t in a.threads}
         print(f"{'int8 % of measured bound':<30}" + "".join(f"{pct[t]:>11.0f}%" for t in a.threads))

@@ -19,8 +19,8 @@ typedef struct {
     const void *weights;      // this group's packed weights, 64-byte aligned
     const int32_t *bias;      // [ocVectors * lanes], zero-point correction folded in (f32: the bits of the bias)
     const int32_t *mPos, *sPos, *mNeg, *sNeg;   // requant columns, [ocVectors * lanes]
-    const int32_t *tPos, *tNeg, *rPos, *rNeg;   // when fastRequant: t = shift - 32, r = 2^(t-1)
-    int64_t fastRequant;      // 1 when every shift is >= 33 (the 32-bit epilogue is then exact)
+    const int32_t *tPos, *tNeg, *rPos, *rNeg;   // when fastRequant: t = shift - 32, r = 2^(t-1) (+ z_y 2^t at 3)
+    int64_t fastRequant;      // EpilogueColumns: 0 64-bit; 1 32-bit (every shift >= 33); 2 no sign select; 3 z_y in r
     int8_t *output;           // this group's first output channel of pixel 0, or NULL when raw is set
     int32_t *raw;             // [pixels][ocVectors * lanes] int32 accumulators, or NULL
     int64_t outWidth, oc, ocVectors, kernelHeight;
@@ -55,7 +55,7 @@ typedef struct {
     const int32_t *biasFull;    // int8: bias - z_x * sum of the channel's weights (windows with every tap inside)
     const float *biasF32;       // f32: [channelsPadded]
     const int32_t *mPos, *sPos, *mNeg, *sNeg;   // [channelsPadded]
-    const int32_t *tPos, *tNeg, *rPos, *rNeg;   // when fastRequant: t = shift - 32, r = 2^(t-1)
+    const int32_t *tPos, *tNeg, *rPos, *rNeg;   // when fastRequant: t = shift - 32, r = 2^(t-1) (+ z_y 2^t at 3)
     int64_t fastRequant;
     int8_t *output;             // int8: [OH][OW][C]
     float *outputF32;           // f32: [OH][OW][C]
