@@ -128,7 +128,9 @@ extension @NAME@Kernels {
     }
 
     /// clamp(z + requantize(acc, m, s), lo, hi) on 16 lanes with exact 64-bit products.
-    @inline(__always) static func requantize(_ acc: V32, _ m: V32, _ s: V32, _ z: Int64, _ lo: Int64, _ hi: Int64) -> V32 {
+    @inline(__always) static func requantize(_ acc: V32, _ m: V32, _ s: V32, _ z: Int64, _ lo: Int64, _ hi: Int64) -> V32 { @REQUANT64@ }
+    /// The same in Swift (avx2, portable).
+    @inline(__always) static func requantize64(_ acc: V32, _ m: V32, _ s: V32, _ z: Int64, _ lo: Int64, _ hi: Int64) -> V32 {
         let zz = W64(repeating: z)
         let e = clamp64(rounded(evens(acc) &* evens(m), evens(s)) &+ zz, lo, hi)
         let o = clamp64(rounded(odds(acc) &* odds(m), odds(s)) &+ zz, lo, hi)
@@ -1191,21 +1193,24 @@ def render_isa(name: str, d: dict) -> str:
                            simd=winograd + simd_section(name), **d)
 
 
-# The SIMD section's variant-specific lane operations (see dotPairs, mulHighLanes, clampLanes, shiftLanes).
+# The SIMD section's variant-specific lane operations (see dotPairs, mulHighLanes, clampLanes, shiftLanes,
+# requantize).
 SIMD_LANE_OPS = {
     "VNNI": dict(DOT_PAIRS="rtg_dpwssd(acc, x, w)", MUL_HIGH="rtg_mulhi16(a, b)",
                  CLAMP="rtg_clamp16(y, V32(repeating: lo), V32(repeating: hi))", SHIFT="rtg_srav16(a, t)",
-                 NARROW="rtg_narrow_sat(y)", SATURATES="true"),
+                 NARROW="rtg_narrow_sat(y)", SATURATES="true",
+                 REQUANT64="rtg_requant64_16(acc, m, s, Int32(truncatingIfNeeded: z), Int32(truncatingIfNeeded: lo), Int32(truncatingIfNeeded: hi))"),
     "AVX2": dict(
         DOT_PAIRS="acc &+ V32(lowHalf: rtg_madd16(x.lowHalf, w.lowHalf), highHalf: rtg_madd16(x.highHalf, w.highHalf))",
         MUL_HIGH="V32(lowHalf: rtg_mulhi8(a.lowHalf, b.lowHalf), highHalf: rtg_mulhi8(a.highHalf, b.highHalf))",
         CLAMP="V32(lowHalf: rtg_clamp8(y.lowHalf, .init(repeating: lo), .init(repeating: hi)), "
               "highHalf: rtg_clamp8(y.highHalf, .init(repeating: lo), .init(repeating: hi)))",
         SHIFT="V32(lowHalf: rtg_srav8(a.lowHalf, t.lowHalf), highHalf: rtg_srav8(a.highHalf, t.highHalf))",
-        NARROW="rtg_narrow32to8(y)", SATURATES="false"),
+        NARROW="rtg_narrow32to8(y)", SATURATES="false", REQUANT64="requantize64(acc, m, s, z, lo, hi)"),
     "Portable": dict(
         DOT_PAIRS="acc &+ ((x &<< 16) &>> 16) &* ((w &<< 16) &>> 16) &+ (x &>> 16) &* (w &>> 16)",
-        MUL_HIGH="mulHigh(a, b)", CLAMP="clamp32(y, lo, hi)", SHIFT="a &>> t", NARROW="rtg_narrow32to8(y)", SATURATES="false"),
+        MUL_HIGH="mulHigh(a, b)", CLAMP="clamp32(y, lo, hi)", SHIFT="a &>> t", NARROW="rtg_narrow32to8(y)", SATURATES="false",
+        REQUANT64="requantize64(acc, m, s, z, lo, hi)"),
 }
 
 

@@ -1470,7 +1470,9 @@ extension VNNIKernels {
     }
 
     /// clamp(z + requantize(acc, m, s), lo, hi) on 16 lanes with exact 64-bit products.
-    @inline(__always) static func requantize(_ acc: V32, _ m: V32, _ s: V32, _ z: Int64, _ lo: Int64, _ hi: Int64) -> V32 {
+    @inline(__always) static func requantize(_ acc: V32, _ m: V32, _ s: V32, _ z: Int64, _ lo: Int64, _ hi: Int64) -> V32 { rtg_requant64_16(acc, m, s, Int32(truncatingIfNeeded: z), Int32(truncatingIfNeeded: lo), Int32(truncatingIfNeeded: hi)) }
+    /// The same in Swift (avx2, portable).
+    @inline(__always) static func requantize64(_ acc: V32, _ m: V32, _ s: V32, _ z: Int64, _ lo: Int64, _ hi: Int64) -> V32 {
         let zz = W64(repeating: z)
         let e = clamp64(rounded(evens(acc) &* evens(m), evens(s)) &+ zz, lo, hi)
         let o = clamp64(rounded(odds(acc) &* odds(m), odds(s)) &+ zz, lo, hi)

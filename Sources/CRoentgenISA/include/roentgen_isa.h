@@ -149,6 +149,22 @@ rtg_i32x16 rtg_permd16(rtg_i32x16 a, rtg_i32x16 idx) {
     return (rtg_i32x16)_mm512_permutexvar_epi32((__m512i)idx, (__m512i)a);
 }
 
+/// clamp(z + ((acc * m + 2^(s-1)) >> s), lo, hi) per lane with exact 64-bit products (s in 1...62):
+/// vpmuldq on the even and the odd lanes, the rounding shift, z and the clamp on 64-bit lanes
+/// (vpmaxsq / vpminsq), one blend back. Quantization.swift `Requantize`, lane by lane.
+static inline __attribute__((always_inline, target("avx512f")))
+rtg_i32x16 rtg_requant64_16(rtg_i32x16 acc, rtg_i32x16 m, rtg_i32x16 s, int32_t z, int32_t lo, int32_t hi) {
+    const __m512i one = _mm512_set1_epi64(1), zz = _mm512_set1_epi64(z);
+    const __m512i l = _mm512_set1_epi64(lo), h = _mm512_set1_epi64(hi);
+    __m512i se = _mm512_and_si512((__m512i)s, _mm512_set1_epi64(0xFFFFFFFF)), so = _mm512_srli_epi64((__m512i)s, 32);
+    __m512i pe = _mm512_mul_epi32((__m512i)acc, (__m512i)m);
+    __m512i po = _mm512_mul_epi32(_mm512_srli_epi64((__m512i)acc, 32), _mm512_srli_epi64((__m512i)m, 32));
+    pe = _mm512_srav_epi64(_mm512_add_epi64(pe, _mm512_sllv_epi64(one, _mm512_sub_epi64(se, one))), se);
+    po = _mm512_srav_epi64(_mm512_add_epi64(po, _mm512_sllv_epi64(one, _mm512_sub_epi64(so, one))), so);
+    pe = _mm512_min_epi64(_mm512_max_epi64(_mm512_add_epi64(pe, zz), l), h);
+    po = _mm512_min_epi64(_mm512_max_epi64(_mm512_add_epi64(po, zz), l), h);
+    return (rtg_i32x16)_mm512_mask_blend_epi32(0xAAAA, pe, _mm512_slli_epi64(po, 32));
+}
 /// hi32 of the signed 64-bit products a[i] * b[i] (vpmuldq on the even and the odd lanes, one
 /// blend), and clamp(y, lo, hi) (vpmaxsd, vpminsd): the tiles' 32-bit requantization.
 static inline __attribute__((always_inline, target("avx512f")))
