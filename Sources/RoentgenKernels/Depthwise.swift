@@ -30,6 +30,7 @@ func depthwiseArguments(_ g: Conv2DGeometry) -> rtg_depthwise_args {
     a.strideHeight = Int64(g.strideHeight); a.strideWidth = Int64(g.strideWidth)
     a.dilationHeight = Int64(g.dilationHeight); a.dilationWidth = Int64(g.dilationWidth)
     a.padTop = Int64(g.padTop); a.padLeft = Int64(g.padLeft)
+    a.channelBegin = 0; a.channelEnd = Int64(g.outputChannels)
     return a
 }
 
@@ -53,9 +54,13 @@ func rowChunkCount(threads: Int, rows: Int, valuesPerRow: Int) -> Int {
 
 final class DepthwiseConv2DInt8: @unchecked Sendable {
     let geometry: Conv2DGeometry
+    /// One argument set per run of 32-channel blocks that share an epilogue kind (one run unless a
+    /// few channels need a slower form): the kernel is called once per run, so its epilogue is a
+    /// constant of the call and the loops stay unswitched.
     let args: UnsafeMutablePointer<rtg_depthwise_args>
+    let runs: Int
     let weights: UnsafeMutablePointer<Int16>        // [KH * KW][cPad / 32][even, odd][32]
-    let columns: UnsafeMutablePointer<Int32>        // bias, mPos, sPos, mNeg, sNeg, tPos, tNeg, rPos, rNeg, biasFull: 10 x [cPad]
+    let columns: UnsafeMutablePointer<Int32>        // EpilogueColumns.rows, then biasFull, x [cPad]
     let kernel: DepthwiseEntry
     let multiplier: Int
     let scratchBytes: Int
@@ -78,42 +83,54 @@ final class DepthwiseConv2DInt8: @unchecked Sendable {
         for o in 0..<c {
             for t in 0..<taps { weights[t * cPad * 2 + o / 32 * 64 + (o % 2) * 32 + o % 32] = Int16(w[o * taps + t]) }
         }
-        let (made, fast) = EpilogueColumns.make(groups: 1, groupChannels: c, paddedChannels: cPad, channels: c, requant: requant,
-                                                outputZeroPoint: outputZeroPoint) { bias[$0] }
+        let made = EpilogueColumns.make(groups: 1, groupChannels: c, paddedChannels: cPad, channels: c, requant: requant,
+                                        outputZeroPoint: outputZeroPoint) { bias[$0] }
         defer { made.deallocate() }
-        columns = .allocate(capacity: 10 * cPad)
-        for k in 0..<9 { for o in 0..<cPad { columns[k * cPad + Self.lane(ofChannel: o)] = made[k * cPad + o] } }
+        let rows = EpilogueColumns.rows
+        columns = .allocate(capacity: (rows + 1) * cPad)
+        for k in 0..<rows { for o in 0..<cPad { columns[k * cPad + Self.lane(ofChannel: o)] = made[k * cPad + o] } }
         for o in 0..<cPad {
             var sum: Int32 = 0
             if o < c { for t in 0..<taps { sum &+= Int32(w[o * taps + t]) } }
-            columns[9 * cPad + Self.lane(ofChannel: o)] = made[o] &- inputZeroPoint &* sum
+            columns[rows * cPad + Self.lane(ofChannel: o)] = made[o] &- inputZeroPoint &* sum
         }
+        // A block of 32 channels is requantized as its even and its odd 16 (lane order).
+        let kinds = EpilogueColumns.kinds(columns, groups: 1, rowsPerGroup: rows + 1, paddedChannels: cPad, lanes: 32)
+        defer { kinds.deallocate() }
+        var starts = [0]
+        for block in 1..<cPad / 32 where kinds[block] != kinds[block - 1] { starts.append(block * 32) }
+        runs = starts.count
         var a = depthwiseArguments(g)
         a.weights = UnsafePointer(weights); a.bias = UnsafePointer(columns)
         a.mPos = UnsafePointer(columns + cPad); a.sPos = UnsafePointer(columns + 2 * cPad)
         a.mNeg = UnsafePointer(columns + 3 * cPad); a.sNeg = UnsafePointer(columns + 4 * cPad)
         a.tPos = UnsafePointer(columns + 5 * cPad); a.tNeg = UnsafePointer(columns + 6 * cPad)
         a.rPos = UnsafePointer(columns + 7 * cPad); a.rNeg = UnsafePointer(columns + 8 * cPad)
-        a.biasFull = UnsafePointer(columns + 9 * cPad)
-        a.fastRequant = fast
+        a.rFolded = UnsafePointer(columns + 9 * cPad); a.biasFull = UnsafePointer(columns + rows * cPad)
         a.inputZeroPoint = Int64(inputZeroPoint); a.outputZeroPoint = Int64(outputZeroPoint)
         a.outputMin = Int64(outputMin); a.outputMax = Int64(outputMax)
-        args = .allocate(capacity: 1)
-        args.initialize(to: a)
+        args = .allocate(capacity: runs)
+        for (r, begin) in starts.enumerated() {
+            a.channelBegin = Int64(begin); a.channelEnd = Int64(r + 1 < runs ? starts[r + 1] : c)
+            a.fastRequant = Int64(kinds[begin / 32])
+            (args + r).initialize(to: a)
+        }
     }
 
     deinit { args.deallocate(); weights.deallocate(); columns.deallocate() }
 
+    /// The epilogue kind of each run, and its first channel (tests, diagnostics).
+    var runKinds: [(channel: Int, kind: Int)] { (0..<runs).map { (Int(args[$0].channelBegin), Int(args[$0].fastRequant)) } }
+
     func prepare(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>, scratch: UnsafeMutableRawPointer) {
         let g = geometry
+        var x = input
         if multiplier > 1 {
             let expanded = scratch.assumingMemoryBound(to: Int8.self)
             expandChannels(input, expanded, pixels: g.inputHeight * g.inputWidth, channels: g.inputChannels, multiplier: multiplier)
-            args.pointee.input = UnsafePointer(expanded)
-        } else {
-            args.pointee.input = input
+            x = UnsafePointer(expanded)
         }
-        args.pointee.output = output
+        for r in 0..<runs { args[r].input = x; args[r].output = output }
     }
 
     func chunkCount(threads: Int) -> Int {
@@ -122,7 +139,7 @@ final class DepthwiseConv2DInt8: @unchecked Sendable {
 
     func compute(part: Int, of parts: Int) {
         let rows = partRange(geometry.outputHeight, part, parts)
-        if !rows.isEmpty { kernel(args, rows.lowerBound, rows.upperBound) }
+        if !rows.isEmpty { for r in 0..<runs { kernel(args + r, rows.lowerBound, rows.upperBound) } }
     }
 }
 

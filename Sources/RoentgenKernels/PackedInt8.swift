@@ -124,55 +124,84 @@ struct TileLayout {
 }
 
 /// The epilogue's per-channel columns of the int8 kernels, per group: bias, mPos, sPos, mNeg, sNeg,
-/// tPos, tNeg, rPos, rNeg ([groups][9][paddedChannels] int32), and which epilogue is exact (the
-/// tiles' `fastRequant`): 0 the 64-bit one; 1 the 32-bit one (requantizeFast), when every shift is
-/// >= 33, as converters produce for real layers (M = s_x * s_w / s_y << 1); 2 the same without the
-/// sign select, when moreover every channel's negative pair equals its positive one (no leaky
-/// ReLU); 3 the same with z_y folded into the rounding term, r = 2^(t-1) + z_y * 2^t, when every
-/// t <= 22: floor((h + r) / 2^t) = floor((h + 2^(t-1)) / 2^t) + z_y exactly, and |h| < 2^30,
-/// |z_y * 2^t| <= 2^29 keep the sum inside int32 (one add less per output vector). Lanes past OC
-/// get m 0 and shift 33 so that they never decide.
+/// tPos, tNeg, rPos, rNeg, rFolded ([groups][10][paddedChannels] int32; where shift >= 33:
+/// t = shift - 32, r = 2^(t-1), rFolded = r + z_y * 2^t), and which epilogue is exact for each
+/// slice of lanes (`kinds`). A kernel picks the epilogue per tile or per run of channels, so one
+/// near-dead or very strong channel costs its own vectors the slower form, not the whole layer
+/// (EfficientNet-Lite0: 5 of 1315 vectors need 64 bits, in 5 of its 49 convs). Lanes past OC get
+/// m 0 and shift 33 so that they never decide.
 enum EpilogueColumns {
+    static let rows = 10
+
     static func make(groups: Int, groupChannels ocg: Int, paddedChannels ocPad: Int, channels: Int,
-                     requant: UnsafePointer<Int32>?, outputZeroPoint zy: Int32,
-                     bias: (Int) -> Int32) -> (UnsafeMutablePointer<Int32>, Int64) {
-        let columns = UnsafeMutablePointer<Int32>.allocate(capacity: groups * 9 * ocPad)
-        columns.initialize(repeating: 0, count: groups * 9 * ocPad)
+                     requant: UnsafePointer<Int32>?, outputZeroPoint zy: Int32, bias: (Int) -> Int32) -> UnsafeMutablePointer<Int32> {
+        let columns = UnsafeMutablePointer<Int32>.allocate(capacity: groups * rows * ocPad)
+        columns.initialize(repeating: 0, count: groups * rows * ocPad)
         for o in 0..<channels {
             let (grp, local) = o.quotientAndRemainder(dividingBy: ocg)
-            let col = columns + grp * 9 * ocPad
+            let col = columns + grp * rows * ocPad
             col[local] = bias(o)
             if let rq = requant {
                 col[ocPad + local] = rq[o * 4]; col[2 * ocPad + local] = rq[o * 4 + 1]
                 col[3 * ocPad + local] = rq[o * 4 + 2]; col[4 * ocPad + local] = rq[o * 4 + 3]
             }
         }
-        var fast = requant != nil, symmetric = true
         for grp in 0..<groups {
-            let col = columns + grp * 9 * ocPad
+            let col = columns + grp * rows * ocPad
             for o in ocg..<ocPad { col[2 * ocPad + o] = 33; col[4 * ocPad + o] = 33 }
             for o in 0..<ocPad {
-                if col[ocPad + o] != col[3 * ocPad + o] || col[2 * ocPad + o] != col[4 * ocPad + o] { symmetric = false }
-                for (sCol, tCol, rCol) in [(2, 5, 7), (4, 6, 8)] {
-                    let sh = col[sCol * ocPad + o]
-                    if sh < 33 { fast = false; continue }
-                    col[tCol * ocPad + o] = sh - 32
-                    col[rCol * ocPad + o] = Int32(1) << (sh - 33)
+                for (sCol, tCol, rCol) in [(2, 5, 7), (4, 6, 8)] where col[sCol * ocPad + o] >= 33 {
+                    col[tCol * ocPad + o] = col[sCol * ocPad + o] - 32
+                    col[rCol * ocPad + o] = Int32(1) << (col[sCol * ocPad + o] - 33)
+                }
+                // Wraps where t > 22; no slice with such a lane takes kind 3.
+                col[9 * ocPad + o] = col[7 * ocPad + o] &+ (zy &<< col[5 * ocPad + o])
+            }
+        }
+        return columns
+    }
+
+    /// The epilogue each `lanes`-wide slice of the columns can take (row k of group g at
+    /// `columns + (g * rowsPerGroup + k) * paddedChannels`, in the kernel's lane order): 0 the
+    /// 64-bit one; 1 the 32-bit one (requantizeFast), when every shift of the slice is >= 33, as
+    /// converters produce for real layers (M = s_x * s_w / s_y << 1); 2 the same without the sign
+    /// select, when moreover every lane's negative pair equals its positive one (no leaky ReLU);
+    /// 3 the same with z_y in the rounding term (rFolded), when every t <= 22: floor((h + r) / 2^t)
+    /// = floor((h + 2^(t-1)) / 2^t) + z_y exactly, and |h| < 2^30, |z_y * 2^t| <= 2^29 keep the sum
+    /// inside int32 (one add less per vector). Each kind is exact wherever a higher one is, so a
+    /// tile over several slices takes their minimum. [groups][paddedChannels / lanes].
+    static func kinds(_ columns: UnsafePointer<Int32>, groups: Int, rowsPerGroup: Int, paddedChannels ocPad: Int,
+                      lanes: Int) -> UnsafeMutablePointer<UInt8> {
+        precondition(ocPad % lanes == 0)
+        let perGroup = ocPad / lanes
+        let kinds = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, groups * perGroup))
+        for grp in 0..<groups {
+            let col = columns + grp * rowsPerGroup * ocPad
+            for v in 0..<perGroup {
+                let slice = v * lanes..<(v + 1) * lanes
+                kinds[grp * perGroup + v] =
+                    slice.contains { col[2 * ocPad + $0] < 33 || col[4 * ocPad + $0] < 33 } ? 0
+                    : slice.contains { col[ocPad + $0] != col[3 * ocPad + $0] || col[2 * ocPad + $0] != col[4 * ocPad + $0] } ? 1
+                    : slice.contains { col[5 * ocPad + $0] > 22 } ? 2 : 3
+            }
+        }
+        return kinds
+    }
+
+    /// The kinds a tile of 1, 2 or 4 vectors starting at vector v takes (the lowest of its vectors'):
+    /// [groups][3][vectors], row log2(NR), read with one load per tile. Deallocates `kinds`.
+    static func tileKinds(_ kinds: UnsafeMutablePointer<UInt8>, groups: Int, vectors: Int) -> UnsafeMutablePointer<UInt8> {
+        defer { kinds.deallocate() }
+        let table = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, groups * 3 * vectors))
+        for grp in 0..<groups {
+            for row in 0..<3 {
+                for v in 0..<vectors {
+                    let span = v..<min(vectors, v + (1 << row))
+                    table[(grp * 3 + row) * vectors + v] = span.map { kinds[grp * vectors + $0] }.min()!
                 }
             }
         }
-        guard fast else { return (columns, 0) }
-        guard symmetric else { return (columns, 1) }
-        let t = UnsafeBufferPointer(start: columns, count: groups * 9 * ocPad)
-        let folds = (0..<groups).allSatisfy { grp in (0..<ocPad).allSatisfy { t[(grp * 9 + 5) * ocPad + $0] <= 22 } }
-        guard folds else { return (columns, 2) }
-        for grp in 0..<groups {
-            let col = columns + grp * 9 * ocPad
-            for o in 0..<ocPad {
-                col[7 * ocPad + o] &+= zy &<< col[5 * ocPad + o]; col[8 * ocPad + o] &+= zy &<< col[6 * ocPad + o]
-            }
-        }
-        return (columns, 3)
+        return table
     }
 }
 
@@ -182,7 +211,8 @@ final class PackedInt8: @unchecked Sendable {
     let layout: TileLayout
     let args: UnsafeMutablePointer<rtg_conv_args>      // one per group
     let weights: UnsafeMutableRawPointer
-    let columns: UnsafeMutablePointer<Int32>           // per group: bias, mPos, sPos, mNeg, sNeg, tPos, tNeg, rPos, rNeg
+    let columns: UnsafeMutablePointer<Int32>           // per group: EpilogueColumns.rows
+    let requantKinds: UnsafeMutablePointer<UInt8>      // per group, tile width and vector (EpilogueColumns.tileKinds)
     let inputZeroPoint: Int32
     /// Side-by-side groups: lane l of quad q reads input dword (l / (OC / groups)) * quads + q.
     let permute: UnsafeMutablePointer<Int32>?
@@ -240,14 +270,16 @@ final class PackedInt8: @unchecked Sendable {
         }
 
         // bias' = b - (z + 128) * sum(w) for u8 inputs x + 128 (wrapping: the final sum is exact).
-        let made = EpilogueColumns.make(groups: groups, groupChannels: ocg, paddedChannels: ocPad, channels: g.outputChannels,
-                                        requant: requant, outputZeroPoint: zy) { o in
+        columns = EpilogueColumns.make(groups: groups, groupChannels: ocg, paddedChannels: ocPad, channels: g.outputChannels,
+                                       requant: requant, outputZeroPoint: zy) { o in
             guard vnni else { return bias[o] }
             var sum: Int32 = 0
             for i in 0..<k { sum &+= Int32(w[o * k + i]) }
             return bias[o] &- (zx &+ 128) &* sum
         }
-        columns = made.0
+        requantKinds = EpilogueColumns.tileKinds(EpilogueColumns.kinds(columns, groups: groups, rowsPerGroup: EpilogueColumns.rows,
+                                                                       paddedChannels: ocPad, lanes: lanes),
+                                                 groups: groups, vectors: L.ocVectors)
 
         if L.groupsPerVector > 1 {
             let p = UnsafeMutablePointer<Int32>.allocate(capacity: L.quads * lanes)
@@ -259,21 +291,21 @@ final class PackedInt8: @unchecked Sendable {
         args = .allocate(capacity: groups)
         for grp in 0..<groups {
             var c = L.arguments(g, group: grp)
-            let col = columns + grp * 9 * ocPad
+            let col = columns + grp * EpilogueColumns.rows * ocPad
             c.weights = UnsafeRawPointer(weights + grp * L.ocVectors * L.vectorBytes)
             c.bias = UnsafePointer(col)
             c.mPos = UnsafePointer(col + ocPad); c.sPos = UnsafePointer(col + 2 * ocPad)
             c.mNeg = UnsafePointer(col + 3 * ocPad); c.sNeg = UnsafePointer(col + 4 * ocPad)
             c.tPos = UnsafePointer(col + 5 * ocPad); c.tNeg = UnsafePointer(col + 6 * ocPad)
-            c.rPos = UnsafePointer(col + 7 * ocPad); c.rNeg = UnsafePointer(col + 8 * ocPad)
+            c.rPos = UnsafePointer(col + 7 * ocPad); c.rNeg = UnsafePointer(col + 8 * ocPad); c.rFolded = UnsafePointer(col + 9 * ocPad)
             c.outputZeroPoint = Int64(zy); c.outputMin = Int64(outputMin); c.outputMax = Int64(outputMax)
-            c.fastRequant = made.1
+            c.requantKinds = UnsafePointer(requantKinds + grp * 3 * L.ocVectors)
             c.permute = permute.map { UnsafePointer($0) }
             (args + grp).initialize(to: c)
         }
     }
 
-    deinit { args.deallocate(); weights.deallocate(); columns.deallocate(); permute?.deallocate() }
+    deinit { args.deallocate(); weights.deallocate(); columns.deallocate(); requantKinds.deallocate(); permute?.deallocate() }
 
     /// The raw accumulators in `scratch` (raw mode): [groups][ocVectors * lanes] int32.
     func raw(_ scratch: UnsafeMutableRawPointer) -> UnsafeMutablePointer<Int32> {

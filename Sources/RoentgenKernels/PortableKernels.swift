@@ -98,8 +98,9 @@ extension PortableKernels {
         clampLanes(shiftLanes(mulHighLanes(acc, m) &+ r, t) &+ V32(repeating: z), lo, hi)
     }
 
-    // The variant's instructions for four lane operations (vpdpwssd / vpmaddwd, vpmuldq + blend,
-    // vpmaxsd + vpminsd, vpsravd on x86; the Swift forms above for portable). Same results everywhere.
+    // The variant's instructions for the lane operations (vpdpwssd / vpmaddwd, vpmuldq + blend,
+    // vpmaxsd + vpminsd, vpsravd, vfmadd on x86; the Swift forms above for portable). Same results
+    // everywhere, except `mulAdd`.
     /// acc + lo16(x) * lo16(w) + hi16(x) * hi16(w) per int32 lane, the halves as s16, exact.
     @inline(__always) static func dotPairs(_ acc: V32, _ x: V32, _ w: V32) -> V32 { acc &+ ((x &<< 16) &>> 16) &* ((w &<< 16) &>> 16) &+ (x &>> 16) &* (w &>> 16) }
     /// hi32 of the signed 64-bit products, lane by lane (`mulHigh`).
@@ -112,6 +113,10 @@ extension PortableKernels {
     /// [-128, 127] can be left to it), else by truncation (after a clamp).
     @inline(__always) static func narrowLanes(_ y: V32) -> V8 { rtg_narrow32to8(y) }
     static let saturatingNarrow = false
+    /// a + x * w on f32 lanes: one fused multiply-add (one rounding) where the variant has FMA, so
+    /// avx2 and vnni give the same bits; portable (any CPU, FMA or not) rounds the product and the
+    /// sum. The f32 depthwise convs' summation, which SPEC leaves to the runtime.
+    @inline(__always) static func mulAdd(_ a: VF, _ x: VF, _ w: VF) -> VF { a + x * w }
 
     /// 32 s8 at `p` as 32 s16 lanes (16 pairs), or when only `n` < 32 may be read, those and zeros.
     @inline(__always) static func load16x32(_ p: UnsafePointer<Int8>, _ n: Int) -> V32 {
@@ -138,10 +143,12 @@ extension PortableKernels {
         let sh = Int(d.strideHeight), sw = Int(d.strideWidth), dh = Int(d.dilationHeight), dw = Int(d.dilationWidth)
         let pt = Int(d.padTop), pl = Int(d.padLeft)
         let cPad = (c &+ 31) / 32 &* 32, total = h &* w &* c
+        // This call's channels (a run with one epilogue kind): stores past cEnd are cut at c only.
+        let cBegin = Int(d.channelBegin), cEnd = Int(d.channelEnd)
         let zx16 = Int32(truncatingIfNeeded: d.inputZeroPoint) & 0xFFFF
         let zx = V32(repeating: zx16 | (zx16 &<< 16))
         let q = DepthwiseEpilogue(mPos: d.mPos!, mNeg: d.mNeg!, sPos: d.sPos!, sNeg: d.sNeg!, tPos: d.tPos!, tNeg: d.tNeg!,
-                                  rPos: d.rPos!, rNeg: d.rNeg!, fast: d.fastRequant, zy: Int32(truncatingIfNeeded: d.outputZeroPoint),
+                                  rPos: d.rPos!, rNeg: d.rNeg!, rFolded: d.rFolded!, kind: d.fastRequant, zy: Int32(truncatingIfNeeded: d.outputZeroPoint),
                                   lo: Int32(truncatingIfNeeded: d.outputMin), hi: Int32(truncatingIfNeeded: d.outputMax))
         let input = d.input!, weights = UnsafeRawPointer(d.weights!), output = d.output!, bias = d.bias!, biasFull = d.biasFull!
         let tapStride = dw &* c, rowStride = dh &* w &* c
@@ -166,8 +173,8 @@ extension PortableKernels {
                     let first = (iy0 &* w &+ ox &* sw &- pl) &* c
                     if first &+ 3 &* sw &* c &+ lastTap &+ cPad <= total {
                         let out = output + (oy &* ow &+ ox) &* c
-                        var c0 = 0
-                        while c0 < c {
+                        var c0 = cBegin
+                        while c0 < cEnd {
                             let s = (lanes32(biasFull, c0), lanes32(biasFull, c0 &+ 16))
                             let r = quad.sum(s, first &+ c0, c0 &* 4)
                             q.store(r.0, r.1, out, c0, c); q.store(r.2, r.3, out + c, c0, c)
@@ -193,9 +200,9 @@ extension PortableKernels {
                 // channels below that is loaded whole at every tap (no partial loads, no calls
                 // that would spill the accumulators).
                 let room = total &- (first &+ (khHi &- khLo &- 1) &* rowStride &+ (kwHi &- kwLo &- 1) &* tapStride)
-                var c0 = 0
+                var c0 = cBegin
                 // 64 channels at a time (four accumulator chains), then 32.
-                while c &- c0 > 32 {
+                while cEnd &- c0 > 32 {
                     let x = first &+ c0, wo = firstWeights &+ c0 &* 4
                     let r: (V32, V32, V32, V32)
                     if c0 &+ 64 > room {
@@ -208,7 +215,7 @@ extension PortableKernels {
                     q.store(r.0, r.1, out, c0, c); q.store(r.2, r.3, out, c0 &+ 32, c)
                     c0 &+= 64
                 }
-                if c0 < c {
+                if c0 < cEnd {
                     let x = first &+ c0, wo = firstWeights &+ c0 &* 4
                     let r: (V32, V32)
                     if c0 &+ 32 > room {
@@ -314,8 +321,8 @@ extension PortableKernels {
     /// The CONV2D epilogue of 32 depthwise channels from their even and odd accumulators: (m, shift)
     /// by the sign of acc, requantize, clamp, then the bytes merged back into channel order.
     struct DepthwiseEpilogue {
-        let mPos, mNeg, sPos, sNeg, tPos, tNeg, rPos, rNeg: UnsafePointer<Int32>
-        let fast: Int64       // fastRequant: 0 64-bit, 1 32-bit, 2 32-bit without the sign select, 3 and z_y in r
+        let mPos, mNeg, sPos, sNeg, tPos, tNeg, rPos, rNeg, rFolded: UnsafePointer<Int32>
+        let kind: Int64       // of this call's channels (EpilogueColumns.kinds): 0 64-bit, 1 32-bit, 2 no sign select, 3 z_y in r
         let zy, lo, hi: Int32
         var clamps: Bool { !(saturatingNarrow && lo == -128 && hi == 127) }
         @inline(__always) func store(_ even: V32, _ odd: V32, _ out: UnsafeMutablePointer<Int8>, _ c0: Int, _ c: Int) {
@@ -330,17 +337,17 @@ extension PortableKernels {
             }
         }
         @inline(__always) func requantize(_ acc: V32, _ i: Int) -> V32 {
-            if fast == 3 {      // z_y is in the rounding term
-                let z = shiftLanes(mulHighLanes(acc, lanes32(mPos, i)) &+ lanes32(rPos, i), lanes32(tPos, i))
+            if kind == 3 {      // z_y is in the rounding term
+                let z = shiftLanes(mulHighLanes(acc, lanes32(mPos, i)) &+ lanes32(rFolded, i), lanes32(tPos, i))
                 return clamps ? clampLanes(z, lo, hi) : z
             }
-            if fast == 2 {
+            if kind == 2 {
                 let z = shiftLanes(mulHighLanes(acc, lanes32(mPos, i)) &+ lanes32(rPos, i), lanes32(tPos, i)) &+ V32(repeating: zy)
                 return clamps ? clampLanes(z, lo, hi) : z
             }
             let neg = acc &>> 31
             let m = (lanes32(mPos, i) & ~neg) | (lanes32(mNeg, i) & neg)
-            if fast != 0 {
+            if kind != 0 {
                 let t = (lanes32(tPos, i) & ~neg) | (lanes32(tNeg, i) & neg)
                 let r = (lanes32(rPos, i) & ~neg) | (lanes32(rNeg, i) & neg)
                 return requantizeHigh(acc, m, t, r, zy, lo, hi)
@@ -377,10 +384,10 @@ extension PortableKernels {
                 for _ in 0..<kw {
                     let wv = weights.loadUnaligned(fromByteOffset: wo, as: VF.self)
                     let xr = UnsafeRawPointer(input + off)
-                    a0 = a0 + xr.loadUnaligned(as: VF.self) * wv
-                    a1 = a1 + xr.loadUnaligned(fromByteOffset: pixelStride &* 4, as: VF.self) * wv
-                    a2 = a2 + xr.loadUnaligned(fromByteOffset: pixelStride &* 8, as: VF.self) * wv
-                    a3 = a3 + xr.loadUnaligned(fromByteOffset: pixelStride &* 12, as: VF.self) * wv
+                    a0 = mulAdd(a0, xr.loadUnaligned(as: VF.self), wv)
+                    a1 = mulAdd(a1, xr.loadUnaligned(fromByteOffset: pixelStride &* 4, as: VF.self), wv)
+                    a2 = mulAdd(a2, xr.loadUnaligned(fromByteOffset: pixelStride &* 8, as: VF.self), wv)
+                    a3 = mulAdd(a3, xr.loadUnaligned(fromByteOffset: pixelStride &* 12, as: VF.self), wv)
                     off &+= tapStride; wo &+= cPad &* 4
                 }
                 rowOff &+= rowStride
@@ -438,19 +445,19 @@ extension PortableKernels {
                             let wr = weights + wo
                             if blocks == 4 && total &- off >= 64 {
                                 let xr = UnsafeRawPointer(input + off)
-                                a0 = a0 + xr.loadUnaligned(as: VF.self) * wr.loadUnaligned(as: VF.self)
-                                a1 = a1 + xr.loadUnaligned(fromByteOffset: 64, as: VF.self) * wr.loadUnaligned(fromByteOffset: 64, as: VF.self)
-                                a2 = a2 + xr.loadUnaligned(fromByteOffset: 128, as: VF.self) * wr.loadUnaligned(fromByteOffset: 128, as: VF.self)
-                                a3 = a3 + xr.loadUnaligned(fromByteOffset: 192, as: VF.self) * wr.loadUnaligned(fromByteOffset: 192, as: VF.self)
+                                a0 = mulAdd(a0, xr.loadUnaligned(as: VF.self), wr.loadUnaligned(as: VF.self))
+                                a1 = mulAdd(a1, xr.loadUnaligned(fromByteOffset: 64, as: VF.self), wr.loadUnaligned(fromByteOffset: 64, as: VF.self))
+                                a2 = mulAdd(a2, xr.loadUnaligned(fromByteOffset: 128, as: VF.self), wr.loadUnaligned(fromByteOffset: 128, as: VF.self))
+                                a3 = mulAdd(a3, xr.loadUnaligned(fromByteOffset: 192, as: VF.self), wr.loadUnaligned(fromByteOffset: 192, as: VF.self))
                             } else {
-                                a0 = a0 + loadF(input + off, total &- off) * wr.loadUnaligned(as: VF.self)
+                                a0 = mulAdd(a0, loadF(input + off, total &- off), wr.loadUnaligned(as: VF.self))
                                 if blocks == 4 {
                                     var o = off &+ 16
-                                    a1 = a1 + loadF(input + o, total &- o) * wr.loadUnaligned(fromByteOffset: 64, as: VF.self)
+                                    a1 = mulAdd(a1, loadF(input + o, total &- o), wr.loadUnaligned(fromByteOffset: 64, as: VF.self))
                                     o &+= 16
-                                    a2 = a2 + loadF(input + o, total &- o) * wr.loadUnaligned(fromByteOffset: 128, as: VF.self)
+                                    a2 = mulAdd(a2, loadF(input + o, total &- o), wr.loadUnaligned(fromByteOffset: 128, as: VF.self))
                                     o &+= 16
-                                    a3 = a3 + loadF(input + o, total &- o) * wr.loadUnaligned(fromByteOffset: 192, as: VF.self)
+                                    a3 = mulAdd(a3, loadF(input + o, total &- o), wr.loadUnaligned(fromByteOffset: 192, as: VF.self))
                                 }
                             }
                             off &+= tapStride; wo &+= cPad &* 4

@@ -114,6 +114,7 @@ final class WinogradInt8: @unchecked Sendable {
     let inputZeroPoint: Int32
     let weights: UnsafeMutableRawPointer          // [16 positions][ocVectors][ICp / 2 quads][8 lanes][2 x s16]
     let columns: UnsafeMutablePointer<Int32>
+    let requantKinds: UnsafeMutablePointer<UInt8>   // EpilogueColumns.tileKinds
     let productArgs: UnsafeMutablePointer<rtg_conv_args>   // [slot][16 positions]
     let outputArgs: UnsafeMutablePointer<rtg_conv_args>
     var scratchBytes: Int { plan.scratchBytes }
@@ -141,17 +142,18 @@ final class WinogradInt8: @unchecked Sendable {
             }
         }
         let ocPad = P.ocVectors * lanes
-        let made = EpilogueColumns.make(groups: 1, groupChannels: g.outputChannels, paddedChannels: ocPad,
-                                        channels: g.outputChannels, requant: requant, outputZeroPoint: zy) { bias[$0] }
-        columns = made.0
+        columns = EpilogueColumns.make(groups: 1, groupChannels: g.outputChannels, paddedChannels: ocPad,
+                                       channels: g.outputChannels, requant: requant, outputZeroPoint: zy) { bias[$0] }
+        requantKinds = EpilogueColumns.tileKinds(EpilogueColumns.kinds(columns, groups: 1, rowsPerGroup: EpilogueColumns.rows,
+                                                                       paddedChannels: ocPad, lanes: lanes), groups: 1, vectors: P.ocVectors)
         productArgs = P.productArguments(g, weights: UnsafeRawPointer(weights))
         var o = rtg_conv_args()
         o.bias = UnsafePointer(columns)
         o.mPos = UnsafePointer(columns + ocPad); o.sPos = UnsafePointer(columns + 2 * ocPad)
         o.mNeg = UnsafePointer(columns + 3 * ocPad); o.sNeg = UnsafePointer(columns + 4 * ocPad)
         o.tPos = UnsafePointer(columns + 5 * ocPad); o.tNeg = UnsafePointer(columns + 6 * ocPad)
-        o.rPos = UnsafePointer(columns + 7 * ocPad); o.rNeg = UnsafePointer(columns + 8 * ocPad)
-        o.fastRequant = made.1
+        o.rPos = UnsafePointer(columns + 7 * ocPad); o.rNeg = UnsafePointer(columns + 8 * ocPad); o.rFolded = UnsafePointer(columns + 9 * ocPad)
+        o.requantKinds = UnsafePointer(requantKinds)
         o.outWidth = Int64(g.outputWidth); o.oc = Int64(g.outputChannels); o.ocVectors = Int64(P.ocVectors)
         o.outputStride = Int64(g.outputChannels)
         o.outputZeroPoint = Int64(zy); o.outputMin = Int64(outputMin); o.outputMax = Int64(outputMax)
@@ -159,7 +161,7 @@ final class WinogradInt8: @unchecked Sendable {
         outputArgs.initialize(to: o)
     }
 
-    deinit { weights.deallocate(); columns.deallocate(); productArgs.deallocate(); outputArgs.deallocate() }
+    deinit { weights.deallocate(); columns.deallocate(); requantKinds.deallocate(); productArgs.deallocate(); outputArgs.deallocate() }
 
     private var input: UnsafePointer<Int8>? = nil
     private var scratch: UnsafeMutableRawPointer? = nil

@@ -143,8 +143,9 @@ extension @NAME@Kernels {
         clampLanes(shiftLanes(mulHighLanes(acc, m) &+ r, t) &+ V32(repeating: z), lo, hi)
     }
 
-    // The variant's instructions for four lane operations (vpdpwssd / vpmaddwd, vpmuldq + blend,
-    // vpmaxsd + vpminsd, vpsravd on x86; the Swift forms above for portable). Same results everywhere.
+    // The variant's instructions for the lane operations (vpdpwssd / vpmaddwd, vpmuldq + blend,
+    // vpmaxsd + vpminsd, vpsravd, vfmadd on x86; the Swift forms above for portable). Same results
+    // everywhere, except `mulAdd`.
     /// acc + lo16(x) * lo16(w) + hi16(x) * hi16(w) per int32 lane, the halves as s16, exact.
     @inline(__always) static func dotPairs(_ acc: V32, _ x: V32, _ w: V32) -> V32 { @DOT_PAIRS@ }
     /// hi32 of the signed 64-bit products, lane by lane (`mulHigh`).
@@ -157,6 +158,10 @@ extension @NAME@Kernels {
     /// [-128, 127] can be left to it), else by truncation (after a clamp).
     @inline(__always) static func narrowLanes(_ y: V32) -> V8 { @NARROW@ }
     static let saturatingNarrow = @SATURATES@
+    /// a + x * w on f32 lanes: one fused multiply-add (one rounding) where the variant has FMA, so
+    /// avx2 and vnni give the same bits; portable (any CPU, FMA or not) rounds the product and the
+    /// sum. The f32 depthwise convs' summation, which SPEC leaves to the runtime.
+    @inline(__always) static func mulAdd(_ a: VF, _ x: VF, _ w: VF) -> VF { @MUL_ADD@ }
 
     /// 32 s8 at `p` as 32 s16 lanes (16 pairs), or when only `n` < 32 may be read, those and zeros.
     @inline(__always) static func load16x32(_ p: UnsafePointer<Int8>, _ n: Int) -> V32 {
@@ -183,10 +188,12 @@ extension @NAME@Kernels {
         let sh = Int(d.strideHeight), sw = Int(d.strideWidth), dh = Int(d.dilationHeight), dw = Int(d.dilationWidth)
         let pt = Int(d.padTop), pl = Int(d.padLeft)
         let cPad = (c &+ 31) / 32 &* 32, total = h &* w &* c
+        // This call's channels (a run with one epilogue kind): stores past cEnd are cut at c only.
+        let cBegin = Int(d.channelBegin), cEnd = Int(d.channelEnd)
         let zx16 = Int32(truncatingIfNeeded: d.inputZeroPoint) & 0xFFFF
         let zx = V32(repeating: zx16 | (zx16 &<< 16))
         let q = DepthwiseEpilogue(mPos: d.mPos!, mNeg: d.mNeg!, sPos: d.sPos!, sNeg: d.sNeg!, tPos: d.tPos!, tNeg: d.tNeg!,
-                                  rPos: d.rPos!, rNeg: d.rNeg!, fast: d.fastRequant, zy: Int32(truncatingIfNeeded: d.outputZeroPoint),
+                                  rPos: d.rPos!, rNeg: d.rNeg!, rFolded: d.rFolded!, kind: d.fastRequant, zy: Int32(truncatingIfNeeded: d.outputZeroPoint),
                                   lo: Int32(truncatingIfNeeded: d.outputMin), hi: Int32(truncatingIfNeeded: d.outputMax))
         let input = d.input!, weights = UnsafeRawPointer(d.weights!), output = d.output!, bias = d.bias!, biasFull = d.biasFull!
         let tapStride = dw &* c, rowStride = dh &* w &* c
@@ -211,8 +218,8 @@ extension @NAME@Kernels {
                     let first = (iy0 &* w &+ ox &* sw &- pl) &* c
                     if first &+ 3 &* sw &* c &+ lastTap &+ cPad <= total {
                         let out = output + (oy &* ow &+ ox) &* c
-                        var c0 = 0
-                        while c0 < c {
+                        var c0 = cBegin
+                        while c0 < cEnd {
                             let s = (lanes32(biasFull, c0), lanes32(biasFull, c0 &+ 16))
                             let r = quad.sum(s, first &+ c0, c0 &* 4)
                             q.store(r.0, r.1, out, c0, c); q.store(r.2, r.3, out + c, c0, c)
@@ -238,9 +245,9 @@ extension @NAME@Kernels {
                 // channels below that is loaded whole at every tap (no partial loads, no calls
                 // that would spill the accumulators).
                 let room = total &- (first &+ (khHi &- khLo &- 1) &* rowStride &+ (kwHi &- kwLo &- 1) &* tapStride)
-                var c0 = 0
+                var c0 = cBegin
                 // 64 channels at a time (four accumulator chains), then 32.
-                while c &- c0 > 32 {
+                while cEnd &- c0 > 32 {
                     let x = first &+ c0, wo = firstWeights &+ c0 &* 4
                     let r: (V32, V32, V32, V32)
                     if c0 &+ 64 > room {
@@ -253,7 +260,7 @@ extension @NAME@Kernels {
                     q.store(r.0, r.1, out, c0, c); q.store(r.2, r.3, out, c0 &+ 32, c)
                     c0 &+= 64
                 }
-                if c0 < c {
+                if c0 < cEnd {
                     let x = first &+ c0, wo = firstWeights &+ c0 &* 4
                     let r: (V32, V32)
                     if c0 &+ 32 > room {
@@ -359,8 +366,8 @@ extension @NAME@Kernels {
     /// The CONV2D epilogue of 32 depthwise channels from their even and odd accumulators: (m, shift)
     /// by the sign of acc, requantize, clamp, then the bytes merged back into channel order.
     struct DepthwiseEpilogue {
-        let mPos, mNeg, sPos, sNeg, tPos, tNeg, rPos, rNeg: UnsafePointer<Int32>
-        let fast: Int64       // fastRequant: 0 64-bit, 1 32-bit, 2 32-bit without the sign select, 3 and z_y in r
+        let mPos, mNeg, sPos, sNeg, tPos, tNeg, rPos, rNeg, rFolded: UnsafePointer<Int32>
+        let kind: Int64       // of this call's channels (EpilogueColumns.kinds): 0 64-bit, 1 32-bit, 2 no sign select, 3 z_y in r
         let zy, lo, hi: Int32
         var clamps: Bool { !(saturatingNarrow && lo == -128 && hi == 127) }
         @inline(__always) func store(_ even: V32, _ odd: V32, _ out: UnsafeMutablePointer<Int8>, _ c0: Int, _ c: Int) {
@@ -375,17 +382,17 @@ extension @NAME@Kernels {
             }
         }
         @inline(__always) func requantize(_ acc: V32, _ i: Int) -> V32 {
-            if fast == 3 {      // z_y is in the rounding term
-                let z = shiftLanes(mulHighLanes(acc, lanes32(mPos, i)) &+ lanes32(rPos, i), lanes32(tPos, i))
+            if kind == 3 {      // z_y is in the rounding term
+                let z = shiftLanes(mulHighLanes(acc, lanes32(mPos, i)) &+ lanes32(rFolded, i), lanes32(tPos, i))
                 return clamps ? clampLanes(z, lo, hi) : z
             }
-            if fast == 2 {
+            if kind == 2 {
                 let z = shiftLanes(mulHighLanes(acc, lanes32(mPos, i)) &+ lanes32(rPos, i), lanes32(tPos, i)) &+ V32(repeating: zy)
                 return clamps ? clampLanes(z, lo, hi) : z
             }
             let neg = acc &>> 31
             let m = (lanes32(mPos, i) & ~neg) | (lanes32(mNeg, i) & neg)
-            if fast != 0 {
+            if kind != 0 {
                 let t = (lanes32(tPos, i) & ~neg) | (lanes32(tNeg, i) & neg)
                 let r = (lanes32(rPos, i) & ~neg) | (lanes32(rNeg, i) & neg)
                 return requantizeHigh(acc, m, t, r, zy, lo, hi)
@@ -422,10 +429,10 @@ extension @NAME@Kernels {
                 for _ in 0..<kw {
                     let wv = weights.loadUnaligned(fromByteOffset: wo, as: VF.self)
                     let xr = UnsafeRawPointer(input + off)
-                    a0 = a0 + xr.loadUnaligned(as: VF.self) * wv
-                    a1 = a1 + xr.loadUnaligned(fromByteOffset: pixelStride &* 4, as: VF.self) * wv
-                    a2 = a2 + xr.loadUnaligned(fromByteOffset: pixelStride &* 8, as: VF.self) * wv
-                    a3 = a3 + xr.loadUnaligned(fromByteOffset: pixelStride &* 12, as: VF.self) * wv
+                    a0 = mulAdd(a0, xr.loadUnaligned(as: VF.self), wv)
+                    a1 = mulAdd(a1, xr.loadUnaligned(fromByteOffset: pixelStride &* 4, as: VF.self), wv)
+                    a2 = mulAdd(a2, xr.loadUnaligned(fromByteOffset: pixelStride &* 8, as: VF.self), wv)
+                    a3 = mulAdd(a3, xr.loadUnaligned(fromByteOffset: pixelStride &* 12, as: VF.self), wv)
                     off &+= tapStride; wo &+= cPad &* 4
                 }
                 rowOff &+= rowStride
@@ -483,19 +490,19 @@ extension @NAME@Kernels {
                             let wr = weights + wo
                             if blocks == 4 && total &- off >= 64 {
                                 let xr = UnsafeRawPointer(input + off)
-                                a0 = a0 + xr.loadUnaligned(as: VF.self) * wr.loadUnaligned(as: VF.self)
-                                a1 = a1 + xr.loadUnaligned(fromByteOffset: 64, as: VF.self) * wr.loadUnaligned(fromByteOffset: 64, as: VF.self)
-                                a2 = a2 + xr.loadUnaligned(fromByteOffset: 128, as: VF.self) * wr.loadUnaligned(fromByteOffset: 128, as: VF.self)
-                                a3 = a3 + xr.loadUnaligned(fromByteOffset: 192, as: VF.self) * wr.loadUnaligned(fromByteOffset: 192, as: VF.self)
+                                a0 = mulAdd(a0, xr.loadUnaligned(as: VF.self), wr.loadUnaligned(as: VF.self))
+                                a1 = mulAdd(a1, xr.loadUnaligned(fromByteOffset: 64, as: VF.self), wr.loadUnaligned(fromByteOffset: 64, as: VF.self))
+                                a2 = mulAdd(a2, xr.loadUnaligned(fromByteOffset: 128, as: VF.self), wr.loadUnaligned(fromByteOffset: 128, as: VF.self))
+                                a3 = mulAdd(a3, xr.loadUnaligned(fromByteOffset: 192, as: VF.self), wr.loadUnaligned(fromByteOffset: 192, as: VF.self))
                             } else {
-                                a0 = a0 + loadF(input + off, total &- off) * wr.loadUnaligned(as: VF.self)
+                                a0 = mulAdd(a0, loadF(input + off, total &- off), wr.loadUnaligned(as: VF.self))
                                 if blocks == 4 {
                                     var o = off &+ 16
-                                    a1 = a1 + loadF(input + o, total &- o) * wr.loadUnaligned(fromByteOffset: 64, as: VF.self)
+                                    a1 = mulAdd(a1, loadF(input + o, total &- o), wr.loadUnaligned(fromByteOffset: 64, as: VF.self))
                                     o &+= 16
-                                    a2 = a2 + loadF(input + o, total &- o) * wr.loadUnaligned(fromByteOffset: 128, as: VF.self)
+                                    a2 = mulAdd(a2, loadF(input + o, total &- o), wr.loadUnaligned(fromByteOffset: 128, as: VF.self))
                                     o &+= 16
-                                    a3 = a3 + loadF(input + o, total &- o) * wr.loadUnaligned(fromByteOffset: 192, as: VF.self)
+                                    a3 = mulAdd(a3, loadF(input + o, total &- o), wr.loadUnaligned(fromByteOffset: 192, as: VF.self))
                                 }
                             }
                             off &+= tapStride; wo &+= cPad &* 4
@@ -785,16 +792,19 @@ public enum {name}Kernels {{
     /// pointer would be loaded (and nil-checked) again at every store.
     struct Epilogue {{
         let mPos, sPos, mNeg, sNeg, tPos, tNeg, rPos, rNeg: UnsafePointer<Int32>   // every int8 conv has its columns
-        let fast: Int64
+        let rFolded: UnsafePointer<Int32>
+        var kind: UInt8       // the lowest of the tile's vectors' kinds (EpilogueColumns.kinds)
         let output: UnsafeMutablePointer<Int8>?, raw: UnsafeMutablePointer<Int32>?
         let oc, ocVectors, outputStride: Int
         let zy, lo, hi: Int64
         let zyLanes, loLanes, hiLanes: Acc
         let clamps: Bool      // false when the narrowing's saturation is the clamp (lo -128, hi 127, vnni)
-        @inline(__always) init(_ a: UnsafePointer<rtg_conv_args>) {{
+        /// For the vectors [v, v + 2^widthLog2) of a tile (EpilogueColumns.tileKinds).
+        @inline(__always) init(_ a: UnsafePointer<rtg_conv_args>, _ v: Int, widthLog2: Int) {{
             let d = a.pointee
             mPos = d.mPos!; sPos = d.sPos!; mNeg = d.mNeg!; sNeg = d.sNeg!; tPos = d.tPos!; tNeg = d.tNeg!; rPos = d.rPos!; rNeg = d.rNeg!
-            fast = d.fastRequant; output = d.output; raw = d.raw
+            rFolded = d.rFolded!; output = d.output; raw = d.raw
+            kind = d.requantKinds![widthLog2 &* Int(d.ocVectors) &+ v]
             oc = Int(d.oc); ocVectors = Int(d.ocVectors); outputStride = Int(d.outputStride)
             zy = d.outputZeroPoint; lo = d.outputMin; hi = d.outputMax
             zyLanes = Acc(repeating: Int32(truncatingIfNeeded: zy))
@@ -822,16 +832,16 @@ public enum {name}Kernels {{
     /// The same result with 32-bit lanes after one 32 x 32 -> 64 multiply per lane, exact when
     /// shift = 32 + t with t >= 1: (P + 2^(s-1)) >> s == (hi32(P) + 2^(t-1)) >> t, since 2^(s-1)
     /// has no low 32 bits and floor division nests; |hi32(P)| < 2^30, so nothing overflows.
-    /// fastRequant 2: one (m, t, r) for both signs (no leaky ReLU), no select; 3: moreover z_y is
-    /// in r (EpilogueColumns), no add.
+    /// Kind 2: one (m, t, r) for both signs (no leaky ReLU), no select; 3: moreover z_y is in r
+    /// (EpilogueColumns.kinds), no add.
     @inline(__always) static func requantizeFast(_ acc: Acc, _ e: Epilogue, _ oc0: Int) -> {bytes_} {{
-        if e.fast == 3 {{
-            let z = {srav}({mulhi}(acc, load(e.mPos, oc0)) &+ load(e.rPos, oc0), load(e.tPos, oc0))
+        if e.kind == 3 {{
+            let z = {srav}({mulhi}(acc, load(e.mPos, oc0)) &+ load(e.rFolded, oc0), load(e.tPos, oc0))
             let y = e.clamps ? {clamp}(z, e.loLanes, e.hiLanes) : z
             return {narrow}
         }}
         let m, t, rnd: Acc
-        if e.fast == 2 {{
+        if e.kind == 2 {{
             m = load(e.mPos, oc0); t = load(e.tPos, oc0); rnd = load(e.rPos, oc0)
         }} else {{
             let neg = acc &>> 31
@@ -866,7 +876,7 @@ public enum {name}Kernels {{
 
     @inline(__always) static func storeRequantized(_ c: Acc, _ e: Epilogue, _ p: Int, _ v: Int) {{
         let oc0 = v &* lanes
-        let y = e.fast != 0 ? requantizeFast(c, e, oc0) : requantize(c, e, oc0)
+        let y = e.kind != 0 ? requantizeFast(c, e, oc0) : requantize(c, e, oc0)
         let oc = e.oc
         let out = e.output! + (p &* e.outputStride &+ oc0)
         if oc &- oc0 >= lanes {{
@@ -1067,11 +1077,12 @@ extension {name}Kernels {{
     public static func winogradOutput(_ a: UnsafePointer<rtg_conv_args>, _ m: UnsafePointer<Int32>, positionStride: Int,
                                       outHeight: Int, tilesWide: Int, tileBegin: Int, tiles: Int) {{
         let outWidth = Int(a.pointee.outWidth), vectors = Int(a.pointee.ocVectors), stride = vectors * lanes
-        let e = Epilogue(a)
+        var e = Epilogue(a, 0, widthLog2: 0)
         for t in 0..<tiles {{
             let (th, tw) = (tileBegin + t).quotientAndRemainder(dividingBy: tilesWide)
             let oh = 2 * th, ow = 2 * tw
             for v in 0..<vectors {{
+                e.kind = a.pointee.requantKinds![v]
                 let base = m + t * stride + v * lanes
                 // A^T per row of the 4 x 4 products, then per column: s0 = m0 + m1 + m2, s1 = m1 - m2 - m3
                 @inline(__always) func fold(_ r: Int) -> (Acc, Acc) {{
@@ -1111,7 +1122,7 @@ def tile(mr, nr, lanes, vec_bytes, f=""):
     L.extend(origins("        ", mr))
     L.append("        var w = a.pointee.weights! + v * vb")
     if f == "":
-        L.append("        let e = Epilogue(a)")
+        L.append(f"        let e = Epilogue(a, v, widthLog2: {nr.bit_length() - 1})")
     if f in ("W", "WF"):    # Winograd products: the bias comes after the output transform
         for i in range(mr):
             L.append("        " + "; ".join(f"var c{i}_{j} = Acc()" for j in range(nr)))
@@ -1170,7 +1181,7 @@ def gtile(mr, lanes, vec_bytes):
     L.append("            " + "; ".join(f"x{i} += rowAdvance" for i in range(mr)))
     L.append("        }")
     fn = "store" if mr == 1 else "storeRequantized"
-    L.append("        let e = Epilogue(a)")
+    L.append("        let e = Epilogue(a, v, widthLog2: 0)")
     L.append("        " + "; ".join(f"{fn}(c{i}, e, p + {i}, v)" for i in range(mr)))
     L.append("    }")
     return "\n".join(L) + "\n"
@@ -1199,18 +1210,23 @@ SIMD_LANE_OPS = {
     "VNNI": dict(DOT_PAIRS="rtg_dpwssd(acc, x, w)", MUL_HIGH="rtg_mulhi16(a, b)",
                  CLAMP="rtg_clamp16(y, V32(repeating: lo), V32(repeating: hi))", SHIFT="rtg_srav16(a, t)",
                  NARROW="rtg_narrow_sat(y)", SATURATES="true",
-                 REQUANT64="rtg_requant64_16(acc, m, s, Int32(truncatingIfNeeded: z), Int32(truncatingIfNeeded: lo), Int32(truncatingIfNeeded: hi))"),
+                 REQUANT64="rtg_requant64_16(acc, m, s, Int32(truncatingIfNeeded: z), Int32(truncatingIfNeeded: lo), Int32(truncatingIfNeeded: hi))",
+                 MUL_ADD="unsafeBitCast(rtg_fmadd16(unsafeBitCast(a, to: V32.self), unsafeBitCast(x, to: V32.self), "
+                         "unsafeBitCast(w, to: V32.self)), to: VF.self)"),
     "AVX2": dict(
         DOT_PAIRS="acc &+ V32(lowHalf: rtg_madd16(x.lowHalf, w.lowHalf), highHalf: rtg_madd16(x.highHalf, w.highHalf))",
         MUL_HIGH="V32(lowHalf: rtg_mulhi8(a.lowHalf, b.lowHalf), highHalf: rtg_mulhi8(a.highHalf, b.highHalf))",
         CLAMP="V32(lowHalf: rtg_clamp8(y.lowHalf, .init(repeating: lo), .init(repeating: hi)), "
               "highHalf: rtg_clamp8(y.highHalf, .init(repeating: lo), .init(repeating: hi)))",
         SHIFT="V32(lowHalf: rtg_srav8(a.lowHalf, t.lowHalf), highHalf: rtg_srav8(a.highHalf, t.highHalf))",
-        NARROW="rtg_narrow32to8(y)", SATURATES="false", REQUANT64="requantize64(acc, m, s, z, lo, hi)"),
+        NARROW="rtg_narrow32to8(y)", SATURATES="false", REQUANT64="requantize64(acc, m, s, z, lo, hi)",
+        MUL_ADD="let i = SIMD8<Int32>.self, f = SIMD8<Float>.self; "
+                "return VF(lowHalf: unsafeBitCast(rtg_fmadd8(unsafeBitCast(a.lowHalf, to: i), unsafeBitCast(x.lowHalf, to: i), unsafeBitCast(w.lowHalf, to: i)), to: f), "
+                "highHalf: unsafeBitCast(rtg_fmadd8(unsafeBitCast(a.highHalf, to: i), unsafeBitCast(x.highHalf, to: i), unsafeBitCast(w.highHalf, to: i)), to: f))"),
     "Portable": dict(
         DOT_PAIRS="acc &+ ((x &<< 16) &>> 16) &* ((w &<< 16) &>> 16) &+ (x &>> 16) &* (w &>> 16)",
         MUL_HIGH="mulHigh(a, b)", CLAMP="clamp32(y, lo, hi)", SHIFT="a &>> t", NARROW="rtg_narrow32to8(y)", SATURATES="false",
-        REQUANT64="requantize64(acc, m, s, z, lo, hi)"),
+        REQUANT64="requantize64(acc, m, s, z, lo, hi)", MUL_ADD="a + x * w"),
 }
 
 

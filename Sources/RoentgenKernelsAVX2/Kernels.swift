@@ -107,7 +107,7 @@ public enum AVX2Kernels {
             }
             x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance
         }
-        let e = Epilogue(a)
+        let e = Epilogue(a, v, widthLog2: 0)
         storeRequantized(c0, e, p + 0, v); storeRequantized(c1, e, p + 1, v); storeRequantized(c2, e, p + 2, v); storeRequantized(c3, e, p + 3, v); storeRequantized(c4, e, p + 4, v); storeRequantized(c5, e, p + 5, v)
     }
 
@@ -134,7 +134,7 @@ public enum AVX2Kernels {
             }
             x0 += rowAdvance
         }
-        let e = Epilogue(a)
+        let e = Epilogue(a, v, widthLog2: 0)
         store(c0, e, p + 0, v)
     }
 
@@ -237,16 +237,19 @@ public enum AVX2Kernels {
     /// pointer would be loaded (and nil-checked) again at every store.
     struct Epilogue {
         let mPos, sPos, mNeg, sNeg, tPos, tNeg, rPos, rNeg: UnsafePointer<Int32>   // every int8 conv has its columns
-        let fast: Int64
+        let rFolded: UnsafePointer<Int32>
+        var kind: UInt8       // the lowest of the tile's vectors' kinds (EpilogueColumns.kinds)
         let output: UnsafeMutablePointer<Int8>?, raw: UnsafeMutablePointer<Int32>?
         let oc, ocVectors, outputStride: Int
         let zy, lo, hi: Int64
         let zyLanes, loLanes, hiLanes: Acc
         let clamps: Bool      // false when the narrowing's saturation is the clamp (lo -128, hi 127, vnni)
-        @inline(__always) init(_ a: UnsafePointer<rtg_conv_args>) {
+        /// For the vectors [v, v + 2^widthLog2) of a tile (EpilogueColumns.tileKinds).
+        @inline(__always) init(_ a: UnsafePointer<rtg_conv_args>, _ v: Int, widthLog2: Int) {
             let d = a.pointee
             mPos = d.mPos!; sPos = d.sPos!; mNeg = d.mNeg!; sNeg = d.sNeg!; tPos = d.tPos!; tNeg = d.tNeg!; rPos = d.rPos!; rNeg = d.rNeg!
-            fast = d.fastRequant; output = d.output; raw = d.raw
+            rFolded = d.rFolded!; output = d.output; raw = d.raw
+            kind = d.requantKinds![widthLog2 &* Int(d.ocVectors) &+ v]
             oc = Int(d.oc); ocVectors = Int(d.ocVectors); outputStride = Int(d.outputStride)
             zy = d.outputZeroPoint; lo = d.outputMin; hi = d.outputMax
             zyLanes = Acc(repeating: Int32(truncatingIfNeeded: zy))
@@ -274,16 +277,16 @@ public enum AVX2Kernels {
     /// The same result with 32-bit lanes after one 32 x 32 -> 64 multiply per lane, exact when
     /// shift = 32 + t with t >= 1: (P + 2^(s-1)) >> s == (hi32(P) + 2^(t-1)) >> t, since 2^(s-1)
     /// has no low 32 bits and floor division nests; |hi32(P)| < 2^30, so nothing overflows.
-    /// fastRequant 2: one (m, t, r) for both signs (no leaky ReLU), no select; 3: moreover z_y is
-    /// in r (EpilogueColumns), no add.
+    /// Kind 2: one (m, t, r) for both signs (no leaky ReLU), no select; 3: moreover z_y is in r
+    /// (EpilogueColumns.kinds), no add.
     @inline(__always) static func requantizeFast(_ acc: Acc, _ e: Epilogue, _ oc0: Int) -> SIMD8<Int8> {
-        if e.fast == 3 {
-            let z = rtg_srav8(rtg_mulhi8(acc, load(e.mPos, oc0)) &+ load(e.rPos, oc0), load(e.tPos, oc0))
+        if e.kind == 3 {
+            let z = rtg_srav8(rtg_mulhi8(acc, load(e.mPos, oc0)) &+ load(e.rFolded, oc0), load(e.tPos, oc0))
             let y = e.clamps ? rtg_clamp8(z, e.loLanes, e.hiLanes) : z
             return rtg_narrow32to8x8(y)
         }
         let m, t, rnd: Acc
-        if e.fast == 2 {
+        if e.kind == 2 {
             m = load(e.mPos, oc0); t = load(e.tPos, oc0); rnd = load(e.rPos, oc0)
         } else {
             let neg = acc &>> 31
@@ -318,7 +321,7 @@ public enum AVX2Kernels {
 
     @inline(__always) static func storeRequantized(_ c: Acc, _ e: Epilogue, _ p: Int, _ v: Int) {
         let oc0 = v &* lanes
-        let y = e.fast != 0 ? requantizeFast(c, e, oc0) : requantize(c, e, oc0)
+        let y = e.kind != 0 ? requantizeFast(c, e, oc0) : requantize(c, e, oc0)
         let oc = e.oc
         let out = e.output! + (p &* e.outputStride &+ oc0)
         if oc &- oc0 >= lanes {
@@ -336,7 +339,7 @@ public enum AVX2Kernels {
         var x0 = origin(a, oh, ow)
         step(a, &oh, &ow); var x1 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
-        let e = Epilogue(a)
+        let e = Epilogue(a, v, widthLog2: 2)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
         let bias2 = load(a.pointee.bias!, (v + 2) * lanes)
@@ -375,7 +378,7 @@ public enum AVX2Kernels {
         step(a, &oh, &ow); var x3 = origin(a, oh, ow)
         step(a, &oh, &ow); var x4 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
-        let e = Epilogue(a)
+        let e = Epilogue(a, v, widthLog2: 1)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
         var c0_0 = bias0; var c0_1 = bias1
@@ -427,7 +430,7 @@ public enum AVX2Kernels {
         step(a, &oh, &ow); var x8 = origin(a, oh, ow)
         step(a, &oh, &ow); var x9 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
-        let e = Epilogue(a)
+        let e = Epilogue(a, v, widthLog2: 0)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         var c0_0 = bias0
         var c1_0 = bias0
@@ -488,7 +491,7 @@ public enum AVX2Kernels {
         let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
         var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
-        let e = Epilogue(a)
+        let e = Epilogue(a, v, widthLog2: 2)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
         let bias2 = load(a.pointee.bias!, (v + 2) * lanes)
@@ -519,7 +522,7 @@ public enum AVX2Kernels {
         let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
         var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
-        let e = Epilogue(a)
+        let e = Epilogue(a, v, widthLog2: 1)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
         var c0_0 = bias0; var c0_1 = bias1
@@ -546,7 +549,7 @@ public enum AVX2Kernels {
         let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
         var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
-        let e = Epilogue(a)
+        let e = Epilogue(a, v, widthLog2: 0)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         var c0_0 = bias0
         for _ in 0..<kh {
@@ -1419,11 +1422,12 @@ extension AVX2Kernels {
     public static func winogradOutput(_ a: UnsafePointer<rtg_conv_args>, _ m: UnsafePointer<Int32>, positionStride: Int,
                                       outHeight: Int, tilesWide: Int, tileBegin: Int, tiles: Int) {
         let outWidth = Int(a.pointee.outWidth), vectors = Int(a.pointee.ocVectors), stride = vectors * lanes
-        let e = Epilogue(a)
+        var e = Epilogue(a, 0, widthLog2: 0)
         for t in 0..<tiles {
             let (th, tw) = (tileBegin + t).quotientAndRemainder(dividingBy: tilesWide)
             let oh = 2 * th, ow = 2 * tw
             for v in 0..<vectors {
+                e.kind = a.pointee.requantKinds![v]
                 let base = m + t * stride + v * lanes
                 // A^T per row of the 4 x 4 products, then per column: s0 = m0 + m1 + m2, s1 = m1 - m2 - m3
                 @inline(__always) func fold(_ r: Int) -> (Acc, Acc) {
@@ -1539,8 +1543,9 @@ extension AVX2Kernels {
         clampLanes(shiftLanes(mulHighLanes(acc, m) &+ r, t) &+ V32(repeating: z), lo, hi)
     }
 
-    // The variant's instructions for four lane operations (vpdpwssd / vpmaddwd, vpmuldq + blend,
-    // vpmaxsd + vpminsd, vpsravd on x86; the Swift forms above for portable). Same results everywhere.
+    // The variant's instructions for the lane operations (vpdpwssd / vpmaddwd, vpmuldq + blend,
+    // vpmaxsd + vpminsd, vpsravd, vfmadd on x86; the Swift forms above for portable). Same results
+    // everywhere, except `mulAdd`.
     /// acc + lo16(x) * lo16(w) + hi16(x) * hi16(w) per int32 lane, the halves as s16, exact.
     @inline(__always) static func dotPairs(_ acc: V32, _ x: V32, _ w: V32) -> V32 { acc &+ V32(lowHalf: rtg_madd16(x.lowHalf, w.lowHalf), highHalf: rtg_madd16(x.highHalf, w.highHalf)) }
     /// hi32 of the signed 64-bit products, lane by lane (`mulHigh`).
@@ -1553,6 +1558,10 @@ extension AVX2Kernels {
     /// [-128, 127] can be left to it), else by truncation (after a clamp).
     @inline(__always) static func narrowLanes(_ y: V32) -> V8 { rtg_narrow32to8(y) }
     static let saturatingNarrow = false
+    /// a + x * w on f32 lanes: one fused multiply-add (one rounding) where the variant has FMA, so
+    /// avx2 and vnni give the same bits; portable (any CPU, FMA or not) rounds the product and the
+    /// sum. The f32 depthwise convs' summation, which SPEC leaves to the runtime.
+    @inline(__always) static func mulAdd(_ a: VF, _ x: VF, _ w: VF) -> VF { let i = SIMD8<Int32>.self, f = SIMD8<Float>.self; return VF(lowHalf: unsafeBitCast(rtg_fmadd8(unsafeBitCast(a.lowHalf, to: i), unsafeBitCast(x.lowHalf, to: i), unsafeBitCast(w.lowHalf, to: i)), to: f), highHalf: unsafeBitCast(rtg_fmadd8(unsafeBitCast(a.highHalf, to: i), unsafeBitCast(x.highHalf, to: i), unsafeBitCast(w.highHalf, to: i)), to: f)) }
 
     /// 32 s8 at `p` as 32 s16 lanes (16 pairs), or when only `n` < 32 may be read, those and zeros.
     @inline(__always) static func load16x32(_ p: UnsafePointer<Int8>, _ n: Int) -> V32 {
@@ -1579,10 +1588,12 @@ extension AVX2Kernels {
         let sh = Int(d.strideHeight), sw = Int(d.strideWidth), dh = Int(d.dilationHeight), dw = Int(d.dilationWidth)
         let pt = Int(d.padTop), pl = Int(d.padLeft)
         let cPad = (c &+ 31) / 32 &* 32, total = h &* w &* c
+        // This call's channels (a run with one epilogue kind): stores past cEnd are cut at c only.
+        let cBegin = Int(d.channelBegin), cEnd = Int(d.channelEnd)
         let zx16 = Int32(truncatingIfNeeded: d.inputZeroPoint) & 0xFFFF
         let zx = V32(repeating: zx16 | (zx16 &<< 16))
         let q = DepthwiseEpilogue(mPos: d.mPos!, mNeg: d.mNeg!, sPos: d.sPos!, sNeg: d.sNeg!, tPos: d.tPos!, tNeg: d.tNeg!,
-                                  rPos: d.rPos!, rNeg: d.rNeg!, fast: d.fastRequant, zy: Int32(truncatingIfNeeded: d.outputZeroPoint),
+                                  rPos: d.rPos!, rNeg: d.rNeg!, rFolded: d.rFolded!, kind: d.fastRequant, zy: Int32(truncatingIfNeeded: d.outputZeroPoint),
                                   lo: Int32(truncatingIfNeeded: d.outputMin), hi: Int32(truncatingIfNeeded: d.outputMax))
         let input = d.input!, weights = UnsafeRawPointer(d.weights!), output = d.output!, bias = d.bias!, biasFull = d.biasFull!
         let tapStride = dw &* c, rowStride = dh &* w &* c
@@ -1607,8 +1618,8 @@ extension AVX2Kernels {
                     let first = (iy0 &* w &+ ox &* sw &- pl) &* c
                     if first &+ 3 &* sw &* c &+ lastTap &+ cPad <= total {
                         let out = output + (oy &* ow &+ ox) &* c
-                        var c0 = 0
-                        while c0 < c {
+                        var c0 = cBegin
+                        while c0 < cEnd {
                             let s = (lanes32(biasFull, c0), lanes32(biasFull, c0 &+ 16))
                             let r = quad.sum(s, first &+ c0, c0 &* 4)
                             q.store(r.0, r.1, out, c0, c); q.store(r.2, r.3, out + c, c0, c)
@@ -1634,9 +1645,9 @@ extension AVX2Kernels {
                 // channels below that is loaded whole at every tap (no partial loads, no calls
                 // that would spill the accumulators).
                 let room = total &- (first &+ (khHi &- khLo &- 1) &* rowStride &+ (kwHi &- kwLo &- 1) &* tapStride)
-                var c0 = 0
+                var c0 = cBegin
                 // 64 channels at a time (four accumulator chains), then 32.
-                while c &- c0 > 32 {
+                while cEnd &- c0 > 32 {
                     let x = first &+ c0, wo = firstWeights &+ c0 &* 4
                     let r: (V32, V32, V32, V32)
                     if c0 &+ 64 > room {
@@ -1649,7 +1660,7 @@ extension AVX2Kernels {
                     q.store(r.0, r.1, out, c0, c); q.store(r.2, r.3, out, c0 &+ 32, c)
                     c0 &+= 64
                 }
-                if c0 < c {
+                if c0 < cEnd {
                     let x = first &+ c0, wo = firstWeights &+ c0 &* 4
                     let r: (V32, V32)
                     if c0 &+ 32 > room {
@@ -1755,8 +1766,8 @@ extension AVX2Kernels {
     /// The CONV2D epilogue of 32 depthwise channels from their even and odd accumulators: (m, shift)
     /// by the sign of acc, requantize, clamp, then the bytes merged back into channel order.
     struct DepthwiseEpilogue {
-        let mPos, mNeg, sPos, sNeg, tPos, tNeg, rPos, rNeg: UnsafePointer<Int32>
-        let fast: Int64       // fastRequant: 0 64-bit, 1 32-bit, 2 32-bit without the sign select, 3 and z_y in r
+        let mPos, mNeg, sPos, sNeg, tPos, tNeg, rPos, rNeg, rFolded: UnsafePointer<Int32>
+        let kind: Int64       // of this call's channels (EpilogueColumns.kinds): 0 64-bit, 1 32-bit, 2 no sign select, 3 z_y in r
         let zy, lo, hi: Int32
         var clamps: Bool { !(saturatingNarrow && lo == -128 && hi == 127) }
         @inline(__always) func store(_ even: V32, _ odd: V32, _ out: UnsafeMutablePointer<Int8>, _ c0: Int, _ c: Int) {
@@ -1771,17 +1782,17 @@ extension AVX2Kernels {
             }
         }
         @inline(__always) func requantize(_ acc: V32, _ i: Int) -> V32 {
-            if fast == 3 {      // z_y is in the rounding term
-                let z = shiftLanes(mulHighLanes(acc, lanes32(mPos, i)) &+ lanes32(rPos, i), lanes32(tPos, i))
+            if kind == 3 {      // z_y is in the rounding term
+                let z = shiftLanes(mulHighLanes(acc, lanes32(mPos, i)) &+ lanes32(rFolded, i), lanes32(tPos, i))
                 return clamps ? clampLanes(z, lo, hi) : z
             }
-            if fast == 2 {
+            if kind == 2 {
                 let z = shiftLanes(mulHighLanes(acc, lanes32(mPos, i)) &+ lanes32(rPos, i), lanes32(tPos, i)) &+ V32(repeating: zy)
                 return clamps ? clampLanes(z, lo, hi) : z
             }
             let neg = acc &>> 31
             let m = (lanes32(mPos, i) & ~neg) | (lanes32(mNeg, i) & neg)
-            if fast != 0 {
+            if kind != 0 {
                 let t = (lanes32(tPos, i) & ~neg) | (lanes32(tNeg, i) & neg)
                 let r = (lanes32(rPos, i) & ~neg) | (lanes32(rNeg, i) & neg)
                 return requantizeHigh(acc, m, t, r, zy, lo, hi)
@@ -1818,10 +1829,10 @@ extension AVX2Kernels {
                 for _ in 0..<kw {
                     let wv = weights.loadUnaligned(fromByteOffset: wo, as: VF.self)
                     let xr = UnsafeRawPointer(input + off)
-                    a0 = a0 + xr.loadUnaligned(as: VF.self) * wv
-                    a1 = a1 + xr.loadUnaligned(fromByteOffset: pixelStride &* 4, as: VF.self) * wv
-                    a2 = a2 + xr.loadUnaligned(fromByteOffset: pixelStride &* 8, as: VF.self) * wv
-                    a3 = a3 + xr.loadUnaligned(fromByteOffset: pixelStride &* 12, as: VF.self) * wv
+                    a0 = mulAdd(a0, xr.loadUnaligned(as: VF.self), wv)
+                    a1 = mulAdd(a1, xr.loadUnaligned(fromByteOffset: pixelStride &* 4, as: VF.self), wv)
+                    a2 = mulAdd(a2, xr.loadUnaligned(fromByteOffset: pixelStride &* 8, as: VF.self), wv)
+                    a3 = mulAdd(a3, xr.loadUnaligned(fromByteOffset: pixelStride &* 12, as: VF.self), wv)
                     off &+= tapStride; wo &+= cPad &* 4
                 }
                 rowOff &+= rowStride
@@ -1879,19 +1890,19 @@ extension AVX2Kernels {
                             let wr = weights + wo
                             if blocks == 4 && total &- off >= 64 {
                                 let xr = UnsafeRawPointer(input + off)
-                                a0 = a0 + xr.loadUnaligned(as: VF.self) * wr.loadUnaligned(as: VF.self)
-                                a1 = a1 + xr.loadUnaligned(fromByteOffset: 64, as: VF.self) * wr.loadUnaligned(fromByteOffset: 64, as: VF.self)
-                                a2 = a2 + xr.loadUnaligned(fromByteOffset: 128, as: VF.self) * wr.loadUnaligned(fromByteOffset: 128, as: VF.self)
-                                a3 = a3 + xr.loadUnaligned(fromByteOffset: 192, as: VF.self) * wr.loadUnaligned(fromByteOffset: 192, as: VF.self)
+                                a0 = mulAdd(a0, xr.loadUnaligned(as: VF.self), wr.loadUnaligned(as: VF.self))
+                                a1 = mulAdd(a1, xr.loadUnaligned(fromByteOffset: 64, as: VF.self), wr.loadUnaligned(fromByteOffset: 64, as: VF.self))
+                                a2 = mulAdd(a2, xr.loadUnaligned(fromByteOffset: 128, as: VF.self), wr.loadUnaligned(fromByteOffset: 128, as: VF.self))
+                                a3 = mulAdd(a3, xr.loadUnaligned(fromByteOffset: 192, as: VF.self), wr.loadUnaligned(fromByteOffset: 192, as: VF.self))
                             } else {
-                                a0 = a0 + loadF(input + off, total &- off) * wr.loadUnaligned(as: VF.self)
+                                a0 = mulAdd(a0, loadF(input + off, total &- off), wr.loadUnaligned(as: VF.self))
                                 if blocks == 4 {
                                     var o = off &+ 16
-                                    a1 = a1 + loadF(input + o, total &- o) * wr.loadUnaligned(fromByteOffset: 64, as: VF.self)
+                                    a1 = mulAdd(a1, loadF(input + o, total &- o), wr.loadUnaligned(fromByteOffset: 64, as: VF.self))
                                     o &+= 16
-                                    a2 = a2 + loadF(input + o, total &- o) * wr.loadUnaligned(fromByteOffset: 128, as: VF.self)
+                                    a2 = mulAdd(a2, loadF(input + o, total &- o), wr.loadUnaligned(fromByteOffset: 128, as: VF.self))
                                     o &+= 16
-                                    a3 = a3 + loadF(input + o, total &- o) * wr.loadUnaligned(fromByteOffset: 192, as: VF.self)
+                                    a3 = mulAdd(a3, loadF(input + o, total &- o), wr.loadUnaligned(fromByteOffset: 192, as: VF.self))
                                 }
                             }
                             off &+= tapStride; wo &+= cPad &* 4

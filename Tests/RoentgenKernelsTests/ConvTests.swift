@@ -257,7 +257,34 @@ struct ConvCase: CustomStringConvertible {
         c.check()
     }
 
-    /// z_y in the rounding term (fastRequant 3): taken for symmetric layers whose every t = shift - 32
+    /// The epilogue is chosen per vector (tiles) or per run of 32 channels (depthwise): channels 0-7
+    /// with M >= 1/4 (shift < 33, the 64-bit form) and one near-dead channel (t > 22) leave the
+    /// others on the 32-bit form with z_y in the rounding term, and every kernel equals the twin.
+    @Test(arguments: [1, 72])
+    func epiloguePerVector(_ groups: Int) {
+        var r = SplitMix64(seed: UInt64(groups))
+        let g = Conv2DGeometry(inputHeight: 11, inputWidth: 11, inputChannels: 72, outputHeight: 11, outputWidth: 11, outputChannels: 72,
+                               kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1,
+                               padTop: 1, padLeft: 1, padBottom: 1, padRight: 1, groups: groups)
+        var rq = [Int32]()
+        for o in 0..<72 {
+            let (m, shift) = r.realisticPair(o < 8 ? 0.4 : o == 37 ? 3e-8 : 0.002 * Double(1 + o % 3))
+            rq += [m, shift, m, shift]
+        }
+        #expect(rq[1] < 33 && rq[37 * 4 + 1] - 32 > 22)
+        var c = ConvCase(g: g, x: r.int8s(g.inputCount), w: r.weights(g.weightCount),
+                         b: (0..<72).map { _ in Int32(r.int(-2000...2000)) }, rq: rq, zx: -7, zy: 11, lo: -128, hi: 127, seed: 3)
+        c.check()
+        c.lo = -90; c.hi = 100
+        c.check()
+        for variant in supportedVariants where variant != .portable {
+            let conv = Conv2DInt8(geometry: g, weights: c.w, bias: c.b, requant: rq, inputZeroPoint: -7, outputZeroPoint: 11, variant: variant)
+            guard let kinds = conv.requantKinds else { continue }
+            #expect(kinds.contains(0) && kinds.contains(2) && kinds.contains(3), "\(variant) groups \(groups): kinds \(kinds)")
+        }
+    }
+
+    /// z_y in the rounding term (epilogue kind 3): taken for symmetric layers whose every t = shift - 32
     /// is <= 22, not for t = 23 or a leaky slope; the tiles and the depthwise kernel equal the twin
     /// either way, at the z_y extremes.
     @Test(arguments: [(-128, 0.003, false), (127, 0.003, false), (-128, 3e-8, false), (127, 3e-8, false), (5, 0.003, true)])
@@ -273,7 +300,7 @@ struct ConvCase: CustomStringConvertible {
                 rq += [m, shift, leaky ? m / 10 : m, shift]
             }
             let t = rq.enumerated().filter { $0.offset % 4 == 1 }.map { $0.element - 32 }
-            let want: Int64 = leaky ? 1 : t.allSatisfy { $0 <= 22 } ? 3 : 2
+            let want: UInt8 = leaky ? 1 : t.allSatisfy { $0 <= 22 } ? 3 : 2
             var c = ConvCase(g: g, x: r.int8s(g.inputCount), w: r.weights(g.weightCount),
                              b: (0..<24).map { _ in Int32(r.int(-20000...20000)) }, rq: rq, zx: 3, zy: zy, lo: -128, hi: 127, seed: 0)
             c.check()
@@ -281,14 +308,8 @@ struct ConvCase: CustomStringConvertible {
             c.check()
             for variant in supportedVariants where variant != .portable {
                 let conv = Conv2DInt8(geometry: g, weights: c.w, bias: c.b, requant: rq, inputZeroPoint: 3, outputZeroPoint: zy, variant: variant)
-                let fast: Int64
-                switch conv.implementation {
-                case let .packed(p): fast = p.args.pointee.fastRequant
-                case let .depthwise(d): fast = d.args.pointee.fastRequant
-                case let .winograd(w): fast = w.outputArgs.pointee.fastRequant
-                case .portable: continue
-                }
-                #expect(fast == want, "\(variant) groups \(groups): fastRequant \(fast), t \(t.min()!)...\(t.max()!)")
+                guard let kinds = conv.requantKinds else { continue }
+                #expect(kinds.allSatisfy { $0 == want }, "\(variant) groups \(groups): kinds \(kinds), t \(t.min()!)...\(t.max()!)")
             }
         }
     }

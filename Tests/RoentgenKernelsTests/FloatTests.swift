@@ -37,8 +37,9 @@ import RoentgenKernels
         }
     }
 
-    /// Depthwise f32 on maps wide enough for the four-pixel path: every variant gives the same bits
-    /// (the same lane sums in the same order), and each is close to the double twin.
+    /// Depthwise f32 on maps wide enough for the four-pixel path: each variant is close to the
+    /// double twin, and the FMA variants (avx2, vnni) give the same bits (the same fused lane sums
+    /// in the same order; portable rounds each product).
     @Test(arguments: 0..<12)
     func depthwiseSameBitsEveryVariant(_ i: Int) {
         var r = SplitMix64(seed: 0xD3F1 &+ UInt64(i))
@@ -53,7 +54,8 @@ import RoentgenKernels
             var y = [Float](repeating: .nan, count: g.outputCount)
             conv.run(input: x, output: &y, scratch: scratch.pointer, pool: nil)
             if let j = notClose(y, ref) { Issue.record("\(variant) at \(j): \(y[j]) vs \(ref[j]); \(g)"); return }
-            if let first { #expect(first == y.map(\.bitPattern), "\(variant) differs from \(supportedVariants[0]); \(g)") }
+            guard variant != .portable else { continue }
+            if let first { #expect(first == y.map(\.bitPattern), "\(variant) differs from the other FMA variant; \(g)") }
             first = y.map(\.bitPattern)
         }
     }

@@ -19,8 +19,9 @@ typedef struct {
     const void *weights;      // this group's packed weights, 64-byte aligned
     const int32_t *bias;      // [ocVectors * lanes], zero-point correction folded in (f32: the bits of the bias)
     const int32_t *mPos, *sPos, *mNeg, *sNeg;   // requant columns, [ocVectors * lanes]
-    const int32_t *tPos, *tNeg, *rPos, *rNeg;   // when fastRequant: t = shift - 32, r = 2^(t-1) (+ z_y 2^t at 3)
-    int64_t fastRequant;      // EpilogueColumns: 0 64-bit; 1 32-bit (every shift >= 33); 2 no sign select; 3 z_y in r
+    const int32_t *tPos, *tNeg, *rPos, *rNeg;   // where shift >= 33: t = shift - 32, r = 2^(t-1)
+    const int32_t *rFolded;   // r + z_y 2^t (positive side), the rounding term of kind 3
+    const uint8_t *requantKinds;   // EpilogueColumns.kinds, per vector: 0 64-bit; 1 32-bit; 2 no sign select; 3 z_y in r
     int8_t *output;           // this group's first output channel of pixel 0, or NULL when raw is set
     int32_t *raw;             // [pixels][ocVectors * lanes] int32 accumulators, or NULL
     int64_t outWidth, oc, ocVectors, kernelHeight;
@@ -55,8 +56,9 @@ typedef struct {
     const int32_t *biasFull;    // int8: bias - z_x * sum of the channel's weights (windows with every tap inside)
     const float *biasF32;       // f32: [channelsPadded]
     const int32_t *mPos, *sPos, *mNeg, *sNeg;   // [channelsPadded]
-    const int32_t *tPos, *tNeg, *rPos, *rNeg;   // when fastRequant: t = shift - 32, r = 2^(t-1) (+ z_y 2^t at 3)
-    int64_t fastRequant;
+    const int32_t *tPos, *tNeg, *rPos, *rNeg, *rFolded;   // as in rtg_conv_args
+    int64_t fastRequant;        // the epilogue kind of channels [channelBegin, channelEnd) (EpilogueColumns.kinds)
+    int64_t channelBegin, channelEnd;   // the channels this call computes: a multiple of 32, and one or C
     int8_t *output;             // int8: [OH][OW][C]
     float *outputF32;           // f32: [OH][OW][C]
     int64_t height, width, channels, outHeight, outWidth;
