@@ -67,13 +67,13 @@ public final class Conv2DInt8: ParallelWork, @unchecked Sendable {
     }
 
     /// The epilogue kinds (EpilogueColumns.kinds): of each vector (packed, Winograd), of each run of
-    /// channels (depthwise); nil for portable, which has one of its own. For tests and diagnostics.
+    /// channels' even and odd halves (depthwise); nil for portable, which has one of its own. For tests and diagnostics.
     var requantKinds: [UInt8]? {
         switch implementation {
         case let .packed(p):      // row 0 of each group's EpilogueColumns.tileKinds: one vector per tile
             let n = p.layout.ocVectors
             return (0..<p.layout.groups).flatMap { grp in UnsafeBufferPointer(start: p.requantKinds + grp * 3 * n, count: n) }
-        case let .depthwise(d): return d.runKinds.map { UInt8($0.kind) }
+        case let .depthwise(d): return d.runKinds.flatMap { [UInt8($0.even), UInt8($0.odd)] }
         case let .winograd(w): return Array(UnsafeBufferPointer(start: w.requantKinds, count: w.plan.ocVectors))
         case .portable: return nil
         }

@@ -54,9 +54,9 @@ func rowChunkCount(threads: Int, rows: Int, valuesPerRow: Int) -> Int {
 
 final class DepthwiseConv2DInt8: @unchecked Sendable {
     let geometry: Conv2DGeometry
-    /// One argument set per run of 32-channel blocks that share an epilogue kind (one run unless a
-    /// few channels need a slower form): the kernel is called once per run, so its epilogue is a
-    /// constant of the call and the loops stay unswitched.
+    /// One argument set per run of 32-channel blocks whose even and whose odd channels share an
+    /// epilogue kind (one run unless a few channels need a slower form): the kernel is called once
+    /// per run, so its two epilogues are constants of the call and the loops stay unswitched.
     let args: UnsafeMutablePointer<rtg_depthwise_args>
     let runs: Int
     let weights: UnsafeMutablePointer<Int16>        // [KH * KW][cPad / 32][even, odd][32]
@@ -94,11 +94,14 @@ final class DepthwiseConv2DInt8: @unchecked Sendable {
             if o < c { for t in 0..<taps { sum &+= Int32(w[o * taps + t]) } }
             columns[rows * cPad + Self.lane(ofChannel: o)] = made[o] &- inputZeroPoint &* sum
         }
-        // A block of 32 channels is requantized as its even and its odd 16 (lane order).
-        let kinds = EpilogueColumns.kinds(columns, groups: 1, rowsPerGroup: rows + 1, paddedChannels: cPad, lanes: 32)
+        // A block of 32 channels is requantized as its even and its odd 16 (lane order): kinds
+        // [2 * block] and [2 * block + 1].
+        let kinds = EpilogueColumns.kinds(columns, groups: 1, rowsPerGroup: rows + 1, paddedChannels: cPad, lanes: 16)
         defer { kinds.deallocate() }
         var starts = [0]
-        for block in 1..<cPad / 32 where kinds[block] != kinds[block - 1] { starts.append(block * 32) }
+        for block in 1..<cPad / 32 where kinds[2 * block] != kinds[2 * block - 2] || kinds[2 * block + 1] != kinds[2 * block - 1] {
+            starts.append(block * 32)
+        }
         runs = starts.count
         var a = depthwiseArguments(g)
         a.weights = UnsafePointer(weights); a.bias = UnsafePointer(columns)
@@ -112,15 +115,17 @@ final class DepthwiseConv2DInt8: @unchecked Sendable {
         args = .allocate(capacity: runs)
         for (r, begin) in starts.enumerated() {
             a.channelBegin = Int64(begin); a.channelEnd = Int64(r + 1 < runs ? starts[r + 1] : c)
-            a.fastRequant = Int64(kinds[begin / 32])
+            a.kindEven = Int32(kinds[begin / 16]); a.kindOdd = Int32(kinds[begin / 16 + 1])
             (args + r).initialize(to: a)
         }
     }
 
     deinit { args.deallocate(); weights.deallocate(); columns.deallocate() }
 
-    /// The epilogue kind of each run, and its first channel (tests, diagnostics).
-    var runKinds: [(channel: Int, kind: Int)] { (0..<runs).map { (Int(args[$0].channelBegin), Int(args[$0].fastRequant)) } }
+    /// Each run's first channel and the epilogue kinds of its even and odd channels (tests, diagnostics).
+    var runKinds: [(channel: Int, even: Int, odd: Int)] {
+        (0..<runs).map { (Int(args[$0].channelBegin), Int(args[$0].kindEven), Int(args[$0].kindOdd)) }
+    }
 
     func prepare(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>, scratch: UnsafeMutableRawPointer) {
         let g = geometry

@@ -193,7 +193,7 @@ extension @NAME@Kernels {
         let zx16 = Int32(truncatingIfNeeded: d.inputZeroPoint) & 0xFFFF
         let zx = V32(repeating: zx16 | (zx16 &<< 16))
         let q = DepthwiseEpilogue(mPos: d.mPos!, mNeg: d.mNeg!, sPos: d.sPos!, sNeg: d.sNeg!, tPos: d.tPos!, tNeg: d.tNeg!,
-                                  rPos: d.rPos!, rNeg: d.rNeg!, rFolded: d.rFolded!, kind: d.fastRequant, zy: Int32(truncatingIfNeeded: d.outputZeroPoint),
+                                  rPos: d.rPos!, rNeg: d.rNeg!, rFolded: d.rFolded!, kindEven: d.kindEven, kindOdd: d.kindOdd, zy: Int32(truncatingIfNeeded: d.outputZeroPoint),
                                   lo: Int32(truncatingIfNeeded: d.outputMin), hi: Int32(truncatingIfNeeded: d.outputMax))
         let input = d.input!, weights = UnsafeRawPointer(d.weights!), output = d.output!, bias = d.bias!, biasFull = d.biasFull!
         let tapStride = dw &* c, rowStride = dh &* w &* c
@@ -367,11 +367,12 @@ extension @NAME@Kernels {
     /// by the sign of acc, requantize, clamp, then the bytes merged back into channel order.
     struct DepthwiseEpilogue {
         let mPos, mNeg, sPos, sNeg, tPos, tNeg, rPos, rNeg, rFolded: UnsafePointer<Int32>
-        let kind: Int64       // of this call's channels (EpilogueColumns.kinds): 0 64-bit, 1 32-bit, 2 no sign select, 3 z_y in r
+        // Of this call's even and odd channels (EpilogueColumns.kinds): 0 64-bit, 1 32-bit, 2 no sign select, 3 z_y in r.
+        let kindEven, kindOdd: Int32
         let zy, lo, hi: Int32
         var clamps: Bool { !(saturatingNarrow && lo == -128 && hi == 127) }
         @inline(__always) func store(_ even: V32, _ odd: V32, _ out: UnsafeMutablePointer<Int8>, _ c0: Int, _ c: Int) {
-            let bytes = rtg_interleave8(narrowLanes(requantize(even, c0)), narrowLanes(requantize(odd, c0 &+ 16)))
+            let bytes = rtg_interleave8(narrowLanes(requantize(even, c0, kindEven)), narrowLanes(requantize(odd, c0 &+ 16, kindOdd)))
             let n = c &- c0
             if n >= 32 {
                 UnsafeMutableRawPointer(out + c0).storeBytes(of: bytes, as: SIMD32<Int8>.self)
@@ -381,7 +382,7 @@ extension @NAME@Kernels {
                 storePartial32(bytes, out + c0, n)
             }
         }
-        @inline(__always) func requantize(_ acc: V32, _ i: Int) -> V32 {
+        @inline(__always) func requantize(_ acc: V32, _ i: Int, _ kind: Int32) -> V32 {
             if kind == 3 {      // z_y is in the rounding term
                 let z = shiftLanes(mulHighLanes(acc, lanes32(mPos, i)) &+ lanes32(rFolded, i), lanes32(tPos, i))
                 return clamps ? clampLanes(z, lo, hi) : z

@@ -57,7 +57,7 @@ typedef struct {
     const float *biasF32;       // f32: [channelsPadded]
     const int32_t *mPos, *sPos, *mNeg, *sNeg;   // [channelsPadded]
     const int32_t *tPos, *tNeg, *rPos, *rNeg, *rFolded;   // as in rtg_conv_args
-    int64_t fastRequant;        // the epilogue kind of channels [channelBegin, channelEnd) (EpilogueColumns.kinds)
+    int32_t kindEven, kindOdd;  // the epilogue kinds of this call's even and odd channels (EpilogueColumns.kinds)
     int64_t channelBegin, channelEnd;   // the channels this call computes: a multiple of 32, and one or C
     int8_t *output;             // int8: [OH][OW][C]
     float *outputF32;           // f32: [OH][OW][C]
