@@ -875,6 +875,40 @@ public enum {name}Kernels {{
         storeRequantized(c, e, p, v)
     }}
 
+    /// One tile column's requantization (kinds 1-3 of `requantizeFast`) with its per-channel
+    /// columns loaded once for the tile's pixels; `finish` in the tiles fixes the kind and the
+    /// clamp once per tile, so each store is the arithmetic alone.
+    protocol ColumnEpilogue {{ init(_ e: Epilogue, _ oc0: Int); func callAsFunction(_ acc: Acc) -> Acc }}
+    struct BySign: ColumnEpilogue {{      // kind 1: (m, t, r) by the sign of acc
+        let mPos, mNeg, tPos, tNeg, rPos, rNeg, zy: Acc
+        @inline(__always) init(_ e: Epilogue, _ oc0: Int) {{
+            mPos = load(e.mPos, oc0); mNeg = load(e.mNeg, oc0); tPos = load(e.tPos, oc0); tNeg = load(e.tNeg, oc0)
+            rPos = load(e.rPos, oc0); rNeg = load(e.rNeg, oc0); zy = e.zyLanes
+        }}
+        @inline(__always) func callAsFunction(_ acc: Acc) -> Acc {{
+            let neg = acc &>> 31
+            let m = (mPos & ~neg) | (mNeg & neg), t = (tPos & ~neg) | (tNeg & neg), r = (rPos & ~neg) | (rNeg & neg)
+            return {srav}({mulhi}(acc, m) &+ r, t) &+ zy
+        }}
+    }}
+    struct OneSign: ColumnEpilogue {{     // kind 2
+        let m, t, r, zy: Acc
+        @inline(__always) init(_ e: Epilogue, _ oc0: Int) {{ m = load(e.mPos, oc0); t = load(e.tPos, oc0); r = load(e.rPos, oc0); zy = e.zyLanes }}
+        @inline(__always) func callAsFunction(_ acc: Acc) -> Acc {{ {srav}({mulhi}(acc, m) &+ r, t) &+ zy }}
+    }}
+    struct Folded: ColumnEpilogue {{      // kind 3: z_y in the rounding term
+        let m, t, r: Acc
+        @inline(__always) init(_ e: Epilogue, _ oc0: Int) {{ m = load(e.mPos, oc0); t = load(e.tPos, oc0); r = load(e.rFolded, oc0) }}
+        @inline(__always) func callAsFunction(_ acc: Acc) -> Acc {{ {srav}({mulhi}(acc, m) &+ r, t) }}
+    }}
+    protocol Bound {{ static func apply(_ z: Acc, _ e: Epilogue) -> Acc }}
+    enum Clamped: Bound {{ @inline(__always) static func apply(_ z: Acc, _ e: Epilogue) -> Acc {{ {clamp}(z, e.loLanes, e.hiLanes) }} }}
+    enum Saturated: Bound {{ @inline(__always) static func apply(_ z: Acc, _ e: Epilogue) -> Acc {{ z }} }}   // the narrowing clamps
+    @inline(__always) static func storeBytes<B: Bound>(_ z: Acc, _: B.Type, _ e: Epilogue, _ out: UnsafeMutablePointer<Int8>) {{
+        let y = B.apply(z, e)
+        UnsafeMutableRawPointer(out).storeBytes(of: {narrow}, as: {bytes_}.self)
+    }}
+
     @inline(__always) static func storeRequantized(_ c: Acc, _ e: Epilogue, _ p: Int, _ v: Int) {{
         let oc0 = v &* lanes
         let y = e.kind != 0 ? requantizeFast(c, e, oc0) : requantize(c, e, oc0)
@@ -1147,12 +1181,41 @@ def tile(mr, nr, lanes, vec_bytes, f=""):
     L.append("            }")
     L.append("            " + "; ".join(f"x{i} += rowAdvance" for i in range(mr)))
     L.append("        }")
+    if f == "" and mr > 1:
+        L.extend(finish(mr, nr))
     for i in range(mr):
         fn = {"F": "storeFloat", "W": "storeProduct", "WF": "storeProduct"}.get(f, "store" if mr == 1 else "storeRequantized")
         arg = "e" if f == "" else "a"
         L.append("        " + "; ".join(f"{fn}(c{i}_{j}, {arg}, p + {i}, v + {j})" for j in range(nr)))
     L.append("    }")
     return "\n".join(L) + "\n"
+
+
+def finish(mr, nr):
+    """The int8 tile's epilogue when its vectors are all whole and their kind is 1-3: one branch on
+    (kind, clamp) per tile, each column's epilogue constants loaded once (`ColumnEpilogue`)."""
+    L = [f"        if e.kind != 0 && e.oc &- v &* lanes >= {nr} &* lanes {{",
+         "            let out = e.output! + (p &* e.outputStride &+ v &* lanes), rowStep = e.outputStride"]
+    # let copies: a nested function that captured the `var` accumulators would keep them in memory
+    for i in range(mr):
+        L.append("            " + "; ".join(f"let k{i}_{j} = c{i}_{j}" for j in range(nr)))
+    L.append("            @inline(__always) func finish<Q: ColumnEpilogue, B: Bound>(_: Q.Type, _ b: B.Type) {")
+    for j in range(nr):
+        L.append(f"                let q{j} = Q(e, (v &+ {j}) &* lanes)")
+        for i in range(mr):
+            L.append(f"                storeBytes(q{j}(k{i}_{j}), b, e, out + ({i} &* rowStep &+ {j} &* lanes))")
+    L += ["            }",
+          "            switch (e.kind, e.clamps) {",
+          "            case (3, false): finish(Folded.self, Saturated.self)",
+          "            case (3, true): finish(Folded.self, Clamped.self)",
+          "            case (2, false): finish(OneSign.self, Saturated.self)",
+          "            case (2, true): finish(OneSign.self, Clamped.self)",
+          "            case (_, false): finish(BySign.self, Saturated.self)",
+          "            default: finish(BySign.self, Clamped.self)",
+          "            }",
+          "            return",
+          "        }"]
+    return L
 
 
 def gtile(mr, lanes, vec_bytes):

@@ -337,6 +337,40 @@ public enum VNNIKernels {
         storeRequantized(c, e, p, v)
     }
 
+    /// One tile column's requantization (kinds 1-3 of `requantizeFast`) with its per-channel
+    /// columns loaded once for the tile's pixels; `finish` in the tiles fixes the kind and the
+    /// clamp once per tile, so each store is the arithmetic alone.
+    protocol ColumnEpilogue { init(_ e: Epilogue, _ oc0: Int); func callAsFunction(_ acc: Acc) -> Acc }
+    struct BySign: ColumnEpilogue {      // kind 1: (m, t, r) by the sign of acc
+        let mPos, mNeg, tPos, tNeg, rPos, rNeg, zy: Acc
+        @inline(__always) init(_ e: Epilogue, _ oc0: Int) {
+            mPos = load(e.mPos, oc0); mNeg = load(e.mNeg, oc0); tPos = load(e.tPos, oc0); tNeg = load(e.tNeg, oc0)
+            rPos = load(e.rPos, oc0); rNeg = load(e.rNeg, oc0); zy = e.zyLanes
+        }
+        @inline(__always) func callAsFunction(_ acc: Acc) -> Acc {
+            let neg = acc &>> 31
+            let m = (mPos & ~neg) | (mNeg & neg), t = (tPos & ~neg) | (tNeg & neg), r = (rPos & ~neg) | (rNeg & neg)
+            return rtg_srav16(rtg_mulhi16(acc, m) &+ r, t) &+ zy
+        }
+    }
+    struct OneSign: ColumnEpilogue {     // kind 2
+        let m, t, r, zy: Acc
+        @inline(__always) init(_ e: Epilogue, _ oc0: Int) { m = load(e.mPos, oc0); t = load(e.tPos, oc0); r = load(e.rPos, oc0); zy = e.zyLanes }
+        @inline(__always) func callAsFunction(_ acc: Acc) -> Acc { rtg_srav16(rtg_mulhi16(acc, m) &+ r, t) &+ zy }
+    }
+    struct Folded: ColumnEpilogue {      // kind 3: z_y in the rounding term
+        let m, t, r: Acc
+        @inline(__always) init(_ e: Epilogue, _ oc0: Int) { m = load(e.mPos, oc0); t = load(e.tPos, oc0); r = load(e.rFolded, oc0) }
+        @inline(__always) func callAsFunction(_ acc: Acc) -> Acc { rtg_srav16(rtg_mulhi16(acc, m) &+ r, t) }
+    }
+    protocol Bound { static func apply(_ z: Acc, _ e: Epilogue) -> Acc }
+    enum Clamped: Bound { @inline(__always) static func apply(_ z: Acc, _ e: Epilogue) -> Acc { rtg_clamp16(z, e.loLanes, e.hiLanes) } }
+    enum Saturated: Bound { @inline(__always) static func apply(_ z: Acc, _ e: Epilogue) -> Acc { z } }   // the narrowing clamps
+    @inline(__always) static func storeBytes<B: Bound>(_ z: Acc, _: B.Type, _ e: Epilogue, _ out: UnsafeMutablePointer<Int8>) {
+        let y = B.apply(z, e)
+        UnsafeMutableRawPointer(out).storeBytes(of: rtg_narrow_sat(y), as: SIMD16<Int8>.self)
+    }
+
     @inline(__always) static func storeRequantized(_ c: Acc, _ e: Epilogue, _ p: Int, _ v: Int) {
         let oc0 = v &* lanes
         let y = e.kind != 0 ? requantizeFast(c, e, oc0) : requantize(c, e, oc0)
@@ -396,6 +430,54 @@ public enum VNNIKernels {
                 w += quads * 64
             }
             x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance
+        }
+        if e.kind != 0 && e.oc &- v &* lanes >= 4 &* lanes {
+            let out = e.output! + (p &* e.outputStride &+ v &* lanes), rowStep = e.outputStride
+            let k0_0 = c0_0; let k0_1 = c0_1; let k0_2 = c0_2; let k0_3 = c0_3
+            let k1_0 = c1_0; let k1_1 = c1_1; let k1_2 = c1_2; let k1_3 = c1_3
+            let k2_0 = c2_0; let k2_1 = c2_1; let k2_2 = c2_2; let k2_3 = c2_3
+            let k3_0 = c3_0; let k3_1 = c3_1; let k3_2 = c3_2; let k3_3 = c3_3
+            let k4_0 = c4_0; let k4_1 = c4_1; let k4_2 = c4_2; let k4_3 = c4_3
+            let k5_0 = c5_0; let k5_1 = c5_1; let k5_2 = c5_2; let k5_3 = c5_3
+            @inline(__always) func finish<Q: ColumnEpilogue, B: Bound>(_: Q.Type, _ b: B.Type) {
+                let q0 = Q(e, (v &+ 0) &* lanes)
+                storeBytes(q0(k0_0), b, e, out + (0 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k1_0), b, e, out + (1 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k2_0), b, e, out + (2 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k3_0), b, e, out + (3 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k4_0), b, e, out + (4 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k5_0), b, e, out + (5 &* rowStep &+ 0 &* lanes))
+                let q1 = Q(e, (v &+ 1) &* lanes)
+                storeBytes(q1(k0_1), b, e, out + (0 &* rowStep &+ 1 &* lanes))
+                storeBytes(q1(k1_1), b, e, out + (1 &* rowStep &+ 1 &* lanes))
+                storeBytes(q1(k2_1), b, e, out + (2 &* rowStep &+ 1 &* lanes))
+                storeBytes(q1(k3_1), b, e, out + (3 &* rowStep &+ 1 &* lanes))
+                storeBytes(q1(k4_1), b, e, out + (4 &* rowStep &+ 1 &* lanes))
+                storeBytes(q1(k5_1), b, e, out + (5 &* rowStep &+ 1 &* lanes))
+                let q2 = Q(e, (v &+ 2) &* lanes)
+                storeBytes(q2(k0_2), b, e, out + (0 &* rowStep &+ 2 &* lanes))
+                storeBytes(q2(k1_2), b, e, out + (1 &* rowStep &+ 2 &* lanes))
+                storeBytes(q2(k2_2), b, e, out + (2 &* rowStep &+ 2 &* lanes))
+                storeBytes(q2(k3_2), b, e, out + (3 &* rowStep &+ 2 &* lanes))
+                storeBytes(q2(k4_2), b, e, out + (4 &* rowStep &+ 2 &* lanes))
+                storeBytes(q2(k5_2), b, e, out + (5 &* rowStep &+ 2 &* lanes))
+                let q3 = Q(e, (v &+ 3) &* lanes)
+                storeBytes(q3(k0_3), b, e, out + (0 &* rowStep &+ 3 &* lanes))
+                storeBytes(q3(k1_3), b, e, out + (1 &* rowStep &+ 3 &* lanes))
+                storeBytes(q3(k2_3), b, e, out + (2 &* rowStep &+ 3 &* lanes))
+                storeBytes(q3(k3_3), b, e, out + (3 &* rowStep &+ 3 &* lanes))
+                storeBytes(q3(k4_3), b, e, out + (4 &* rowStep &+ 3 &* lanes))
+                storeBytes(q3(k5_3), b, e, out + (5 &* rowStep &+ 3 &* lanes))
+            }
+            switch (e.kind, e.clamps) {
+            case (3, false): finish(Folded.self, Saturated.self)
+            case (3, true): finish(Folded.self, Clamped.self)
+            case (2, false): finish(OneSign.self, Saturated.self)
+            case (2, true): finish(OneSign.self, Clamped.self)
+            case (_, false): finish(BySign.self, Saturated.self)
+            default: finish(BySign.self, Clamped.self)
+            }
+            return
         }
         storeRequantized(c0_0, e, p + 0, v + 0); storeRequantized(c0_1, e, p + 0, v + 1); storeRequantized(c0_2, e, p + 0, v + 2); storeRequantized(c0_3, e, p + 0, v + 3)
         storeRequantized(c1_0, e, p + 1, v + 0); storeRequantized(c1_1, e, p + 1, v + 1); storeRequantized(c1_2, e, p + 1, v + 2); storeRequantized(c1_3, e, p + 1, v + 3)
@@ -472,6 +554,58 @@ public enum VNNIKernels {
                 w += quads * 64
             }
             x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance; x6 += rowAdvance; x7 += rowAdvance; x8 += rowAdvance; x9 += rowAdvance; x10 += rowAdvance; x11 += rowAdvance
+        }
+        if e.kind != 0 && e.oc &- v &* lanes >= 2 &* lanes {
+            let out = e.output! + (p &* e.outputStride &+ v &* lanes), rowStep = e.outputStride
+            let k0_0 = c0_0; let k0_1 = c0_1
+            let k1_0 = c1_0; let k1_1 = c1_1
+            let k2_0 = c2_0; let k2_1 = c2_1
+            let k3_0 = c3_0; let k3_1 = c3_1
+            let k4_0 = c4_0; let k4_1 = c4_1
+            let k5_0 = c5_0; let k5_1 = c5_1
+            let k6_0 = c6_0; let k6_1 = c6_1
+            let k7_0 = c7_0; let k7_1 = c7_1
+            let k8_0 = c8_0; let k8_1 = c8_1
+            let k9_0 = c9_0; let k9_1 = c9_1
+            let k10_0 = c10_0; let k10_1 = c10_1
+            let k11_0 = c11_0; let k11_1 = c11_1
+            @inline(__always) func finish<Q: ColumnEpilogue, B: Bound>(_: Q.Type, _ b: B.Type) {
+                let q0 = Q(e, (v &+ 0) &* lanes)
+                storeBytes(q0(k0_0), b, e, out + (0 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k1_0), b, e, out + (1 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k2_0), b, e, out + (2 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k3_0), b, e, out + (3 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k4_0), b, e, out + (4 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k5_0), b, e, out + (5 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k6_0), b, e, out + (6 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k7_0), b, e, out + (7 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k8_0), b, e, out + (8 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k9_0), b, e, out + (9 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k10_0), b, e, out + (10 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k11_0), b, e, out + (11 &* rowStep &+ 0 &* lanes))
+                let q1 = Q(e, (v &+ 1) &* lanes)
+                storeBytes(q1(k0_1), b, e, out + (0 &* rowStep &+ 1 &* lanes))
+                storeBytes(q1(k1_1), b, e, out + (1 &* rowStep &+ 1 &* lanes))
+                storeBytes(q1(k2_1), b, e, out + (2 &* rowStep &+ 1 &* lanes))
+                storeBytes(q1(k3_1), b, e, out + (3 &* rowStep &+ 1 &* lanes))
+                storeBytes(q1(k4_1), b, e, out + (4 &* rowStep &+ 1 &* lanes))
+                storeBytes(q1(k5_1), b, e, out + (5 &* rowStep &+ 1 &* lanes))
+                storeBytes(q1(k6_1), b, e, out + (6 &* rowStep &+ 1 &* lanes))
+                storeBytes(q1(k7_1), b, e, out + (7 &* rowStep &+ 1 &* lanes))
+                storeBytes(q1(k8_1), b, e, out + (8 &* rowStep &+ 1 &* lanes))
+                storeBytes(q1(k9_1), b, e, out + (9 &* rowStep &+ 1 &* lanes))
+                storeBytes(q1(k10_1), b, e, out + (10 &* rowStep &+ 1 &* lanes))
+                storeBytes(q1(k11_1), b, e, out + (11 &* rowStep &+ 1 &* lanes))
+            }
+            switch (e.kind, e.clamps) {
+            case (3, false): finish(Folded.self, Saturated.self)
+            case (3, true): finish(Folded.self, Clamped.self)
+            case (2, false): finish(OneSign.self, Saturated.self)
+            case (2, true): finish(OneSign.self, Clamped.self)
+            case (_, false): finish(BySign.self, Saturated.self)
+            default: finish(BySign.self, Clamped.self)
+            }
+            return
         }
         storeRequantized(c0_0, e, p + 0, v + 0); storeRequantized(c0_1, e, p + 0, v + 1)
         storeRequantized(c1_0, e, p + 1, v + 0); storeRequantized(c1_1, e, p + 1, v + 1)
@@ -568,6 +702,53 @@ public enum VNNIKernels {
                 w += quads * 64
             }
             x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance; x6 += rowAdvance; x7 += rowAdvance; x8 += rowAdvance; x9 += rowAdvance; x10 += rowAdvance; x11 += rowAdvance; x12 += rowAdvance; x13 += rowAdvance; x14 += rowAdvance; x15 += rowAdvance
+        }
+        if e.kind != 0 && e.oc &- v &* lanes >= 1 &* lanes {
+            let out = e.output! + (p &* e.outputStride &+ v &* lanes), rowStep = e.outputStride
+            let k0_0 = c0_0
+            let k1_0 = c1_0
+            let k2_0 = c2_0
+            let k3_0 = c3_0
+            let k4_0 = c4_0
+            let k5_0 = c5_0
+            let k6_0 = c6_0
+            let k7_0 = c7_0
+            let k8_0 = c8_0
+            let k9_0 = c9_0
+            let k10_0 = c10_0
+            let k11_0 = c11_0
+            let k12_0 = c12_0
+            let k13_0 = c13_0
+            let k14_0 = c14_0
+            let k15_0 = c15_0
+            @inline(__always) func finish<Q: ColumnEpilogue, B: Bound>(_: Q.Type, _ b: B.Type) {
+                let q0 = Q(e, (v &+ 0) &* lanes)
+                storeBytes(q0(k0_0), b, e, out + (0 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k1_0), b, e, out + (1 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k2_0), b, e, out + (2 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k3_0), b, e, out + (3 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k4_0), b, e, out + (4 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k5_0), b, e, out + (5 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k6_0), b, e, out + (6 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k7_0), b, e, out + (7 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k8_0), b, e, out + (8 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k9_0), b, e, out + (9 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k10_0), b, e, out + (10 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k11_0), b, e, out + (11 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k12_0), b, e, out + (12 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k13_0), b, e, out + (13 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k14_0), b, e, out + (14 &* rowStep &+ 0 &* lanes))
+                storeBytes(q0(k15_0), b, e, out + (15 &* rowStep &+ 0 &* lanes))
+            }
+            switch (e.kind, e.clamps) {
+            case (3, false): finish(Folded.self, Saturated.self)
+            case (3, true): finish(Folded.self, Clamped.self)
+            case (2, false): finish(OneSign.self, Saturated.self)
+            case (2, true): finish(OneSign.self, Clamped.self)
+            case (_, false): finish(BySign.self, Saturated.self)
+            default: finish(BySign.self, Clamped.self)
+            }
+            return
         }
         storeRequantized(c0_0, e, p + 0, v + 0)
         storeRequantized(c1_0, e, p + 1, v + 0)
