@@ -196,6 +196,7 @@ extension @NAME@Kernels {
                                   rPos: d.rPos!, rNeg: d.rNeg!, rFolded: d.rFolded!, kindEven: d.kindEven, kindOdd: d.kindOdd, zy: Int32(truncatingIfNeeded: d.outputZeroPoint),
                                   lo: Int32(truncatingIfNeeded: d.outputMin), hi: Int32(truncatingIfNeeded: d.outputMax))
         let input = d.input!, weights = UnsafeRawPointer(d.weights!), output = d.output!, bias = d.bias!, biasFull = d.biasFull!
+        let folded = q.kindEven == 3 && q.kindOdd == 3, clamps = q.clamps
         let tapStride = dw &* c, rowStride = dh &* w &* c
         @inline(__always) func bias4(_ b: UnsafePointer<Int32>, _ c0: Int) -> (V32, V32, V32, V32) {
             (lanes32(b, c0), lanes32(b, c0 &+ 16), lanes32(b, c0 &+ 32), lanes32(b, c0 &+ 48))
@@ -222,8 +223,12 @@ extension @NAME@Kernels {
                         while c0 < cEnd {
                             let s = (lanes32(biasFull, c0), lanes32(biasFull, c0 &+ 16))
                             let r = quad.sum(s, first &+ c0, c0 &* 4)
-                            q.store(r.0, r.1, out, c0, c); q.store(r.2, r.3, out + c, c0, c)
-                            q.store(r.4, r.5, out + 2 &* c, c0, c); q.store(r.6, r.7, out + 3 &* c, c0, c)
+                            if folded && c &- c0 >= 32 {
+                                if clamps { q.storeFolded4(r, out, c0, c, ClampedLanes.self) } else { q.storeFolded4(r, out, c0, c, SaturatedLanes.self) }
+                            } else {
+                                q.store(r.0, r.1, out, c0, c); q.store(r.2, r.3, out + c, c0, c)
+                                q.store(r.4, r.5, out + 2 &* c, c0, c); q.store(r.6, r.7, out + 3 &* c, c0, c)
+                            }
                             c0 &+= 32
                         }
                         ox &+= 4
@@ -382,6 +387,19 @@ extension @NAME@Kernels {
                 storePartial32(bytes, out + c0, n)
             }
         }
+        /// The four-pixel path's stores when both halves are kind 3 and all 32 channels are whole:
+        /// the columns loaded once for the four pixels, no kind, clamp or length branch per store.
+        @inline(__always) func storeFolded4<B: LaneBound>(_ r: (V32, V32, V32, V32, V32, V32, V32, V32), _ out: UnsafeMutablePointer<Int8>,
+                                                        _ c0: Int, _ c: Int, _: B.Type) {
+            let me = lanes32(mPos, c0), mo = lanes32(mPos, c0 &+ 16), te = lanes32(tPos, c0), to = lanes32(tPos, c0 &+ 16)
+            let re = lanes32(rFolded, c0), ro = lanes32(rFolded, c0 &+ 16), lo = lo, hi = hi
+            @inline(__always) func one(_ e: V32, _ o: V32, _ p: UnsafeMutablePointer<Int8>) {
+                let ye = B.apply(shiftLanes(mulHighLanes(e, me) &+ re, te), lo, hi)
+                let yo = B.apply(shiftLanes(mulHighLanes(o, mo) &+ ro, to), lo, hi)
+                UnsafeMutableRawPointer(p).storeBytes(of: rtg_interleave8(narrowLanes(ye), narrowLanes(yo)), as: SIMD32<Int8>.self)
+            }
+            one(r.0, r.1, out + c0); one(r.2, r.3, out + (c &+ c0)); one(r.4, r.5, out + (2 &* c &+ c0)); one(r.6, r.7, out + (3 &* c &+ c0))
+        }
         @inline(__always) func requantize(_ acc: V32, _ i: Int, _ kind: Int32) -> V32 {
             if kind == 3 {      // z_y is in the rounding term
                 let z = shiftLanes(mulHighLanes(acc, lanes32(mPos, i)) &+ lanes32(rFolded, i), lanes32(tPos, i))
@@ -402,6 +420,11 @@ extension @NAME@Kernels {
             return @NAME@Kernels.requantize(acc, m, s, Int64(zy), Int64(lo), Int64(hi))
         }
     }
+    /// The clamp of `DepthwiseEpilogue.storeFolded4`, fixed per call: clampLanes, or none where the
+    /// narrowing's saturation is the clamp.
+    protocol LaneBound { static func apply(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32 }
+    enum ClampedLanes: LaneBound { @inline(__always) static func apply(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32 { clampLanes(y, lo, hi) } }
+    enum SaturatedLanes: LaneBound { @inline(__always) static func apply(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32 { y } }
     @inline(never) static func storePartial32(_ v: SIMD32<Int8>, _ p: UnsafeMutablePointer<Int8>, _ n: Int) {
         for i in 0..<n { p[i] = v[i] }
     }

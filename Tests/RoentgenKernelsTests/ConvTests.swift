@@ -289,23 +289,24 @@ struct ConvCase: CustomStringConvertible {
 
     /// z_y in the rounding term (epilogue kind 3): taken for symmetric layers whose every t = shift - 32
     /// is <= 22, not for t = 23 or a leaky slope; the tiles and the depthwise kernel equal the twin
-    /// either way, at the z_y extremes.
+    /// either way, at the z_y extremes. 48 channels: a whole 32-channel depthwise block (its stores
+    /// fixed once per call, `storeFolded4`) and a 16-channel one.
     @Test(arguments: [(-128, 0.003, false), (127, 0.003, false), (-128, 3e-8, false), (127, 3e-8, false), (5, 0.003, true)])
     func zeroPointInRoundingTerm(_ zy: Int32, _ real: Double, _ leaky: Bool) {
         var r = SplitMix64(seed: UInt64(bitPattern: Int64(zy)) &+ UInt64(real * 1e9))
-        for groups in [1, 24] {
-            let g = Conv2DGeometry(inputHeight: 9, inputWidth: 9, inputChannels: 24, outputHeight: 9, outputWidth: 9, outputChannels: 24,
+        for groups in [1, 48] {
+            let g = Conv2DGeometry(inputHeight: 9, inputWidth: 9, inputChannels: 48, outputHeight: 9, outputWidth: 9, outputChannels: 48,
                                    kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1,
                                    padTop: 1, padLeft: 1, padBottom: 1, padRight: 1, groups: groups)
             var rq = [Int32]()
-            for o in 0..<24 {
+            for o in 0..<48 {
                 let (m, shift) = r.realisticPair(real * Double(1 + o % 3))
                 rq += [m, shift, leaky ? m / 10 : m, shift]
             }
             let t = rq.enumerated().filter { $0.offset % 4 == 1 }.map { $0.element - 32 }
             let want: UInt8 = leaky ? 1 : t.allSatisfy { $0 <= 22 } ? 3 : 2
             var c = ConvCase(g: g, x: r.int8s(g.inputCount), w: r.weights(g.weightCount),
-                             b: (0..<24).map { _ in Int32(r.int(-20000...20000)) }, rq: rq, zx: 3, zy: zy, lo: -128, hi: 127, seed: 0)
+                             b: (0..<48).map { _ in Int32(r.int(-20000...20000)) }, rq: rq, zx: 3, zy: zy, lo: -128, hi: 127, seed: 0)
             c.check()
             c.lo = -100; c.hi = 90
             c.check()
