@@ -117,7 +117,7 @@ public final class Conv2DFloat: ParallelWork, @unchecked Sendable {
     private func gemm(_ part: Int, _ parts: Int, _ weights: UnsafeMutablePointer<Float>, _ bias: UnsafeMutablePointer<Float>) {
         let g = geometry
         let (input, output, scratch) = bound!
-        let r = partRange(gemmPixels.count, part, parts)
+        let r = taperedRange(gemmPixels.count, part, parts)
         let rows = gemmPixels.lowerBound + r.lowerBound..<gemmPixels.lowerBound + r.upperBound
         guard !rows.isEmpty else { return }
         let m = rows.count, k = g.reductionCount, ocg = g.groupOutputChannels, oc = g.outputChannels

@@ -143,7 +143,7 @@ final class DepthwiseConv2DInt8: @unchecked Sendable {
     }
 
     func compute(part: Int, of parts: Int) {
-        let rows = partRange(geometry.outputHeight, part, parts)
+        let rows = taperedRange(geometry.outputHeight, part, parts)
         if !rows.isEmpty { for r in 0..<runs { kernel(args + r, rows.lowerBound, rows.upperBound) } }
     }
 }
@@ -199,7 +199,7 @@ public final class DepthwiseConv2DFloat: @unchecked Sendable {
     }
 
     public func compute(part: Int, of parts: Int) {
-        let rows = partRange(geometry.outputHeight, part, parts)
+        let rows = taperedRange(geometry.outputHeight, part, parts)
         if !rows.isEmpty { kernel(args, rows.lowerBound, rows.upperBound) }
     }
 }

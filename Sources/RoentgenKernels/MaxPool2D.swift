@@ -105,7 +105,7 @@ public final class ParallelMaxPool2D: ParallelWork, @unchecked Sendable {
     }
 
     public override func runChunk(_ chunk: Int, of chunks: Int) {
-        let rows = partRange(geometry.outputHeight, chunk, chunks)
+        let rows = taperedRange(geometry.outputHeight, chunk, chunks)
         if !rows.isEmpty { pool(rows) }
     }
 

@@ -117,7 +117,7 @@ struct TileLayout {
     func chunk(_ part: Int, of parts: Int, pixels: Range<Int>) -> (pixels: Range<Int>, vectors: Range<Int>) {
         let p = min(parts, max(1, pixels.count / 64)), v = max(1, parts / p)
         let (pi, vi) = part.quotientAndRemainder(dividingBy: v)
-        let r = partRange(pixels.count, pi, p), q = partRange((ocVectors + 3) / 4, vi, v)
+        let r = taperedRange(pixels.count, pi, p), q = partRange((ocVectors + 3) / 4, vi, v)
         return (pixels.lowerBound + r.lowerBound..<pixels.lowerBound + r.upperBound,
                 min(ocVectors, 4 * q.lowerBound)..<min(ocVectors, 4 * q.upperBound))
     }

@@ -121,7 +121,7 @@ final class PortableConv2DInt8: @unchecked Sendable {
 
     /// Computes part `part` of `parts` of the prepared band's pixels.
     func compute(part: Int, of parts: Int) {
-        let r = partRange(bandPixels.count, part, parts)
+        let r = taperedRange(bandPixels.count, part, parts)
         let range = bandPixels.lowerBound + r.lowerBound..<bandPixels.lowerBound + r.upperBound
         guard !range.isEmpty, let output else { return }
         for grp in 0..<geometry.groups {

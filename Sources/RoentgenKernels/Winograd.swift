@@ -179,7 +179,7 @@ final class WinogradInt8: @unchecked Sendable {
         #if arch(x86_64)
         let g = geometry, P = plan, slot = scratch! + part * P.slotBytes
         let products = (slot + P.inputBytes).assumingMemoryBound(to: Int32.self)
-        for block in partRange(P.blockCount, part, parts) {
+        for block in taperedRange(P.blockCount, part, parts) {
             let first = block * P.blockTiles, tiles = min(P.blockTiles, P.tileCount - first)
             AVX2Kernels.winogradInput(input!, height: g.inputHeight, width: g.inputWidth, channels: g.inputChannels,
                                       zeroPoint: inputZeroPoint, padTop: g.padTop, padLeft: g.padLeft, tilesWide: P.tilesWide,
@@ -269,7 +269,7 @@ public final class WinogradFloat: @unchecked Sendable {
         let transformed = slot.assumingMemoryBound(to: Float.self)
         let products = (slot + P.inputBytes).assumingMemoryBound(to: Float.self)
         let vnni = variant == .vnni
-        for block in partRange(P.blockCount, part, parts) {
+        for block in taperedRange(P.blockCount, part, parts) {
             let first = block * P.blockTiles, tiles = min(P.blockTiles, P.tileCount - first)
             if vnni {
                 VNNIKernels.winogradInputFloat(input!, height: g.inputHeight, width: g.inputWidth, channels: g.inputChannels,

@@ -219,7 +219,7 @@ open class ElementRuns: ParallelWork, @unchecked Sendable {
     public override func chunkCount(threads: Int) -> Int { threads <= 1 ? 1 : max(1, min(2 * threads, count / minimum)) }
 
     public override func runChunk(_ chunk: Int, of chunks: Int) {
-        let r = partRange((count + align - 1) / align, chunk, chunks)
+        let r = taperedRange((count + align - 1) / align, chunk, chunks)
         let begin = r.lowerBound * align, end = min(count, r.upperBound * align)
         if begin < end { runRange(begin..<end) }
     }
@@ -233,4 +233,17 @@ open class ElementRuns: ParallelWork, @unchecked Sendable {
 /// Part `part` of `parts` of `0..<count`, as even contiguous ranges.
 @inlinable public func partRange(_ count: Int, _ part: Int, _ parts: Int) -> Range<Int> {
     (count * part / parts)..<(count * (part + 1) / parts)
+}
+
+/// Part `part` of `parts` of `0..<count` for chunks the pool hands out from both ends (the caller
+/// from the front, the workers from the back): contiguous ranges that shrink towards the middle,
+/// where the threads meet, weights 8, 4, 2, 1, ..., 1, 2, 4, 8. The thread that runs out of work
+/// then waits for a small chunk, not an average one (even chunks: half a chunk per op, ~2.5 us of
+/// 27 at 2 threads on mobilenet_v2 int8). Any partition gives the same values.
+@inlinable public func taperedRange(_ count: Int, _ part: Int, _ parts: Int) -> Range<Int> {
+    if parts <= 2 { return partRange(count, part, parts) }
+    @inline(__always) func weight(_ k: Int) -> Int { 8 >> min(k, parts - 1 - k, 3) }
+    var before = 0, total = 0
+    for k in 0..<parts { if k < part { before += weight(k) }; total += weight(k) }
+    return (count * before / total)..<(count * (before + weight(part)) / total)
 }

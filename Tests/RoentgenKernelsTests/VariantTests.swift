@@ -60,16 +60,24 @@ final class CountingWork: ParallelWork, @unchecked Sendable {
         }
     }
 
+    /// Both partitions cover 0..<count in order; the tapered one's parts shrink towards the middle
+    /// (8, 4, 2, 1, ..., 1, 2, 4, 8), within one element of rounding.
     @Test func partRangesCover() {
-        for count in [0, 1, 5, 64, 1000] {
-            for parts in 1...9 {
-                var next = 0
-                for p in 0..<parts {
-                    let r = partRange(count, p, parts)
-                    #expect(r.lowerBound == next)
-                    next = r.upperBound
+        for count in [0, 1, 5, 64, 1000, 3136] {
+            for parts in 1...17 {
+                for tapered in [false, true] {
+                    var next = 0, sizes: [Int] = []
+                    for p in 0..<parts {
+                        let r = tapered ? taperedRange(count, p, parts) : partRange(count, p, parts)
+                        #expect(r.lowerBound == next, "count \(count) parts \(parts) tapered \(tapered)")
+                        next = r.upperBound; sizes.append(r.count)
+                    }
+                    #expect(next == count)
+                    if tapered && parts > 2 && count >= 1000 {
+                        let middle = sizes[parts / 2], end = sizes[0]
+                        #expect(end + 2 >= (parts >= 5 ? 4 : 2) * middle && middle > 0, "count \(count) parts \(parts): sizes \(sizes)")
+                    }
                 }
-                #expect(next == count)
             }
         }
     }
