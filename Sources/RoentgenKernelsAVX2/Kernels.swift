@@ -1991,6 +1991,26 @@ extension AVX2Kernels {
             }
             return (a0, a1, a2, a3)
         }
+        /// The same sums when the taps of a row are the next pixels (stride 1, dilation 1): pixel
+        /// i + 1's tap k is pixel i's tap k + 1, so a row takes kw + 3 input loads instead of 4 kw.
+        @inline(__always) func quadSumUnit(_ b: VF, _ offset: Int, _ weightOffset: Int, _ kh: Int, _ kw: Int) -> (VF, VF, VF, VF) {
+            var a0 = b, a1 = b, a2 = b, a3 = b
+            var rowOff = offset, wo = weightOffset
+            for _ in 0..<kh {
+                let xr = UnsafeRawPointer(input + rowOff)
+                var x0 = xr.loadUnaligned(as: VF.self), x1 = xr.loadUnaligned(fromByteOffset: c &* 4, as: VF.self)
+                var x2 = xr.loadUnaligned(fromByteOffset: c &* 8, as: VF.self), x3 = xr.loadUnaligned(fromByteOffset: c &* 12, as: VF.self)
+                for k in 0..<kw {
+                    let wv = weights.loadUnaligned(fromByteOffset: wo, as: VF.self)
+                    a0 = mulAdd(a0, x0, wv); a1 = mulAdd(a1, x1, wv); a2 = mulAdd(a2, x2, wv); a3 = mulAdd(a3, x3, wv)
+                    wo &+= cPad &* 4
+                    if k &+ 1 < kw { x0 = x1; x1 = x2; x2 = x3; x3 = xr.loadUnaligned(fromByteOffset: (k &+ 4) &* c &* 4, as: VF.self) }
+                }
+                rowOff &+= rowStride
+            }
+            return (a0, a1, a2, a3)
+        }
+        let unit = sw == 1 && dw == 1
         for oy in rowBegin..<rowEnd {
             let iy0 = oy &* sh &- pt
             var khLo = 0; while khLo < kh && iy0 &+ khLo &* dh < 0 { khLo &+= 1 }
@@ -2006,7 +2026,9 @@ extension AVX2Kernels {
                         var c0 = 0
                         while c0 < c {
                             let b = bias.loadUnaligned(fromByteOffset: c0 &* 4, as: VF.self)
-                            let (a0, a1, a2, a3) = kh == 3 && kw == 3 ? quadSum(b, first &+ c0, c0 &* 4, 3, 3)
+                            let (a0, a1, a2, a3) = unit && kh == 3 && kw == 3 ? quadSumUnit(b, first &+ c0, c0 &* 4, 3, 3)
+                                : unit && kh == 5 && kw == 5 ? quadSumUnit(b, first &+ c0, c0 &* 4, 5, 5)
+                                : kh == 3 && kw == 3 ? quadSum(b, first &+ c0, c0 &* 4, 3, 3)
                                 : kh == 5 && kw == 5 ? quadSum(b, first &+ c0, c0 &* 4, 5, 5) : quadSum(b, first &+ c0, c0 &* 4, kh, kw)
                             let n = c &- c0
                             storeF(e.apply(a0), out + c0, n); storeF(e.apply(a1), out + (c &+ c0), n)

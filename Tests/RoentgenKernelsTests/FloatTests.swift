@@ -44,13 +44,30 @@ import RoentgenKernels
     func depthwiseSameBitsEveryVariant(_ i: Int) {
         var r = SplitMix64(seed: 0xD3F1 &+ UInt64(i))
         let g = ConvCase.geometry(&r, kind: .depthwise, maxChannels: 80, maxSize: 24)
+        checkDepthwise(g, &r, seed: UInt64(i))
+    }
+
+    /// Stride 1, dilation 1 (the sliding-window path: each row's input vectors are loaded once and
+    /// shifted from tap to tap), at the kernel sizes it is specialised for and one it is not, with
+    /// padding on every side so the clipped rows and the one-pixel edges run too.
+    @Test(arguments: [(3, 3, 19, 40), (5, 5, 23, 72), (3, 5, 17, 33), (2, 2, 13, 16)])
+    func depthwiseSlidingWindow(_ kh: Int, _ kw: Int, _ size: Int, _ channels: Int) {
+        var r = SplitMix64(seed: UInt64(kh * 100 + kw * 10 + channels))
+        let g = Conv2DGeometry(inputHeight: size, inputWidth: size + 2, inputChannels: channels,
+                               outputHeight: size, outputWidth: size + 2, outputChannels: channels,
+                               kernelHeight: kh, kernelWidth: kw, strideHeight: 1, strideWidth: 1,
+                               padTop: (kh - 1) / 2, padLeft: (kw - 1) / 2, padBottom: kh / 2, padRight: kw / 2, groups: channels)
+        checkDepthwise(g, &r, seed: UInt64(kh))
+    }
+
+    private func checkDepthwise(_ g: Conv2DGeometry, _ r: inout SplitMix64, seed: UInt64) {
         let x = r.floats(g.inputCount), w = r.floats(g.weightCount, -0.2...0.2), b = r.floats(g.outputChannels)
         var ref = [Double](repeating: 0, count: g.outputCount)
         Conv2DFloat.reference(geometry: g, input: x, weights: w, bias: b, alpha: 0.1, clipMin: -.infinity, clipMax: .infinity, output: &ref)
         var first: [UInt32]? = nil
         for variant in supportedVariants {
             let conv = Conv2DFloat(geometry: g, weights: w, bias: b, alpha: 0.1, clipMin: -.infinity, clipMax: .infinity, variant: variant)
-            let scratch = Scratch(conv.scratchBytes, seed: UInt64(i))
+            let scratch = Scratch(conv.scratchBytes, seed: seed)
             var y = [Float](repeating: .nan, count: g.outputCount)
             conv.run(input: x, output: &y, scratch: scratch.pointer, pool: nil)
             if let j = notClose(y, ref) { Issue.record("\(variant) at \(j): \(y[j]) vs \(ref[j]); \(g)"); return }
