@@ -34,9 +34,9 @@ ISAS = {
         dot="c &+ rtg_madd16(x, w)", permute="rtg_permd8(x, idx)", group_mr=6, fma="rtg_fmadd8(c, x, w)", facc="SIMD8<Float>",
         doc="AVX2: one `vpmaddwd` multiplies 2 s16 inputs (x - z) by 2 s16 weights for 8 output channels.",
         tile_shapes=[(2, 4), (5, 2), (10, 1), (1, 4), (1, 2), (1, 1)],
-        narrow="rtg_narrow32to8x8(y)", narrow_c="rtg_narrow32to8x8(c)",
+        narrow="rtg_narrow_sat8(y)", narrow_c="rtg_narrow32to8x8(c)",
         fill_elem="Int16", fill_expr="Int16(src[i]) &- z", winograd=True, mulhi="rtg_mulhi8", clamp="rtg_clamp8", srav="rtg_srav8",
-        narrow_saturates="false"),
+        narrow_saturates="true"),
     # The SIMD section alone, compiled with RoentgenKernels for any CPU (the portable variant).
     "Portable": dict(portable=True),
 }
@@ -1328,7 +1328,7 @@ SIMD_LANE_OPS = {
         CLAMP="V32(lowHalf: rtg_clamp8(y.lowHalf, .init(repeating: lo), .init(repeating: hi)), "
               "highHalf: rtg_clamp8(y.highHalf, .init(repeating: lo), .init(repeating: hi)))",
         SHIFT="V32(lowHalf: rtg_srav8(a.lowHalf, t.lowHalf), highHalf: rtg_srav8(a.highHalf, t.highHalf))",
-        NARROW="rtg_narrow32to8(y)", SATURATES="false", REQUANT64="requantize64(acc, m, s, z, lo, hi)",
+        NARROW="rtg_narrow_sat8x16(y)", SATURATES="true", REQUANT64="requantize64(acc, m, s, z, lo, hi)",
         MUL_ADD="let i = SIMD8<Int32>.self, f = SIMD8<Float>.self; "
                 "return VF(lowHalf: unsafeBitCast(rtg_fmadd8(unsafeBitCast(a.lowHalf, to: i), unsafeBitCast(x.lowHalf, to: i), unsafeBitCast(w.lowHalf, to: i)), to: f), "
                 "highHalf: unsafeBitCast(rtg_fmadd8(unsafeBitCast(a.highHalf, to: i), unsafeBitCast(x.highHalf, to: i), unsafeBitCast(w.highHalf, to: i)), to: f))"),

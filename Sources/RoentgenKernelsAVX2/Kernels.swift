@@ -254,7 +254,7 @@ public enum AVX2Kernels {
             zy = d.outputZeroPoint; lo = d.outputMin; hi = d.outputMax
             zyLanes = Acc(repeating: Int32(truncatingIfNeeded: zy))
             loLanes = Acc(repeating: Int32(truncatingIfNeeded: lo)); hiLanes = Acc(repeating: Int32(truncatingIfNeeded: hi))
-            clamps = !(false && lo == -128 && hi == 127)
+            clamps = !(true && lo == -128 && hi == 127)
         }
     }
 
@@ -283,7 +283,7 @@ public enum AVX2Kernels {
         if e.kind == 3 {
             let z = rtg_srav8(rtg_mulhi8(acc, load(e.mPos, oc0)) &+ load(e.rFolded, oc0), load(e.tPos, oc0))
             let y = e.clamps ? rtg_clamp8(z, e.loLanes, e.hiLanes) : z
-            return rtg_narrow32to8x8(y)
+            return rtg_narrow_sat8(y)
         }
         let m, t, rnd: Acc
         if e.kind == 2 {
@@ -296,7 +296,7 @@ public enum AVX2Kernels {
         }
         let z = rtg_srav8(rtg_mulhi8(acc, m) &+ rnd, t) &+ e.zyLanes
         let y = e.clamps ? rtg_clamp8(z, e.loLanes, e.hiLanes) : z
-        return rtg_narrow32to8x8(y)
+        return rtg_narrow_sat8(y)
     }
 
     @inline(__always) static func even(_ x: Acc) -> SIMD4<Int64> { (unsafeBitCast(x, to: SIMD4<Int64>.self) &<< 32) &>> 32 }
@@ -350,7 +350,7 @@ public enum AVX2Kernels {
     enum Saturated: Bound { @inline(__always) static func apply(_ z: Acc, _ e: Epilogue) -> Acc { z } }   // the narrowing clamps
     @inline(__always) static func storeBytes<B: Bound>(_ z: Acc, _: B.Type, _ e: Epilogue, _ out: UnsafeMutablePointer<Int8>) {
         let y = B.apply(z, e)
-        UnsafeMutableRawPointer(out).storeBytes(of: rtg_narrow32to8x8(y), as: SIMD8<Int8>.self)
+        UnsafeMutableRawPointer(out).storeBytes(of: rtg_narrow_sat8(y), as: SIMD8<Int8>.self)
     }
 
     @inline(__always) static func storeRequantized(_ c: Acc, _ e: Epilogue, _ p: Int, _ v: Int) {
@@ -1684,8 +1684,8 @@ extension AVX2Kernels {
     @inline(__always) static func shiftLanes(_ a: V32, _ t: V32) -> V32 { V32(lowHalf: rtg_srav8(a.lowHalf, t.lowHalf), highHalf: rtg_srav8(a.highHalf, t.highHalf)) }
     /// int32 lanes to int8: with signed saturation where `saturatingNarrow` (so a clamp to
     /// [-128, 127] can be left to it), else by truncation (after a clamp).
-    @inline(__always) static func narrowLanes(_ y: V32) -> V8 { rtg_narrow32to8(y) }
-    static let saturatingNarrow = false
+    @inline(__always) static func narrowLanes(_ y: V32) -> V8 { rtg_narrow_sat8x16(y) }
+    static let saturatingNarrow = true
     /// a + x * w on f32 lanes: one fused multiply-add (one rounding) where the variant has FMA, so
     /// avx2 and vnni give the same bits; portable (any CPU, FMA or not) rounds the product and the
     /// sum. The f32 depthwise convs' summation, which SPEC leaves to the runtime.

@@ -43,6 +43,10 @@ REPO = Path(__file__).resolve().parents[2]
 INT8_PEERS = ("ort-int8", "openvino-int8", "litert-int8")
 FP32_PEERS = ("ort-fp32", "openvino-fp32", "litert-fp32")
 ENGINES = ("roentgen-int8", "roentgen-f32") + INT8_PEERS + FP32_PEERS
+# The exact int8 multiply's throughput on one core, measured by independent-accumulator loops
+# (docs/SPEED.md "Bound"): vnni on the Zen 4 machine (one 512-bit vpdpbusd per cycle at ~3.6 GHz),
+# avx2 on the Zen 3 one (1.6-1.8 vpmaddwd + vpaddd ymm pairs per cycle at ~3 GHz, 16 MACs each).
+MEASURED_PEAK = {"vnni": (231.0, "vpdpbusd zmm"), "avx2": (81.0, "vpmaddwd+vpaddd")}
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8")
 # What --peer-isa avx2 does per peer. Only oneDNN (inside OpenVINO's CPU plugin) has a run-time cap;
 # ONNX Runtime's MLAS and XNNPACK pick kernels from CPUID with no override (no such variable in
@@ -330,9 +334,13 @@ def bench_network(net, a, binary, log) -> dict:
         label = e + (f" ({runners[e].kernel})" if getattr(runners[e], "kernel", None) else "")
         print(f"{label:<30}" + "".join(f"{med[(e, t)]:>12.3f}" for t in a.threads))
     bound = {t: macs / (a.peak_gmacs * 1e9 * t) * 1e3 for t in a.threads}
-    measured = {t: macs / (a.measured_peak_gmacs * 1e9 * t) * 1e3 for t in a.threads}
+    kernel = getattr(runners.get("roentgen-int8"), "kernel", None) or "vnni"
+    peak, instruction = ((a.measured_peak_gmacs, "--measured-peak-gmacs") if a.measured_peak_gmacs
+                         else MEASURED_PEAK.get(kernel.split()[0], MEASURED_PEAK["vnni"]))
+    measured = {t: macs / (peak * 1e9 * t) * 1e3 for t in a.threads}
+    result["measured_bound"] = {"gmacs_per_core": peak, "instruction": instruction}
     print(f"{'bound (issue: 528 GMAC/s)':<30}" + "".join(f"{bound[t]:>12.3f}" for t in a.threads))
-    print(f"{'bound (measured vpdpbusd)':<30}" + "".join(f"{measured[t]:>12.3f}" for t in a.threads))
+    print(f"{'bound (' + instruction + ')':<30}" + "".join(f"{measured[t]:>12.3f}" for t in a.threads))
     print("-" * len(head))
     for ours, pool, key in (("roentgen-int8", INT8_PEERS, "int8"), ("roentgen-f32", FP32_PEERS, "f32")):
         present = [e for e in pool if e in runners]
@@ -390,8 +398,8 @@ def run(argv=None) -> dict:
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--peak-gmacs", type=float, default=528.5,
                     help="vpdpbusd peak of one core in G int8 MAC/s (default: the issue's 724.1 M MACs / 1.37 ms)")
-    ap.add_argument("--measured-peak-gmacs", type=float, default=231.0,
-                    help="vpdpbusd zmm peak measured on this machine by a 24-accumulator loop (docs/SPEED.md)")
+    ap.add_argument("--measured-peak-gmacs", type=float, default=None,
+                    help="exact int8 MAC/s of one core in G (default: MEASURED_PEAK for the int8 kernel that runs)")
     ap.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
     ap.add_argument("--peer-isa", choices=["native", *PEER_ISA_ENV], default="native",
                     help="cap the peers' ISA where a peer allows it (avx2: ONEDNN_MAX_CPU_ISA=AVX2 for OpenVINO; "

@@ -473,3 +473,39 @@ def test_conv2d_int8_long_reductions_stay_exact(seed):
             want += np.einsum("hwc,oc->hwo", xp[i:i + h, j:j + w], wv[:, i, j, :].astype(np.int64))
     assert np.abs(want).max() > 2**24  # the case float32 alone would get wrong
     assert np.array_equal(got.astype(np.int64).reshape(h, w, oc), want), f"seed {seed}"
+
+
+# Run in a fresh process per BLAS kernel: OpenBLAS reads OPENBLAS_CORETYPE once, at load.
+_BLAS_PROBE = """
+import hashlib, numpy as np
+from roentgen_tools.ops import conv2d
+r = np.random.default_rng(7)
+x = r.standard_normal((12, 12, 96)).astype(np.float32)
+w = r.standard_normal((40, 3, 3, 96)).astype(np.float32)
+a = dict(kernel_h=3, kernel_w=3, stride_h=1, stride_w=1, dilation_h=1, dilation_w=1, pad_top=1, pad_left=1,
+         pad_bottom=1, pad_right=1, groups=1)
+conv = conv2d.accumulate(x, w, a, 12, 12, exact=False).astype(np.float32)
+control = np.matmul(x.reshape(144, 96), w[:, 1, 1, :].T)   # a float32 sgemm: the kernel's own order
+print(hashlib.sha256(conv.tobytes()).hexdigest(), hashlib.sha256(control.tobytes()).hexdigest())
+"""
+
+
+@pytest.mark.skipif(__import__("platform").machine() != "x86_64", reason="OPENBLAS_CORETYPE names x86 kernels")
+def test_conv2d_f32_same_bits_whatever_blas_kernel_the_cpu_selects():
+    """The converter's calibration runs the float reference, so its file must not depend on the CPU:
+    AVX2 and AVX-512 sgemm kernels sum in different orders. Two x86 kernels every x86-64 CPU with
+    AVX can run (Haswell: AVX2 + FMA; SandyBridge: AVX, no FMA) must give the same float32 conv
+    bits, while a plain float32 sgemm (the control) shows that they really are different kernels."""
+    import os
+    import subprocess
+    import sys
+    if "avx2" not in open("/proc/cpuinfo").read():
+        pytest.skip("the Haswell kernel needs AVX2")
+    out = {}
+    for core in ("Haswell", "SandyBridge"):
+        env = dict(os.environ, OPENBLAS_CORETYPE=core, OPENBLAS_VERBOSE="2")
+        p = subprocess.run([sys.executable, "-c", _BLAS_PROBE], env=env, capture_output=True, text=True, check=True)
+        out[core] = p.stdout.split()
+        assert core.lower() in p.stderr.lower() + p.stdout.lower(), f"OpenBLAS did not take {core}: {p.stderr}"
+    assert out["Haswell"][1] != out["SandyBridge"][1], "control: the two kernels gave the same float32 sgemm"
+    assert out["Haswell"][0] == out["SandyBridge"][0], "float conv bits depend on the BLAS kernel"

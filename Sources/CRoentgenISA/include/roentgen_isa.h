@@ -200,6 +200,28 @@ rtg_i32x8 rtg_srav8(rtg_i32x8 a, rtg_i32x8 t) {
     return (rtg_i32x8)_mm256_srav_epi32((__m256i)a, (__m256i)t);
 }
 
+/// int32 lanes to int8 with signed saturation (vpackssdw + vpacksswb), so that a clamp to
+/// [-128, 127] is left to the narrowing as on vnni (vpmovsdb); in range it equals truncation.
+static inline __attribute__((always_inline, target("avx2")))
+rtg_i8x8 rtg_narrow_sat8(rtg_i32x8 a) {
+    __m128i w = _mm_packs_epi32(_mm256_castsi256_si128((__m256i)a), _mm256_extracti128_si256((__m256i)a, 1));
+    __m128i b = _mm_packs_epi16(w, w);
+    rtg_i8x16 v = (rtg_i8x16)b;                           // vector to vector: a bit cast (scalar to vector would splat)
+    return __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7);
+}
+/// The same on 16 lanes (two ymm): the in-lane packs put 64-bit groups out of order, one vpermq
+/// puts them back.
+static inline __attribute__((always_inline, target("avx2")))
+rtg_i8x16 rtg_narrow_sat8x16(rtg_i32x16 a) {
+    __m256i lo = (__m256i)__builtin_shufflevector(a, a, 0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i hi = (__m256i)__builtin_shufflevector(a, a, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m256i w = _mm256_packs_epi32(lo, hi);               // lo0-3 hi0-3 | lo4-7 hi4-7 (s16)
+    __m256i b = _mm256_packs_epi16(w, w);                 // lo0-3 hi0-3 x2 | lo4-7 hi4-7 x2 (s8)
+    __m256i q = _mm256_permute4x64_epi64(b, 0xD8);        // 64-bit groups 0, 2, 1, 3
+    __m128i r = _mm256_castsi256_si128(q);                // lo0-3 hi0-3 lo4-7 hi4-7
+    return (rtg_i8x16)_mm_shuffle_epi32(r, 0xD8);         // lo0-3 lo4-7 hi0-3 hi4-7
+}
+
 /// vpermd ymm: r[i] = a[idx[i]] (dword lanes).
 static inline __attribute__((always_inline, target("avx2")))
 rtg_i32x8 rtg_permd8(rtg_i32x8 a, rtg_i32x8 idx) {

@@ -87,14 +87,18 @@ def im2col(xp: np.ndarray, a: dict, oh: int, ow: int) -> np.ndarray:
 
 def accumulate(x: np.ndarray, w: np.ndarray, a: dict, oh: int, ow: int, exact: bool) -> np.ndarray:
     """float64 sums [OH * OW, OC] of x [H, W, IC] (int8: already minus z_x; padding = 0) with
-    w [OC, KH, KW, IC / groups], by float32 matmuls over blocks of output rows. exact (int8):
-    each matmul reduces at most EXACT_K products, so every partial sum is an integer below 2^24,
-    exact in float32 in any order; the blocks are added in float64 (exact below 2^53)."""
-    x, w = x.astype(np.float32), w.astype(np.float32)
+    w [OC, KH, KW, IC / groups], by matmuls over blocks of output rows. exact (int8): float32
+    matmuls that each reduce at most EXACT_K products, so every partial sum is an integer below
+    2^24, exact in float32 in any order; the blocks are added in float64 (exact below 2^53).
+    float: float64 matmuls, so that the float32 the caller rounds to does not depend on the BLAS
+    kernel the CPU selects (AVX2 and AVX-512 sgemm sum in different orders, and the converter's
+    calibration would differ in the last bits from one machine to the next)."""
+    dtype = np.float32 if exact else np.float64
+    x, w = x.astype(dtype), w.astype(dtype)
     oc, kh, kw, icg = w.shape
     g = a["groups"]
     ocg = oc // g
-    xp = window.padded(x, a, oh, ow, np.float32(0), (a["dilation_h"], a["dilation_w"]))
+    xp = window.padded(x, a, oh, ow, dtype(0), (a["dilation_h"], a["dilation_w"]))
     acc = np.zeros((oh * ow, oc))
     if g > 1 and icg == 1:  # depthwise (channel multiplier ocg): one exact product per tap
         wd = w.reshape(g, ocg, kh, kw)
@@ -106,7 +110,7 @@ def accumulate(x: np.ndarray, w: np.ndarray, a: dict, oh: int, ow: int, exact: b
     wm = w.reshape(g, ocg, k).transpose(0, 2, 1)  # [G, K, OCg]
     step = EXACT_K if exact else k
     cols_view = im2col(xp, a, oh, ow)
-    rows = max(1, CHUNK_BYTES // (4 * ow * k * g))
+    rows = max(1, CHUNK_BYTES // (x.itemsize * ow * k * g))
     for r0 in range(0, oh, rows):
         n = min(rows, oh - r0)
         p = n * ow
