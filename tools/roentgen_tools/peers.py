@@ -334,13 +334,15 @@ def bench_network(net, a, binary, log) -> dict:
         label = e + (f" ({runners[e].kernel})" if getattr(runners[e], "kernel", None) else "")
         print(f"{label:<30}" + "".join(f"{med[(e, t)]:>12.3f}" for t in a.threads))
     bound = {t: macs / (a.peak_gmacs * 1e9 * t) * 1e3 for t in a.threads}
-    kernel = getattr(runners.get("roentgen-int8"), "kernel", None) or "vnni"
+    # the measured bound of the int8 kernel that ran (none for portable, or without roentgen-int8)
+    kernel = (getattr(runners.get("roentgen-int8"), "kernel", None) or "").split(" ")[0]
     peak, instruction = ((a.measured_peak_gmacs, "--measured-peak-gmacs") if a.measured_peak_gmacs
-                         else MEASURED_PEAK.get(kernel.split()[0], MEASURED_PEAK["vnni"]))
-    measured = {t: macs / (peak * 1e9 * t) * 1e3 for t in a.threads}
+                         else MEASURED_PEAK.get(kernel, (None, None)))
+    measured = {t: macs / (peak * 1e9 * t) * 1e3 for t in a.threads} if peak else None
     result["measured_bound"] = {"gmacs_per_core": peak, "instruction": instruction}
     print(f"{'bound (issue: 528 GMAC/s)':<30}" + "".join(f"{bound[t]:>12.3f}" for t in a.threads))
-    print(f"{'bound (' + instruction + ')':<30}" + "".join(f"{measured[t]:>12.3f}" for t in a.threads))
+    if measured:
+        print(f"{'bound (' + instruction + ')':<30}" + "".join(f"{measured[t]:>12.3f}" for t in a.threads))
     print("-" * len(head))
     for ours, pool, key in (("roentgen-int8", INT8_PEERS, "int8"), ("roentgen-f32", FP32_PEERS, "f32")):
         present = [e for e in pool if e in runners]
@@ -358,7 +360,7 @@ def bench_network(net, a, binary, log) -> dict:
             if t > 1 and any(solo):
                 print(f"{e} {t}T: the worker lagged in {sum(1 for n in solo if n)} of {len(solo)} batches "
                       f"({sum(solo)} ops ran on one thread: the second core was busy)")
-    if "roentgen-int8" in runners:
+    if "roentgen-int8" in runners and measured:
         pct = {t: 100 * measured[t] / med[("roentgen-int8", t)] for t in a.threads}
         print(f"{'int8 % of measured bound':<30}" + "".join(f"{pct[t]:>11.0f}%" for t in a.threads))
         result["ratios"]["int8_percent_of_measured_bound"] = {str(t): pct[t] for t in a.threads}

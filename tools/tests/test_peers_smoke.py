@@ -177,6 +177,10 @@ def test_peers_every_engine(gap, calib_dir, tmp_path, capsys, monkeypatch):
     assert check["litert-int8"]["correlation"] > 0.99 and check["ort-int8"]["inputs"] == check["litert-int8"]["inputs"]
     assert all(p["delegate_partitions"] >= 1 for p in net["litert_xnnpack"].values())   # XNNPACK took the graph
     assert net["roentgen_kernel"]["roentgen-int8"] and net["openvino_kernels"]["openvino-int8"]
+    # the bound is that of the int8 kernel that ran (vpmaddwd on avx2, vpdpbusd on vnni, none on portable)
+    variant = net["roentgen_kernel"]["roentgen-int8"].split()[0]
+    want = peers.MEASURED_PEAK.get(variant, (None, None))
+    assert net["measured_bound"] == {"gmacs_per_core": want[0], "instruction": want[1]}
     # each Roentgen batch's count of ops run without the worker, per thread count
     for e in ("roentgen-int8", "roentgen-f32"):
         solo = net["roentgen_solo_ops"][e]
@@ -186,7 +190,8 @@ def test_peers_every_engine(gap, calib_dir, tmp_path, capsys, monkeypatch):
     assert set(res["cpu"]["flags"]) == set(peers.CPU_FLAGS) and res["cpu"]["model"]
     assert res["versions"]["ai-edge-litert"] and res["versions"]["openvino"] and res["versions"]["onnx2tf"] == "test"
     table = capsys.readouterr().out
-    for row in ("litert-int8", "litert-fp32", "openvino-fp32", "int8 Roentgen / best peer", "f32 Roentgen / best peer"):
+    for row in ("litert-int8", "litert-fp32", "openvino-fp32", "int8 Roentgen / best peer", "f32 Roentgen / best peer",
+                *([f"bound ({want[1]})"] if want[1] else [])):
         assert row in table, row
 
 
