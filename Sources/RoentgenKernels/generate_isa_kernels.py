@@ -779,26 +779,45 @@ public enum {name}Kernels {{
         }}
     }}
 {runnersF}
+    /// The f32 epilogue's arguments, read from `rtg_conv_args` once per tile: the tile's f32 output
+    /// stores may alias any memory as far as the compiler knows, so fields read through the pointer
+    /// would be loaded (and tested) again at every store.
+    struct FloatEpilogue {{
+        let leaky, clip: Bool
+        let alpha, clipMin, clipMax: {facc}
+        let output: UnsafeMutablePointer<Float>
+        let oc, outputStride: Int
+        @inline(__always) init(_ a: UnsafePointer<rtg_conv_args>) {{
+            let d = a.pointee
+            leaky = d.leaky != 0; clip = d.clip != 0
+            alpha = {facc}(repeating: d.alpha); clipMin = {facc}(repeating: d.clipMin); clipMax = {facc}(repeating: d.clipMax)
+            output = d.outputF32!; oc = Int(d.oc); outputStride = Int(d.outputStride)
+        }}
+    }}
+
     /// f32 epilogue: y < 0 ? y * alpha : y (by the sign bit: -0.0 and NaN keep their bits only
     /// through `<`, so the mask is from a compare), then clamp(y, clipMin, clipMax).
-    @inline(__always) static func storeFloat(_ c: Acc, _ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {{
+    @_transparent static func storeFloat(_ c: Acc, _ e: FloatEpilogue, _ p: Int, _ v: Int) {{
         var y = unsafeBitCast(c, to: {facc}.self)
-        if a.pointee.leaky != 0 {{
-            y.replace(with: y * {facc}(repeating: a.pointee.alpha), where: y .< {facc}(repeating: 0))
+        if e.leaky {{
+            y.replace(with: y * e.alpha, where: y .< {facc}(repeating: 0))
         }}
-        if a.pointee.clip != 0 {{
-            y.replace(with: {facc}(repeating: a.pointee.clipMin), where: y .< {facc}(repeating: a.pointee.clipMin))
-            y.replace(with: {facc}(repeating: a.pointee.clipMax), where: y .> {facc}(repeating: a.pointee.clipMax))
+        if e.clip {{
+            y.replace(with: e.clipMin, where: y .< e.clipMin)
+            y.replace(with: e.clipMax, where: y .> e.clipMax)
         }}
-        let bits = unsafeBitCast(y, to: Acc.self)
         let oc0 = v &* lanes
-        let oc = Int(a.pointee.oc)
-        let out = a.pointee.outputF32! + (p &* Int(a.pointee.outputStride) &+ oc0)
-        if oc - oc0 >= lanes {{
-            UnsafeMutableRawPointer(out).storeBytes(of: bits, as: Acc.self)
+        let out = e.output + (p &* e.outputStride &+ oc0)
+        if e.oc &- oc0 >= lanes {{
+            UnsafeMutableRawPointer(out).storeBytes(of: y, as: {facc}.self)
         }} else {{
-            for i in 0..<(oc - oc0) {{ out[i] = Float(bitPattern: UInt32(bitPattern: bits[i])) }}
+            storePartialFloat(y, out, e.oc &- oc0)
         }}
+    }}
+    /// The last vector's first n lanes, out of line: a loop here kept `storeFloat` from inlining
+    /// into the tiles, and every call spilled the tile's accumulators (all ymm / zmm are caller-saved).
+    @inline(never) static func storePartialFloat(_ y: {facc}, _ out: UnsafeMutablePointer<Float>, _ n: Int) {{
+        for i in 0..<n {{ out[i] = y[i] }}
     }}
 
     /// The input copy: `dst[r * dstStride + i] = f(src[r * srcStride + i])` for i < count.
@@ -1063,7 +1082,7 @@ extension {name}Kernels {{
         typealias F = {facc}
         let outWidth = Int(a.pointee.outWidth), vectors = Int(a.pointee.ocVectors), stride = vectors * lanes
         let bias = UnsafeRawPointer(a.pointee.bias!)
-        let quarter = F(repeating: 0.25)
+        let quarter = F(repeating: 0.25), e = FloatEpilogue(a)
         for t in 0..<tiles {{
             let (th, tw) = (tileBegin + t).quotientAndRemainder(dividingBy: tilesWide)
             let oh = 2 * th, ow = 2 * tw
@@ -1077,12 +1096,12 @@ extension {name}Kernels {{
                 }}
                 let r0 = fold(0), r1 = fold(1), r2 = fold(2), r3 = fold(3)
                 let b = bias.loadUnaligned(fromByteOffset: v * lanes * 4, as: F.self)
-                @inline(__always) func put(_ y: F, _ p: Int) {{ storeFloat(unsafeBitCast(y * quarter + b, to: Acc.self), a, p, v) }}
-                put(r0.0 + r1.0 + r2.0, oh * outWidth + ow)
-                if ow + 1 < outWidth {{ put(r0.1 + r1.1 + r2.1, oh * outWidth + ow + 1) }}
+                // storeFloat directly: a nested `put` was left out of line, a call per output vector
+                storeFloat(unsafeBitCast((r0.0 + r1.0 + r2.0) * quarter + b, to: Acc.self), e, oh * outWidth + ow, v)
+                if ow + 1 < outWidth {{ storeFloat(unsafeBitCast((r0.1 + r1.1 + r2.1) * quarter + b, to: Acc.self), e, oh * outWidth + ow + 1, v) }}
                 if oh + 1 < outHeight {{
-                    put(r1.0 - r2.0 - r3.0, (oh + 1) * outWidth + ow)
-                    if ow + 1 < outWidth {{ put(r1.1 - r2.1 - r3.1, (oh + 1) * outWidth + ow + 1) }}
+                    storeFloat(unsafeBitCast((r1.0 - r2.0 - r3.0) * quarter + b, to: Acc.self), e, (oh + 1) * outWidth + ow, v)
+                    if ow + 1 < outWidth {{ storeFloat(unsafeBitCast((r1.1 - r2.1 - r3.1) * quarter + b, to: Acc.self), e, (oh + 1) * outWidth + ow + 1, v) }}
                 }}
             }}
         }}
@@ -1203,6 +1222,8 @@ def tile(mr, nr, lanes, vec_bytes, f=""):
     L.append("        var w = a.pointee.weights! + v * vb")
     if f == "":
         L.append(f"        let e = Epilogue(a, v, widthLog2: {nr.bit_length() - 1})")
+    elif f == "F":
+        L.append("        let e = FloatEpilogue(a)")
     if f in ("W", "WF"):    # Winograd products: the bias comes after the output transform
         for i in range(mr):
             L.append("        " + "; ".join(f"var c{i}_{j} = Acc()" for j in range(nr)))
@@ -1230,7 +1251,7 @@ def tile(mr, nr, lanes, vec_bytes, f=""):
         L.extend(finish(mr, nr))
     for i in range(mr):
         fn = {"F": "storeFloat", "W": "storeProduct", "WF": "storeProduct"}.get(f, "store" if mr == 1 else "storeRequantized")
-        arg = "e" if f == "" else "a"
+        arg = "e" if f in ("", "F") else "a"
         L.append("        " + "; ".join(f"{fn}(c{i}_{j}, {arg}, p + {i}, v + {j})" for j in range(nr)))
     L.append("    }")
     return "\n".join(L) + "\n"

@@ -196,26 +196,45 @@ public enum VNNIKernels {
         }
     }
 
+    /// The f32 epilogue's arguments, read from `rtg_conv_args` once per tile: the tile's f32 output
+    /// stores may alias any memory as far as the compiler knows, so fields read through the pointer
+    /// would be loaded (and tested) again at every store.
+    struct FloatEpilogue {
+        let leaky, clip: Bool
+        let alpha, clipMin, clipMax: SIMD16<Float>
+        let output: UnsafeMutablePointer<Float>
+        let oc, outputStride: Int
+        @inline(__always) init(_ a: UnsafePointer<rtg_conv_args>) {
+            let d = a.pointee
+            leaky = d.leaky != 0; clip = d.clip != 0
+            alpha = SIMD16<Float>(repeating: d.alpha); clipMin = SIMD16<Float>(repeating: d.clipMin); clipMax = SIMD16<Float>(repeating: d.clipMax)
+            output = d.outputF32!; oc = Int(d.oc); outputStride = Int(d.outputStride)
+        }
+    }
+
     /// f32 epilogue: y < 0 ? y * alpha : y (by the sign bit: -0.0 and NaN keep their bits only
     /// through `<`, so the mask is from a compare), then clamp(y, clipMin, clipMax).
-    @inline(__always) static func storeFloat(_ c: Acc, _ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
+    @_transparent static func storeFloat(_ c: Acc, _ e: FloatEpilogue, _ p: Int, _ v: Int) {
         var y = unsafeBitCast(c, to: SIMD16<Float>.self)
-        if a.pointee.leaky != 0 {
-            y.replace(with: y * SIMD16<Float>(repeating: a.pointee.alpha), where: y .< SIMD16<Float>(repeating: 0))
+        if e.leaky {
+            y.replace(with: y * e.alpha, where: y .< SIMD16<Float>(repeating: 0))
         }
-        if a.pointee.clip != 0 {
-            y.replace(with: SIMD16<Float>(repeating: a.pointee.clipMin), where: y .< SIMD16<Float>(repeating: a.pointee.clipMin))
-            y.replace(with: SIMD16<Float>(repeating: a.pointee.clipMax), where: y .> SIMD16<Float>(repeating: a.pointee.clipMax))
+        if e.clip {
+            y.replace(with: e.clipMin, where: y .< e.clipMin)
+            y.replace(with: e.clipMax, where: y .> e.clipMax)
         }
-        let bits = unsafeBitCast(y, to: Acc.self)
         let oc0 = v &* lanes
-        let oc = Int(a.pointee.oc)
-        let out = a.pointee.outputF32! + (p &* Int(a.pointee.outputStride) &+ oc0)
-        if oc - oc0 >= lanes {
-            UnsafeMutableRawPointer(out).storeBytes(of: bits, as: Acc.self)
+        let out = e.output + (p &* e.outputStride &+ oc0)
+        if e.oc &- oc0 >= lanes {
+            UnsafeMutableRawPointer(out).storeBytes(of: y, as: SIMD16<Float>.self)
         } else {
-            for i in 0..<(oc - oc0) { out[i] = Float(bitPattern: UInt32(bitPattern: bits[i])) }
+            storePartialFloat(y, out, e.oc &- oc0)
         }
+    }
+    /// The last vector's first n lanes, out of line: a loop here kept `storeFloat` from inlining
+    /// into the tiles, and every call spilled the tile's accumulators (all ymm / zmm are caller-saved).
+    @inline(never) static func storePartialFloat(_ y: SIMD16<Float>, _ out: UnsafeMutablePointer<Float>, _ n: Int) {
+        for i in 0..<n { out[i] = y[i] }
     }
 
     /// The input copy: `dst[r * dstStride + i] = f(src[r * srcStride + i])` for i < count.
@@ -863,6 +882,7 @@ public enum VNNIKernels {
         step(a, &oh, &ow); var x4 = origin(a, oh, ow)
         step(a, &oh, &ow); var x5 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
+        let e = FloatEpilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
         let bias2 = load(a.pointee.bias!, (v + 2) * lanes)
@@ -898,12 +918,12 @@ public enum VNNIKernels {
             }
             x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance
         }
-        storeFloat(c0_0, a, p + 0, v + 0); storeFloat(c0_1, a, p + 0, v + 1); storeFloat(c0_2, a, p + 0, v + 2); storeFloat(c0_3, a, p + 0, v + 3)
-        storeFloat(c1_0, a, p + 1, v + 0); storeFloat(c1_1, a, p + 1, v + 1); storeFloat(c1_2, a, p + 1, v + 2); storeFloat(c1_3, a, p + 1, v + 3)
-        storeFloat(c2_0, a, p + 2, v + 0); storeFloat(c2_1, a, p + 2, v + 1); storeFloat(c2_2, a, p + 2, v + 2); storeFloat(c2_3, a, p + 2, v + 3)
-        storeFloat(c3_0, a, p + 3, v + 0); storeFloat(c3_1, a, p + 3, v + 1); storeFloat(c3_2, a, p + 3, v + 2); storeFloat(c3_3, a, p + 3, v + 3)
-        storeFloat(c4_0, a, p + 4, v + 0); storeFloat(c4_1, a, p + 4, v + 1); storeFloat(c4_2, a, p + 4, v + 2); storeFloat(c4_3, a, p + 4, v + 3)
-        storeFloat(c5_0, a, p + 5, v + 0); storeFloat(c5_1, a, p + 5, v + 1); storeFloat(c5_2, a, p + 5, v + 2); storeFloat(c5_3, a, p + 5, v + 3)
+        storeFloat(c0_0, e, p + 0, v + 0); storeFloat(c0_1, e, p + 0, v + 1); storeFloat(c0_2, e, p + 0, v + 2); storeFloat(c0_3, e, p + 0, v + 3)
+        storeFloat(c1_0, e, p + 1, v + 0); storeFloat(c1_1, e, p + 1, v + 1); storeFloat(c1_2, e, p + 1, v + 2); storeFloat(c1_3, e, p + 1, v + 3)
+        storeFloat(c2_0, e, p + 2, v + 0); storeFloat(c2_1, e, p + 2, v + 1); storeFloat(c2_2, e, p + 2, v + 2); storeFloat(c2_3, e, p + 2, v + 3)
+        storeFloat(c3_0, e, p + 3, v + 0); storeFloat(c3_1, e, p + 3, v + 1); storeFloat(c3_2, e, p + 3, v + 2); storeFloat(c3_3, e, p + 3, v + 3)
+        storeFloat(c4_0, e, p + 4, v + 0); storeFloat(c4_1, e, p + 4, v + 1); storeFloat(c4_2, e, p + 4, v + 2); storeFloat(c4_3, e, p + 4, v + 3)
+        storeFloat(c5_0, e, p + 5, v + 0); storeFloat(c5_1, e, p + 5, v + 1); storeFloat(c5_2, e, p + 5, v + 2); storeFloat(c5_3, e, p + 5, v + 3)
     }
 
     @inline(never) static func tileF12x2(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
@@ -924,6 +944,7 @@ public enum VNNIKernels {
         step(a, &oh, &ow); var x10 = origin(a, oh, ow)
         step(a, &oh, &ow); var x11 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
+        let e = FloatEpilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
         var c0_0 = bias0; var c0_1 = bias1
@@ -973,18 +994,18 @@ public enum VNNIKernels {
             }
             x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance; x6 += rowAdvance; x7 += rowAdvance; x8 += rowAdvance; x9 += rowAdvance; x10 += rowAdvance; x11 += rowAdvance
         }
-        storeFloat(c0_0, a, p + 0, v + 0); storeFloat(c0_1, a, p + 0, v + 1)
-        storeFloat(c1_0, a, p + 1, v + 0); storeFloat(c1_1, a, p + 1, v + 1)
-        storeFloat(c2_0, a, p + 2, v + 0); storeFloat(c2_1, a, p + 2, v + 1)
-        storeFloat(c3_0, a, p + 3, v + 0); storeFloat(c3_1, a, p + 3, v + 1)
-        storeFloat(c4_0, a, p + 4, v + 0); storeFloat(c4_1, a, p + 4, v + 1)
-        storeFloat(c5_0, a, p + 5, v + 0); storeFloat(c5_1, a, p + 5, v + 1)
-        storeFloat(c6_0, a, p + 6, v + 0); storeFloat(c6_1, a, p + 6, v + 1)
-        storeFloat(c7_0, a, p + 7, v + 0); storeFloat(c7_1, a, p + 7, v + 1)
-        storeFloat(c8_0, a, p + 8, v + 0); storeFloat(c8_1, a, p + 8, v + 1)
-        storeFloat(c9_0, a, p + 9, v + 0); storeFloat(c9_1, a, p + 9, v + 1)
-        storeFloat(c10_0, a, p + 10, v + 0); storeFloat(c10_1, a, p + 10, v + 1)
-        storeFloat(c11_0, a, p + 11, v + 0); storeFloat(c11_1, a, p + 11, v + 1)
+        storeFloat(c0_0, e, p + 0, v + 0); storeFloat(c0_1, e, p + 0, v + 1)
+        storeFloat(c1_0, e, p + 1, v + 0); storeFloat(c1_1, e, p + 1, v + 1)
+        storeFloat(c2_0, e, p + 2, v + 0); storeFloat(c2_1, e, p + 2, v + 1)
+        storeFloat(c3_0, e, p + 3, v + 0); storeFloat(c3_1, e, p + 3, v + 1)
+        storeFloat(c4_0, e, p + 4, v + 0); storeFloat(c4_1, e, p + 4, v + 1)
+        storeFloat(c5_0, e, p + 5, v + 0); storeFloat(c5_1, e, p + 5, v + 1)
+        storeFloat(c6_0, e, p + 6, v + 0); storeFloat(c6_1, e, p + 6, v + 1)
+        storeFloat(c7_0, e, p + 7, v + 0); storeFloat(c7_1, e, p + 7, v + 1)
+        storeFloat(c8_0, e, p + 8, v + 0); storeFloat(c8_1, e, p + 8, v + 1)
+        storeFloat(c9_0, e, p + 9, v + 0); storeFloat(c9_1, e, p + 9, v + 1)
+        storeFloat(c10_0, e, p + 10, v + 0); storeFloat(c10_1, e, p + 10, v + 1)
+        storeFloat(c11_0, e, p + 11, v + 0); storeFloat(c11_1, e, p + 11, v + 1)
     }
 
     @inline(never) static func tileF16x1(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
@@ -1009,6 +1030,7 @@ public enum VNNIKernels {
         step(a, &oh, &ow); var x14 = origin(a, oh, ow)
         step(a, &oh, &ow); var x15 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
+        let e = FloatEpilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         var c0_0 = bias0
         var c1_0 = bias0
@@ -1068,22 +1090,22 @@ public enum VNNIKernels {
             }
             x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance; x6 += rowAdvance; x7 += rowAdvance; x8 += rowAdvance; x9 += rowAdvance; x10 += rowAdvance; x11 += rowAdvance; x12 += rowAdvance; x13 += rowAdvance; x14 += rowAdvance; x15 += rowAdvance
         }
-        storeFloat(c0_0, a, p + 0, v + 0)
-        storeFloat(c1_0, a, p + 1, v + 0)
-        storeFloat(c2_0, a, p + 2, v + 0)
-        storeFloat(c3_0, a, p + 3, v + 0)
-        storeFloat(c4_0, a, p + 4, v + 0)
-        storeFloat(c5_0, a, p + 5, v + 0)
-        storeFloat(c6_0, a, p + 6, v + 0)
-        storeFloat(c7_0, a, p + 7, v + 0)
-        storeFloat(c8_0, a, p + 8, v + 0)
-        storeFloat(c9_0, a, p + 9, v + 0)
-        storeFloat(c10_0, a, p + 10, v + 0)
-        storeFloat(c11_0, a, p + 11, v + 0)
-        storeFloat(c12_0, a, p + 12, v + 0)
-        storeFloat(c13_0, a, p + 13, v + 0)
-        storeFloat(c14_0, a, p + 14, v + 0)
-        storeFloat(c15_0, a, p + 15, v + 0)
+        storeFloat(c0_0, e, p + 0, v + 0)
+        storeFloat(c1_0, e, p + 1, v + 0)
+        storeFloat(c2_0, e, p + 2, v + 0)
+        storeFloat(c3_0, e, p + 3, v + 0)
+        storeFloat(c4_0, e, p + 4, v + 0)
+        storeFloat(c5_0, e, p + 5, v + 0)
+        storeFloat(c6_0, e, p + 6, v + 0)
+        storeFloat(c7_0, e, p + 7, v + 0)
+        storeFloat(c8_0, e, p + 8, v + 0)
+        storeFloat(c9_0, e, p + 9, v + 0)
+        storeFloat(c10_0, e, p + 10, v + 0)
+        storeFloat(c11_0, e, p + 11, v + 0)
+        storeFloat(c12_0, e, p + 12, v + 0)
+        storeFloat(c13_0, e, p + 13, v + 0)
+        storeFloat(c14_0, e, p + 14, v + 0)
+        storeFloat(c15_0, e, p + 15, v + 0)
     }
 
     @inline(never) static func tileF1x4(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
@@ -1093,6 +1115,7 @@ public enum VNNIKernels {
         let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
         var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
+        let e = FloatEpilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
         let bias2 = load(a.pointee.bias!, (v + 2) * lanes)
@@ -1113,7 +1136,7 @@ public enum VNNIKernels {
             }
             x0 += rowAdvance
         }
-        storeFloat(c0_0, a, p + 0, v + 0); storeFloat(c0_1, a, p + 0, v + 1); storeFloat(c0_2, a, p + 0, v + 2); storeFloat(c0_3, a, p + 0, v + 3)
+        storeFloat(c0_0, e, p + 0, v + 0); storeFloat(c0_1, e, p + 0, v + 1); storeFloat(c0_2, e, p + 0, v + 2); storeFloat(c0_3, e, p + 0, v + 3)
     }
 
     @inline(never) static func tileF1x2(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
@@ -1123,6 +1146,7 @@ public enum VNNIKernels {
         let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
         var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
+        let e = FloatEpilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         let bias1 = load(a.pointee.bias!, (v + 1) * lanes)
         var c0_0 = bias0; var c0_1 = bias1
@@ -1139,7 +1163,7 @@ public enum VNNIKernels {
             }
             x0 += rowAdvance
         }
-        storeFloat(c0_0, a, p + 0, v + 0); storeFloat(c0_1, a, p + 0, v + 1)
+        storeFloat(c0_0, e, p + 0, v + 0); storeFloat(c0_1, e, p + 0, v + 1)
     }
 
     @inline(never) static func tileF1x1(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
@@ -1149,6 +1173,7 @@ public enum VNNIKernels {
         let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
         var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
+        let e = FloatEpilogue(a)
         let bias0 = load(a.pointee.bias!, (v + 0) * lanes)
         var c0_0 = bias0
         for _ in 0..<kh {
@@ -1163,7 +1188,7 @@ public enum VNNIKernels {
             }
             x0 += rowAdvance
         }
-        storeFloat(c0_0, a, p + 0, v + 0)
+        storeFloat(c0_0, e, p + 0, v + 0)
     }
 }
 
@@ -1550,7 +1575,7 @@ extension VNNIKernels {
         typealias F = SIMD16<Float>
         let outWidth = Int(a.pointee.outWidth), vectors = Int(a.pointee.ocVectors), stride = vectors * lanes
         let bias = UnsafeRawPointer(a.pointee.bias!)
-        let quarter = F(repeating: 0.25)
+        let quarter = F(repeating: 0.25), e = FloatEpilogue(a)
         for t in 0..<tiles {
             let (th, tw) = (tileBegin + t).quotientAndRemainder(dividingBy: tilesWide)
             let oh = 2 * th, ow = 2 * tw
@@ -1564,12 +1589,12 @@ extension VNNIKernels {
                 }
                 let r0 = fold(0), r1 = fold(1), r2 = fold(2), r3 = fold(3)
                 let b = bias.loadUnaligned(fromByteOffset: v * lanes * 4, as: F.self)
-                @inline(__always) func put(_ y: F, _ p: Int) { storeFloat(unsafeBitCast(y * quarter + b, to: Acc.self), a, p, v) }
-                put(r0.0 + r1.0 + r2.0, oh * outWidth + ow)
-                if ow + 1 < outWidth { put(r0.1 + r1.1 + r2.1, oh * outWidth + ow + 1) }
+                // storeFloat directly: a nested `put` was left out of line, a call per output vector
+                storeFloat(unsafeBitCast((r0.0 + r1.0 + r2.0) * quarter + b, to: Acc.self), e, oh * outWidth + ow, v)
+                if ow + 1 < outWidth { storeFloat(unsafeBitCast((r0.1 + r1.1 + r2.1) * quarter + b, to: Acc.self), e, oh * outWidth + ow + 1, v) }
                 if oh + 1 < outHeight {
-                    put(r1.0 - r2.0 - r3.0, (oh + 1) * outWidth + ow)
-                    if ow + 1 < outWidth { put(r1.1 - r2.1 - r3.1, (oh + 1) * outWidth + ow + 1) }
+                    storeFloat(unsafeBitCast((r1.0 - r2.0 - r3.0) * quarter + b, to: Acc.self), e, (oh + 1) * outWidth + ow, v)
+                    if ow + 1 < outWidth { storeFloat(unsafeBitCast((r1.1 - r2.1 - r3.1) * quarter + b, to: Acc.self), e, (oh + 1) * outWidth + ow + 1, v) }
                 }
             }
         }
