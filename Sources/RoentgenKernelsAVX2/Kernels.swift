@@ -371,6 +371,14 @@ public enum AVX2Kernels {
         let y = B.apply(z, e)
         UnsafeMutableRawPointer(out).storeBytes(of: rtg_narrow_sat8(y), as: SIMD8<Int8>.self)
     }
+    /// A pixel's 2 / 4 tile columns (bounded already) narrowed together with saturation and stored
+    /// as one 16 / 32-byte write: 3-4 shuffles for all of them instead of 3 per 8 outputs.
+    @inline(__always) static func storeBytes2(_ y0: Acc, _ y1: Acc, _ out: UnsafeMutablePointer<Int8>) {
+        UnsafeMutableRawPointer(out).storeBytes(of: rtg_narrow_sat8x2(y0, y1), as: SIMD16<Int8>.self)
+    }
+    @inline(__always) static func storeBytes4(_ y0: Acc, _ y1: Acc, _ y2: Acc, _ y3: Acc, _ out: UnsafeMutablePointer<Int8>) {
+        UnsafeMutableRawPointer(out).storeBytes(of: rtg_narrow_sat8x4(y0, y1, y2, y3), as: SIMD32<Int8>.self)
+    }
 
     @inline(__always) static func storeRequantized(_ c: Acc, _ e: Epilogue, _ p: Int, _ v: Int) {
         let oc0 = v &* lanes
@@ -422,17 +430,15 @@ public enum AVX2Kernels {
             let k1_0 = c1_0; let k1_1 = c1_1; let k1_2 = c1_2; let k1_3 = c1_3
             @inline(__always) func finish<Q: ColumnEpilogue, B: Bound>(_: Q.Type, _ b: B.Type) {
                 let q0 = Q(e, (v &+ 0) &* lanes)
-                storeBytes(q0(k0_0), b, e, out + (0 &* rowStep &+ 0 &* lanes))
-                storeBytes(q0(k1_0), b, e, out + (1 &* rowStep &+ 0 &* lanes))
+                let y0_0 = B.apply(q0(k0_0), e); let y1_0 = B.apply(q0(k1_0), e)
                 let q1 = Q(e, (v &+ 1) &* lanes)
-                storeBytes(q1(k0_1), b, e, out + (0 &* rowStep &+ 1 &* lanes))
-                storeBytes(q1(k1_1), b, e, out + (1 &* rowStep &+ 1 &* lanes))
+                let y0_1 = B.apply(q1(k0_1), e); let y1_1 = B.apply(q1(k1_1), e)
                 let q2 = Q(e, (v &+ 2) &* lanes)
-                storeBytes(q2(k0_2), b, e, out + (0 &* rowStep &+ 2 &* lanes))
-                storeBytes(q2(k1_2), b, e, out + (1 &* rowStep &+ 2 &* lanes))
+                let y0_2 = B.apply(q2(k0_2), e); let y1_2 = B.apply(q2(k1_2), e)
                 let q3 = Q(e, (v &+ 3) &* lanes)
-                storeBytes(q3(k0_3), b, e, out + (0 &* rowStep &+ 3 &* lanes))
-                storeBytes(q3(k1_3), b, e, out + (1 &* rowStep &+ 3 &* lanes))
+                let y0_3 = B.apply(q3(k0_3), e); let y1_3 = B.apply(q3(k1_3), e)
+                storeBytes4(y0_0, y0_1, y0_2, y0_3, out + 0 &* rowStep)
+                storeBytes4(y1_0, y1_1, y1_2, y1_3, out + 1 &* rowStep)
             }
             switch (e.kind, e.clamps) {
             case (3, false): finish(Folded.self, Saturated.self)
@@ -497,17 +503,14 @@ public enum AVX2Kernels {
             let k4_0 = c4_0; let k4_1 = c4_1
             @inline(__always) func finish<Q: ColumnEpilogue, B: Bound>(_: Q.Type, _ b: B.Type) {
                 let q0 = Q(e, (v &+ 0) &* lanes)
-                storeBytes(q0(k0_0), b, e, out + (0 &* rowStep &+ 0 &* lanes))
-                storeBytes(q0(k1_0), b, e, out + (1 &* rowStep &+ 0 &* lanes))
-                storeBytes(q0(k2_0), b, e, out + (2 &* rowStep &+ 0 &* lanes))
-                storeBytes(q0(k3_0), b, e, out + (3 &* rowStep &+ 0 &* lanes))
-                storeBytes(q0(k4_0), b, e, out + (4 &* rowStep &+ 0 &* lanes))
+                let y0_0 = B.apply(q0(k0_0), e); let y1_0 = B.apply(q0(k1_0), e); let y2_0 = B.apply(q0(k2_0), e); let y3_0 = B.apply(q0(k3_0), e); let y4_0 = B.apply(q0(k4_0), e)
                 let q1 = Q(e, (v &+ 1) &* lanes)
-                storeBytes(q1(k0_1), b, e, out + (0 &* rowStep &+ 1 &* lanes))
-                storeBytes(q1(k1_1), b, e, out + (1 &* rowStep &+ 1 &* lanes))
-                storeBytes(q1(k2_1), b, e, out + (2 &* rowStep &+ 1 &* lanes))
-                storeBytes(q1(k3_1), b, e, out + (3 &* rowStep &+ 1 &* lanes))
-                storeBytes(q1(k4_1), b, e, out + (4 &* rowStep &+ 1 &* lanes))
+                let y0_1 = B.apply(q1(k0_1), e); let y1_1 = B.apply(q1(k1_1), e); let y2_1 = B.apply(q1(k2_1), e); let y3_1 = B.apply(q1(k3_1), e); let y4_1 = B.apply(q1(k4_1), e)
+                storeBytes2(y0_0, y0_1, out + 0 &* rowStep)
+                storeBytes2(y1_0, y1_1, out + 1 &* rowStep)
+                storeBytes2(y2_0, y2_1, out + 2 &* rowStep)
+                storeBytes2(y3_0, y3_1, out + 3 &* rowStep)
+                storeBytes2(y4_0, y4_1, out + 4 &* rowStep)
             }
             switch (e.kind, e.clamps) {
             case (3, false): finish(Folded.self, Saturated.self)

@@ -222,6 +222,22 @@ rtg_i8x16 rtg_narrow_sat8x16(rtg_i32x16 a) {
     return (rtg_i8x16)_mm_shuffle_epi32(r, 0xD8);         // lo0-3 lo4-7 hi0-3 hi4-7
 }
 
+/// Two / four 8-lane int32 vectors to 16 / 32 int8 with signed saturation, in order: one
+/// vpackssdw per pair, one vpacksswb, then a shuffle that undoes the packs' 128-bit interleave.
+static inline __attribute__((always_inline, target("avx2")))
+rtg_i8x16 rtg_narrow_sat8x2(rtg_i32x8 a, rtg_i32x8 b) {
+    __m256i ab = _mm256_packs_epi32((__m256i)a, (__m256i)b);                                 // a0-3 b0-3 | a4-7 b4-7
+    __m128i x = _mm_packs_epi16(_mm256_castsi256_si128(ab), _mm256_extracti128_si256(ab, 1)); // a0-3 b0-3 a4-7 b4-7
+    return (rtg_i8x16)_mm_shuffle_epi32(x, 0xD8);                                           // a0-7 b0-7
+}
+static inline __attribute__((always_inline, target("avx2")))
+rtg_i8x32 rtg_narrow_sat8x4(rtg_i32x8 a, rtg_i32x8 b, rtg_i32x8 c, rtg_i32x8 d) {
+    __m256i ab = _mm256_packs_epi32((__m256i)a, (__m256i)b);      // a0-3 b0-3 | a4-7 b4-7 (s16)
+    __m256i cd = _mm256_packs_epi32((__m256i)c, (__m256i)d);      // c0-3 d0-3 | c4-7 d4-7
+    __m256i x = _mm256_packs_epi16(ab, cd);                       // a0-3 b0-3 c0-3 d0-3 | a4-7 b4-7 c4-7 d4-7 (s8)
+    return (rtg_i8x32)_mm256_permutevar8x32_epi32(x, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
 /// vpermd ymm: r[i] = a[idx[i]] (dword lanes).
 static inline __attribute__((always_inline, target("avx2")))
 rtg_i32x8 rtg_permd8(rtg_i32x8 a, rtg_i32x8 idx) {
