@@ -27,7 +27,8 @@ ISAS = {
         tile_shapes=[(6, 4), (12, 2), (16, 1), (1, 4), (1, 2), (1, 1)],
         narrow="rtg_narrow_sat(y)", narrow_c="rtg_narrow32to8(c)",
         fill_elem="UInt8", fill_expr="UInt8(bitPattern: src[i]) ^ 0x80", mulhi="rtg_mulhi16", clamp="rtg_clamp16", srav="rtg_srav16",
-        narrow_saturates="true", grouped_stores=""),   # vpmovsdb narrows 16 lanes in one instruction
+        narrow_saturates="true", grouped_stores="",   # vpmovsdb narrows 16 lanes in one instruction
+        clip_float="y.replace(with: e.clipMin, where: y .< e.clipMin); y.replace(with: e.clipMax, where: y .> e.clipMax)"),
     "AVX2": dict(
         acc="SIMD8<Int32>", half="SIMD4<Int32>", wide="SIMD4<Int64>", bytes_="SIMD8<Int8>", half_bytes="SIMD4<Int8>",
         lanes=8, vec_bytes=32,
@@ -36,7 +37,7 @@ ISAS = {
         tile_shapes=[(2, 4), (5, 2), (10, 1), (1, 4), (1, 2), (1, 1)],
         narrow="rtg_narrow_sat8(y)", narrow_c="rtg_narrow32to8x8(c)",
         fill_elem="Int16", fill_expr="Int16(src[i]) &- z", winograd=True, mulhi="rtg_mulhi8", clamp="rtg_clamp8", srav="rtg_srav8",
-        narrow_saturates="true",
+        narrow_saturates="true", clip_float="y = rtg_clip8f(y, e.clipMin, e.clipMax)",
         grouped_stores='''    /// A pixel's 2 / 4 tile columns (bounded already) narrowed together with saturation and stored
     /// as one 16 / 32-byte write: 3-4 shuffles for all of them instead of 3 per 8 outputs.
     @inline(__always) static func storeBytes2(_ y0: Acc, _ y1: Acc, _ out: UnsafeMutablePointer<Int8>) {
@@ -811,10 +812,7 @@ public enum {name}Kernels {{
         if e.leaky {{
             y.replace(with: y * e.alpha, where: y .< {facc}(repeating: 0))
         }}
-        if e.clip {{
-            y.replace(with: e.clipMin, where: y .< e.clipMin)
-            y.replace(with: e.clipMax, where: y .> e.clipMax)
-        }}
+        if e.clip {{ {clip_float} }}
         let oc0 = v &* lanes
         let out = e.output + (p &* e.outputStride &+ oc0)
         if e.oc &- oc0 >= lanes {{

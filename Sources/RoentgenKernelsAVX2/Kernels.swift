@@ -201,10 +201,7 @@ public enum AVX2Kernels {
         if e.leaky {
             y.replace(with: y * e.alpha, where: y .< SIMD8<Float>(repeating: 0))
         }
-        if e.clip {
-            y.replace(with: e.clipMin, where: y .< e.clipMin)
-            y.replace(with: e.clipMax, where: y .> e.clipMax)
-        }
+        if e.clip { y = rtg_clip8f(y, e.clipMin, e.clipMax) }
         let oc0 = v &* lanes
         let out = e.output + (p &* e.outputStride &+ oc0)
         if e.oc &- oc0 >= lanes {

@@ -102,6 +102,38 @@ import RoentgenKernels
         }
     }
 
+    /// The f32 epilogue's compares (SPEC "Float arithmetic"): NaN passes the leaky ReLU and the clip
+    /// unchanged, -0.0 is not below 0 and +0.0 not above -0.0, so their signs stay. avx2 clips with
+    /// vmaxps / vminps, whose NaN and equal-operand rules this pins (bound first, y second).
+    @Test func epilogueKeepsNaNAndSignedZeros() {
+        // a 1x1 conv with one input channel and weight 1, bias -0.0: y = x exactly, for x of every kind
+        let xs: [Float] = [.nan, -.nan, -0.0, 0.0, -1, 1, 5.5, 6, 7, -.infinity, .infinity, -0.25]
+        let g = Conv2DGeometry(inputHeight: 1, inputWidth: xs.count, inputChannels: 1, outputHeight: 1, outputWidth: xs.count,
+                               outputChannels: 8, kernelHeight: 1, kernelWidth: 1, strideHeight: 1, strideWidth: 1,
+                               padTop: 0, padLeft: 0, padBottom: 0, padRight: 0)
+        let w = [Float](repeating: 1, count: g.weightCount), b = [Float](repeating: -0.0, count: 8)
+        // (alpha, clip): ReLU6 as a clip, the same with a leaky slope, a clip whose bounds are signed zeros
+        for (alpha, lo, hi) in [(Float(0), Float(0), Float(6)), (0.1, 0, 6), (1, -0.0, 0.0), (0, -.infinity, .infinity)] {
+            func want(_ x: Float) -> Float {   // SPEC: y < 0 ? y * alpha : y, then y < lo ? lo : y, then y > hi ? hi : y
+                var y = x < 0 ? x * alpha : x
+                if y < lo { y = lo }
+                if y > hi { y = hi }
+                return y
+            }
+            for variant in supportedVariants where variant != .portable {
+                let conv = Conv2DFloat(geometry: g, weights: w, bias: b, alpha: alpha, clipMin: lo, clipMax: hi, variant: variant)
+                let scratch = Scratch(conv.scratchBytes, seed: 1)
+                var fast = [Float](repeating: 1234, count: g.outputCount)
+                conv.run(input: xs, output: &fast, scratch: scratch.pointer, pool: nil)
+                for (i, x) in xs.enumerated() {
+                    let got = fast[i * 8], expected = want(x)
+                    #expect(got.bitPattern == expected.bitPattern || (got.isNaN && expected.isNaN),
+                            "\(variant) alpha \(alpha) clip [\(lo), \(hi)]: x \(x) gave \(got), SPEC \(expected)")
+                }
+            }
+        }
+    }
+
     /// A 1x1 stride-1 unpadded conv reads its input in place (no copy, no scratch, one band even
     /// under a small band budget); a padded or strided one still copies.
     @Test(arguments: [(30, 24, 40, 0, 1), (17, 8, 16, 0, 1), (16, 8, 16, 1, 1), (16, 8, 16, 0, 2)])

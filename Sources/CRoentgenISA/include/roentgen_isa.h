@@ -238,6 +238,15 @@ rtg_i8x32 rtg_narrow_sat8x4(rtg_i32x8 a, rtg_i32x8 b, rtg_i32x8 c, rtg_i32x8 d) 
     return (rtg_i8x32)_mm256_permutevar8x32_epi32(x, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
+/// y < lo ? lo : (y > hi ? hi : y) on f32 lanes, as the f32 epilogue's compares and blends give it:
+/// vmaxps / vminps return their second operand when the first does not win (y NaN, or equal
+/// to the bound up to the sign of zero), so with the bound first, y is kept in exactly those cases.
+typedef float rtg_f32x8 __attribute__((ext_vector_type(8)));
+static inline __attribute__((always_inline, target("avx2")))
+rtg_f32x8 rtg_clip8f(rtg_f32x8 y, rtg_f32x8 lo, rtg_f32x8 hi) {
+    return (rtg_f32x8)_mm256_min_ps((__m256)hi, _mm256_max_ps((__m256)lo, (__m256)y));
+}
+
 /// vpermd ymm: r[i] = a[idx[i]] (dword lanes).
 static inline __attribute__((always_inline, target("avx2")))
 rtg_i32x8 rtg_permd8(rtg_i32x8 a, rtg_i32x8 idx) {
