@@ -209,8 +209,8 @@ rtg_i8x8 rtg_narrow_sat8(rtg_i32x8 a) {
     rtg_i8x16 v = (rtg_i8x16)b;                           // vector to vector: a bit cast (scalar to vector would splat)
     return __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7);
 }
-/// The same on 16 lanes (two ymm): the in-lane packs put 64-bit groups out of order, one vpermq
-/// puts them back.
+/// The same on 16 lanes (two ymm): the in-lane packs put 32-bit groups out of order, a vpermq and
+/// a pshufd put them back.
 static inline __attribute__((always_inline, target("avx2")))
 rtg_i8x16 rtg_narrow_sat8x16(rtg_i32x16 a) {
     __m256i lo = (__m256i)__builtin_shufflevector(a, a, 0, 1, 2, 3, 4, 5, 6, 7);
