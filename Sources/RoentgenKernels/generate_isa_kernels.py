@@ -997,12 +997,8 @@ public enum {name}Kernels {{
 
 RUNNER = '''
     static func run{f}{nr}(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {{
-        var p = pb
-        while p + {mr} <= pe {{ tile{f}{mr}x{nr}(a, p, v); p += {mr} }}
-        if p < pe {{
-            if pe - pb >= {mr} {{ tile{f}{mr}x{nr}(a, pe - {mr}, v) }}   // overlap: recompute, same values
-            else {{ while p < pe {{ tile{f}1x{nr}(a, p, v); p += 1 }} }}
-        }}
+        if pe - pb >= {mr} {{ tile{f}{mr}x{nr}(a, pb, pe, v) }}
+        else {{ for p in pb..<pe {{ tile{f}1x{nr}(a, p, v) }} }}
     }}
 '''
 
@@ -1220,82 +1216,113 @@ def origins(indent, mr, suffix=""):
 
 
 def tile(mr, nr, lanes, vec_bytes, f="", grouped=False):
+    """One tile of mr pixels x nr vectors. The int8 and f32 conv tiles of mr > 1 pixels loop over
+    a run of pixels [pb, pe) (pe - pb >= mr) themselves: their set-up (the arguments, the
+    epilogue's, one division) is paid once per run instead of once per tile, which is most of a
+    tile's time when K is 16-32."""
+    looped = mr > 1 and f in ("", "F")
     L = []
-    L.append(f"\n    @inline(never) static func tile{f}{mr}x{nr}(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {{")
+    L.append(f"\n    @inline(never) static func tile{f}{mr}x{nr}(_ a: UnsafePointer<rtg_conv_args>, "
+             + ("_ pb: Int, _ pe: Int, _ v: Int) {" if looped else "_ p: Int, _ v: Int) {"))
     L.append("        let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)")
     L.append("        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)")
     L.append("        let vb = Int(a.pointee.vectorBytes)")
-    L.extend(origins("        ", mr))
-    L.append("        var w = a.pointee.weights! + v * vb")
     if f == "":
         L.append(f"        let e = Epilogue(a, v, widthLog2: {nr.bit_length() - 1})")
     elif f == "F":
         L.append("        let e = FloatEpilogue(a)")
+    if f not in ("W", "WF"):
+        L.append("        let bias = a.pointee.bias!")
+    B = []      # one tile's body at pixel p
+    if looped:
+        L.append("        let padded = a.pointee.padded!, firstRow = Int(a.pointee.firstRow), outWidth = Int(a.pointee.outWidth)")
+        L.append("        let rowStep = Int(a.pointee.rowStepBytes), pixelStep = Int(a.pointee.pixelStepBytes)")
+        L.append("        let weights = a.pointee.weights! + v * vb")
+        L.append("        var p = pb")
+        L.append("        var (oh, ow) = p.quotientAndRemainder(dividingBy: outWidth)")
+        L.append("        while p < pe {")
+        L.append(f"            if p &+ {mr} > pe {{ p = pe &- {mr}; (oh, ow) = p.quotientAndRemainder(dividingBy: outWidth) }}   // overlap: recompute, same values")
+        for i in range(mr):
+            B.append(f"var x{i} = padded + ((oh &- firstRow) &* rowStep &+ ow &* pixelStep)")
+            B.append("ow &+= 1; if ow == outWidth { ow = 0; oh &+= 1 }")
+        B.append("var w = weights")
+    else:
+        B.extend(l.strip() for l in origins("", mr))
+        B.append("var w = a.pointee.weights! + v * vb")
     if f in ("W", "WF"):    # Winograd products: the bias comes after the output transform
         for i in range(mr):
-            L.append("        " + "; ".join(f"var c{i}_{j} = Acc()" for j in range(nr)))
+            B.append("; ".join(f"var c{i}_{j} = Acc()" for j in range(nr)))
     else:
         for j in range(nr):
-            L.append(f"        let bias{j} = load(a.pointee.bias!, (v + {j}) * lanes)")
+            B.append(f"let bias{j} = load(bias, (v &+ {j}) &* lanes)")
         for i in range(mr):
-            L.append("        " + "; ".join(f"var c{i}_{j} = bias{j}" for j in range(nr)))
-    L.append("        for _ in 0..<kh {")
-    L.append("            for _ in 0..<segments {")
-    L.append("                for g in 0..<quads {")
+            B.append("; ".join(f"var c{i}_{j} = bias{j}" for j in range(nr)))
+    B.append("for _ in 0..<kh {")
+    B.append("    for _ in 0..<segments {")
+    B.append("        for g in 0..<quads {")
     for j in range(nr):
-        L.append(f"                    let w{j} = (w + {j} * vb).loadUnaligned(fromByteOffset: g * {vec_bytes}, as: Acc.self)")
+        B.append(f"            let w{j} = (w + {j} * vb).loadUnaligned(fromByteOffset: g * {vec_bytes}, as: Acc.self)")
     for i in range(mr):
-        L.append(f"                    let a{i} = Acc(repeating: x{i}.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))")
+        B.append(f"            let a{i} = Acc(repeating: x{i}.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))")
         op = "fma" if f in ("F", "WF") else "dot"
-        L.append("                    " + "; ".join(f"c{i}_{j} = {op}(c{i}_{j}, a{i}, w{j})" for j in range(nr)))
-    L.append("                }")
-    L.append("                " + "; ".join(f"x{i} += segmentStep" for i in range(mr)))
-    L.append(f"                w += quads * {vec_bytes}")
-    L.append("            }")
-    L.append("            " + "; ".join(f"x{i} += rowAdvance" for i in range(mr)))
-    L.append("        }")
+        B.append("            " + "; ".join(f"c{i}_{j} = {op}(c{i}_{j}, a{i}, w{j})" for j in range(nr)))
+    B.append("        }")
+    B.append("        " + "; ".join(f"x{i} += segmentStep" for i in range(mr)))
+    B.append(f"        w += quads * {vec_bytes}")
+    B.append("    }")
+    B.append("    " + "; ".join(f"x{i} += rowAdvance" for i in range(mr)))
+    B.append("}")
+    fn = {"F": "storeFloat", "W": "storeProduct", "WF": "storeProduct"}.get(f, "store" if mr == 1 else "storeRequantized")
+    arg = "e" if f in ("", "F") else "a"
+    stores = ["; ".join(f"{fn}(c{i}_{j}, {arg}, p + {i}, v + {j})" for j in range(nr)) for i in range(mr)]
     if f == "" and mr > 1:
-        L.extend(finish(mr, nr, grouped))
-    for i in range(mr):
-        fn = {"F": "storeFloat", "W": "storeProduct", "WF": "storeProduct"}.get(f, "store" if mr == 1 else "storeRequantized")
-        arg = "e" if f in ("", "F") else "a"
-        L.append("        " + "; ".join(f"{fn}(c{i}_{j}, {arg}, p + {i}, v + {j})" for j in range(nr)))
+        B.extend(finish(mr, nr, grouped, stores))
+    else:
+        B.extend(stores)
+    if looped:
+        B.append(f"p &+= {mr}")
+        L.extend("            " + l for l in B)
+        L.append("        }")
+    else:
+        L.extend("        " + l for l in B)
     L.append("    }")
     return "\n".join(L) + "\n"
 
 
-def finish(mr, nr, grouped=False):
+def finish(mr, nr, grouped, stores):
     """The int8 tile's epilogue when its vectors are all whole and their kind is 1-3: one branch on
-    (kind, clamp) per tile, each column's epilogue constants loaded once (`ColumnEpilogue`).
-    grouped (avx2): a pixel's 2 or 4 columns are narrowed together and stored as one write."""
-    L = [f"        if e.kind != 0 && e.oc &- v &* lanes >= {nr} &* lanes {{",
-         "            let out = e.output! + (p &* e.outputStride &+ v &* lanes), rowStep = e.outputStride"]
+    (kind, clamp) per tile, each column's epilogue constants loaded once (`ColumnEpilogue`); else
+    `stores` (the general form, vector by vector). grouped (avx2): a pixel's 2 or 4 columns are
+    narrowed together and stored as one write."""
+    L = [f"if e.kind != 0 && e.oc &- v &* lanes >= {nr} &* lanes {{",
+         "    let out = e.output! + (p &* e.outputStride &+ v &* lanes), rowStep = e.outputStride"]
     # let copies: a nested function that captured the `var` accumulators would keep them in memory
     for i in range(mr):
-        L.append("            " + "; ".join(f"let k{i}_{j} = c{i}_{j}" for j in range(nr)))
-    L.append("            @inline(__always) func finish<Q: ColumnEpilogue, B: Bound>(_: Q.Type, _ b: B.Type) {")
+        L.append("    " + "; ".join(f"let k{i}_{j} = c{i}_{j}" for j in range(nr)))
+    L.append("    @inline(__always) func finish<Q: ColumnEpilogue, B: Bound>(_: Q.Type, _ b: B.Type) {")
     if grouped and nr in (2, 4):
         for j in range(nr):
-            L.append(f"                let q{j} = Q(e, (v &+ {j}) &* lanes)")
-            L.append("                " + "; ".join(f"let y{i}_{j} = B.apply(q{j}(k{i}_{j}), e)" for i in range(mr)))
+            L.append(f"        let q{j} = Q(e, (v &+ {j}) &* lanes)")
+            L.append("        " + "; ".join(f"let y{i}_{j} = B.apply(q{j}(k{i}_{j}), e)" for i in range(mr)))
         for i in range(mr):
-            L.append(f"                storeBytes{nr}(" + ", ".join(f"y{i}_{j}" for j in range(nr)) + f", out + {i} &* rowStep)")
+            L.append(f"        storeBytes{nr}(" + ", ".join(f"y{i}_{j}" for j in range(nr)) + f", out + {i} &* rowStep)")
     else:
         for j in range(nr):
-            L.append(f"                let q{j} = Q(e, (v &+ {j}) &* lanes)")
+            L.append(f"        let q{j} = Q(e, (v &+ {j}) &* lanes)")
             for i in range(mr):
-                L.append(f"                storeBytes(q{j}(k{i}_{j}), b, e, out + ({i} &* rowStep &+ {j} &* lanes))")
-    L += ["            }",
-          "            switch (e.kind, e.clamps) {",
-          "            case (3, false): finish(Folded.self, Saturated.self)",
-          "            case (3, true): finish(Folded.self, Clamped.self)",
-          "            case (2, false): finish(OneSign.self, Saturated.self)",
-          "            case (2, true): finish(OneSign.self, Clamped.self)",
-          "            case (_, false): finish(BySign.self, Saturated.self)",
-          "            default: finish(BySign.self, Clamped.self)",
-          "            }",
-          "            return",
-          "        }"]
+                L.append(f"        storeBytes(q{j}(k{i}_{j}), b, e, out + ({i} &* rowStep &+ {j} &* lanes))")
+    L += ["    }",
+          "    switch (e.kind, e.clamps) {",
+          "    case (3, false): finish(Folded.self, Saturated.self)",
+          "    case (3, true): finish(Folded.self, Clamped.self)",
+          "    case (2, false): finish(OneSign.self, Saturated.self)",
+          "    case (2, true): finish(OneSign.self, Clamped.self)",
+          "    case (_, false): finish(BySign.self, Saturated.self)",
+          "    default: finish(BySign.self, Clamped.self)",
+          "    }",
+          "} else {"]
+    L += ["    " + l for l in stores]
+    L.append("}")
     return L
 
 
