@@ -22,6 +22,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--nodes", action="store_true", help="also every node's time, in execution order")
     a = ap.parse_args(argv)
     import openvino as ov
     core = ov.Core()
@@ -40,6 +41,9 @@ def main(argv=None):
         for p in request.profiling_info:
             key = (p.node_name, p.node_type, p.exec_type)
             best[key] = min(best.get(key, float("inf")), p.real_time.total_seconds() * 1e3)
+    if a.nodes:
+        for (name, node_type, exec_type), ms in best.items():
+            print(f"node {name:<40} {node_type:<20} {exec_type:<30} {ms:8.3f} ms")
     by_kind = {}
     for (_, node_type, exec_type), ms in best.items():
         by_kind[(node_type, exec_type)] = by_kind.get((node_type, exec_type), 0.0) + ms

@@ -17,10 +17,11 @@ public enum AVX2Kernels {
 
     /// Computes output pixels [pixelBegin, pixelEnd) x channel vectors [vectorBegin, vectorEnd).
     public static func conv(_ a: UnsafePointer<rtg_conv_args>, pixelBegin: Int, pixelEnd: Int, vectorBegin: Int, vectorEnd: Int) {
+        let four = fourVectors(a)
         var v = vectorBegin
         while v < vectorEnd {
             let left = vectorEnd - v
-            if left >= 4 { run4(a, pixelBegin, pixelEnd, v); v += 4 }
+            if left >= 4 && four { run4(a, pixelBegin, pixelEnd, v); v += 4 }
             else if left >= 2 { run2(a, pixelBegin, pixelEnd, v); v += 2 }
             else { run1(a, pixelBegin, pixelEnd, v); v += 1 }
         }
@@ -39,6 +40,13 @@ public enum AVX2Kernels {
     static func run1(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
         if pe - pb >= 10 { tile10x1(a, pb, pe, v) }
         else { for p in pb..<pe { tile1x1(a, p, v) } }
+    }
+
+    /// Whether the 4-vector tiles run: when 4 vectors' weights fit the 32 KiB of L1. Beyond that they
+    /// stream from L2 at every tile, and a tile that uses each weight for 2 pixels is bound by L2
+    /// bandwidth; the 2-vector tiles use each for 5-6 (f32 K = 576: 45 -> 49 G MAC/s, Zen 3).
+    @inline(__always) static func fourVectors(_ a: UnsafePointer<rtg_conv_args>) -> Bool {
+        4 * Int(a.pointee.vectorBytes) <= 32768
     }
 
     /// Grouped CONV2D whose groups have few output channels (OC / groups divides 8): one vector
@@ -130,10 +138,11 @@ public enum AVX2Kernels {
     /// with a zero border): y = b + sum x * w in a fixed order (kh, then the kernel row), then
     /// leaky ReLU. Each output is computed by one tile, so the result is the same at any thread count.
     public static func convFloat(_ a: UnsafePointer<rtg_conv_args>, pixelBegin: Int, pixelEnd: Int, vectorBegin: Int, vectorEnd: Int) {
+        let four = fourVectors(a)
         var v = vectorBegin
         while v < vectorEnd {
             let left = vectorEnd - v
-            if left >= 4 { runF4(a, pixelBegin, pixelEnd, v); v += 4 }
+            if left >= 4 && four { runF4(a, pixelBegin, pixelEnd, v); v += 4 }
             else if left >= 2 { runF2(a, pixelBegin, pixelEnd, v); v += 2 }
             else { runF1(a, pixelBegin, pixelEnd, v); v += 1 }
         }
