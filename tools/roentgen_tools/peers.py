@@ -13,7 +13,8 @@ with its Roentgen int8 and f32 files. From the ONNX model and the calibration im
 - Roentgen int8 and f32: `roentgen bench --json` (ROENTGEN_KERNEL passes through to it).
 Every engine runs the same input tensor: the fixed pattern `roentgen bench` uses. Engines are timed
 in short batches, alternating engine and thread count round by round, so that a noisy shared machine
-slows all of them alike; one table of medians per network with the ratios Roentgen / best peer,
+slows all of them alike, with a pause (--settle) before each batch so that the previous engine's
+spin-waiting workers (ONNX Runtime's and OpenVINO's pools spin after a run) have gone idle; one table of medians per network with the ratios Roentgen / best peer,
 the kernels OpenVINO compiled, and under --peer-isa which peers honour the cap.
 
     roentgen-peers                                   # the Table-2 CNN (fixtures/models/cnn*), fixtures/calib
@@ -316,6 +317,7 @@ def bench_network(net, a, binary, log) -> dict:
         order = list(runners) if r % 2 == 0 else list(reversed(runners))
         for e in order:
             for t in (a.threads if r % 2 == 0 else list(reversed(a.threads))):
+                time.sleep(a.settle)
                 times[(e, t)] += runners[e](t, a.runs, a.warmup)
         log(f"{net.name}: round {r + 1}/{a.rounds} done")
     med = {k: statistics.median(v) for k, v in times.items()}
@@ -398,6 +400,8 @@ def run(argv=None) -> dict:
     ap.add_argument("--rounds", type=int, default=5, help="alternation rounds")
     ap.add_argument("--runs", type=int, default=30, help="timed runs per engine per round")
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--settle", type=float, default=0.25,
+                    help="seconds of idle before each batch, for the previous engine's spinning workers to stop")
     ap.add_argument("--peak-gmacs", type=float, default=528.5,
                     help="vpdpbusd peak of one core in G int8 MAC/s (default: the issue's 724.1 M MACs / 1.37 ms)")
     ap.add_argument("--measured-peak-gmacs", type=float, default=None,
