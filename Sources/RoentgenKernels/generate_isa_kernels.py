@@ -817,11 +817,7 @@ public enum {name}Kernels {{
     /// f32 epilogue: y < 0 ? y * alpha : y (by the sign bit: -0.0 and NaN keep their bits only
     /// through `<`, so the mask is from a compare), then clamp(y, clipMin, clipMax).
     @_transparent static func storeFloat(_ c: Acc, _ e: FloatEpilogue, _ p: Int, _ v: Int) {{
-        var y = unsafeBitCast(c, to: {facc}.self)
-        if e.leaky {{
-            y.replace(with: y * e.alpha, where: y .< {facc}(repeating: 0))
-        }}
-        if e.clip {{ {clip_float} }}
+        let y = activated(c, e)
         let oc0 = v &* lanes
         let out = e.output + (p &* e.outputStride &+ oc0)
         if e.oc &- oc0 >= lanes {{
@@ -829,6 +825,31 @@ public enum {name}Kernels {{
         }} else {{
             storePartialFloat(y, out, e.oc &- oc0)
         }}
+    }}
+    @_transparent static func activated(_ c: Acc, _ e: FloatEpilogue) -> {facc} {{
+        var y = unsafeBitCast(c, to: {facc}.self)
+        if e.leaky {{ y = leaky(y, e) }}
+        if e.clip {{ y = clipped(y, e) }}
+        return y
+    }}
+    @_transparent static func leaky(_ y: {facc}, _ e: FloatEpilogue) -> {facc} {{
+        var y = y
+        y.replace(with: y * e.alpha, where: y .< {facc}(repeating: 0))
+        return y
+    }}
+    @_transparent static func clipped(_ y: {facc}, _ e: FloatEpilogue) -> {facc} {{
+        var y = y
+        {clip_float}
+        return y
+    }}
+    /// The f32 epilogue's activation fixed per tile (`finish_float` in the generator).
+    typealias FloatLanes = {facc}
+    protocol FloatActivation {{ static func apply(_ c: Acc, _ e: FloatEpilogue) -> {facc} }}
+    enum Linear: FloatActivation {{ @_transparent static func apply(_ c: Acc, _ e: FloatEpilogue) -> {facc} {{ unsafeBitCast(c, to: {facc}.self) }} }}
+    enum Clipped: FloatActivation {{ @_transparent static func apply(_ c: Acc, _ e: FloatEpilogue) -> {facc} {{ clipped(unsafeBitCast(c, to: {facc}.self), e) }} }}
+    enum Leaky: FloatActivation {{ @_transparent static func apply(_ c: Acc, _ e: FloatEpilogue) -> {facc} {{ leaky(unsafeBitCast(c, to: {facc}.self), e) }} }}
+    enum LeakyClipped: FloatActivation {{
+        @_transparent static func apply(_ c: Acc, _ e: FloatEpilogue) -> {facc} {{ clipped(leaky(unsafeBitCast(c, to: {facc}.self), e), e) }}
     }}
     /// The last vector's first n lanes, out of line: a loop here kept `storeFloat` from inlining
     /// into the tiles, and every call spilled the tile's accumulators (all ymm / zmm are caller-saved).
@@ -1266,26 +1287,41 @@ def tile(mr, nr, lanes, vec_bytes, f="", grouped=False):
             B.append(f"let bias{j} = load(bias, (v &+ {j}) &* lanes)")
         for i in range(mr):
             B.append("; ".join(f"var c{i}_{j} = bias{j}" for j in range(nr)))
-    B.append("for _ in 0..<kh {")
-    B.append("    for _ in 0..<segments {")
-    B.append("        for g in 0..<quads {")
-    for j in range(nr):
-        B.append(f"            let w{j} = (w + {j} * vb).loadUnaligned(fromByteOffset: g * {vec_bytes}, as: Acc.self)")
-    for i in range(mr):
-        B.append(f"            let a{i} = Acc(repeating: x{i}.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))")
-        op = "fma" if f in ("F", "WF") else "dot"
-        B.append("            " + "; ".join(f"c{i}_{j} = {op}(c{i}_{j}, a{i}, w{j})" for j in range(nr)))
-    B.append("        }")
-    B.append("        " + "; ".join(f"x{i} += segmentStep" for i in range(mr)))
-    B.append(f"        w += quads * {vec_bytes}")
-    B.append("    }")
-    B.append("    " + "; ".join(f"x{i} += rowAdvance" for i in range(mr)))
-    B.append("}")
+    op = "fma" if f in ("F", "WF") else "dot"
+    def quads_loop(indent):
+        Q = [indent + "for g in 0..<quads {"]
+        for j in range(nr):
+            Q.append(f"{indent}    let w{j} = (w + {j} * vb).loadUnaligned(fromByteOffset: g * {vec_bytes}, as: Acc.self)")
+        for i in range(mr):
+            Q.append(f"{indent}    let a{i} = Acc(repeating: x{i}.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))")
+            Q.append(f"{indent}    " + "; ".join(f"c{i}_{j} = {op}(c{i}_{j}, a{i}, w{j})" for j in range(nr)))
+        Q.append(indent + "}")
+        return Q
+    flat = looped and f == "F"      # (the int8 tiles ran 3-9 % slower on large K with it, Zen 3)
+    if flat:        # a 1x1 conv's window is one segment of one row: no row / segment loop per tile
+        B.append("if kh == 1 && segments == 1 {")
+        B.extend(quads_loop("    "))
+        B.append("} else {")
+        ind = "    "
+    else:
+        ind = ""
+    B.append(ind + "for _ in 0..<kh {")
+    B.append(ind + "    for _ in 0..<segments {")
+    B.extend(quads_loop(ind + "        "))
+    B.append(ind + "        " + "; ".join(f"x{i} += segmentStep" for i in range(mr)))
+    B.append(ind + f"        w += quads * {vec_bytes}")
+    B.append(ind + "    }")
+    B.append(ind + "    " + "; ".join(f"x{i} += rowAdvance" for i in range(mr)))
+    B.append(ind + "}")
+    if flat:
+        B.append("}")
     fn = {"F": "storeFloat", "W": "storeProduct", "WF": "storeProduct"}.get(f, "store" if mr == 1 else "storeRequantized")
     arg = "e" if f in ("", "F") else "a"
     stores = ["; ".join(f"{fn}(c{i}_{j}, {arg}, p + {i}, v + {j})" for j in range(nr)) for i in range(mr)]
     if f == "" and mr > 1:
         B.extend(finish(mr, nr, grouped, stores))
+    elif f == "F":
+        B.extend(finish_float(mr, nr, stores))
     else:
         B.extend(stores)
     if looped:
@@ -1296,6 +1332,31 @@ def tile(mr, nr, lanes, vec_bytes, f="", grouped=False):
         L.extend("        " + l for l in B)
     L.append("    }")
     return "\n".join(L) + "\n"
+
+
+def finish_float(mr, nr, stores):
+    """The f32 tile's epilogue when its vectors are all whole: one branch on (leaky, clip) per
+    tile, then per vector the activation's instructions and a store, with no call (around which
+    every live accumulator would be spilled) and no test per store; else `stores`."""
+    L = [f"if e.oc &- v &* lanes >= {nr} &* lanes {{",
+         "    let out = e.output + (p &* e.outputStride &+ v &* lanes), rowStep = e.outputStride"]
+    for i in range(mr):
+        L.append("    " + "; ".join(f"let k{i}_{j} = c{i}_{j}" for j in range(nr)))
+    L.append("    @inline(__always) func finish<A: FloatActivation>(_: A.Type) {")
+    for i in range(mr):
+        for j in range(nr):
+            L.append(f"        UnsafeMutableRawPointer(out + ({i} &* rowStep &+ {j} &* lanes)).storeBytes(of: A.apply(k{i}_{j}, e), as: FloatLanes.self)")
+    L += ["    }",
+          "    switch (e.leaky, e.clip) {",
+          "    case (false, false): finish(Linear.self)",
+          "    case (false, true): finish(Clipped.self)",
+          "    case (true, false): finish(Leaky.self)",
+          "    default: finish(LeakyClipped.self)",
+          "    }",
+          "} else {"]
+    L += ["    " + l for l in stores]
+    L.append("}")
+    return L
 
 
 def finish(mr, nr, grouped, stores):

@@ -182,11 +182,7 @@ public enum AVX2Kernels {
     /// f32 epilogue: y < 0 ? y * alpha : y (by the sign bit: -0.0 and NaN keep their bits only
     /// through `<`, so the mask is from a compare), then clamp(y, clipMin, clipMax).
     @_transparent static func storeFloat(_ c: Acc, _ e: FloatEpilogue, _ p: Int, _ v: Int) {
-        var y = unsafeBitCast(c, to: SIMD8<Float>.self)
-        if e.leaky {
-            y.replace(with: y * e.alpha, where: y .< SIMD8<Float>(repeating: 0))
-        }
-        if e.clip { y = rtg_clip8f(y, e.clipMin, e.clipMax) }
+        let y = activated(c, e)
         let oc0 = v &* lanes
         let out = e.output + (p &* e.outputStride &+ oc0)
         if e.oc &- oc0 >= lanes {
@@ -194,6 +190,31 @@ public enum AVX2Kernels {
         } else {
             storePartialFloat(y, out, e.oc &- oc0)
         }
+    }
+    @_transparent static func activated(_ c: Acc, _ e: FloatEpilogue) -> SIMD8<Float> {
+        var y = unsafeBitCast(c, to: SIMD8<Float>.self)
+        if e.leaky { y = leaky(y, e) }
+        if e.clip { y = clipped(y, e) }
+        return y
+    }
+    @_transparent static func leaky(_ y: SIMD8<Float>, _ e: FloatEpilogue) -> SIMD8<Float> {
+        var y = y
+        y.replace(with: y * e.alpha, where: y .< SIMD8<Float>(repeating: 0))
+        return y
+    }
+    @_transparent static func clipped(_ y: SIMD8<Float>, _ e: FloatEpilogue) -> SIMD8<Float> {
+        var y = y
+        y = rtg_clip8f(y, e.clipMin, e.clipMax)
+        return y
+    }
+    /// The f32 epilogue's activation fixed per tile (`finish_float` in the generator).
+    typealias FloatLanes = SIMD8<Float>
+    protocol FloatActivation { static func apply(_ c: Acc, _ e: FloatEpilogue) -> SIMD8<Float> }
+    enum Linear: FloatActivation { @_transparent static func apply(_ c: Acc, _ e: FloatEpilogue) -> SIMD8<Float> { unsafeBitCast(c, to: SIMD8<Float>.self) } }
+    enum Clipped: FloatActivation { @_transparent static func apply(_ c: Acc, _ e: FloatEpilogue) -> SIMD8<Float> { clipped(unsafeBitCast(c, to: SIMD8<Float>.self), e) } }
+    enum Leaky: FloatActivation { @_transparent static func apply(_ c: Acc, _ e: FloatEpilogue) -> SIMD8<Float> { leaky(unsafeBitCast(c, to: SIMD8<Float>.self), e) } }
+    enum LeakyClipped: FloatActivation {
+        @_transparent static func apply(_ c: Acc, _ e: FloatEpilogue) -> SIMD8<Float> { clipped(leaky(unsafeBitCast(c, to: SIMD8<Float>.self), e), e) }
     }
     /// The last vector's first n lanes, out of line: a loop here kept `storeFloat` from inlining
     /// into the tiles, and every call spilled the tile's accumulators (all ymm / zmm are caller-saved).
@@ -770,25 +791,60 @@ public enum AVX2Kernels {
             let bias3 = load(bias, (v &+ 3) &* lanes)
             var c0_0 = bias0; var c0_1 = bias1; var c0_2 = bias2; var c0_3 = bias3
             var c1_0 = bias0; var c1_1 = bias1; var c1_2 = bias2; var c1_3 = bias3
-            for _ in 0..<kh {
-                for _ in 0..<segments {
-                    for g in 0..<quads {
-                        let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
-                        let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
-                        let w2 = (w + 2 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
-                        let w3 = (w + 3 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
-                        let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c0_0 = fma(c0_0, a0, w0); c0_1 = fma(c0_1, a0, w1); c0_2 = fma(c0_2, a0, w2); c0_3 = fma(c0_3, a0, w3)
-                        let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c1_0 = fma(c1_0, a1, w0); c1_1 = fma(c1_1, a1, w1); c1_2 = fma(c1_2, a1, w2); c1_3 = fma(c1_3, a1, w3)
-                    }
-                    x0 += segmentStep; x1 += segmentStep
-                    w += quads * 32
+            if kh == 1 && segments == 1 {
+                for g in 0..<quads {
+                    let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let w2 = (w + 2 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let w3 = (w + 3 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c0_0 = fma(c0_0, a0, w0); c0_1 = fma(c0_1, a0, w1); c0_2 = fma(c0_2, a0, w2); c0_3 = fma(c0_3, a0, w3)
+                    let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c1_0 = fma(c1_0, a1, w0); c1_1 = fma(c1_1, a1, w1); c1_2 = fma(c1_2, a1, w2); c1_3 = fma(c1_3, a1, w3)
                 }
-                x0 += rowAdvance; x1 += rowAdvance
+            } else {
+                for _ in 0..<kh {
+                    for _ in 0..<segments {
+                        for g in 0..<quads {
+                            let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                            let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                            let w2 = (w + 2 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                            let w3 = (w + 3 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                            let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c0_0 = fma(c0_0, a0, w0); c0_1 = fma(c0_1, a0, w1); c0_2 = fma(c0_2, a0, w2); c0_3 = fma(c0_3, a0, w3)
+                            let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c1_0 = fma(c1_0, a1, w0); c1_1 = fma(c1_1, a1, w1); c1_2 = fma(c1_2, a1, w2); c1_3 = fma(c1_3, a1, w3)
+                        }
+                        x0 += segmentStep; x1 += segmentStep
+                        w += quads * 32
+                    }
+                    x0 += rowAdvance; x1 += rowAdvance
+                }
             }
-            storeFloat(c0_0, e, p + 0, v + 0); storeFloat(c0_1, e, p + 0, v + 1); storeFloat(c0_2, e, p + 0, v + 2); storeFloat(c0_3, e, p + 0, v + 3)
-            storeFloat(c1_0, e, p + 1, v + 0); storeFloat(c1_1, e, p + 1, v + 1); storeFloat(c1_2, e, p + 1, v + 2); storeFloat(c1_3, e, p + 1, v + 3)
+            if e.oc &- v &* lanes >= 4 &* lanes {
+                let out = e.output + (p &* e.outputStride &+ v &* lanes), rowStep = e.outputStride
+                let k0_0 = c0_0; let k0_1 = c0_1; let k0_2 = c0_2; let k0_3 = c0_3
+                let k1_0 = c1_0; let k1_1 = c1_1; let k1_2 = c1_2; let k1_3 = c1_3
+                @inline(__always) func finish<A: FloatActivation>(_: A.Type) {
+                    UnsafeMutableRawPointer(out + (0 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k0_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (0 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k0_1, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (0 &* rowStep &+ 2 &* lanes)).storeBytes(of: A.apply(k0_2, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (0 &* rowStep &+ 3 &* lanes)).storeBytes(of: A.apply(k0_3, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (1 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k1_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (1 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k1_1, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (1 &* rowStep &+ 2 &* lanes)).storeBytes(of: A.apply(k1_2, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (1 &* rowStep &+ 3 &* lanes)).storeBytes(of: A.apply(k1_3, e), as: FloatLanes.self)
+                }
+                switch (e.leaky, e.clip) {
+                case (false, false): finish(Linear.self)
+                case (false, true): finish(Clipped.self)
+                case (true, false): finish(Leaky.self)
+                default: finish(LeakyClipped.self)
+                }
+            } else {
+                storeFloat(c0_0, e, p + 0, v + 0); storeFloat(c0_1, e, p + 0, v + 1); storeFloat(c0_2, e, p + 0, v + 2); storeFloat(c0_3, e, p + 0, v + 3)
+                storeFloat(c1_0, e, p + 1, v + 0); storeFloat(c1_1, e, p + 1, v + 1); storeFloat(c1_2, e, p + 1, v + 2); storeFloat(c1_3, e, p + 1, v + 3)
+            }
             p &+= 2
         }
     }
@@ -824,32 +880,76 @@ public enum AVX2Kernels {
             var c2_0 = bias0; var c2_1 = bias1
             var c3_0 = bias0; var c3_1 = bias1
             var c4_0 = bias0; var c4_1 = bias1
-            for _ in 0..<kh {
-                for _ in 0..<segments {
-                    for g in 0..<quads {
-                        let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
-                        let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
-                        let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c0_0 = fma(c0_0, a0, w0); c0_1 = fma(c0_1, a0, w1)
-                        let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c1_0 = fma(c1_0, a1, w0); c1_1 = fma(c1_1, a1, w1)
-                        let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c2_0 = fma(c2_0, a2, w0); c2_1 = fma(c2_1, a2, w1)
-                        let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c3_0 = fma(c3_0, a3, w0); c3_1 = fma(c3_1, a3, w1)
-                        let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c4_0 = fma(c4_0, a4, w0); c4_1 = fma(c4_1, a4, w1)
-                    }
-                    x0 += segmentStep; x1 += segmentStep; x2 += segmentStep; x3 += segmentStep; x4 += segmentStep
-                    w += quads * 32
+            if kh == 1 && segments == 1 {
+                for g in 0..<quads {
+                    let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c0_0 = fma(c0_0, a0, w0); c0_1 = fma(c0_1, a0, w1)
+                    let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c1_0 = fma(c1_0, a1, w0); c1_1 = fma(c1_1, a1, w1)
+                    let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c2_0 = fma(c2_0, a2, w0); c2_1 = fma(c2_1, a2, w1)
+                    let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c3_0 = fma(c3_0, a3, w0); c3_1 = fma(c3_1, a3, w1)
+                    let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c4_0 = fma(c4_0, a4, w0); c4_1 = fma(c4_1, a4, w1)
                 }
-                x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance
+            } else {
+                for _ in 0..<kh {
+                    for _ in 0..<segments {
+                        for g in 0..<quads {
+                            let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                            let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                            let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c0_0 = fma(c0_0, a0, w0); c0_1 = fma(c0_1, a0, w1)
+                            let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c1_0 = fma(c1_0, a1, w0); c1_1 = fma(c1_1, a1, w1)
+                            let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c2_0 = fma(c2_0, a2, w0); c2_1 = fma(c2_1, a2, w1)
+                            let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c3_0 = fma(c3_0, a3, w0); c3_1 = fma(c3_1, a3, w1)
+                            let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c4_0 = fma(c4_0, a4, w0); c4_1 = fma(c4_1, a4, w1)
+                        }
+                        x0 += segmentStep; x1 += segmentStep; x2 += segmentStep; x3 += segmentStep; x4 += segmentStep
+                        w += quads * 32
+                    }
+                    x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance
+                }
             }
-            storeFloat(c0_0, e, p + 0, v + 0); storeFloat(c0_1, e, p + 0, v + 1)
-            storeFloat(c1_0, e, p + 1, v + 0); storeFloat(c1_1, e, p + 1, v + 1)
-            storeFloat(c2_0, e, p + 2, v + 0); storeFloat(c2_1, e, p + 2, v + 1)
-            storeFloat(c3_0, e, p + 3, v + 0); storeFloat(c3_1, e, p + 3, v + 1)
-            storeFloat(c4_0, e, p + 4, v + 0); storeFloat(c4_1, e, p + 4, v + 1)
+            if e.oc &- v &* lanes >= 2 &* lanes {
+                let out = e.output + (p &* e.outputStride &+ v &* lanes), rowStep = e.outputStride
+                let k0_0 = c0_0; let k0_1 = c0_1
+                let k1_0 = c1_0; let k1_1 = c1_1
+                let k2_0 = c2_0; let k2_1 = c2_1
+                let k3_0 = c3_0; let k3_1 = c3_1
+                let k4_0 = c4_0; let k4_1 = c4_1
+                @inline(__always) func finish<A: FloatActivation>(_: A.Type) {
+                    UnsafeMutableRawPointer(out + (0 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k0_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (0 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k0_1, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (1 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k1_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (1 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k1_1, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (2 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k2_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (2 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k2_1, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (3 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k3_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (3 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k3_1, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (4 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k4_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (4 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k4_1, e), as: FloatLanes.self)
+                }
+                switch (e.leaky, e.clip) {
+                case (false, false): finish(Linear.self)
+                case (false, true): finish(Clipped.self)
+                case (true, false): finish(Leaky.self)
+                default: finish(LeakyClipped.self)
+                }
+            } else {
+                storeFloat(c0_0, e, p + 0, v + 0); storeFloat(c0_1, e, p + 0, v + 1)
+                storeFloat(c1_0, e, p + 1, v + 0); storeFloat(c1_1, e, p + 1, v + 1)
+                storeFloat(c2_0, e, p + 2, v + 0); storeFloat(c2_1, e, p + 2, v + 1)
+                storeFloat(c3_0, e, p + 3, v + 0); storeFloat(c3_1, e, p + 3, v + 1)
+                storeFloat(c4_0, e, p + 4, v + 0); storeFloat(c4_1, e, p + 4, v + 1)
+            }
             p &+= 5
         }
     }
@@ -899,46 +999,104 @@ public enum AVX2Kernels {
             var c7_0 = bias0
             var c8_0 = bias0
             var c9_0 = bias0
-            for _ in 0..<kh {
-                for _ in 0..<segments {
-                    for g in 0..<quads {
-                        let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
-                        let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c0_0 = fma(c0_0, a0, w0)
-                        let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c1_0 = fma(c1_0, a1, w0)
-                        let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c2_0 = fma(c2_0, a2, w0)
-                        let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c3_0 = fma(c3_0, a3, w0)
-                        let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c4_0 = fma(c4_0, a4, w0)
-                        let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c5_0 = fma(c5_0, a5, w0)
-                        let a6 = Acc(repeating: x6.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c6_0 = fma(c6_0, a6, w0)
-                        let a7 = Acc(repeating: x7.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c7_0 = fma(c7_0, a7, w0)
-                        let a8 = Acc(repeating: x8.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c8_0 = fma(c8_0, a8, w0)
-                        let a9 = Acc(repeating: x9.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c9_0 = fma(c9_0, a9, w0)
-                    }
-                    x0 += segmentStep; x1 += segmentStep; x2 += segmentStep; x3 += segmentStep; x4 += segmentStep; x5 += segmentStep; x6 += segmentStep; x7 += segmentStep; x8 += segmentStep; x9 += segmentStep
-                    w += quads * 32
+            if kh == 1 && segments == 1 {
+                for g in 0..<quads {
+                    let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c0_0 = fma(c0_0, a0, w0)
+                    let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c1_0 = fma(c1_0, a1, w0)
+                    let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c2_0 = fma(c2_0, a2, w0)
+                    let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c3_0 = fma(c3_0, a3, w0)
+                    let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c4_0 = fma(c4_0, a4, w0)
+                    let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c5_0 = fma(c5_0, a5, w0)
+                    let a6 = Acc(repeating: x6.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c6_0 = fma(c6_0, a6, w0)
+                    let a7 = Acc(repeating: x7.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c7_0 = fma(c7_0, a7, w0)
+                    let a8 = Acc(repeating: x8.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c8_0 = fma(c8_0, a8, w0)
+                    let a9 = Acc(repeating: x9.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c9_0 = fma(c9_0, a9, w0)
                 }
-                x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance; x6 += rowAdvance; x7 += rowAdvance; x8 += rowAdvance; x9 += rowAdvance
+            } else {
+                for _ in 0..<kh {
+                    for _ in 0..<segments {
+                        for g in 0..<quads {
+                            let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
+                            let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c0_0 = fma(c0_0, a0, w0)
+                            let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c1_0 = fma(c1_0, a1, w0)
+                            let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c2_0 = fma(c2_0, a2, w0)
+                            let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c3_0 = fma(c3_0, a3, w0)
+                            let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c4_0 = fma(c4_0, a4, w0)
+                            let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c5_0 = fma(c5_0, a5, w0)
+                            let a6 = Acc(repeating: x6.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c6_0 = fma(c6_0, a6, w0)
+                            let a7 = Acc(repeating: x7.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c7_0 = fma(c7_0, a7, w0)
+                            let a8 = Acc(repeating: x8.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c8_0 = fma(c8_0, a8, w0)
+                            let a9 = Acc(repeating: x9.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c9_0 = fma(c9_0, a9, w0)
+                        }
+                        x0 += segmentStep; x1 += segmentStep; x2 += segmentStep; x3 += segmentStep; x4 += segmentStep; x5 += segmentStep; x6 += segmentStep; x7 += segmentStep; x8 += segmentStep; x9 += segmentStep
+                        w += quads * 32
+                    }
+                    x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance; x6 += rowAdvance; x7 += rowAdvance; x8 += rowAdvance; x9 += rowAdvance
+                }
             }
-            storeFloat(c0_0, e, p + 0, v + 0)
-            storeFloat(c1_0, e, p + 1, v + 0)
-            storeFloat(c2_0, e, p + 2, v + 0)
-            storeFloat(c3_0, e, p + 3, v + 0)
-            storeFloat(c4_0, e, p + 4, v + 0)
-            storeFloat(c5_0, e, p + 5, v + 0)
-            storeFloat(c6_0, e, p + 6, v + 0)
-            storeFloat(c7_0, e, p + 7, v + 0)
-            storeFloat(c8_0, e, p + 8, v + 0)
-            storeFloat(c9_0, e, p + 9, v + 0)
+            if e.oc &- v &* lanes >= 1 &* lanes {
+                let out = e.output + (p &* e.outputStride &+ v &* lanes), rowStep = e.outputStride
+                let k0_0 = c0_0
+                let k1_0 = c1_0
+                let k2_0 = c2_0
+                let k3_0 = c3_0
+                let k4_0 = c4_0
+                let k5_0 = c5_0
+                let k6_0 = c6_0
+                let k7_0 = c7_0
+                let k8_0 = c8_0
+                let k9_0 = c9_0
+                @inline(__always) func finish<A: FloatActivation>(_: A.Type) {
+                    UnsafeMutableRawPointer(out + (0 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k0_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (1 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k1_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (2 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k2_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (3 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k3_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (4 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k4_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (5 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k5_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (6 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k6_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (7 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k7_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (8 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k8_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (9 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k9_0, e), as: FloatLanes.self)
+                }
+                switch (e.leaky, e.clip) {
+                case (false, false): finish(Linear.self)
+                case (false, true): finish(Clipped.self)
+                case (true, false): finish(Leaky.self)
+                default: finish(LeakyClipped.self)
+                }
+            } else {
+                storeFloat(c0_0, e, p + 0, v + 0)
+                storeFloat(c1_0, e, p + 1, v + 0)
+                storeFloat(c2_0, e, p + 2, v + 0)
+                storeFloat(c3_0, e, p + 3, v + 0)
+                storeFloat(c4_0, e, p + 4, v + 0)
+                storeFloat(c5_0, e, p + 5, v + 0)
+                storeFloat(c6_0, e, p + 6, v + 0)
+                storeFloat(c7_0, e, p + 7, v + 0)
+                storeFloat(c8_0, e, p + 8, v + 0)
+                storeFloat(c9_0, e, p + 9, v + 0)
+            }
             p &+= 10
         }
     }
@@ -972,7 +1130,24 @@ public enum AVX2Kernels {
             }
             x0 += rowAdvance
         }
-        storeFloat(c0_0, e, p + 0, v + 0); storeFloat(c0_1, e, p + 0, v + 1); storeFloat(c0_2, e, p + 0, v + 2); storeFloat(c0_3, e, p + 0, v + 3)
+        if e.oc &- v &* lanes >= 4 &* lanes {
+            let out = e.output + (p &* e.outputStride &+ v &* lanes), rowStep = e.outputStride
+            let k0_0 = c0_0; let k0_1 = c0_1; let k0_2 = c0_2; let k0_3 = c0_3
+            @inline(__always) func finish<A: FloatActivation>(_: A.Type) {
+                UnsafeMutableRawPointer(out + (0 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k0_0, e), as: FloatLanes.self)
+                UnsafeMutableRawPointer(out + (0 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k0_1, e), as: FloatLanes.self)
+                UnsafeMutableRawPointer(out + (0 &* rowStep &+ 2 &* lanes)).storeBytes(of: A.apply(k0_2, e), as: FloatLanes.self)
+                UnsafeMutableRawPointer(out + (0 &* rowStep &+ 3 &* lanes)).storeBytes(of: A.apply(k0_3, e), as: FloatLanes.self)
+            }
+            switch (e.leaky, e.clip) {
+            case (false, false): finish(Linear.self)
+            case (false, true): finish(Clipped.self)
+            case (true, false): finish(Leaky.self)
+            default: finish(LeakyClipped.self)
+            }
+        } else {
+            storeFloat(c0_0, e, p + 0, v + 0); storeFloat(c0_1, e, p + 0, v + 1); storeFloat(c0_2, e, p + 0, v + 2); storeFloat(c0_3, e, p + 0, v + 3)
+        }
     }
 
     @inline(never) static func tileF1x2(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
@@ -1000,7 +1175,22 @@ public enum AVX2Kernels {
             }
             x0 += rowAdvance
         }
-        storeFloat(c0_0, e, p + 0, v + 0); storeFloat(c0_1, e, p + 0, v + 1)
+        if e.oc &- v &* lanes >= 2 &* lanes {
+            let out = e.output + (p &* e.outputStride &+ v &* lanes), rowStep = e.outputStride
+            let k0_0 = c0_0; let k0_1 = c0_1
+            @inline(__always) func finish<A: FloatActivation>(_: A.Type) {
+                UnsafeMutableRawPointer(out + (0 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k0_0, e), as: FloatLanes.self)
+                UnsafeMutableRawPointer(out + (0 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k0_1, e), as: FloatLanes.self)
+            }
+            switch (e.leaky, e.clip) {
+            case (false, false): finish(Linear.self)
+            case (false, true): finish(Clipped.self)
+            case (true, false): finish(Leaky.self)
+            default: finish(LeakyClipped.self)
+            }
+        } else {
+            storeFloat(c0_0, e, p + 0, v + 0); storeFloat(c0_1, e, p + 0, v + 1)
+        }
     }
 
     @inline(never) static func tileF1x1(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
@@ -1026,7 +1216,21 @@ public enum AVX2Kernels {
             }
             x0 += rowAdvance
         }
-        storeFloat(c0_0, e, p + 0, v + 0)
+        if e.oc &- v &* lanes >= 1 &* lanes {
+            let out = e.output + (p &* e.outputStride &+ v &* lanes), rowStep = e.outputStride
+            let k0_0 = c0_0
+            @inline(__always) func finish<A: FloatActivation>(_: A.Type) {
+                UnsafeMutableRawPointer(out + (0 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k0_0, e), as: FloatLanes.self)
+            }
+            switch (e.leaky, e.clip) {
+            case (false, false): finish(Linear.self)
+            case (false, true): finish(Clipped.self)
+            case (true, false): finish(Leaky.self)
+            default: finish(LeakyClipped.self)
+            }
+        } else {
+            storeFloat(c0_0, e, p + 0, v + 0)
+        }
     }
 }
 

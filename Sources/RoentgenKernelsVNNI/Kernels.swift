@@ -200,11 +200,7 @@ public enum VNNIKernels {
     /// f32 epilogue: y < 0 ? y * alpha : y (by the sign bit: -0.0 and NaN keep their bits only
     /// through `<`, so the mask is from a compare), then clamp(y, clipMin, clipMax).
     @_transparent static func storeFloat(_ c: Acc, _ e: FloatEpilogue, _ p: Int, _ v: Int) {
-        var y = unsafeBitCast(c, to: SIMD16<Float>.self)
-        if e.leaky {
-            y.replace(with: y * e.alpha, where: y .< SIMD16<Float>(repeating: 0))
-        }
-        if e.clip { y.replace(with: e.clipMin, where: y .< e.clipMin); y.replace(with: e.clipMax, where: y .> e.clipMax) }
+        let y = activated(c, e)
         let oc0 = v &* lanes
         let out = e.output + (p &* e.outputStride &+ oc0)
         if e.oc &- oc0 >= lanes {
@@ -212,6 +208,31 @@ public enum VNNIKernels {
         } else {
             storePartialFloat(y, out, e.oc &- oc0)
         }
+    }
+    @_transparent static func activated(_ c: Acc, _ e: FloatEpilogue) -> SIMD16<Float> {
+        var y = unsafeBitCast(c, to: SIMD16<Float>.self)
+        if e.leaky { y = leaky(y, e) }
+        if e.clip { y = clipped(y, e) }
+        return y
+    }
+    @_transparent static func leaky(_ y: SIMD16<Float>, _ e: FloatEpilogue) -> SIMD16<Float> {
+        var y = y
+        y.replace(with: y * e.alpha, where: y .< SIMD16<Float>(repeating: 0))
+        return y
+    }
+    @_transparent static func clipped(_ y: SIMD16<Float>, _ e: FloatEpilogue) -> SIMD16<Float> {
+        var y = y
+        y.replace(with: e.clipMin, where: y .< e.clipMin); y.replace(with: e.clipMax, where: y .> e.clipMax)
+        return y
+    }
+    /// The f32 epilogue's activation fixed per tile (`finish_float` in the generator).
+    typealias FloatLanes = SIMD16<Float>
+    protocol FloatActivation { static func apply(_ c: Acc, _ e: FloatEpilogue) -> SIMD16<Float> }
+    enum Linear: FloatActivation { @_transparent static func apply(_ c: Acc, _ e: FloatEpilogue) -> SIMD16<Float> { unsafeBitCast(c, to: SIMD16<Float>.self) } }
+    enum Clipped: FloatActivation { @_transparent static func apply(_ c: Acc, _ e: FloatEpilogue) -> SIMD16<Float> { clipped(unsafeBitCast(c, to: SIMD16<Float>.self), e) } }
+    enum Leaky: FloatActivation { @_transparent static func apply(_ c: Acc, _ e: FloatEpilogue) -> SIMD16<Float> { leaky(unsafeBitCast(c, to: SIMD16<Float>.self), e) } }
+    enum LeakyClipped: FloatActivation {
+        @_transparent static func apply(_ c: Acc, _ e: FloatEpilogue) -> SIMD16<Float> { clipped(leaky(unsafeBitCast(c, to: SIMD16<Float>.self), e), e) }
     }
     /// The last vector's first n lanes, out of line: a loop here kept `storeFloat` from inlining
     /// into the tiles, and every call spilled the tile's accumulators (all ymm / zmm are caller-saved).
@@ -952,37 +973,100 @@ public enum VNNIKernels {
             var c3_0 = bias0; var c3_1 = bias1; var c3_2 = bias2; var c3_3 = bias3
             var c4_0 = bias0; var c4_1 = bias1; var c4_2 = bias2; var c4_3 = bias3
             var c5_0 = bias0; var c5_1 = bias1; var c5_2 = bias2; var c5_3 = bias3
-            for _ in 0..<kh {
-                for _ in 0..<segments {
-                    for g in 0..<quads {
-                        let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
-                        let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
-                        let w2 = (w + 2 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
-                        let w3 = (w + 3 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
-                        let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c0_0 = fma(c0_0, a0, w0); c0_1 = fma(c0_1, a0, w1); c0_2 = fma(c0_2, a0, w2); c0_3 = fma(c0_3, a0, w3)
-                        let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c1_0 = fma(c1_0, a1, w0); c1_1 = fma(c1_1, a1, w1); c1_2 = fma(c1_2, a1, w2); c1_3 = fma(c1_3, a1, w3)
-                        let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c2_0 = fma(c2_0, a2, w0); c2_1 = fma(c2_1, a2, w1); c2_2 = fma(c2_2, a2, w2); c2_3 = fma(c2_3, a2, w3)
-                        let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c3_0 = fma(c3_0, a3, w0); c3_1 = fma(c3_1, a3, w1); c3_2 = fma(c3_2, a3, w2); c3_3 = fma(c3_3, a3, w3)
-                        let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c4_0 = fma(c4_0, a4, w0); c4_1 = fma(c4_1, a4, w1); c4_2 = fma(c4_2, a4, w2); c4_3 = fma(c4_3, a4, w3)
-                        let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c5_0 = fma(c5_0, a5, w0); c5_1 = fma(c5_1, a5, w1); c5_2 = fma(c5_2, a5, w2); c5_3 = fma(c5_3, a5, w3)
-                    }
-                    x0 += segmentStep; x1 += segmentStep; x2 += segmentStep; x3 += segmentStep; x4 += segmentStep; x5 += segmentStep
-                    w += quads * 64
+            if kh == 1 && segments == 1 {
+                for g in 0..<quads {
+                    let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                    let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                    let w2 = (w + 2 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                    let w3 = (w + 3 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c0_0 = fma(c0_0, a0, w0); c0_1 = fma(c0_1, a0, w1); c0_2 = fma(c0_2, a0, w2); c0_3 = fma(c0_3, a0, w3)
+                    let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c1_0 = fma(c1_0, a1, w0); c1_1 = fma(c1_1, a1, w1); c1_2 = fma(c1_2, a1, w2); c1_3 = fma(c1_3, a1, w3)
+                    let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c2_0 = fma(c2_0, a2, w0); c2_1 = fma(c2_1, a2, w1); c2_2 = fma(c2_2, a2, w2); c2_3 = fma(c2_3, a2, w3)
+                    let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c3_0 = fma(c3_0, a3, w0); c3_1 = fma(c3_1, a3, w1); c3_2 = fma(c3_2, a3, w2); c3_3 = fma(c3_3, a3, w3)
+                    let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c4_0 = fma(c4_0, a4, w0); c4_1 = fma(c4_1, a4, w1); c4_2 = fma(c4_2, a4, w2); c4_3 = fma(c4_3, a4, w3)
+                    let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c5_0 = fma(c5_0, a5, w0); c5_1 = fma(c5_1, a5, w1); c5_2 = fma(c5_2, a5, w2); c5_3 = fma(c5_3, a5, w3)
                 }
-                x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance
+            } else {
+                for _ in 0..<kh {
+                    for _ in 0..<segments {
+                        for g in 0..<quads {
+                            let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                            let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                            let w2 = (w + 2 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                            let w3 = (w + 3 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                            let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c0_0 = fma(c0_0, a0, w0); c0_1 = fma(c0_1, a0, w1); c0_2 = fma(c0_2, a0, w2); c0_3 = fma(c0_3, a0, w3)
+                            let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c1_0 = fma(c1_0, a1, w0); c1_1 = fma(c1_1, a1, w1); c1_2 = fma(c1_2, a1, w2); c1_3 = fma(c1_3, a1, w3)
+                            let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c2_0 = fma(c2_0, a2, w0); c2_1 = fma(c2_1, a2, w1); c2_2 = fma(c2_2, a2, w2); c2_3 = fma(c2_3, a2, w3)
+                            let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c3_0 = fma(c3_0, a3, w0); c3_1 = fma(c3_1, a3, w1); c3_2 = fma(c3_2, a3, w2); c3_3 = fma(c3_3, a3, w3)
+                            let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c4_0 = fma(c4_0, a4, w0); c4_1 = fma(c4_1, a4, w1); c4_2 = fma(c4_2, a4, w2); c4_3 = fma(c4_3, a4, w3)
+                            let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c5_0 = fma(c5_0, a5, w0); c5_1 = fma(c5_1, a5, w1); c5_2 = fma(c5_2, a5, w2); c5_3 = fma(c5_3, a5, w3)
+                        }
+                        x0 += segmentStep; x1 += segmentStep; x2 += segmentStep; x3 += segmentStep; x4 += segmentStep; x5 += segmentStep
+                        w += quads * 64
+                    }
+                    x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance
+                }
             }
-            storeFloat(c0_0, e, p + 0, v + 0); storeFloat(c0_1, e, p + 0, v + 1); storeFloat(c0_2, e, p + 0, v + 2); storeFloat(c0_3, e, p + 0, v + 3)
-            storeFloat(c1_0, e, p + 1, v + 0); storeFloat(c1_1, e, p + 1, v + 1); storeFloat(c1_2, e, p + 1, v + 2); storeFloat(c1_3, e, p + 1, v + 3)
-            storeFloat(c2_0, e, p + 2, v + 0); storeFloat(c2_1, e, p + 2, v + 1); storeFloat(c2_2, e, p + 2, v + 2); storeFloat(c2_3, e, p + 2, v + 3)
-            storeFloat(c3_0, e, p + 3, v + 0); storeFloat(c3_1, e, p + 3, v + 1); storeFloat(c3_2, e, p + 3, v + 2); storeFloat(c3_3, e, p + 3, v + 3)
-            storeFloat(c4_0, e, p + 4, v + 0); storeFloat(c4_1, e, p + 4, v + 1); storeFloat(c4_2, e, p + 4, v + 2); storeFloat(c4_3, e, p + 4, v + 3)
-            storeFloat(c5_0, e, p + 5, v + 0); storeFloat(c5_1, e, p + 5, v + 1); storeFloat(c5_2, e, p + 5, v + 2); storeFloat(c5_3, e, p + 5, v + 3)
+            if e.oc &- v &* lanes >= 4 &* lanes {
+                let out = e.output + (p &* e.outputStride &+ v &* lanes), rowStep = e.outputStride
+                let k0_0 = c0_0; let k0_1 = c0_1; let k0_2 = c0_2; let k0_3 = c0_3
+                let k1_0 = c1_0; let k1_1 = c1_1; let k1_2 = c1_2; let k1_3 = c1_3
+                let k2_0 = c2_0; let k2_1 = c2_1; let k2_2 = c2_2; let k2_3 = c2_3
+                let k3_0 = c3_0; let k3_1 = c3_1; let k3_2 = c3_2; let k3_3 = c3_3
+                let k4_0 = c4_0; let k4_1 = c4_1; let k4_2 = c4_2; let k4_3 = c4_3
+                let k5_0 = c5_0; let k5_1 = c5_1; let k5_2 = c5_2; let k5_3 = c5_3
+                @inline(__always) func finish<A: FloatActivation>(_: A.Type) {
+                    UnsafeMutableRawPointer(out + (0 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k0_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (0 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k0_1, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (0 &* rowStep &+ 2 &* lanes)).storeBytes(of: A.apply(k0_2, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (0 &* rowStep &+ 3 &* lanes)).storeBytes(of: A.apply(k0_3, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (1 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k1_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (1 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k1_1, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (1 &* rowStep &+ 2 &* lanes)).storeBytes(of: A.apply(k1_2, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (1 &* rowStep &+ 3 &* lanes)).storeBytes(of: A.apply(k1_3, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (2 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k2_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (2 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k2_1, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (2 &* rowStep &+ 2 &* lanes)).storeBytes(of: A.apply(k2_2, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (2 &* rowStep &+ 3 &* lanes)).storeBytes(of: A.apply(k2_3, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (3 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k3_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (3 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k3_1, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (3 &* rowStep &+ 2 &* lanes)).storeBytes(of: A.apply(k3_2, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (3 &* rowStep &+ 3 &* lanes)).storeBytes(of: A.apply(k3_3, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (4 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k4_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (4 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k4_1, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (4 &* rowStep &+ 2 &* lanes)).storeBytes(of: A.apply(k4_2, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (4 &* rowStep &+ 3 &* lanes)).storeBytes(of: A.apply(k4_3, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (5 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k5_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (5 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k5_1, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (5 &* rowStep &+ 2 &* lanes)).storeBytes(of: A.apply(k5_2, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (5 &* rowStep &+ 3 &* lanes)).storeBytes(of: A.apply(k5_3, e), as: FloatLanes.self)
+                }
+                switch (e.leaky, e.clip) {
+                case (false, false): finish(Linear.self)
+                case (false, true): finish(Clipped.self)
+                case (true, false): finish(Leaky.self)
+                default: finish(LeakyClipped.self)
+                }
+            } else {
+                storeFloat(c0_0, e, p + 0, v + 0); storeFloat(c0_1, e, p + 0, v + 1); storeFloat(c0_2, e, p + 0, v + 2); storeFloat(c0_3, e, p + 0, v + 3)
+                storeFloat(c1_0, e, p + 1, v + 0); storeFloat(c1_1, e, p + 1, v + 1); storeFloat(c1_2, e, p + 1, v + 2); storeFloat(c1_3, e, p + 1, v + 3)
+                storeFloat(c2_0, e, p + 2, v + 0); storeFloat(c2_1, e, p + 2, v + 1); storeFloat(c2_2, e, p + 2, v + 2); storeFloat(c2_3, e, p + 2, v + 3)
+                storeFloat(c3_0, e, p + 3, v + 0); storeFloat(c3_1, e, p + 3, v + 1); storeFloat(c3_2, e, p + 3, v + 2); storeFloat(c3_3, e, p + 3, v + 3)
+                storeFloat(c4_0, e, p + 4, v + 0); storeFloat(c4_1, e, p + 4, v + 1); storeFloat(c4_2, e, p + 4, v + 2); storeFloat(c4_3, e, p + 4, v + 3)
+                storeFloat(c5_0, e, p + 5, v + 0); storeFloat(c5_1, e, p + 5, v + 1); storeFloat(c5_2, e, p + 5, v + 2); storeFloat(c5_3, e, p + 5, v + 3)
+            }
             p &+= 6
         }
     }
@@ -1039,53 +1123,132 @@ public enum VNNIKernels {
             var c9_0 = bias0; var c9_1 = bias1
             var c10_0 = bias0; var c10_1 = bias1
             var c11_0 = bias0; var c11_1 = bias1
-            for _ in 0..<kh {
-                for _ in 0..<segments {
-                    for g in 0..<quads {
-                        let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
-                        let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
-                        let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c0_0 = fma(c0_0, a0, w0); c0_1 = fma(c0_1, a0, w1)
-                        let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c1_0 = fma(c1_0, a1, w0); c1_1 = fma(c1_1, a1, w1)
-                        let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c2_0 = fma(c2_0, a2, w0); c2_1 = fma(c2_1, a2, w1)
-                        let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c3_0 = fma(c3_0, a3, w0); c3_1 = fma(c3_1, a3, w1)
-                        let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c4_0 = fma(c4_0, a4, w0); c4_1 = fma(c4_1, a4, w1)
-                        let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c5_0 = fma(c5_0, a5, w0); c5_1 = fma(c5_1, a5, w1)
-                        let a6 = Acc(repeating: x6.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c6_0 = fma(c6_0, a6, w0); c6_1 = fma(c6_1, a6, w1)
-                        let a7 = Acc(repeating: x7.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c7_0 = fma(c7_0, a7, w0); c7_1 = fma(c7_1, a7, w1)
-                        let a8 = Acc(repeating: x8.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c8_0 = fma(c8_0, a8, w0); c8_1 = fma(c8_1, a8, w1)
-                        let a9 = Acc(repeating: x9.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c9_0 = fma(c9_0, a9, w0); c9_1 = fma(c9_1, a9, w1)
-                        let a10 = Acc(repeating: x10.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c10_0 = fma(c10_0, a10, w0); c10_1 = fma(c10_1, a10, w1)
-                        let a11 = Acc(repeating: x11.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c11_0 = fma(c11_0, a11, w0); c11_1 = fma(c11_1, a11, w1)
-                    }
-                    x0 += segmentStep; x1 += segmentStep; x2 += segmentStep; x3 += segmentStep; x4 += segmentStep; x5 += segmentStep; x6 += segmentStep; x7 += segmentStep; x8 += segmentStep; x9 += segmentStep; x10 += segmentStep; x11 += segmentStep
-                    w += quads * 64
+            if kh == 1 && segments == 1 {
+                for g in 0..<quads {
+                    let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                    let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c0_0 = fma(c0_0, a0, w0); c0_1 = fma(c0_1, a0, w1)
+                    let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c1_0 = fma(c1_0, a1, w0); c1_1 = fma(c1_1, a1, w1)
+                    let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c2_0 = fma(c2_0, a2, w0); c2_1 = fma(c2_1, a2, w1)
+                    let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c3_0 = fma(c3_0, a3, w0); c3_1 = fma(c3_1, a3, w1)
+                    let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c4_0 = fma(c4_0, a4, w0); c4_1 = fma(c4_1, a4, w1)
+                    let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c5_0 = fma(c5_0, a5, w0); c5_1 = fma(c5_1, a5, w1)
+                    let a6 = Acc(repeating: x6.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c6_0 = fma(c6_0, a6, w0); c6_1 = fma(c6_1, a6, w1)
+                    let a7 = Acc(repeating: x7.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c7_0 = fma(c7_0, a7, w0); c7_1 = fma(c7_1, a7, w1)
+                    let a8 = Acc(repeating: x8.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c8_0 = fma(c8_0, a8, w0); c8_1 = fma(c8_1, a8, w1)
+                    let a9 = Acc(repeating: x9.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c9_0 = fma(c9_0, a9, w0); c9_1 = fma(c9_1, a9, w1)
+                    let a10 = Acc(repeating: x10.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c10_0 = fma(c10_0, a10, w0); c10_1 = fma(c10_1, a10, w1)
+                    let a11 = Acc(repeating: x11.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c11_0 = fma(c11_0, a11, w0); c11_1 = fma(c11_1, a11, w1)
                 }
-                x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance; x6 += rowAdvance; x7 += rowAdvance; x8 += rowAdvance; x9 += rowAdvance; x10 += rowAdvance; x11 += rowAdvance
+            } else {
+                for _ in 0..<kh {
+                    for _ in 0..<segments {
+                        for g in 0..<quads {
+                            let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                            let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                            let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c0_0 = fma(c0_0, a0, w0); c0_1 = fma(c0_1, a0, w1)
+                            let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c1_0 = fma(c1_0, a1, w0); c1_1 = fma(c1_1, a1, w1)
+                            let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c2_0 = fma(c2_0, a2, w0); c2_1 = fma(c2_1, a2, w1)
+                            let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c3_0 = fma(c3_0, a3, w0); c3_1 = fma(c3_1, a3, w1)
+                            let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c4_0 = fma(c4_0, a4, w0); c4_1 = fma(c4_1, a4, w1)
+                            let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c5_0 = fma(c5_0, a5, w0); c5_1 = fma(c5_1, a5, w1)
+                            let a6 = Acc(repeating: x6.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c6_0 = fma(c6_0, a6, w0); c6_1 = fma(c6_1, a6, w1)
+                            let a7 = Acc(repeating: x7.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c7_0 = fma(c7_0, a7, w0); c7_1 = fma(c7_1, a7, w1)
+                            let a8 = Acc(repeating: x8.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c8_0 = fma(c8_0, a8, w0); c8_1 = fma(c8_1, a8, w1)
+                            let a9 = Acc(repeating: x9.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c9_0 = fma(c9_0, a9, w0); c9_1 = fma(c9_1, a9, w1)
+                            let a10 = Acc(repeating: x10.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c10_0 = fma(c10_0, a10, w0); c10_1 = fma(c10_1, a10, w1)
+                            let a11 = Acc(repeating: x11.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c11_0 = fma(c11_0, a11, w0); c11_1 = fma(c11_1, a11, w1)
+                        }
+                        x0 += segmentStep; x1 += segmentStep; x2 += segmentStep; x3 += segmentStep; x4 += segmentStep; x5 += segmentStep; x6 += segmentStep; x7 += segmentStep; x8 += segmentStep; x9 += segmentStep; x10 += segmentStep; x11 += segmentStep
+                        w += quads * 64
+                    }
+                    x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance; x6 += rowAdvance; x7 += rowAdvance; x8 += rowAdvance; x9 += rowAdvance; x10 += rowAdvance; x11 += rowAdvance
+                }
             }
-            storeFloat(c0_0, e, p + 0, v + 0); storeFloat(c0_1, e, p + 0, v + 1)
-            storeFloat(c1_0, e, p + 1, v + 0); storeFloat(c1_1, e, p + 1, v + 1)
-            storeFloat(c2_0, e, p + 2, v + 0); storeFloat(c2_1, e, p + 2, v + 1)
-            storeFloat(c3_0, e, p + 3, v + 0); storeFloat(c3_1, e, p + 3, v + 1)
-            storeFloat(c4_0, e, p + 4, v + 0); storeFloat(c4_1, e, p + 4, v + 1)
-            storeFloat(c5_0, e, p + 5, v + 0); storeFloat(c5_1, e, p + 5, v + 1)
-            storeFloat(c6_0, e, p + 6, v + 0); storeFloat(c6_1, e, p + 6, v + 1)
-            storeFloat(c7_0, e, p + 7, v + 0); storeFloat(c7_1, e, p + 7, v + 1)
-            storeFloat(c8_0, e, p + 8, v + 0); storeFloat(c8_1, e, p + 8, v + 1)
-            storeFloat(c9_0, e, p + 9, v + 0); storeFloat(c9_1, e, p + 9, v + 1)
-            storeFloat(c10_0, e, p + 10, v + 0); storeFloat(c10_1, e, p + 10, v + 1)
-            storeFloat(c11_0, e, p + 11, v + 0); storeFloat(c11_1, e, p + 11, v + 1)
+            if e.oc &- v &* lanes >= 2 &* lanes {
+                let out = e.output + (p &* e.outputStride &+ v &* lanes), rowStep = e.outputStride
+                let k0_0 = c0_0; let k0_1 = c0_1
+                let k1_0 = c1_0; let k1_1 = c1_1
+                let k2_0 = c2_0; let k2_1 = c2_1
+                let k3_0 = c3_0; let k3_1 = c3_1
+                let k4_0 = c4_0; let k4_1 = c4_1
+                let k5_0 = c5_0; let k5_1 = c5_1
+                let k6_0 = c6_0; let k6_1 = c6_1
+                let k7_0 = c7_0; let k7_1 = c7_1
+                let k8_0 = c8_0; let k8_1 = c8_1
+                let k9_0 = c9_0; let k9_1 = c9_1
+                let k10_0 = c10_0; let k10_1 = c10_1
+                let k11_0 = c11_0; let k11_1 = c11_1
+                @inline(__always) func finish<A: FloatActivation>(_: A.Type) {
+                    UnsafeMutableRawPointer(out + (0 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k0_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (0 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k0_1, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (1 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k1_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (1 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k1_1, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (2 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k2_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (2 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k2_1, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (3 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k3_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (3 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k3_1, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (4 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k4_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (4 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k4_1, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (5 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k5_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (5 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k5_1, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (6 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k6_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (6 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k6_1, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (7 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k7_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (7 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k7_1, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (8 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k8_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (8 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k8_1, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (9 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k9_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (9 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k9_1, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (10 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k10_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (10 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k10_1, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (11 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k11_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (11 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k11_1, e), as: FloatLanes.self)
+                }
+                switch (e.leaky, e.clip) {
+                case (false, false): finish(Linear.self)
+                case (false, true): finish(Clipped.self)
+                case (true, false): finish(Leaky.self)
+                default: finish(LeakyClipped.self)
+                }
+            } else {
+                storeFloat(c0_0, e, p + 0, v + 0); storeFloat(c0_1, e, p + 0, v + 1)
+                storeFloat(c1_0, e, p + 1, v + 0); storeFloat(c1_1, e, p + 1, v + 1)
+                storeFloat(c2_0, e, p + 2, v + 0); storeFloat(c2_1, e, p + 2, v + 1)
+                storeFloat(c3_0, e, p + 3, v + 0); storeFloat(c3_1, e, p + 3, v + 1)
+                storeFloat(c4_0, e, p + 4, v + 0); storeFloat(c4_1, e, p + 4, v + 1)
+                storeFloat(c5_0, e, p + 5, v + 0); storeFloat(c5_1, e, p + 5, v + 1)
+                storeFloat(c6_0, e, p + 6, v + 0); storeFloat(c6_1, e, p + 6, v + 1)
+                storeFloat(c7_0, e, p + 7, v + 0); storeFloat(c7_1, e, p + 7, v + 1)
+                storeFloat(c8_0, e, p + 8, v + 0); storeFloat(c8_1, e, p + 8, v + 1)
+                storeFloat(c9_0, e, p + 9, v + 0); storeFloat(c9_1, e, p + 9, v + 1)
+                storeFloat(c10_0, e, p + 10, v + 0); storeFloat(c10_1, e, p + 10, v + 1)
+                storeFloat(c11_0, e, p + 11, v + 0); storeFloat(c11_1, e, p + 11, v + 1)
+            }
             p &+= 12
         }
     }
@@ -1153,64 +1316,146 @@ public enum VNNIKernels {
             var c13_0 = bias0
             var c14_0 = bias0
             var c15_0 = bias0
-            for _ in 0..<kh {
-                for _ in 0..<segments {
-                    for g in 0..<quads {
-                        let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
-                        let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c0_0 = fma(c0_0, a0, w0)
-                        let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c1_0 = fma(c1_0, a1, w0)
-                        let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c2_0 = fma(c2_0, a2, w0)
-                        let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c3_0 = fma(c3_0, a3, w0)
-                        let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c4_0 = fma(c4_0, a4, w0)
-                        let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c5_0 = fma(c5_0, a5, w0)
-                        let a6 = Acc(repeating: x6.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c6_0 = fma(c6_0, a6, w0)
-                        let a7 = Acc(repeating: x7.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c7_0 = fma(c7_0, a7, w0)
-                        let a8 = Acc(repeating: x8.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c8_0 = fma(c8_0, a8, w0)
-                        let a9 = Acc(repeating: x9.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c9_0 = fma(c9_0, a9, w0)
-                        let a10 = Acc(repeating: x10.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c10_0 = fma(c10_0, a10, w0)
-                        let a11 = Acc(repeating: x11.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c11_0 = fma(c11_0, a11, w0)
-                        let a12 = Acc(repeating: x12.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c12_0 = fma(c12_0, a12, w0)
-                        let a13 = Acc(repeating: x13.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c13_0 = fma(c13_0, a13, w0)
-                        let a14 = Acc(repeating: x14.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c14_0 = fma(c14_0, a14, w0)
-                        let a15 = Acc(repeating: x15.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
-                        c15_0 = fma(c15_0, a15, w0)
-                    }
-                    x0 += segmentStep; x1 += segmentStep; x2 += segmentStep; x3 += segmentStep; x4 += segmentStep; x5 += segmentStep; x6 += segmentStep; x7 += segmentStep; x8 += segmentStep; x9 += segmentStep; x10 += segmentStep; x11 += segmentStep; x12 += segmentStep; x13 += segmentStep; x14 += segmentStep; x15 += segmentStep
-                    w += quads * 64
+            if kh == 1 && segments == 1 {
+                for g in 0..<quads {
+                    let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c0_0 = fma(c0_0, a0, w0)
+                    let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c1_0 = fma(c1_0, a1, w0)
+                    let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c2_0 = fma(c2_0, a2, w0)
+                    let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c3_0 = fma(c3_0, a3, w0)
+                    let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c4_0 = fma(c4_0, a4, w0)
+                    let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c5_0 = fma(c5_0, a5, w0)
+                    let a6 = Acc(repeating: x6.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c6_0 = fma(c6_0, a6, w0)
+                    let a7 = Acc(repeating: x7.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c7_0 = fma(c7_0, a7, w0)
+                    let a8 = Acc(repeating: x8.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c8_0 = fma(c8_0, a8, w0)
+                    let a9 = Acc(repeating: x9.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c9_0 = fma(c9_0, a9, w0)
+                    let a10 = Acc(repeating: x10.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c10_0 = fma(c10_0, a10, w0)
+                    let a11 = Acc(repeating: x11.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c11_0 = fma(c11_0, a11, w0)
+                    let a12 = Acc(repeating: x12.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c12_0 = fma(c12_0, a12, w0)
+                    let a13 = Acc(repeating: x13.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c13_0 = fma(c13_0, a13, w0)
+                    let a14 = Acc(repeating: x14.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c14_0 = fma(c14_0, a14, w0)
+                    let a15 = Acc(repeating: x15.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    c15_0 = fma(c15_0, a15, w0)
                 }
-                x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance; x6 += rowAdvance; x7 += rowAdvance; x8 += rowAdvance; x9 += rowAdvance; x10 += rowAdvance; x11 += rowAdvance; x12 += rowAdvance; x13 += rowAdvance; x14 += rowAdvance; x15 += rowAdvance
+            } else {
+                for _ in 0..<kh {
+                    for _ in 0..<segments {
+                        for g in 0..<quads {
+                            let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                            let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c0_0 = fma(c0_0, a0, w0)
+                            let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c1_0 = fma(c1_0, a1, w0)
+                            let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c2_0 = fma(c2_0, a2, w0)
+                            let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c3_0 = fma(c3_0, a3, w0)
+                            let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c4_0 = fma(c4_0, a4, w0)
+                            let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c5_0 = fma(c5_0, a5, w0)
+                            let a6 = Acc(repeating: x6.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c6_0 = fma(c6_0, a6, w0)
+                            let a7 = Acc(repeating: x7.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c7_0 = fma(c7_0, a7, w0)
+                            let a8 = Acc(repeating: x8.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c8_0 = fma(c8_0, a8, w0)
+                            let a9 = Acc(repeating: x9.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c9_0 = fma(c9_0, a9, w0)
+                            let a10 = Acc(repeating: x10.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c10_0 = fma(c10_0, a10, w0)
+                            let a11 = Acc(repeating: x11.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c11_0 = fma(c11_0, a11, w0)
+                            let a12 = Acc(repeating: x12.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c12_0 = fma(c12_0, a12, w0)
+                            let a13 = Acc(repeating: x13.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c13_0 = fma(c13_0, a13, w0)
+                            let a14 = Acc(repeating: x14.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c14_0 = fma(c14_0, a14, w0)
+                            let a15 = Acc(repeating: x15.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                            c15_0 = fma(c15_0, a15, w0)
+                        }
+                        x0 += segmentStep; x1 += segmentStep; x2 += segmentStep; x3 += segmentStep; x4 += segmentStep; x5 += segmentStep; x6 += segmentStep; x7 += segmentStep; x8 += segmentStep; x9 += segmentStep; x10 += segmentStep; x11 += segmentStep; x12 += segmentStep; x13 += segmentStep; x14 += segmentStep; x15 += segmentStep
+                        w += quads * 64
+                    }
+                    x0 += rowAdvance; x1 += rowAdvance; x2 += rowAdvance; x3 += rowAdvance; x4 += rowAdvance; x5 += rowAdvance; x6 += rowAdvance; x7 += rowAdvance; x8 += rowAdvance; x9 += rowAdvance; x10 += rowAdvance; x11 += rowAdvance; x12 += rowAdvance; x13 += rowAdvance; x14 += rowAdvance; x15 += rowAdvance
+                }
             }
-            storeFloat(c0_0, e, p + 0, v + 0)
-            storeFloat(c1_0, e, p + 1, v + 0)
-            storeFloat(c2_0, e, p + 2, v + 0)
-            storeFloat(c3_0, e, p + 3, v + 0)
-            storeFloat(c4_0, e, p + 4, v + 0)
-            storeFloat(c5_0, e, p + 5, v + 0)
-            storeFloat(c6_0, e, p + 6, v + 0)
-            storeFloat(c7_0, e, p + 7, v + 0)
-            storeFloat(c8_0, e, p + 8, v + 0)
-            storeFloat(c9_0, e, p + 9, v + 0)
-            storeFloat(c10_0, e, p + 10, v + 0)
-            storeFloat(c11_0, e, p + 11, v + 0)
-            storeFloat(c12_0, e, p + 12, v + 0)
-            storeFloat(c13_0, e, p + 13, v + 0)
-            storeFloat(c14_0, e, p + 14, v + 0)
-            storeFloat(c15_0, e, p + 15, v + 0)
+            if e.oc &- v &* lanes >= 1 &* lanes {
+                let out = e.output + (p &* e.outputStride &+ v &* lanes), rowStep = e.outputStride
+                let k0_0 = c0_0
+                let k1_0 = c1_0
+                let k2_0 = c2_0
+                let k3_0 = c3_0
+                let k4_0 = c4_0
+                let k5_0 = c5_0
+                let k6_0 = c6_0
+                let k7_0 = c7_0
+                let k8_0 = c8_0
+                let k9_0 = c9_0
+                let k10_0 = c10_0
+                let k11_0 = c11_0
+                let k12_0 = c12_0
+                let k13_0 = c13_0
+                let k14_0 = c14_0
+                let k15_0 = c15_0
+                @inline(__always) func finish<A: FloatActivation>(_: A.Type) {
+                    UnsafeMutableRawPointer(out + (0 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k0_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (1 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k1_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (2 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k2_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (3 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k3_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (4 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k4_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (5 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k5_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (6 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k6_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (7 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k7_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (8 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k8_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (9 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k9_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (10 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k10_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (11 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k11_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (12 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k12_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (13 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k13_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (14 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k14_0, e), as: FloatLanes.self)
+                    UnsafeMutableRawPointer(out + (15 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k15_0, e), as: FloatLanes.self)
+                }
+                switch (e.leaky, e.clip) {
+                case (false, false): finish(Linear.self)
+                case (false, true): finish(Clipped.self)
+                case (true, false): finish(Leaky.self)
+                default: finish(LeakyClipped.self)
+                }
+            } else {
+                storeFloat(c0_0, e, p + 0, v + 0)
+                storeFloat(c1_0, e, p + 1, v + 0)
+                storeFloat(c2_0, e, p + 2, v + 0)
+                storeFloat(c3_0, e, p + 3, v + 0)
+                storeFloat(c4_0, e, p + 4, v + 0)
+                storeFloat(c5_0, e, p + 5, v + 0)
+                storeFloat(c6_0, e, p + 6, v + 0)
+                storeFloat(c7_0, e, p + 7, v + 0)
+                storeFloat(c8_0, e, p + 8, v + 0)
+                storeFloat(c9_0, e, p + 9, v + 0)
+                storeFloat(c10_0, e, p + 10, v + 0)
+                storeFloat(c11_0, e, p + 11, v + 0)
+                storeFloat(c12_0, e, p + 12, v + 0)
+                storeFloat(c13_0, e, p + 13, v + 0)
+                storeFloat(c14_0, e, p + 14, v + 0)
+                storeFloat(c15_0, e, p + 15, v + 0)
+            }
             p &+= 16
         }
     }
@@ -1244,7 +1489,24 @@ public enum VNNIKernels {
             }
             x0 += rowAdvance
         }
-        storeFloat(c0_0, e, p + 0, v + 0); storeFloat(c0_1, e, p + 0, v + 1); storeFloat(c0_2, e, p + 0, v + 2); storeFloat(c0_3, e, p + 0, v + 3)
+        if e.oc &- v &* lanes >= 4 &* lanes {
+            let out = e.output + (p &* e.outputStride &+ v &* lanes), rowStep = e.outputStride
+            let k0_0 = c0_0; let k0_1 = c0_1; let k0_2 = c0_2; let k0_3 = c0_3
+            @inline(__always) func finish<A: FloatActivation>(_: A.Type) {
+                UnsafeMutableRawPointer(out + (0 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k0_0, e), as: FloatLanes.self)
+                UnsafeMutableRawPointer(out + (0 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k0_1, e), as: FloatLanes.self)
+                UnsafeMutableRawPointer(out + (0 &* rowStep &+ 2 &* lanes)).storeBytes(of: A.apply(k0_2, e), as: FloatLanes.self)
+                UnsafeMutableRawPointer(out + (0 &* rowStep &+ 3 &* lanes)).storeBytes(of: A.apply(k0_3, e), as: FloatLanes.self)
+            }
+            switch (e.leaky, e.clip) {
+            case (false, false): finish(Linear.self)
+            case (false, true): finish(Clipped.self)
+            case (true, false): finish(Leaky.self)
+            default: finish(LeakyClipped.self)
+            }
+        } else {
+            storeFloat(c0_0, e, p + 0, v + 0); storeFloat(c0_1, e, p + 0, v + 1); storeFloat(c0_2, e, p + 0, v + 2); storeFloat(c0_3, e, p + 0, v + 3)
+        }
     }
 
     @inline(never) static func tileF1x2(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
@@ -1272,7 +1534,22 @@ public enum VNNIKernels {
             }
             x0 += rowAdvance
         }
-        storeFloat(c0_0, e, p + 0, v + 0); storeFloat(c0_1, e, p + 0, v + 1)
+        if e.oc &- v &* lanes >= 2 &* lanes {
+            let out = e.output + (p &* e.outputStride &+ v &* lanes), rowStep = e.outputStride
+            let k0_0 = c0_0; let k0_1 = c0_1
+            @inline(__always) func finish<A: FloatActivation>(_: A.Type) {
+                UnsafeMutableRawPointer(out + (0 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k0_0, e), as: FloatLanes.self)
+                UnsafeMutableRawPointer(out + (0 &* rowStep &+ 1 &* lanes)).storeBytes(of: A.apply(k0_1, e), as: FloatLanes.self)
+            }
+            switch (e.leaky, e.clip) {
+            case (false, false): finish(Linear.self)
+            case (false, true): finish(Clipped.self)
+            case (true, false): finish(Leaky.self)
+            default: finish(LeakyClipped.self)
+            }
+        } else {
+            storeFloat(c0_0, e, p + 0, v + 0); storeFloat(c0_1, e, p + 0, v + 1)
+        }
     }
 
     @inline(never) static func tileF1x1(_ a: UnsafePointer<rtg_conv_args>, _ p: Int, _ v: Int) {
@@ -1298,7 +1575,21 @@ public enum VNNIKernels {
             }
             x0 += rowAdvance
         }
-        storeFloat(c0_0, e, p + 0, v + 0)
+        if e.oc &- v &* lanes >= 1 &* lanes {
+            let out = e.output + (p &* e.outputStride &+ v &* lanes), rowStep = e.outputStride
+            let k0_0 = c0_0
+            @inline(__always) func finish<A: FloatActivation>(_: A.Type) {
+                UnsafeMutableRawPointer(out + (0 &* rowStep &+ 0 &* lanes)).storeBytes(of: A.apply(k0_0, e), as: FloatLanes.self)
+            }
+            switch (e.leaky, e.clip) {
+            case (false, false): finish(Linear.self)
+            case (false, true): finish(Clipped.self)
+            case (true, false): finish(Leaky.self)
+            default: finish(LeakyClipped.self)
+            }
+        } else {
+            storeFloat(c0_0, e, p + 0, v + 0)
+        }
     }
 }
 
