@@ -2110,6 +2110,10 @@ extension VNNIKernels {
     /// [-128, 127] can be left to it), else by truncation (after a clamp).
     @inline(__always) static func narrowLanes(_ y: V32) -> V8 { rtg_narrow_sat(y) }
     static let saturatingNarrow = true
+    /// Neighbouring inside pixels the int8 depthwise conv runs together: 4 where 32 vector
+    /// registers hold their 16 accumulators (vnni), else 2 (on 16 ymm the 4-pixel loop spilled
+    /// half its accumulators at every tap).
+    static let depthwisePixels = 4
     /// a + x * w on f32 lanes: one fused multiply-add (one rounding) where the variant has FMA, so
     /// avx2 and vnni give the same bits; portable (any CPU, FMA or not) rounds the product and the
     /// sum. The f32 depthwise convs' summation, which SPEC leaves to the runtime.
@@ -2165,25 +2169,35 @@ extension VNNIKernels {
             var khHi = kh; while khHi > khLo && iy0 &+ (khHi &- 1) &* dh >= h { khHi &-= 1 }
             var ox = 0
             while ox < ow {
-                // Four neighbouring pixels whose windows are inside (the common case): their taps
-                // share each weight load and keep eight accumulator chains in flight.
-                if khLo == 0 && khHi == kh && ox >= oxInLo && ox &+ 4 <= oxInHi {
+                // `depthwisePixels` neighbouring pixels whose windows are inside (the common case): their taps
+                // share each weight load and keep 4 (2 pixels) or 8 accumulator chains in flight.
+                let n = depthwisePixels
+                if khLo == 0 && khHi == kh && ox >= oxInLo && ox &+ n <= oxInHi {
                     let first = (iy0 &* w &+ ox &* sw &- pl) &* c
-                    if first &+ 3 &* sw &* c &+ lastTap &+ cPad <= total {
+                    if first &+ (n &- 1) &* sw &* c &+ lastTap &+ cPad <= total {
                         let out = output + (oy &* ow &+ ox) &* c
                         var c0 = cBegin
                         while c0 < cEnd {
                             let s = (lanes32(biasFull, c0), lanes32(biasFull, c0 &+ 16))
-                            let r = quad.sum(s, first &+ c0, c0 &* 4)
-                            if folded && c &- c0 >= 32 {
-                                if clamps { q.storeFolded4(r, out, c0, c, ClampedLanes.self) } else { q.storeFolded4(r, out, c0, c, SaturatedLanes.self) }
+                            if n == 4 {
+                                let r = quad.sum(s, first &+ c0, c0 &* 4)
+                                if folded && c &- c0 >= 32 {
+                                    if clamps { q.storeFolded4(r, out, c0, c, ClampedLanes.self) } else { q.storeFolded4(r, out, c0, c, SaturatedLanes.self) }
+                                } else {
+                                    q.store(r.0, r.1, out, c0, c); q.store(r.2, r.3, out + c, c0, c)
+                                    q.store(r.4, r.5, out + 2 &* c, c0, c); q.store(r.6, r.7, out + 3 &* c, c0, c)
+                                }
                             } else {
-                                q.store(r.0, r.1, out, c0, c); q.store(r.2, r.3, out + c, c0, c)
-                                q.store(r.4, r.5, out + 2 &* c, c0, c); q.store(r.6, r.7, out + 3 &* c, c0, c)
+                                let r = quad.sum2(s, first &+ c0, c0 &* 4)
+                                if folded && c &- c0 >= 32 {
+                                    if clamps { q.storeFolded2(r, out, c0, c, ClampedLanes.self) } else { q.storeFolded2(r, out, c0, c, SaturatedLanes.self) }
+                                } else {
+                                    q.store(r.0, r.1, out, c0, c); q.store(r.2, r.3, out + c, c0, c)
+                                }
                             }
                             c0 &+= 32
                         }
-                        ox &+= 4
+                        ox &+= n
                         continue
                     }
                 }
@@ -2289,7 +2303,7 @@ extension VNNIKernels {
         }
     }
 
-    /// The taps of four neighbouring output pixels whose windows are inside the input, over 32
+    /// The taps of four (`sum`) or two (`sum2`) neighbouring output pixels whose windows are inside the input, over 32
     /// channels: x * w (z_x is in `biasFull`), (even, odd) accumulators per pixel.
     struct DepthwiseQuad {
         let input: UnsafePointer<Int8>, weights: UnsafeRawPointer
@@ -2314,6 +2328,24 @@ extension VNNIKernels {
                 rowOff &+= rowStride
             }
             return (e0, o0, e1, o1, e2, o2, e3, o3)
+        }
+        /// The same for two pixels (`depthwisePixels` 2).
+        @inline(__always) func sum2(_ s: (V32, V32), _ offset: Int, _ weightOffset: Int) -> (V32, V32, V32, V32) {
+            var e0 = s.0, o0 = s.1, e1 = s.0, o1 = s.1
+            var rowOff = offset, wo = weightOffset
+            for _ in 0..<kh {
+                var off = rowOff
+                for _ in 0..<kw {
+                    let we = weights.loadUnaligned(fromByteOffset: wo, as: V32.self)
+                    let wd = weights.loadUnaligned(fromByteOffset: wo &+ 64, as: V32.self)
+                    let x0 = wide(off), x1 = wide(off &+ pixelStride)
+                    e0 = dotPairs(e0, x0, we); o0 = dotPairs(o0, x0, wd)
+                    e1 = dotPairs(e1, x1, we); o1 = dotPairs(o1, x1, wd)
+                    off &+= tapStride; wo &+= weightTapBytes
+                }
+                rowOff &+= rowStride
+            }
+            return (e0, o0, e1, o1)
         }
         @inline(__always) func wide(_ off: Int) -> V32 {
             unsafeBitCast(rtg_widen8to16x32(UnsafeRawPointer(input + off).loadUnaligned(as: SIMD32<Int8>.self)), to: V32.self)
@@ -2351,6 +2383,18 @@ extension VNNIKernels {
                 UnsafeMutableRawPointer(p).storeBytes(of: rtg_interleave8(narrowLanes(ye), narrowLanes(yo)), as: SIMD32<Int8>.self)
             }
             one(r.0, r.1, out + c0); one(r.2, r.3, out + (c &+ c0)); one(r.4, r.5, out + (2 &* c &+ c0)); one(r.6, r.7, out + (3 &* c &+ c0))
+        }
+        /// The same for the two-pixel path.
+        @inline(__always) func storeFolded2<B: LaneBound>(_ r: (V32, V32, V32, V32), _ out: UnsafeMutablePointer<Int8>,
+                                                        _ c0: Int, _ c: Int, _: B.Type) {
+            let me = lanes32(mPos, c0), mo = lanes32(mPos, c0 &+ 16), te = lanes32(tPos, c0), to = lanes32(tPos, c0 &+ 16)
+            let re = lanes32(rFolded, c0), ro = lanes32(rFolded, c0 &+ 16), lo = lo, hi = hi
+            @inline(__always) func one(_ e: V32, _ o: V32, _ p: UnsafeMutablePointer<Int8>) {
+                let ye = B.apply(shiftLanes(mulHighLanes(e, me) &+ re, te), lo, hi)
+                let yo = B.apply(shiftLanes(mulHighLanes(o, mo) &+ ro, to), lo, hi)
+                UnsafeMutableRawPointer(p).storeBytes(of: rtg_interleave8(narrowLanes(ye), narrowLanes(yo)), as: SIMD32<Int8>.self)
+            }
+            one(r.0, r.1, out + c0); one(r.2, r.3, out + (c &+ c0))
         }
         @inline(__always) func requantize(_ acc: V32, _ i: Int, _ kind: Int32) -> V32 {
             if kind == 3 {      // z_y is in the rounding term
