@@ -179,8 +179,7 @@ public enum AVX2Kernels {
         }
     }
 
-    /// f32 epilogue: y < 0 ? y * alpha : y (by the sign bit: -0.0 and NaN keep their bits only
-    /// through `<`, so the mask is from a compare), then clamp(y, clipMin, clipMax).
+    /// One f32 output vector: `activated`, then a whole or partial store.
     @_transparent static func storeFloat(_ c: Acc, _ e: FloatEpilogue, _ p: Int, _ v: Int) {
         let y = activated(c, e)
         let oc0 = v &* lanes
@@ -191,6 +190,8 @@ public enum AVX2Kernels {
             storePartialFloat(y, out, e.oc &- oc0)
         }
     }
+    /// f32 epilogue: y < 0 ? y * alpha : y (by the sign bit: -0.0 and NaN keep their bits only
+    /// through `<`, so the mask is from a compare), then clamp(y, clipMin, clipMax).
     @_transparent static func activated(_ c: Acc, _ e: FloatEpilogue) -> SIMD8<Float> {
         var y = unsafeBitCast(c, to: SIMD8<Float>.self)
         if e.leaky { y = leaky(y, e) }
@@ -2255,20 +2256,8 @@ extension AVX2Kernels {
                 storePartial32(bytes, out + c0, n)
             }
         }
-        /// The four-pixel path's stores when both halves are kind 3 and all 32 channels are whole:
-        /// the columns loaded once for the four pixels, no kind, clamp or length branch per store.
-        @inline(__always) func storeFolded4<B: LaneBound>(_ r: (V32, V32, V32, V32, V32, V32, V32, V32), _ out: UnsafeMutablePointer<Int8>,
-                                                        _ c0: Int, _ c: Int, _: B.Type) {
-            let me = lanes32(mPos, c0), mo = lanes32(mPos, c0 &+ 16), te = lanes32(tPos, c0), to = lanes32(tPos, c0 &+ 16)
-            let re = lanes32(rFolded, c0), ro = lanes32(rFolded, c0 &+ 16), lo = lo, hi = hi
-            @inline(__always) func one(_ e: V32, _ o: V32, _ p: UnsafeMutablePointer<Int8>) {
-                let ye = B.apply(shiftLanes(mulHighLanes(e, me) &+ re, te), lo, hi)
-                let yo = B.apply(shiftLanes(mulHighLanes(o, mo) &+ ro, to), lo, hi)
-                UnsafeMutableRawPointer(p).storeBytes(of: rtg_interleave8(narrowLanes(ye), narrowLanes(yo)), as: SIMD32<Int8>.self)
-            }
-            one(r.0, r.1, out + c0); one(r.2, r.3, out + (c &+ c0)); one(r.4, r.5, out + (2 &* c &+ c0)); one(r.6, r.7, out + (3 &* c &+ c0))
-        }
-        /// The same for the two-pixel path.
+        /// The inside path's stores of 2 pixels when both halves are kind 3 and all 32 channels
+        /// are whole: the columns loaded once for both, no kind, clamp or length branch per store.
         @inline(__always) func storeFolded2<B: LaneBound>(_ r: (V32, V32, V32, V32), _ out: UnsafeMutablePointer<Int8>,
                                                         _ c0: Int, _ c: Int, _: B.Type) {
             let me = lanes32(mPos, c0), mo = lanes32(mPos, c0 &+ 16), te = lanes32(tPos, c0), to = lanes32(tPos, c0 &+ 16)
@@ -2279,6 +2268,12 @@ extension AVX2Kernels {
                 UnsafeMutableRawPointer(p).storeBytes(of: rtg_interleave8(narrowLanes(ye), narrowLanes(yo)), as: SIMD32<Int8>.self)
             }
             one(r.0, r.1, out + c0); one(r.2, r.3, out + (c &+ c0))
+        }
+        /// The same for 4 pixels, as two pairs.
+        @inline(__always) func storeFolded4<B: LaneBound>(_ r: (V32, V32, V32, V32, V32, V32, V32, V32), _ out: UnsafeMutablePointer<Int8>,
+                                                        _ c0: Int, _ c: Int, _ b: B.Type) {
+            storeFolded2((r.0, r.1, r.2, r.3), out, c0, c, b)
+            storeFolded2((r.4, r.5, r.6, r.7), out + 2 &* c, c0, c, b)
         }
         @inline(__always) func requantize(_ acc: V32, _ i: Int, _ kind: Int32) -> V32 {
             if kind == 3 {      // z_y is in the rounding term
