@@ -77,21 +77,26 @@ final class DepthwiseConv2DInt8: @unchecked Sendable {
         multiplier = g.outputChannels / g.inputChannels
         scratchBytes = multiplier > 1 ? (g.inputHeight * g.inputWidth * g.outputChannels + 63) / 64 * 64 : 0
         let c = g.outputChannels, cPad = (c + 31) / 32 * 32, taps = g.kernelHeight * g.kernelWidth
+        let scale = Self.scaleShifts(c, taps: taps, weights: w, bias: bias, requant: requant)
+        var scaledRequant = Array(UnsafeBufferPointer(start: requant, count: 4 * c))
+        for o in 0..<c { scaledRequant[4 * o + 1] += Int32(scale[o]); scaledRequant[4 * o + 3] += Int32(scale[o]) }
         // Tap t of channel o: lane o % 32 of the even (o even) or odd vector of its 32, zeros between.
         weights = UnsafeMutableRawPointer.allocate(byteCount: taps * cPad * 4, alignment: 64).bindMemory(to: Int16.self, capacity: taps * cPad * 2)
         weights.initialize(repeating: 0, count: taps * cPad * 2)
         for o in 0..<c {
-            for t in 0..<taps { weights[t * cPad * 2 + o / 32 * 64 + (o % 2) * 32 + o % 32] = Int16(w[o * taps + t]) }
+            for t in 0..<taps { weights[t * cPad * 2 + o / 32 * 64 + (o % 2) * 32 + o % 32] = Int16(w[o * taps + t]) << scale[o] }
         }
-        let made = EpilogueColumns.make(groups: 1, groupChannels: c, paddedChannels: cPad, channels: c, requant: requant,
-                                        outputZeroPoint: outputZeroPoint) { bias[$0] }
+        let made = scaledRequant.withUnsafeBufferPointer { rq in
+            EpilogueColumns.make(groups: 1, groupChannels: c, paddedChannels: cPad, channels: c, requant: rq.baseAddress,
+                                 outputZeroPoint: outputZeroPoint) { bias[$0] << scale[$0] }
+        }
         defer { made.deallocate() }
         let rows = EpilogueColumns.rows
         columns = .allocate(capacity: (rows + 1) * cPad)
         for k in 0..<rows { for o in 0..<cPad { columns[k * cPad + Self.lane(ofChannel: o)] = made[k * cPad + o] } }
         for o in 0..<cPad {
             var sum: Int32 = 0
-            if o < c { for t in 0..<taps { sum &+= Int32(w[o * taps + t]) } }
+            if o < c { for t in 0..<taps { sum &+= Int32(w[o * taps + t]) << scale[o] } }
             columns[rows * cPad + Self.lane(ofChannel: o)] = made[o] &- inputZeroPoint &* sum
         }
         // A block of 32 channels is requantized as its even and its odd 16 (lane order): kinds
@@ -121,6 +126,23 @@ final class DepthwiseConv2DInt8: @unchecked Sendable {
     }
 
     deinit { args.deallocate(); weights.deallocate(); columns.deallocate() }
+
+    /// k per channel: a channel whose smaller shift is below 33 (M >= 1/4, e.g. a depthwise channel
+    /// with large weights) would take the 64-bit epilogue for its whole 16-channel half. Its weights
+    /// and bias times 2^k and both shifts plus k, k = 33 - that shift, give the same value for any
+    /// m (`requantize(2^k acc, m, s + k) = requantize(acc, m, s)`: the product and the rounding term
+    /// both scale by 2^k) on the 32-bit forms, where the scaled weights stay s16, the scaled
+    /// accumulator's bound |b| + taps * 255 * max |w| stays in int32 and the shifts <= 62. 0 elsewhere.
+    static func scaleShifts(_ c: Int, taps: Int, weights w: UnsafePointer<Int8>, bias: UnsafePointer<Int32>,
+                            requant: UnsafePointer<Int32>) -> [Int] {
+        (0..<c).map { o in
+            let k = 33 - Int(min(requant[4 * o + 1], requant[4 * o + 3]))
+            guard k > 0, Int(max(requant[4 * o + 1], requant[4 * o + 3])) + k <= 62 else { return 0 }
+            let maxW = (0..<taps).map { abs(Int(w[o * taps + $0])) }.max() ?? 0
+            let bound = abs(Int(bias[o])) + taps * 255 * maxW
+            return maxW << k <= Int(Int16.max) && bound << k < 1 << 31 ? k : 0
+        }
+    }
 
     /// Each run's first channel and the epilogue kinds of its even and odd channels (tests, diagnostics).
     var runKinds: [(channel: Int, even: Int, odd: Int)] {

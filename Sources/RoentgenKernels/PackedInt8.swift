@@ -128,8 +128,8 @@ struct TileLayout {
 /// t = shift - 32, r = 2^(t-1), rFolded = r + z_y * 2^t), and which epilogue is exact for each
 /// slice of lanes (`kinds`). A kernel picks the epilogue per tile or per run of channels, so one
 /// near-dead or very strong channel costs its own vectors the slower form, not the whole layer
-/// (EfficientNet-Lite0: 5 of 1315 vectors need 64 bits, in 5 of its 49 convs). Lanes past OC get
-/// m 0 and shift 33 so that they never decide.
+/// (EfficientNet-Lite0's 5 such channels are in depthwise convs, which scale them onto the 32-bit
+/// form: `DepthwiseConv2DInt8.scaleShifts`). Lanes past OC get m 0 and shift 33 so that they never decide.
 enum EpilogueColumns {
     static let rows = 10
 

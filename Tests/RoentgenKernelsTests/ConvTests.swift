@@ -258,10 +258,9 @@ struct ConvCase: CustomStringConvertible {
     }
 
     /// The epilogue is chosen per vector (tiles) or per run of 32 channels and its even and odd
-    /// halves (depthwise): channels 0, 2, 4, 6 with M >= 1/4 (shift < 33, the 64-bit form) and one
-    /// near-dead channel (t > 22) leave the others on the 32-bit form with z_y in the rounding term
-    /// (the depthwise block 0 runs its even channels on the one and its odd ones on the other),
-    /// and every kernel equals the twin.
+    /// halves (depthwise): channels 0, 2, 4, 6 with M >= 1/4 (shift < 33, the 64-bit form; the
+    /// depthwise kernel scales them onto the 32-bit one) and one near-dead channel (t > 22) leave
+    /// the others on the 32-bit form with z_y in the rounding term, and every kernel equals the twin.
     @Test(arguments: [1, 72])
     func epiloguePerVector(_ groups: Int) {
         var r = SplitMix64(seed: UInt64(groups))
@@ -282,8 +281,42 @@ struct ConvCase: CustomStringConvertible {
         for variant in supportedVariants where variant != .portable {
             let conv = Conv2DInt8(geometry: g, weights: c.w, bias: c.b, requant: rq, inputZeroPoint: -7, outputZeroPoint: 11, variant: variant)
             guard let kinds = conv.requantKinds else { continue }
-            #expect(kinds.contains(0) && kinds.contains(2) && kinds.contains(3), "\(variant) groups \(groups): kinds \(kinds)")
-            if groups > 1 { #expect(Array(kinds.prefix(2)) == [0, 3], "\(variant): depthwise block 0 kinds \(kinds)") }
+            if groups == 1 {
+                #expect(kinds.contains(0) && kinds.contains(2) && kinds.contains(3), "\(variant) groups \(groups): kinds \(kinds)")
+            } else {
+                #expect(!kinds.contains(0) && kinds.contains(2) && Array(kinds.prefix(2)) == [3, 3], "\(variant): depthwise kinds \(kinds)")
+            }
+        }
+    }
+
+    /// Depthwise channels with M >= 1/4 (shift < 33): weights and bias scaled by 2^(33 - shift) at
+    /// load (`DepthwiseConv2DInt8.scaleShifts`) where they stay s16 and the accumulator int32, so
+    /// those channels take the 32-bit epilogue; with leaky slopes whose shifts differ, negative m,
+    /// 3x3 and 5x5 windows, inside and border pixels, equal to the twin. M = 5000 cannot be scaled
+    /// (127 * 2^15 is not s16) and keeps the 64-bit form.
+    @Test(arguments: [(0.3, false), (1.7, true), (-0.6, false), (40.0, false), (5000.0, true)])
+    func depthwiseStrongChannels(_ strong: Double, _ leaky: Bool) {
+        var r = SplitMix64(seed: UInt64(abs(strong) * 10))
+        for k in [3, 5] {
+            let g = Conv2DGeometry(inputHeight: 10, inputWidth: 9, inputChannels: 48, outputHeight: 10, outputWidth: 9, outputChannels: 48,
+                                   kernelHeight: k, kernelWidth: k, strideHeight: 1, strideWidth: 1,
+                                   padTop: k / 2, padLeft: k / 2, padBottom: k / 2, padRight: k / 2, groups: 48)
+            var rq = [Int32]()
+            for o in 0..<48 {
+                let real = o % 3 == 0 ? strong : 0.002 * Double(1 + o % 5)
+                let (m, shift) = r.realisticPair(real), (mNeg, shiftNeg) = r.realisticPair(leaky ? real * 0.1 : real)
+                rq += [m, shift, mNeg, shiftNeg]
+            }
+            var c = ConvCase(g: g, x: r.int8s(g.inputCount), w: r.weights(g.weightCount),
+                             b: (0..<48).map { _ in Int32(r.int(-3000...3000)) }, rq: rq, zx: -9, zy: 4, lo: -128, hi: 127, seed: 0)
+            c.check()
+            c.lo = -20; c.hi = 100
+            c.check()
+            for variant in supportedVariants {
+                let conv = Conv2DInt8(geometry: g, weights: c.w, bias: c.b, requant: rq, inputZeroPoint: -9, outputZeroPoint: 4, variant: variant)
+                guard let kinds = conv.requantKinds else { continue }
+                #expect(kinds.contains(0) == (abs(strong) > 1000), "\(variant) \(k)x\(k) M \(strong): kinds \(kinds)")
+            }
         }
     }
 
