@@ -127,7 +127,7 @@ final class DepthwiseConv2DInt8: @unchecked Sendable {
 
     deinit { args.deallocate(); weights.deallocate(); columns.deallocate() }
 
-    /// k per channel: a channel whose smaller shift is below 33 (M >= 1/4, e.g. a depthwise channel
+    /// k per channel: a channel whose smaller shift is below 33 (|M| >= 1/4, e.g. a depthwise channel
     /// with large weights) would take the 64-bit epilogue for its whole 16-channel half. Its weights
     /// and bias times 2^k and both shifts plus k, k = 33 - that shift, give the same value for any
     /// m (`requantize(2^k acc, m, s + k) = requantize(acc, m, s)`: the product and the rounding term

@@ -289,7 +289,7 @@ struct ConvCase: CustomStringConvertible {
         }
     }
 
-    /// Depthwise channels with M >= 1/4 (shift < 33): weights and bias scaled by 2^(33 - shift) at
+    /// Depthwise channels with |M| >= 1/4 (shift < 33): weights and bias scaled by 2^(33 - shift) at
     /// load (`DepthwiseConv2DInt8.scaleShifts`) where they stay s16 and the accumulator int32, so
     /// those channels take the 32-bit epilogue; with leaky slopes whose shifts differ, negative m,
     /// 3x3 and 5x5 windows, inside and border pixels, equal to the twin. M = 5000 cannot be scaled
