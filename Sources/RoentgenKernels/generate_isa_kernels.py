@@ -799,6 +799,11 @@ public enum {name}Kernels {{
         }}
     }}
 {runners}
+    /// A 1x1 stride-1 conv's copy: one segment, and pixel p + 1 right after pixel p (rows included).
+    @inline(__always) static func pointwise(_ a: UnsafePointer<rtg_conv_args>) -> Bool {{
+        a.pointee.kernelHeight == 1 && a.pointee.segments == 1 && a.pointee.rowStepBytes == a.pointee.outWidth &* a.pointee.pixelStepBytes
+    }}
+
     /// Whether the 4-vector tiles run: when 4 vectors' weights fit the 32 KiB of L1. Beyond that they
     /// stream from L2 at every tile, and a tile that uses each weight for 2 pixels is bound by L2
     /// bandwidth; the 2-vector tiles use each for 5-6 (f32 K = 576: 45 -> 49 G MAC/s, Zen 3).
@@ -1064,6 +1069,14 @@ public enum {name}Kernels {{
 {simd}#endif
 '''
 
+RUNNER_INT8 = '''
+    static func run{nr}(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {{
+        if pe - pb >= {mr} {{
+            if pointwise(a) {{ tileP{mr}x{nr}(a, pb, pe, v) }} else {{ tile{mr}x{nr}(a, pb, pe, v) }}
+        }} else {{ for p in pb..<pe {{ tile1x{nr}(a, p, v) }} }}
+    }}
+'''
+
 RUNNER = '''
     static func run{f}{nr}(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {{
         if pe - pb >= {mr} {{ tile{f}{mr}x{nr}(a, pb, pe, v) }}
@@ -1284,18 +1297,24 @@ def origins(indent, mr, suffix=""):
         [(f"{indent}step(a, &oh, &ow); " if i else indent) + f"var x{i} = origin(a, oh, ow){suffix}" for i in range(mr)]
 
 
-def tile(mr, nr, lanes, vec_bytes, f="", grouped=False):
+def tile(mr, nr, lanes, vec_bytes, f="", grouped=False, pointwise=False):
     """One tile of mr pixels x nr vectors. The int8 and f32 conv tiles of mr > 1 pixels loop over
     a run of pixels [pb, pe) (pe - pb >= mr) themselves: their set-up (the arguments, the
     epilogue's, one division) is paid once per run instead of once per tile, which is most of a
-    tile's time when K is 16-32."""
+    tile's time when K is 16-32. pointwise (int8, `tileP`): a 1x1 stride-1 conv's tiles, whose
+    input pixels follow each other in the copy (`pointwise(a)`), so a tile's pointers are one
+    multiply-add each and its products one loop, without the row and segment loops (their
+    bookkeeping was ~1/4 of a K = 16 conv's time: 0.508 -> 0.445 ms, Zen 3)."""
     looped = mr > 1 and f in ("", "F")
     L = []
-    L.append(f"\n    @inline(never) static func tile{f}{mr}x{nr}(_ a: UnsafePointer<rtg_conv_args>, "
+    L.append(f"\n    @inline(never) static func tile{f}{'P' if pointwise else ''}{mr}x{nr}(_ a: UnsafePointer<rtg_conv_args>, "
              + ("_ pb: Int, _ pe: Int, _ v: Int) {" if looped else "_ p: Int, _ v: Int) {"))
-    L.append("        let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)")
-    L.append("        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)")
-    L.append("        let vb = Int(a.pointee.vectorBytes)")
+    if pointwise:
+        L.append("        let quads = Int(a.pointee.quads), vb = Int(a.pointee.vectorBytes)")
+    else:
+        L.append("        let kh = Int(a.pointee.kernelHeight), quads = Int(a.pointee.quads), segments = Int(a.pointee.segments)")
+        L.append("        let segmentStep = Int(a.pointee.segmentStepBytes), rowAdvance = Int(a.pointee.rowAdvanceBytes)")
+        L.append("        let vb = Int(a.pointee.vectorBytes)")
     if f == "":
         L.append(f"        let e = Epilogue(a, v, widthLog2: {nr.bit_length() - 1})")
     elif f == "F":
@@ -1305,16 +1324,23 @@ def tile(mr, nr, lanes, vec_bytes, f="", grouped=False):
     B = []      # one tile's body at pixel p
     if looped:
         L.append("        let padded = a.pointee.padded!, firstRow = Int(a.pointee.firstRow), outWidth = Int(a.pointee.outWidth)")
-        L.append("        let rowStep = Int(a.pointee.rowStepBytes), pixelStep = Int(a.pointee.pixelStepBytes)")
+        L.append(("        let" if pointwise else "        let rowStep = Int(a.pointee.rowStepBytes),") + " pixelStep = Int(a.pointee.pixelStepBytes)")
         L.append("        let weights = a.pointee.weights! + v * vb")
         L.append("        var p = pb")
-        L.append("        var (oh, ow) = p.quotientAndRemainder(dividingBy: outWidth)")
-        L.append("        while p < pe {")
-        L.append(f"            if p &+ {mr} > pe {{ p = pe &- {mr}; (oh, ow) = p.quotientAndRemainder(dividingBy: outWidth) }}   // overlap: recompute, same values")
-        for i in range(mr):
-            B.append(f"var x{i} = padded + ((oh &- firstRow) &* rowStep &+ ow &* pixelStep)")
-            B.append("ow &+= 1; if ow == outWidth { ow = 0; oh &+= 1 }")
-        B.append("var w = weights")
+        if pointwise:   # the copy's pixels follow each other (`pointwise`): pixel p at (p - firstRow * outWidth) * pixelStep
+            L.append("        let origin = padded - firstRow &* outWidth &* pixelStep")
+            L.append("        while p < pe {")
+            L.append(f"            if p &+ {mr} > pe {{ p = pe &- {mr} }}   // overlap: recompute, same values")
+            for i in range(mr):
+                B.append(f"let x{i} = origin + (p &+ {i}) &* pixelStep")
+        else:
+            L.append("        var (oh, ow) = p.quotientAndRemainder(dividingBy: outWidth)")
+            L.append("        while p < pe {")
+            L.append(f"            if p &+ {mr} > pe {{ p = pe &- {mr}; (oh, ow) = p.quotientAndRemainder(dividingBy: outWidth) }}   // overlap: recompute, same values")
+            for i in range(mr):
+                B.append(f"var x{i} = padded + ((oh &- firstRow) &* rowStep &+ ow &* pixelStep)")
+                B.append("ow &+= 1; if ow == outWidth { ow = 0; oh &+= 1 }")
+        B.append(("let" if pointwise else "var") + " w = weights")
     else:
         B.extend(l.strip() for l in origins("", mr))
         B.append("var w = a.pointee.weights! + v * vb")
@@ -1337,21 +1363,24 @@ def tile(mr, nr, lanes, vec_bytes, f="", grouped=False):
         Q.append(indent + "}")
         return Q
     flat = looped and f == "F"      # (not int8: its tiles ran 3-9 % slower on large K with it, Zen 3)
-    if flat:        # a 1x1 conv's window is one segment of one row: no row / segment loop per tile
+    if pointwise:
+        B.extend(quads_loop(""))
+    elif flat:        # a 1x1 conv's window is one segment of one row: no row / segment loop per tile
         B.append("if kh == 1 && segments == 1 {")
         B.extend(quads_loop("    "))
         B.append("} else {")
         ind = "    "
     else:
         ind = ""
-    B.append(ind + "for _ in 0..<kh {")
-    B.append(ind + "    for _ in 0..<segments {")
-    B.extend(quads_loop(ind + "        "))
-    B.append(ind + "        " + "; ".join(f"x{i} += segmentStep" for i in range(mr)))
-    B.append(ind + f"        w += quads * {vec_bytes}")
-    B.append(ind + "    }")
-    B.append(ind + "    " + "; ".join(f"x{i} += rowAdvance" for i in range(mr)))
-    B.append(ind + "}")
+    if not pointwise:
+        B.append(ind + "for _ in 0..<kh {")
+        B.append(ind + "    for _ in 0..<segments {")
+        B.extend(quads_loop(ind + "        "))
+        B.append(ind + "        " + "; ".join(f"x{i} += segmentStep" for i in range(mr)))
+        B.append(ind + f"        w += quads * {vec_bytes}")
+        B.append(ind + "    }")
+        B.append(ind + "    " + "; ".join(f"x{i} += rowAdvance" for i in range(mr)))
+        B.append(ind + "}")
     if flat:
         B.append("}")
     fn = {"F": "storeFloat", "W": "storeProduct", "WF": "storeProduct"}.get(f, "store" if mr == 1 else "storeRequantized")
@@ -1470,10 +1499,12 @@ def gtile(mr, lanes, vec_bytes):
 
 def render_isa(name: str, d: dict) -> str:
     mr_of = {nr: mr for mr, nr in d["tile_shapes"] if mr > 1}
-    runners = "".join(RUNNER.format(nr=nr, mr=mr_of[nr], f="") for nr in (4, 2, 1))
+    runners = "".join(RUNNER_INT8.format(nr=nr, mr=mr_of[nr]) for nr in (4, 2, 1))
     runnersF = "".join(RUNNER.format(nr=nr, mr=mr_of[nr], f="F") for nr in (4, 2, 1))
     tiles = "".join(tile(mr, nr, d["lanes"], d["vec_bytes"], grouped=bool(d.get("grouped_stores")))
                     for mr, nr in d["tile_shapes"])
+    tiles += "".join(tile(mr, nr, d["lanes"], d["vec_bytes"], grouped=bool(d.get("grouped_stores")), pointwise=True)
+                     for mr, nr in d["tile_shapes"] if mr > 1)
     tiles += "".join(tile(mr, nr, d["lanes"], d["vec_bytes"], "F") for mr, nr in d["tile_shapes"])
     gtiles = "".join(gtile(mr, d["lanes"], d["vec_bytes"]) for mr in (d["group_mr"], 1))
     def winograd_parts(f):

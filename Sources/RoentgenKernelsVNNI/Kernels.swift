@@ -28,18 +28,26 @@ public enum VNNIKernels {
     }
 
     static func run4(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
-        if pe - pb >= 6 { tile6x4(a, pb, pe, v) }
-        else { for p in pb..<pe { tile1x4(a, p, v) } }
+        if pe - pb >= 6 {
+            if pointwise(a) { tileP6x4(a, pb, pe, v) } else { tile6x4(a, pb, pe, v) }
+        } else { for p in pb..<pe { tile1x4(a, p, v) } }
     }
 
     static func run2(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
-        if pe - pb >= 12 { tile12x2(a, pb, pe, v) }
-        else { for p in pb..<pe { tile1x2(a, p, v) } }
+        if pe - pb >= 12 {
+            if pointwise(a) { tileP12x2(a, pb, pe, v) } else { tile12x2(a, pb, pe, v) }
+        } else { for p in pb..<pe { tile1x2(a, p, v) } }
     }
 
     static func run1(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
-        if pe - pb >= 16 { tile16x1(a, pb, pe, v) }
-        else { for p in pb..<pe { tile1x1(a, p, v) } }
+        if pe - pb >= 16 {
+            if pointwise(a) { tileP16x1(a, pb, pe, v) } else { tile16x1(a, pb, pe, v) }
+        } else { for p in pb..<pe { tile1x1(a, p, v) } }
+    }
+
+    /// A 1x1 stride-1 conv's copy: one segment, and pixel p + 1 right after pixel p (rows included).
+    @inline(__always) static func pointwise(_ a: UnsafePointer<rtg_conv_args>) -> Bool {
+        a.pointee.kernelHeight == 1 && a.pointee.segments == 1 && a.pointee.rowStepBytes == a.pointee.outWidth &* a.pointee.pixelStepBytes
     }
 
     /// Whether the 4-vector tiles run: when 4 vectors' weights fit the 32 KiB of L1. Beyond that they
@@ -936,6 +944,391 @@ public enum VNNIKernels {
             x0 += rowAdvance
         }
         store(c0_0, e, p + 0, v + 0)
+    }
+
+    @inline(never) static func tileP6x4(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
+        let quads = Int(a.pointee.quads), vb = Int(a.pointee.vectorBytes)
+        let e = Epilogue(a, v, widthLog2: 2)
+        let bias = a.pointee.bias!
+        let padded = a.pointee.padded!, firstRow = Int(a.pointee.firstRow), outWidth = Int(a.pointee.outWidth)
+        let pixelStep = Int(a.pointee.pixelStepBytes)
+        let weights = a.pointee.weights! + v * vb
+        var p = pb
+        let origin = padded - firstRow &* outWidth &* pixelStep
+        while p < pe {
+            if p &+ 6 > pe { p = pe &- 6 }   // overlap: recompute, same values
+            let x0 = origin + (p &+ 0) &* pixelStep
+            let x1 = origin + (p &+ 1) &* pixelStep
+            let x2 = origin + (p &+ 2) &* pixelStep
+            let x3 = origin + (p &+ 3) &* pixelStep
+            let x4 = origin + (p &+ 4) &* pixelStep
+            let x5 = origin + (p &+ 5) &* pixelStep
+            let w = weights
+            let bias0 = load(bias, (v &+ 0) &* lanes)
+            let bias1 = load(bias, (v &+ 1) &* lanes)
+            let bias2 = load(bias, (v &+ 2) &* lanes)
+            let bias3 = load(bias, (v &+ 3) &* lanes)
+            var c0_0 = bias0; var c0_1 = bias1; var c0_2 = bias2; var c0_3 = bias3
+            var c1_0 = bias0; var c1_1 = bias1; var c1_2 = bias2; var c1_3 = bias3
+            var c2_0 = bias0; var c2_1 = bias1; var c2_2 = bias2; var c2_3 = bias3
+            var c3_0 = bias0; var c3_1 = bias1; var c3_2 = bias2; var c3_3 = bias3
+            var c4_0 = bias0; var c4_1 = bias1; var c4_2 = bias2; var c4_3 = bias3
+            var c5_0 = bias0; var c5_1 = bias1; var c5_2 = bias2; var c5_3 = bias3
+            for g in 0..<quads {
+                let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                let w2 = (w + 2 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                let w3 = (w + 3 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c0_0 = dot(c0_0, a0, w0); c0_1 = dot(c0_1, a0, w1); c0_2 = dot(c0_2, a0, w2); c0_3 = dot(c0_3, a0, w3)
+                let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c1_0 = dot(c1_0, a1, w0); c1_1 = dot(c1_1, a1, w1); c1_2 = dot(c1_2, a1, w2); c1_3 = dot(c1_3, a1, w3)
+                let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c2_0 = dot(c2_0, a2, w0); c2_1 = dot(c2_1, a2, w1); c2_2 = dot(c2_2, a2, w2); c2_3 = dot(c2_3, a2, w3)
+                let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c3_0 = dot(c3_0, a3, w0); c3_1 = dot(c3_1, a3, w1); c3_2 = dot(c3_2, a3, w2); c3_3 = dot(c3_3, a3, w3)
+                let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c4_0 = dot(c4_0, a4, w0); c4_1 = dot(c4_1, a4, w1); c4_2 = dot(c4_2, a4, w2); c4_3 = dot(c4_3, a4, w3)
+                let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c5_0 = dot(c5_0, a5, w0); c5_1 = dot(c5_1, a5, w1); c5_2 = dot(c5_2, a5, w2); c5_3 = dot(c5_3, a5, w3)
+            }
+            if e.kind != 0 && e.oc &- v &* lanes >= 4 &* lanes {
+                let out = e.output! + (p &* e.outputStride &+ v &* lanes), rowStep = e.outputStride
+                let k0_0 = c0_0; let k0_1 = c0_1; let k0_2 = c0_2; let k0_3 = c0_3
+                let k1_0 = c1_0; let k1_1 = c1_1; let k1_2 = c1_2; let k1_3 = c1_3
+                let k2_0 = c2_0; let k2_1 = c2_1; let k2_2 = c2_2; let k2_3 = c2_3
+                let k3_0 = c3_0; let k3_1 = c3_1; let k3_2 = c3_2; let k3_3 = c3_3
+                let k4_0 = c4_0; let k4_1 = c4_1; let k4_2 = c4_2; let k4_3 = c4_3
+                let k5_0 = c5_0; let k5_1 = c5_1; let k5_2 = c5_2; let k5_3 = c5_3
+                @inline(__always) func finish<Q: ColumnEpilogue, B: Bound>(_: Q.Type, _ b: B.Type) {
+                    let q0 = Q(e, (v &+ 0) &* lanes)
+                    storeBytes(q0(k0_0), b, e, out + (0 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k1_0), b, e, out + (1 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k2_0), b, e, out + (2 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k3_0), b, e, out + (3 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k4_0), b, e, out + (4 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k5_0), b, e, out + (5 &* rowStep &+ 0 &* lanes))
+                    let q1 = Q(e, (v &+ 1) &* lanes)
+                    storeBytes(q1(k0_1), b, e, out + (0 &* rowStep &+ 1 &* lanes))
+                    storeBytes(q1(k1_1), b, e, out + (1 &* rowStep &+ 1 &* lanes))
+                    storeBytes(q1(k2_1), b, e, out + (2 &* rowStep &+ 1 &* lanes))
+                    storeBytes(q1(k3_1), b, e, out + (3 &* rowStep &+ 1 &* lanes))
+                    storeBytes(q1(k4_1), b, e, out + (4 &* rowStep &+ 1 &* lanes))
+                    storeBytes(q1(k5_1), b, e, out + (5 &* rowStep &+ 1 &* lanes))
+                    let q2 = Q(e, (v &+ 2) &* lanes)
+                    storeBytes(q2(k0_2), b, e, out + (0 &* rowStep &+ 2 &* lanes))
+                    storeBytes(q2(k1_2), b, e, out + (1 &* rowStep &+ 2 &* lanes))
+                    storeBytes(q2(k2_2), b, e, out + (2 &* rowStep &+ 2 &* lanes))
+                    storeBytes(q2(k3_2), b, e, out + (3 &* rowStep &+ 2 &* lanes))
+                    storeBytes(q2(k4_2), b, e, out + (4 &* rowStep &+ 2 &* lanes))
+                    storeBytes(q2(k5_2), b, e, out + (5 &* rowStep &+ 2 &* lanes))
+                    let q3 = Q(e, (v &+ 3) &* lanes)
+                    storeBytes(q3(k0_3), b, e, out + (0 &* rowStep &+ 3 &* lanes))
+                    storeBytes(q3(k1_3), b, e, out + (1 &* rowStep &+ 3 &* lanes))
+                    storeBytes(q3(k2_3), b, e, out + (2 &* rowStep &+ 3 &* lanes))
+                    storeBytes(q3(k3_3), b, e, out + (3 &* rowStep &+ 3 &* lanes))
+                    storeBytes(q3(k4_3), b, e, out + (4 &* rowStep &+ 3 &* lanes))
+                    storeBytes(q3(k5_3), b, e, out + (5 &* rowStep &+ 3 &* lanes))
+                }
+                switch (e.kind, e.clamps) {
+                case (3, false): finish(Folded.self, Saturated.self)
+                case (3, true): finish(Folded.self, Clamped.self)
+                case (2, false): finish(OneSign.self, Saturated.self)
+                case (2, true): finish(OneSign.self, Clamped.self)
+                case (_, false): finish(BySign.self, Saturated.self)
+                default: finish(BySign.self, Clamped.self)
+                }
+            } else {
+                storeRequantized(c0_0, e, p + 0, v + 0); storeRequantized(c0_1, e, p + 0, v + 1); storeRequantized(c0_2, e, p + 0, v + 2); storeRequantized(c0_3, e, p + 0, v + 3)
+                storeRequantized(c1_0, e, p + 1, v + 0); storeRequantized(c1_1, e, p + 1, v + 1); storeRequantized(c1_2, e, p + 1, v + 2); storeRequantized(c1_3, e, p + 1, v + 3)
+                storeRequantized(c2_0, e, p + 2, v + 0); storeRequantized(c2_1, e, p + 2, v + 1); storeRequantized(c2_2, e, p + 2, v + 2); storeRequantized(c2_3, e, p + 2, v + 3)
+                storeRequantized(c3_0, e, p + 3, v + 0); storeRequantized(c3_1, e, p + 3, v + 1); storeRequantized(c3_2, e, p + 3, v + 2); storeRequantized(c3_3, e, p + 3, v + 3)
+                storeRequantized(c4_0, e, p + 4, v + 0); storeRequantized(c4_1, e, p + 4, v + 1); storeRequantized(c4_2, e, p + 4, v + 2); storeRequantized(c4_3, e, p + 4, v + 3)
+                storeRequantized(c5_0, e, p + 5, v + 0); storeRequantized(c5_1, e, p + 5, v + 1); storeRequantized(c5_2, e, p + 5, v + 2); storeRequantized(c5_3, e, p + 5, v + 3)
+            }
+            p &+= 6
+        }
+    }
+
+    @inline(never) static func tileP12x2(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
+        let quads = Int(a.pointee.quads), vb = Int(a.pointee.vectorBytes)
+        let e = Epilogue(a, v, widthLog2: 1)
+        let bias = a.pointee.bias!
+        let padded = a.pointee.padded!, firstRow = Int(a.pointee.firstRow), outWidth = Int(a.pointee.outWidth)
+        let pixelStep = Int(a.pointee.pixelStepBytes)
+        let weights = a.pointee.weights! + v * vb
+        var p = pb
+        let origin = padded - firstRow &* outWidth &* pixelStep
+        while p < pe {
+            if p &+ 12 > pe { p = pe &- 12 }   // overlap: recompute, same values
+            let x0 = origin + (p &+ 0) &* pixelStep
+            let x1 = origin + (p &+ 1) &* pixelStep
+            let x2 = origin + (p &+ 2) &* pixelStep
+            let x3 = origin + (p &+ 3) &* pixelStep
+            let x4 = origin + (p &+ 4) &* pixelStep
+            let x5 = origin + (p &+ 5) &* pixelStep
+            let x6 = origin + (p &+ 6) &* pixelStep
+            let x7 = origin + (p &+ 7) &* pixelStep
+            let x8 = origin + (p &+ 8) &* pixelStep
+            let x9 = origin + (p &+ 9) &* pixelStep
+            let x10 = origin + (p &+ 10) &* pixelStep
+            let x11 = origin + (p &+ 11) &* pixelStep
+            let w = weights
+            let bias0 = load(bias, (v &+ 0) &* lanes)
+            let bias1 = load(bias, (v &+ 1) &* lanes)
+            var c0_0 = bias0; var c0_1 = bias1
+            var c1_0 = bias0; var c1_1 = bias1
+            var c2_0 = bias0; var c2_1 = bias1
+            var c3_0 = bias0; var c3_1 = bias1
+            var c4_0 = bias0; var c4_1 = bias1
+            var c5_0 = bias0; var c5_1 = bias1
+            var c6_0 = bias0; var c6_1 = bias1
+            var c7_0 = bias0; var c7_1 = bias1
+            var c8_0 = bias0; var c8_1 = bias1
+            var c9_0 = bias0; var c9_1 = bias1
+            var c10_0 = bias0; var c10_1 = bias1
+            var c11_0 = bias0; var c11_1 = bias1
+            for g in 0..<quads {
+                let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c0_0 = dot(c0_0, a0, w0); c0_1 = dot(c0_1, a0, w1)
+                let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c1_0 = dot(c1_0, a1, w0); c1_1 = dot(c1_1, a1, w1)
+                let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c2_0 = dot(c2_0, a2, w0); c2_1 = dot(c2_1, a2, w1)
+                let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c3_0 = dot(c3_0, a3, w0); c3_1 = dot(c3_1, a3, w1)
+                let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c4_0 = dot(c4_0, a4, w0); c4_1 = dot(c4_1, a4, w1)
+                let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c5_0 = dot(c5_0, a5, w0); c5_1 = dot(c5_1, a5, w1)
+                let a6 = Acc(repeating: x6.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c6_0 = dot(c6_0, a6, w0); c6_1 = dot(c6_1, a6, w1)
+                let a7 = Acc(repeating: x7.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c7_0 = dot(c7_0, a7, w0); c7_1 = dot(c7_1, a7, w1)
+                let a8 = Acc(repeating: x8.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c8_0 = dot(c8_0, a8, w0); c8_1 = dot(c8_1, a8, w1)
+                let a9 = Acc(repeating: x9.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c9_0 = dot(c9_0, a9, w0); c9_1 = dot(c9_1, a9, w1)
+                let a10 = Acc(repeating: x10.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c10_0 = dot(c10_0, a10, w0); c10_1 = dot(c10_1, a10, w1)
+                let a11 = Acc(repeating: x11.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c11_0 = dot(c11_0, a11, w0); c11_1 = dot(c11_1, a11, w1)
+            }
+            if e.kind != 0 && e.oc &- v &* lanes >= 2 &* lanes {
+                let out = e.output! + (p &* e.outputStride &+ v &* lanes), rowStep = e.outputStride
+                let k0_0 = c0_0; let k0_1 = c0_1
+                let k1_0 = c1_0; let k1_1 = c1_1
+                let k2_0 = c2_0; let k2_1 = c2_1
+                let k3_0 = c3_0; let k3_1 = c3_1
+                let k4_0 = c4_0; let k4_1 = c4_1
+                let k5_0 = c5_0; let k5_1 = c5_1
+                let k6_0 = c6_0; let k6_1 = c6_1
+                let k7_0 = c7_0; let k7_1 = c7_1
+                let k8_0 = c8_0; let k8_1 = c8_1
+                let k9_0 = c9_0; let k9_1 = c9_1
+                let k10_0 = c10_0; let k10_1 = c10_1
+                let k11_0 = c11_0; let k11_1 = c11_1
+                @inline(__always) func finish<Q: ColumnEpilogue, B: Bound>(_: Q.Type, _ b: B.Type) {
+                    let q0 = Q(e, (v &+ 0) &* lanes)
+                    storeBytes(q0(k0_0), b, e, out + (0 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k1_0), b, e, out + (1 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k2_0), b, e, out + (2 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k3_0), b, e, out + (3 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k4_0), b, e, out + (4 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k5_0), b, e, out + (5 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k6_0), b, e, out + (6 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k7_0), b, e, out + (7 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k8_0), b, e, out + (8 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k9_0), b, e, out + (9 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k10_0), b, e, out + (10 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k11_0), b, e, out + (11 &* rowStep &+ 0 &* lanes))
+                    let q1 = Q(e, (v &+ 1) &* lanes)
+                    storeBytes(q1(k0_1), b, e, out + (0 &* rowStep &+ 1 &* lanes))
+                    storeBytes(q1(k1_1), b, e, out + (1 &* rowStep &+ 1 &* lanes))
+                    storeBytes(q1(k2_1), b, e, out + (2 &* rowStep &+ 1 &* lanes))
+                    storeBytes(q1(k3_1), b, e, out + (3 &* rowStep &+ 1 &* lanes))
+                    storeBytes(q1(k4_1), b, e, out + (4 &* rowStep &+ 1 &* lanes))
+                    storeBytes(q1(k5_1), b, e, out + (5 &* rowStep &+ 1 &* lanes))
+                    storeBytes(q1(k6_1), b, e, out + (6 &* rowStep &+ 1 &* lanes))
+                    storeBytes(q1(k7_1), b, e, out + (7 &* rowStep &+ 1 &* lanes))
+                    storeBytes(q1(k8_1), b, e, out + (8 &* rowStep &+ 1 &* lanes))
+                    storeBytes(q1(k9_1), b, e, out + (9 &* rowStep &+ 1 &* lanes))
+                    storeBytes(q1(k10_1), b, e, out + (10 &* rowStep &+ 1 &* lanes))
+                    storeBytes(q1(k11_1), b, e, out + (11 &* rowStep &+ 1 &* lanes))
+                }
+                switch (e.kind, e.clamps) {
+                case (3, false): finish(Folded.self, Saturated.self)
+                case (3, true): finish(Folded.self, Clamped.self)
+                case (2, false): finish(OneSign.self, Saturated.self)
+                case (2, true): finish(OneSign.self, Clamped.self)
+                case (_, false): finish(BySign.self, Saturated.self)
+                default: finish(BySign.self, Clamped.self)
+                }
+            } else {
+                storeRequantized(c0_0, e, p + 0, v + 0); storeRequantized(c0_1, e, p + 0, v + 1)
+                storeRequantized(c1_0, e, p + 1, v + 0); storeRequantized(c1_1, e, p + 1, v + 1)
+                storeRequantized(c2_0, e, p + 2, v + 0); storeRequantized(c2_1, e, p + 2, v + 1)
+                storeRequantized(c3_0, e, p + 3, v + 0); storeRequantized(c3_1, e, p + 3, v + 1)
+                storeRequantized(c4_0, e, p + 4, v + 0); storeRequantized(c4_1, e, p + 4, v + 1)
+                storeRequantized(c5_0, e, p + 5, v + 0); storeRequantized(c5_1, e, p + 5, v + 1)
+                storeRequantized(c6_0, e, p + 6, v + 0); storeRequantized(c6_1, e, p + 6, v + 1)
+                storeRequantized(c7_0, e, p + 7, v + 0); storeRequantized(c7_1, e, p + 7, v + 1)
+                storeRequantized(c8_0, e, p + 8, v + 0); storeRequantized(c8_1, e, p + 8, v + 1)
+                storeRequantized(c9_0, e, p + 9, v + 0); storeRequantized(c9_1, e, p + 9, v + 1)
+                storeRequantized(c10_0, e, p + 10, v + 0); storeRequantized(c10_1, e, p + 10, v + 1)
+                storeRequantized(c11_0, e, p + 11, v + 0); storeRequantized(c11_1, e, p + 11, v + 1)
+            }
+            p &+= 12
+        }
+    }
+
+    @inline(never) static func tileP16x1(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
+        let quads = Int(a.pointee.quads), vb = Int(a.pointee.vectorBytes)
+        let e = Epilogue(a, v, widthLog2: 0)
+        let bias = a.pointee.bias!
+        let padded = a.pointee.padded!, firstRow = Int(a.pointee.firstRow), outWidth = Int(a.pointee.outWidth)
+        let pixelStep = Int(a.pointee.pixelStepBytes)
+        let weights = a.pointee.weights! + v * vb
+        var p = pb
+        let origin = padded - firstRow &* outWidth &* pixelStep
+        while p < pe {
+            if p &+ 16 > pe { p = pe &- 16 }   // overlap: recompute, same values
+            let x0 = origin + (p &+ 0) &* pixelStep
+            let x1 = origin + (p &+ 1) &* pixelStep
+            let x2 = origin + (p &+ 2) &* pixelStep
+            let x3 = origin + (p &+ 3) &* pixelStep
+            let x4 = origin + (p &+ 4) &* pixelStep
+            let x5 = origin + (p &+ 5) &* pixelStep
+            let x6 = origin + (p &+ 6) &* pixelStep
+            let x7 = origin + (p &+ 7) &* pixelStep
+            let x8 = origin + (p &+ 8) &* pixelStep
+            let x9 = origin + (p &+ 9) &* pixelStep
+            let x10 = origin + (p &+ 10) &* pixelStep
+            let x11 = origin + (p &+ 11) &* pixelStep
+            let x12 = origin + (p &+ 12) &* pixelStep
+            let x13 = origin + (p &+ 13) &* pixelStep
+            let x14 = origin + (p &+ 14) &* pixelStep
+            let x15 = origin + (p &+ 15) &* pixelStep
+            let w = weights
+            let bias0 = load(bias, (v &+ 0) &* lanes)
+            var c0_0 = bias0
+            var c1_0 = bias0
+            var c2_0 = bias0
+            var c3_0 = bias0
+            var c4_0 = bias0
+            var c5_0 = bias0
+            var c6_0 = bias0
+            var c7_0 = bias0
+            var c8_0 = bias0
+            var c9_0 = bias0
+            var c10_0 = bias0
+            var c11_0 = bias0
+            var c12_0 = bias0
+            var c13_0 = bias0
+            var c14_0 = bias0
+            var c15_0 = bias0
+            for g in 0..<quads {
+                let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
+                let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c0_0 = dot(c0_0, a0, w0)
+                let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c1_0 = dot(c1_0, a1, w0)
+                let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c2_0 = dot(c2_0, a2, w0)
+                let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c3_0 = dot(c3_0, a3, w0)
+                let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c4_0 = dot(c4_0, a4, w0)
+                let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c5_0 = dot(c5_0, a5, w0)
+                let a6 = Acc(repeating: x6.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c6_0 = dot(c6_0, a6, w0)
+                let a7 = Acc(repeating: x7.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c7_0 = dot(c7_0, a7, w0)
+                let a8 = Acc(repeating: x8.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c8_0 = dot(c8_0, a8, w0)
+                let a9 = Acc(repeating: x9.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c9_0 = dot(c9_0, a9, w0)
+                let a10 = Acc(repeating: x10.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c10_0 = dot(c10_0, a10, w0)
+                let a11 = Acc(repeating: x11.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c11_0 = dot(c11_0, a11, w0)
+                let a12 = Acc(repeating: x12.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c12_0 = dot(c12_0, a12, w0)
+                let a13 = Acc(repeating: x13.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c13_0 = dot(c13_0, a13, w0)
+                let a14 = Acc(repeating: x14.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c14_0 = dot(c14_0, a14, w0)
+                let a15 = Acc(repeating: x15.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                c15_0 = dot(c15_0, a15, w0)
+            }
+            if e.kind != 0 && e.oc &- v &* lanes >= 1 &* lanes {
+                let out = e.output! + (p &* e.outputStride &+ v &* lanes), rowStep = e.outputStride
+                let k0_0 = c0_0
+                let k1_0 = c1_0
+                let k2_0 = c2_0
+                let k3_0 = c3_0
+                let k4_0 = c4_0
+                let k5_0 = c5_0
+                let k6_0 = c6_0
+                let k7_0 = c7_0
+                let k8_0 = c8_0
+                let k9_0 = c9_0
+                let k10_0 = c10_0
+                let k11_0 = c11_0
+                let k12_0 = c12_0
+                let k13_0 = c13_0
+                let k14_0 = c14_0
+                let k15_0 = c15_0
+                @inline(__always) func finish<Q: ColumnEpilogue, B: Bound>(_: Q.Type, _ b: B.Type) {
+                    let q0 = Q(e, (v &+ 0) &* lanes)
+                    storeBytes(q0(k0_0), b, e, out + (0 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k1_0), b, e, out + (1 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k2_0), b, e, out + (2 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k3_0), b, e, out + (3 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k4_0), b, e, out + (4 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k5_0), b, e, out + (5 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k6_0), b, e, out + (6 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k7_0), b, e, out + (7 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k8_0), b, e, out + (8 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k9_0), b, e, out + (9 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k10_0), b, e, out + (10 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k11_0), b, e, out + (11 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k12_0), b, e, out + (12 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k13_0), b, e, out + (13 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k14_0), b, e, out + (14 &* rowStep &+ 0 &* lanes))
+                    storeBytes(q0(k15_0), b, e, out + (15 &* rowStep &+ 0 &* lanes))
+                }
+                switch (e.kind, e.clamps) {
+                case (3, false): finish(Folded.self, Saturated.self)
+                case (3, true): finish(Folded.self, Clamped.self)
+                case (2, false): finish(OneSign.self, Saturated.self)
+                case (2, true): finish(OneSign.self, Clamped.self)
+                case (_, false): finish(BySign.self, Saturated.self)
+                default: finish(BySign.self, Clamped.self)
+                }
+            } else {
+                storeRequantized(c0_0, e, p + 0, v + 0)
+                storeRequantized(c1_0, e, p + 1, v + 0)
+                storeRequantized(c2_0, e, p + 2, v + 0)
+                storeRequantized(c3_0, e, p + 3, v + 0)
+                storeRequantized(c4_0, e, p + 4, v + 0)
+                storeRequantized(c5_0, e, p + 5, v + 0)
+                storeRequantized(c6_0, e, p + 6, v + 0)
+                storeRequantized(c7_0, e, p + 7, v + 0)
+                storeRequantized(c8_0, e, p + 8, v + 0)
+                storeRequantized(c9_0, e, p + 9, v + 0)
+                storeRequantized(c10_0, e, p + 10, v + 0)
+                storeRequantized(c11_0, e, p + 11, v + 0)
+                storeRequantized(c12_0, e, p + 12, v + 0)
+                storeRequantized(c13_0, e, p + 13, v + 0)
+                storeRequantized(c14_0, e, p + 14, v + 0)
+                storeRequantized(c15_0, e, p + 15, v + 0)
+            }
+            p &+= 16
+        }
     }
 
     @inline(never) static func tileF6x4(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
