@@ -2,7 +2,8 @@
 // portable: the exact-Float argument of the portable conv (products |(x - z_x) * w| <= 255 * 128,
 // each Float lane sums at most 1024 / 16 = 64 of them per chunk, |sum| < 2^21, chunks converted
 // exactly by ExactFloat and added in Int32). avx2 / vnni: a 1x1 convolution of one pixel
-// (PackedInt8 in raw mode: int32 accumulators in scratch), then the same scalar epilogue.
+// (PackedInt8 in raw mode: int32 accumulators in scratch; avx2 as a GEMV over s8 weights), then
+// the same scalar epilogue.
 
 public final class DenseInt8: ParallelWork, @unchecked Sendable {
     public enum Output {

@@ -224,6 +224,9 @@ final class PackedInt8: @unchecked Sendable {
     /// copy is that input pixel converted, and nothing reads past its own pixel, so each chunk can
     /// convert the pixels it reads itself (no pass over the band before the tiles, no barrier).
     let pointwise: Bool
+    /// avx2 DENSE (raw mode, one pixel, one argument set): the weights stay s8, half the bytes a
+    /// GEMV streams, and `AVX2Kernels.gemv` widens them at the load (the tiles' layout at half the offsets).
+    let narrowWeights: Bool
     /// `pointwise` and this band's chunks are pixel ranges (set by `prepareInChunks`).
     private var convertsInChunks = false
 
@@ -249,8 +252,10 @@ final class PackedInt8: @unchecked Sendable {
             && g.padTop == 0 && g.padBottom == 0 && g.padLeft == 0 && g.padRight == 0
             && L.groups == 1 && L.groupsPerVector == 1 && g.inputChannels % L.quadElements == 0
         scratchBytes = L.paddedBytes + (requant == nil ? (groups * ocPad * 4 + 63) / 64 * 64 : 0)
+        narrowWeights = variant == .avx2 && requant == nil && g.outputHeight * g.outputWidth == 1 && L.groups == 1 && L.groupsPerVector == 1
+        let narrow = narrowWeights, vectorBytes = narrow ? L.vectorBytes / 2 : L.vectorBytes
 
-        let weightBytes = groups * L.ocVectors * L.vectorBytes
+        let weightBytes = groups * L.ocVectors * vectorBytes
         weights = .allocate(byteCount: max(weightBytes, 64), alignment: 64)
         weights.initializeMemory(as: UInt8.self, repeating: 0, count: max(weightBytes, 64))
         let k = g.reductionCount
@@ -263,6 +268,7 @@ final class PackedInt8: @unchecked Sendable {
                         let value = w[L.weightIndex(g, o: o, r: r, seg: seg, j: j)]
                         let at = L.packedOffset(group: grp, v: v, r: r, seg: seg, j: j, lane: lane)
                         if vnni { weights.storeBytes(of: value, toByteOffset: at, as: Int8.self) }
+                        else if narrow { weights.storeBytes(of: value, toByteOffset: at / 2, as: Int8.self) }
                         else { weights.storeBytes(of: Int16(value), toByteOffset: at, as: Int16.self) }
                     }
                 }
@@ -292,7 +298,8 @@ final class PackedInt8: @unchecked Sendable {
         for grp in 0..<groups {
             var c = L.arguments(g, group: grp)
             let col = columns + grp * EpilogueColumns.rows * ocPad
-            c.weights = UnsafeRawPointer(weights + grp * L.ocVectors * L.vectorBytes)
+            c.weights = UnsafeRawPointer(weights + grp * L.ocVectors * vectorBytes)
+            c.vectorBytes = Int64(vectorBytes)
             c.bias = UnsafePointer(col)
             c.mPos = UnsafePointer(col + ocPad); c.sPos = UnsafePointer(col + 2 * ocPad)
             c.mNeg = UnsafePointer(col + 3 * ocPad); c.sNeg = UnsafePointer(col + 4 * ocPad)
@@ -389,6 +396,10 @@ final class PackedInt8: @unchecked Sendable {
                  rows: 1, count: pr.count * ic)
         }
         #if arch(x86_64)
+        if narrowWeights {
+            AVX2Kernels.gemv(args, vectorBegin: vr.lowerBound, vectorEnd: vr.upperBound)
+            return
+        }
         if layout.groupsPerVector > 1 {
             if variant == .vnni {
                 VNNIKernels.convGrouped(args, pixelBegin: pr.lowerBound, pixelEnd: pr.upperBound, vectorBegin: vr.lowerBound, vectorEnd: vr.upperBound)

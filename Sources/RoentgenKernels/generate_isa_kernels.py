@@ -36,7 +36,7 @@ ISAS = {
         doc="AVX2: one `vpmaddwd` multiplies 2 s16 inputs (x - z) by 2 s16 weights for 8 output channels.",
         tile_shapes=[(2, 4), (5, 2), (10, 1), (1, 4), (1, 2), (1, 1)],
         narrow="rtg_narrow_sat8(y)", narrow_c="rtg_narrow32to8x8(c)",
-        fill_elem="Int16", fill_expr="Int16(src[i]) &- z", winograd=True, mulhi="rtg_mulhi8", clamp="rtg_clamp8", srav="rtg_srav8",
+        fill_elem="Int16", fill_expr="Int16(src[i]) &- z", winograd=True, gemv=True, mulhi="rtg_mulhi8", clamp="rtg_clamp8", srav="rtg_srav8",
         narrow_saturates="true", clip_float="y = rtg_clip8f(y, e.clipMin, e.clipMax)",
         grouped_stores='''    /// A pixel's 2 / 4 tile columns (bounded already) narrowed together with saturation and stored
     /// as one 16 / 32-byte write: 3-4 shuffles for all of them instead of 3 per 8 outputs.
@@ -1497,6 +1497,40 @@ def gtile(mr, lanes, vec_bytes):
     return "\n".join(L) + "\n"
 
 
+GEMV = '''
+    /// DENSE with s8 weights (`PackedInt8.narrowWeights`: [vector][quad][{lanes} lanes][2 s8], half
+    /// the bytes of the s16 packing), widened to s16 at the load (vpmovsxbw). A GEMV reads every
+    /// weight once, from L2 or L3, so its bytes are its time. Writes the int32 accumulators of channel
+    /// vectors [vectorBegin, vectorEnd) to `raw`; `padded` is the s16 input (x - z), one pair per quad.
+    public static func gemv(_ a: UnsafePointer<rtg_conv_args>, vectorBegin: Int, vectorEnd: Int) {{
+        var v = vectorBegin
+        while v < vectorEnd {{
+            let left = vectorEnd - v
+            if left >= 4 {{ gemv4(a, v); v += 4 }}
+            else if left >= 2 {{ gemv2(a, v); v += 2 }}
+            else {{ gemv1(a, v); v += 1 }}
+        }}
+    }}
+{gemvs}'''
+
+
+def gemv(nr, lanes):
+    """One GEMV tile: nr vectors of output channels, each one accumulator over all quads."""
+    L = [f"\n    @inline(never) static func gemv{nr}(_ a: UnsafePointer<rtg_conv_args>, _ v: Int) {{",
+         "        let quads = Int(a.pointee.quads), vb = Int(a.pointee.vectorBytes)",
+         "        let x = a.pointee.padded!, w = a.pointee.weights! + v &* vb, bias = a.pointee.bias!, raw = a.pointee.raw!"]
+    L.append("        " + "; ".join(f"var c{j} = load(bias, (v &+ {j}) &* lanes)" for j in range(nr)))
+    L.append("        for g in 0..<quads {")
+    L.append("            let xg = Acc(repeating: x.loadUnaligned(fromByteOffset: g &* 4, as: Int32.self))")
+    for j in range(nr):
+        L.append(f"            let w{j} = (w + {j} &* vb).loadUnaligned(fromByteOffset: g &* {2 * lanes}, as: SIMD{2 * lanes}<Int8>.self)")
+    L.append("            " + "; ".join(f"c{j} = dot(c{j}, xg, unsafeBitCast(rtg_widen8to16(w{j}), to: Acc.self))" for j in range(nr)))
+    L.append("        }")
+    L.append("        " + "; ".join(f"UnsafeMutableRawPointer(raw + (v &+ {j}) &* lanes).storeBytes(of: c{j}, as: Acc.self)" for j in range(nr)))
+    L.append("    }")
+    return "\n".join(L) + "\n"
+
+
 def render_isa(name: str, d: dict) -> str:
     mr_of = {nr: mr for mr, nr in d["tile_shapes"] if mr > 1}
     runners = "".join(RUNNER_INT8.format(nr=nr, mr=mr_of[nr]) for nr in (4, 2, 1))
@@ -1513,8 +1547,10 @@ def render_isa(name: str, d: dict) -> str:
     winograd = WINOGRAD_FLOAT.format(name=name, facc=d["facc"], **winograd_parts("WF"))
     if d.get("winograd"):
         winograd += WINOGRAD.format(name=name, **winograd_parts("W"))
+    gemvs = "".join(gemv(nr, d["lanes"]) for nr in (4, 2, 1))
+    dense = f"extension {name}Kernels {{" + GEMV.format(lanes=d["lanes"], gemvs=gemvs) + "}\n" if d.get("gemv") else ""
     return TEMPLATE.format(name=name, runners=runners, runnersF=runnersF, tiles=tiles, gtiles=gtiles,
-                           simd=winograd + simd_section(name), **d)
+                           simd=winograd + dense + simd_section(name), **d)
 
 
 # The SIMD section's variant-specific lane operations (see dotPairs, mulHighLanes, clampLanes, shiftLanes,

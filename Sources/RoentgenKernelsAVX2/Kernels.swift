@@ -2136,6 +2136,61 @@ extension AVX2Kernels {
         }
     }
 }
+extension AVX2Kernels {
+    /// DENSE with s8 weights (`PackedInt8.narrowWeights`: [vector][quad][8 lanes][2 s8], half
+    /// the bytes of the s16 packing), widened to s16 at the load (vpmovsxbw). A GEMV reads every
+    /// weight once, from L2 or L3, so its bytes are its time. Writes the int32 accumulators of channel
+    /// vectors [vectorBegin, vectorEnd) to `raw`; `padded` is the s16 input (x - z), one pair per quad.
+    public static func gemv(_ a: UnsafePointer<rtg_conv_args>, vectorBegin: Int, vectorEnd: Int) {
+        var v = vectorBegin
+        while v < vectorEnd {
+            let left = vectorEnd - v
+            if left >= 4 { gemv4(a, v); v += 4 }
+            else if left >= 2 { gemv2(a, v); v += 2 }
+            else { gemv1(a, v); v += 1 }
+        }
+    }
+
+    @inline(never) static func gemv4(_ a: UnsafePointer<rtg_conv_args>, _ v: Int) {
+        let quads = Int(a.pointee.quads), vb = Int(a.pointee.vectorBytes)
+        let x = a.pointee.padded!, w = a.pointee.weights! + v &* vb, bias = a.pointee.bias!, raw = a.pointee.raw!
+        var c0 = load(bias, (v &+ 0) &* lanes); var c1 = load(bias, (v &+ 1) &* lanes); var c2 = load(bias, (v &+ 2) &* lanes); var c3 = load(bias, (v &+ 3) &* lanes)
+        for g in 0..<quads {
+            let xg = Acc(repeating: x.loadUnaligned(fromByteOffset: g &* 4, as: Int32.self))
+            let w0 = (w + 0 &* vb).loadUnaligned(fromByteOffset: g &* 16, as: SIMD16<Int8>.self)
+            let w1 = (w + 1 &* vb).loadUnaligned(fromByteOffset: g &* 16, as: SIMD16<Int8>.self)
+            let w2 = (w + 2 &* vb).loadUnaligned(fromByteOffset: g &* 16, as: SIMD16<Int8>.self)
+            let w3 = (w + 3 &* vb).loadUnaligned(fromByteOffset: g &* 16, as: SIMD16<Int8>.self)
+            c0 = dot(c0, xg, unsafeBitCast(rtg_widen8to16(w0), to: Acc.self)); c1 = dot(c1, xg, unsafeBitCast(rtg_widen8to16(w1), to: Acc.self)); c2 = dot(c2, xg, unsafeBitCast(rtg_widen8to16(w2), to: Acc.self)); c3 = dot(c3, xg, unsafeBitCast(rtg_widen8to16(w3), to: Acc.self))
+        }
+        UnsafeMutableRawPointer(raw + (v &+ 0) &* lanes).storeBytes(of: c0, as: Acc.self); UnsafeMutableRawPointer(raw + (v &+ 1) &* lanes).storeBytes(of: c1, as: Acc.self); UnsafeMutableRawPointer(raw + (v &+ 2) &* lanes).storeBytes(of: c2, as: Acc.self); UnsafeMutableRawPointer(raw + (v &+ 3) &* lanes).storeBytes(of: c3, as: Acc.self)
+    }
+
+    @inline(never) static func gemv2(_ a: UnsafePointer<rtg_conv_args>, _ v: Int) {
+        let quads = Int(a.pointee.quads), vb = Int(a.pointee.vectorBytes)
+        let x = a.pointee.padded!, w = a.pointee.weights! + v &* vb, bias = a.pointee.bias!, raw = a.pointee.raw!
+        var c0 = load(bias, (v &+ 0) &* lanes); var c1 = load(bias, (v &+ 1) &* lanes)
+        for g in 0..<quads {
+            let xg = Acc(repeating: x.loadUnaligned(fromByteOffset: g &* 4, as: Int32.self))
+            let w0 = (w + 0 &* vb).loadUnaligned(fromByteOffset: g &* 16, as: SIMD16<Int8>.self)
+            let w1 = (w + 1 &* vb).loadUnaligned(fromByteOffset: g &* 16, as: SIMD16<Int8>.self)
+            c0 = dot(c0, xg, unsafeBitCast(rtg_widen8to16(w0), to: Acc.self)); c1 = dot(c1, xg, unsafeBitCast(rtg_widen8to16(w1), to: Acc.self))
+        }
+        UnsafeMutableRawPointer(raw + (v &+ 0) &* lanes).storeBytes(of: c0, as: Acc.self); UnsafeMutableRawPointer(raw + (v &+ 1) &* lanes).storeBytes(of: c1, as: Acc.self)
+    }
+
+    @inline(never) static func gemv1(_ a: UnsafePointer<rtg_conv_args>, _ v: Int) {
+        let quads = Int(a.pointee.quads), vb = Int(a.pointee.vectorBytes)
+        let x = a.pointee.padded!, w = a.pointee.weights! + v &* vb, bias = a.pointee.bias!, raw = a.pointee.raw!
+        var c0 = load(bias, (v &+ 0) &* lanes)
+        for g in 0..<quads {
+            let xg = Acc(repeating: x.loadUnaligned(fromByteOffset: g &* 4, as: Int32.self))
+            let w0 = (w + 0 &* vb).loadUnaligned(fromByteOffset: g &* 16, as: SIMD16<Int8>.self)
+            c0 = dot(c0, xg, unsafeBitCast(rtg_widen8to16(w0), to: Acc.self))
+        }
+        UnsafeMutableRawPointer(raw + (v &+ 0) &* lanes).storeBytes(of: c0, as: Acc.self)
+    }
+}
 
 // MARK: SIMD section: depthwise CONV2D, ADD, MUL, MEAN sums. The same code for every variant
 // (portable, avx2, vnni), 16 channels per step (int8 depthwise 32); each module's -target-cpu picks the
