@@ -381,9 +381,14 @@ extension PortableKernels {
             let me = lanes32(mPos, c0), mo = lanes32(mPos, c0 &+ 16), te = lanes32(tPos, c0), to = lanes32(tPos, c0 &+ 16)
             let re = lanes32(rFolded, c0), ro = lanes32(rFolded, c0 &+ 16), lo = lo, hi = hi
             @inline(__always) func one(_ e: V32, _ o: V32, _ p: UnsafeMutablePointer<Int8>) {
-                let ye = B.apply(shiftLanes(mulHighLanes(e, me) &+ re, te), lo, hi)
-                let yo = B.apply(shiftLanes(mulHighLanes(o, mo) &+ ro, to), lo, hi)
-                UnsafeMutableRawPointer(p).storeBytes(of: rtg_interleave8(narrowLanes(ye), narrowLanes(yo)), as: SIMD32<Int8>.self)
+                let ye = shiftLanes(mulHighLanes(e, me) &+ re, te), yo = shiftLanes(mulHighLanes(o, mo) &+ ro, to)
+                let bytes: SIMD32<Int8>
+                if saturatingNarrow {   // the clamp on the 32 merged bytes (rtg_clamp_i8x32)
+                    bytes = B.applyBytes(rtg_interleave8(narrowLanes(ye), narrowLanes(yo)), lo, hi)
+                } else {
+                    bytes = rtg_interleave8(narrowLanes(B.apply(ye, lo, hi)), narrowLanes(B.apply(yo, lo, hi)))
+                }
+                UnsafeMutableRawPointer(p).storeBytes(of: bytes, as: SIMD32<Int8>.self)
             }
             one(r.0, r.1, out + c0); one(r.2, r.3, out + (c &+ c0))
         }
@@ -415,9 +420,20 @@ extension PortableKernels {
     }
     /// The clamp of `DepthwiseEpilogue.storeFolded4`, fixed per call: clampLanes, or none where the
     /// narrowing's saturation is the clamp.
-    protocol LaneBound { static func apply(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32 }
-    enum ClampedLanes: LaneBound { @inline(__always) static func apply(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32 { clampLanes(y, lo, hi) } }
-    enum SaturatedLanes: LaneBound { @inline(__always) static func apply(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32 { y } }
+    protocol LaneBound {
+        static func apply(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32
+        static func applyBytes(_ b: SIMD32<Int8>, _ lo: Int32, _ hi: Int32) -> SIMD32<Int8>
+    }
+    enum ClampedLanes: LaneBound {
+        @inline(__always) static func apply(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32 { clampLanes(y, lo, hi) }
+        @inline(__always) static func applyBytes(_ b: SIMD32<Int8>, _ lo: Int32, _ hi: Int32) -> SIMD32<Int8> {
+            rtg_clamp_i8x32(b, Int8(truncatingIfNeeded: lo), Int8(truncatingIfNeeded: hi))
+        }
+    }
+    enum SaturatedLanes: LaneBound {
+        @inline(__always) static func apply(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32 { y }
+        @inline(__always) static func applyBytes(_ b: SIMD32<Int8>, _ lo: Int32, _ hi: Int32) -> SIMD32<Int8> { b }
+    }
     @inline(never) static func storePartial32(_ v: SIMD32<Int8>, _ p: UnsafeMutablePointer<Int8>, _ n: Int) {
         for i in 0..<n { p[i] = v[i] }
     }

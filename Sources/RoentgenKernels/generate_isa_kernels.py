@@ -38,13 +38,19 @@ ISAS = {
         narrow="rtg_narrow_sat8(y)", narrow_c="rtg_narrow32to8x8(c)",
         fill_elem="Int16", fill_expr="Int16(src[i]) &- z", winograd=True, gemv=True, mulhi="rtg_mulhi8", clamp="rtg_clamp8", srav="rtg_srav8",
         narrow_saturates="true", clip_float="y = rtg_clip8f(y, e.clipMin, e.clipMax)",
-        grouped_stores='''    /// A pixel's 2 / 4 tile columns (bounded already) narrowed together with saturation and stored
-    /// as one 16 / 32-byte write: 3-4 shuffles for all of them instead of 3 per 8 outputs.
-    @inline(__always) static func storeBytes2(_ y0: Acc, _ y1: Acc, _ out: UnsafeMutablePointer<Int8>) {
-        UnsafeMutableRawPointer(out).storeBytes(of: rtg_narrow_sat8x2(y0, y1), as: SIMD16<Int8>.self)
+        grouped_stores='''    /// A pixel's 2 / 4 tile columns narrowed together with saturation, clamped as bytes
+    /// (`rtg_clamp_i8x32`) and stored as one 16 / 32-byte write: 3-4 shuffles and 2 clamps for all
+    /// of them instead of 3 and 2 per 8 outputs.
+    @inline(__always) static func storeBytes2<B: Bound>(_ y0: Acc, _ y1: Acc, _: B.Type, _ e: Epilogue, _ out: UnsafeMutablePointer<Int8>) {
+        var b = rtg_narrow_sat8x2(y0, y1)
+        if B.clamps { b = rtg_clamp_i8x16(b, Int8(truncatingIfNeeded: e.lo), Int8(truncatingIfNeeded: e.hi)) }
+        UnsafeMutableRawPointer(out).storeBytes(of: b, as: SIMD16<Int8>.self)
     }
-    @inline(__always) static func storeBytes4(_ y0: Acc, _ y1: Acc, _ y2: Acc, _ y3: Acc, _ out: UnsafeMutablePointer<Int8>) {
-        UnsafeMutableRawPointer(out).storeBytes(of: rtg_narrow_sat8x4(y0, y1, y2, y3), as: SIMD32<Int8>.self)
+    @inline(__always) static func storeBytes4<B: Bound>(_ y0: Acc, _ y1: Acc, _ y2: Acc, _ y3: Acc, _: B.Type, _ e: Epilogue,
+                                                        _ out: UnsafeMutablePointer<Int8>) {
+        var b = rtg_narrow_sat8x4(y0, y1, y2, y3)
+        if B.clamps { b = rtg_clamp_i8x32(b, Int8(truncatingIfNeeded: e.lo), Int8(truncatingIfNeeded: e.hi)) }
+        UnsafeMutableRawPointer(out).storeBytes(of: b, as: SIMD32<Int8>.self)
     }
 '''),
     # The SIMD section alone, compiled with RoentgenKernels for any CPU (the portable variant).
@@ -436,9 +442,14 @@ extension @NAME@Kernels {
             let me = lanes32(mPos, c0), mo = lanes32(mPos, c0 &+ 16), te = lanes32(tPos, c0), to = lanes32(tPos, c0 &+ 16)
             let re = lanes32(rFolded, c0), ro = lanes32(rFolded, c0 &+ 16), lo = lo, hi = hi
             @inline(__always) func one(_ e: V32, _ o: V32, _ p: UnsafeMutablePointer<Int8>) {
-                let ye = B.apply(shiftLanes(mulHighLanes(e, me) &+ re, te), lo, hi)
-                let yo = B.apply(shiftLanes(mulHighLanes(o, mo) &+ ro, to), lo, hi)
-                UnsafeMutableRawPointer(p).storeBytes(of: rtg_interleave8(narrowLanes(ye), narrowLanes(yo)), as: SIMD32<Int8>.self)
+                let ye = shiftLanes(mulHighLanes(e, me) &+ re, te), yo = shiftLanes(mulHighLanes(o, mo) &+ ro, to)
+                let bytes: SIMD32<Int8>
+                if saturatingNarrow {   // the clamp on the 32 merged bytes (rtg_clamp_i8x32)
+                    bytes = B.applyBytes(rtg_interleave8(narrowLanes(ye), narrowLanes(yo)), lo, hi)
+                } else {
+                    bytes = rtg_interleave8(narrowLanes(B.apply(ye, lo, hi)), narrowLanes(B.apply(yo, lo, hi)))
+                }
+                UnsafeMutableRawPointer(p).storeBytes(of: bytes, as: SIMD32<Int8>.self)
             }
             one(r.0, r.1, out + c0); one(r.2, r.3, out + (c &+ c0))
         }
@@ -470,9 +481,20 @@ extension @NAME@Kernels {
     }
     /// The clamp of `DepthwiseEpilogue.storeFolded4`, fixed per call: clampLanes, or none where the
     /// narrowing's saturation is the clamp.
-    protocol LaneBound { static func apply(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32 }
-    enum ClampedLanes: LaneBound { @inline(__always) static func apply(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32 { clampLanes(y, lo, hi) } }
-    enum SaturatedLanes: LaneBound { @inline(__always) static func apply(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32 { y } }
+    protocol LaneBound {
+        static func apply(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32
+        static func applyBytes(_ b: SIMD32<Int8>, _ lo: Int32, _ hi: Int32) -> SIMD32<Int8>
+    }
+    enum ClampedLanes: LaneBound {
+        @inline(__always) static func apply(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32 { clampLanes(y, lo, hi) }
+        @inline(__always) static func applyBytes(_ b: SIMD32<Int8>, _ lo: Int32, _ hi: Int32) -> SIMD32<Int8> {
+            rtg_clamp_i8x32(b, Int8(truncatingIfNeeded: lo), Int8(truncatingIfNeeded: hi))
+        }
+    }
+    enum SaturatedLanes: LaneBound {
+        @inline(__always) static func apply(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32 { y }
+        @inline(__always) static func applyBytes(_ b: SIMD32<Int8>, _ lo: Int32, _ hi: Int32) -> SIMD32<Int8> { b }
+    }
     @inline(never) static func storePartial32(_ v: SIMD32<Int8>, _ p: UnsafeMutablePointer<Int8>, _ n: Int) {
         for i in 0..<n { p[i] = v[i] }
     }
@@ -1046,9 +1068,9 @@ public enum {name}Kernels {{
         @inline(__always) init(_ e: Epilogue, _ oc0: Int) {{ m = load(e.mPos, oc0); t = load(e.tPos, oc0); r = load(e.rFolded, oc0) }}
         @inline(__always) func callAsFunction(_ acc: Acc) -> Acc {{ {srav}({mulhi}(acc, m) &+ r, t) }}
     }}
-    protocol Bound {{ static func apply(_ z: Acc, _ e: Epilogue) -> Acc }}
-    enum Clamped: Bound {{ @inline(__always) static func apply(_ z: Acc, _ e: Epilogue) -> Acc {{ {clamp}(z, e.loLanes, e.hiLanes) }} }}
-    enum Saturated: Bound {{ @inline(__always) static func apply(_ z: Acc, _ e: Epilogue) -> Acc {{ z }} }}   // the narrowing clamps
+    protocol Bound {{ static var clamps: Bool {{ get }}; static func apply(_ z: Acc, _ e: Epilogue) -> Acc }}
+    enum Clamped: Bound {{ static var clamps: Bool {{ true }}; @inline(__always) static func apply(_ z: Acc, _ e: Epilogue) -> Acc {{ {clamp}(z, e.loLanes, e.hiLanes) }} }}
+    enum Saturated: Bound {{ static var clamps: Bool {{ false }}; @inline(__always) static func apply(_ z: Acc, _ e: Epilogue) -> Acc {{ z }} }}   // the narrowing clamps
     @inline(__always) static func storeBytes<B: Bound>(_ z: Acc, _: B.Type, _ e: Epilogue, _ out: UnsafeMutablePointer<Int8>) {{
         let y = B.apply(z, e)
         UnsafeMutableRawPointer(out).storeBytes(of: {narrow}, as: {bytes_}.self)
@@ -1441,9 +1463,9 @@ def finish(mr, nr, grouped, stores):
     if grouped and nr in (2, 4):
         for j in range(nr):
             L.append(f"        let q{j} = Q(e, (v &+ {j}) &* lanes)")
-            L.append("        " + "; ".join(f"let y{i}_{j} = B.apply(q{j}(k{i}_{j}), e)" for i in range(mr)))
+            L.append("        " + "; ".join(f"let y{i}_{j} = q{j}(k{i}_{j})" for i in range(mr)))
         for i in range(mr):
-            L.append(f"        storeBytes{nr}(" + ", ".join(f"y{i}_{j}" for j in range(nr)) + f", out + {i} &* rowStep)")
+            L.append(f"        storeBytes{nr}(" + ", ".join(f"y{i}_{j}" for j in range(nr)) + f", b, e, out + {i} &* rowStep)")
     else:
         for j in range(nr):
             L.append(f"        let q{j} = Q(e, (v &+ {j}) &* lanes)")

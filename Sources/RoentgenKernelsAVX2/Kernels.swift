@@ -376,20 +376,26 @@ public enum AVX2Kernels {
         @inline(__always) init(_ e: Epilogue, _ oc0: Int) { m = load(e.mPos, oc0); t = load(e.tPos, oc0); r = load(e.rFolded, oc0) }
         @inline(__always) func callAsFunction(_ acc: Acc) -> Acc { rtg_srav8(rtg_mulhi8(acc, m) &+ r, t) }
     }
-    protocol Bound { static func apply(_ z: Acc, _ e: Epilogue) -> Acc }
-    enum Clamped: Bound { @inline(__always) static func apply(_ z: Acc, _ e: Epilogue) -> Acc { rtg_clamp8(z, e.loLanes, e.hiLanes) } }
-    enum Saturated: Bound { @inline(__always) static func apply(_ z: Acc, _ e: Epilogue) -> Acc { z } }   // the narrowing clamps
+    protocol Bound { static var clamps: Bool { get }; static func apply(_ z: Acc, _ e: Epilogue) -> Acc }
+    enum Clamped: Bound { static var clamps: Bool { true }; @inline(__always) static func apply(_ z: Acc, _ e: Epilogue) -> Acc { rtg_clamp8(z, e.loLanes, e.hiLanes) } }
+    enum Saturated: Bound { static var clamps: Bool { false }; @inline(__always) static func apply(_ z: Acc, _ e: Epilogue) -> Acc { z } }   // the narrowing clamps
     @inline(__always) static func storeBytes<B: Bound>(_ z: Acc, _: B.Type, _ e: Epilogue, _ out: UnsafeMutablePointer<Int8>) {
         let y = B.apply(z, e)
         UnsafeMutableRawPointer(out).storeBytes(of: rtg_narrow_sat8(y), as: SIMD8<Int8>.self)
     }
-    /// A pixel's 2 / 4 tile columns (bounded already) narrowed together with saturation and stored
-    /// as one 16 / 32-byte write: 3-4 shuffles for all of them instead of 3 per 8 outputs.
-    @inline(__always) static func storeBytes2(_ y0: Acc, _ y1: Acc, _ out: UnsafeMutablePointer<Int8>) {
-        UnsafeMutableRawPointer(out).storeBytes(of: rtg_narrow_sat8x2(y0, y1), as: SIMD16<Int8>.self)
+    /// A pixel's 2 / 4 tile columns narrowed together with saturation, clamped as bytes
+    /// (`rtg_clamp_i8x32`) and stored as one 16 / 32-byte write: 3-4 shuffles and 2 clamps for all
+    /// of them instead of 3 and 2 per 8 outputs.
+    @inline(__always) static func storeBytes2<B: Bound>(_ y0: Acc, _ y1: Acc, _: B.Type, _ e: Epilogue, _ out: UnsafeMutablePointer<Int8>) {
+        var b = rtg_narrow_sat8x2(y0, y1)
+        if B.clamps { b = rtg_clamp_i8x16(b, Int8(truncatingIfNeeded: e.lo), Int8(truncatingIfNeeded: e.hi)) }
+        UnsafeMutableRawPointer(out).storeBytes(of: b, as: SIMD16<Int8>.self)
     }
-    @inline(__always) static func storeBytes4(_ y0: Acc, _ y1: Acc, _ y2: Acc, _ y3: Acc, _ out: UnsafeMutablePointer<Int8>) {
-        UnsafeMutableRawPointer(out).storeBytes(of: rtg_narrow_sat8x4(y0, y1, y2, y3), as: SIMD32<Int8>.self)
+    @inline(__always) static func storeBytes4<B: Bound>(_ y0: Acc, _ y1: Acc, _ y2: Acc, _ y3: Acc, _: B.Type, _ e: Epilogue,
+                                                        _ out: UnsafeMutablePointer<Int8>) {
+        var b = rtg_narrow_sat8x4(y0, y1, y2, y3)
+        if B.clamps { b = rtg_clamp_i8x32(b, Int8(truncatingIfNeeded: e.lo), Int8(truncatingIfNeeded: e.hi)) }
+        UnsafeMutableRawPointer(out).storeBytes(of: b, as: SIMD32<Int8>.self)
     }
 
     @inline(__always) static func storeRequantized(_ c: Acc, _ e: Epilogue, _ p: Int, _ v: Int) {
@@ -451,15 +457,15 @@ public enum AVX2Kernels {
                 let k1_0 = c1_0; let k1_1 = c1_1; let k1_2 = c1_2; let k1_3 = c1_3
                 @inline(__always) func finish<Q: ColumnEpilogue, B: Bound>(_: Q.Type, _ b: B.Type) {
                     let q0 = Q(e, (v &+ 0) &* lanes)
-                    let y0_0 = B.apply(q0(k0_0), e); let y1_0 = B.apply(q0(k1_0), e)
+                    let y0_0 = q0(k0_0); let y1_0 = q0(k1_0)
                     let q1 = Q(e, (v &+ 1) &* lanes)
-                    let y0_1 = B.apply(q1(k0_1), e); let y1_1 = B.apply(q1(k1_1), e)
+                    let y0_1 = q1(k0_1); let y1_1 = q1(k1_1)
                     let q2 = Q(e, (v &+ 2) &* lanes)
-                    let y0_2 = B.apply(q2(k0_2), e); let y1_2 = B.apply(q2(k1_2), e)
+                    let y0_2 = q2(k0_2); let y1_2 = q2(k1_2)
                     let q3 = Q(e, (v &+ 3) &* lanes)
-                    let y0_3 = B.apply(q3(k0_3), e); let y1_3 = B.apply(q3(k1_3), e)
-                    storeBytes4(y0_0, y0_1, y0_2, y0_3, out + 0 &* rowStep)
-                    storeBytes4(y1_0, y1_1, y1_2, y1_3, out + 1 &* rowStep)
+                    let y0_3 = q3(k0_3); let y1_3 = q3(k1_3)
+                    storeBytes4(y0_0, y0_1, y0_2, y0_3, b, e, out + 0 &* rowStep)
+                    storeBytes4(y1_0, y1_1, y1_2, y1_3, b, e, out + 1 &* rowStep)
                 }
                 switch (e.kind, e.clamps) {
                 case (3, false): finish(Folded.self, Saturated.self)
@@ -538,14 +544,14 @@ public enum AVX2Kernels {
                 let k4_0 = c4_0; let k4_1 = c4_1
                 @inline(__always) func finish<Q: ColumnEpilogue, B: Bound>(_: Q.Type, _ b: B.Type) {
                     let q0 = Q(e, (v &+ 0) &* lanes)
-                    let y0_0 = B.apply(q0(k0_0), e); let y1_0 = B.apply(q0(k1_0), e); let y2_0 = B.apply(q0(k2_0), e); let y3_0 = B.apply(q0(k3_0), e); let y4_0 = B.apply(q0(k4_0), e)
+                    let y0_0 = q0(k0_0); let y1_0 = q0(k1_0); let y2_0 = q0(k2_0); let y3_0 = q0(k3_0); let y4_0 = q0(k4_0)
                     let q1 = Q(e, (v &+ 1) &* lanes)
-                    let y0_1 = B.apply(q1(k0_1), e); let y1_1 = B.apply(q1(k1_1), e); let y2_1 = B.apply(q1(k2_1), e); let y3_1 = B.apply(q1(k3_1), e); let y4_1 = B.apply(q1(k4_1), e)
-                    storeBytes2(y0_0, y0_1, out + 0 &* rowStep)
-                    storeBytes2(y1_0, y1_1, out + 1 &* rowStep)
-                    storeBytes2(y2_0, y2_1, out + 2 &* rowStep)
-                    storeBytes2(y3_0, y3_1, out + 3 &* rowStep)
-                    storeBytes2(y4_0, y4_1, out + 4 &* rowStep)
+                    let y0_1 = q1(k0_1); let y1_1 = q1(k1_1); let y2_1 = q1(k2_1); let y3_1 = q1(k3_1); let y4_1 = q1(k4_1)
+                    storeBytes2(y0_0, y0_1, b, e, out + 0 &* rowStep)
+                    storeBytes2(y1_0, y1_1, b, e, out + 1 &* rowStep)
+                    storeBytes2(y2_0, y2_1, b, e, out + 2 &* rowStep)
+                    storeBytes2(y3_0, y3_1, b, e, out + 3 &* rowStep)
+                    storeBytes2(y4_0, y4_1, b, e, out + 4 &* rowStep)
                 }
                 switch (e.kind, e.clamps) {
                 case (3, false): finish(Folded.self, Saturated.self)
@@ -812,15 +818,15 @@ public enum AVX2Kernels {
                 let k1_0 = c1_0; let k1_1 = c1_1; let k1_2 = c1_2; let k1_3 = c1_3
                 @inline(__always) func finish<Q: ColumnEpilogue, B: Bound>(_: Q.Type, _ b: B.Type) {
                     let q0 = Q(e, (v &+ 0) &* lanes)
-                    let y0_0 = B.apply(q0(k0_0), e); let y1_0 = B.apply(q0(k1_0), e)
+                    let y0_0 = q0(k0_0); let y1_0 = q0(k1_0)
                     let q1 = Q(e, (v &+ 1) &* lanes)
-                    let y0_1 = B.apply(q1(k0_1), e); let y1_1 = B.apply(q1(k1_1), e)
+                    let y0_1 = q1(k0_1); let y1_1 = q1(k1_1)
                     let q2 = Q(e, (v &+ 2) &* lanes)
-                    let y0_2 = B.apply(q2(k0_2), e); let y1_2 = B.apply(q2(k1_2), e)
+                    let y0_2 = q2(k0_2); let y1_2 = q2(k1_2)
                     let q3 = Q(e, (v &+ 3) &* lanes)
-                    let y0_3 = B.apply(q3(k0_3), e); let y1_3 = B.apply(q3(k1_3), e)
-                    storeBytes4(y0_0, y0_1, y0_2, y0_3, out + 0 &* rowStep)
-                    storeBytes4(y1_0, y1_1, y1_2, y1_3, out + 1 &* rowStep)
+                    let y0_3 = q3(k0_3); let y1_3 = q3(k1_3)
+                    storeBytes4(y0_0, y0_1, y0_2, y0_3, b, e, out + 0 &* rowStep)
+                    storeBytes4(y1_0, y1_1, y1_2, y1_3, b, e, out + 1 &* rowStep)
                 }
                 switch (e.kind, e.clamps) {
                 case (3, false): finish(Folded.self, Saturated.self)
@@ -885,14 +891,14 @@ public enum AVX2Kernels {
                 let k4_0 = c4_0; let k4_1 = c4_1
                 @inline(__always) func finish<Q: ColumnEpilogue, B: Bound>(_: Q.Type, _ b: B.Type) {
                     let q0 = Q(e, (v &+ 0) &* lanes)
-                    let y0_0 = B.apply(q0(k0_0), e); let y1_0 = B.apply(q0(k1_0), e); let y2_0 = B.apply(q0(k2_0), e); let y3_0 = B.apply(q0(k3_0), e); let y4_0 = B.apply(q0(k4_0), e)
+                    let y0_0 = q0(k0_0); let y1_0 = q0(k1_0); let y2_0 = q0(k2_0); let y3_0 = q0(k3_0); let y4_0 = q0(k4_0)
                     let q1 = Q(e, (v &+ 1) &* lanes)
-                    let y0_1 = B.apply(q1(k0_1), e); let y1_1 = B.apply(q1(k1_1), e); let y2_1 = B.apply(q1(k2_1), e); let y3_1 = B.apply(q1(k3_1), e); let y4_1 = B.apply(q1(k4_1), e)
-                    storeBytes2(y0_0, y0_1, out + 0 &* rowStep)
-                    storeBytes2(y1_0, y1_1, out + 1 &* rowStep)
-                    storeBytes2(y2_0, y2_1, out + 2 &* rowStep)
-                    storeBytes2(y3_0, y3_1, out + 3 &* rowStep)
-                    storeBytes2(y4_0, y4_1, out + 4 &* rowStep)
+                    let y0_1 = q1(k0_1); let y1_1 = q1(k1_1); let y2_1 = q1(k2_1); let y3_1 = q1(k3_1); let y4_1 = q1(k4_1)
+                    storeBytes2(y0_0, y0_1, b, e, out + 0 &* rowStep)
+                    storeBytes2(y1_0, y1_1, b, e, out + 1 &* rowStep)
+                    storeBytes2(y2_0, y2_1, b, e, out + 2 &* rowStep)
+                    storeBytes2(y3_0, y3_1, b, e, out + 3 &* rowStep)
+                    storeBytes2(y4_0, y4_1, b, e, out + 4 &* rowStep)
                 }
                 switch (e.kind, e.clamps) {
                 case (3, false): finish(Folded.self, Saturated.self)
@@ -2568,9 +2574,14 @@ extension AVX2Kernels {
             let me = lanes32(mPos, c0), mo = lanes32(mPos, c0 &+ 16), te = lanes32(tPos, c0), to = lanes32(tPos, c0 &+ 16)
             let re = lanes32(rFolded, c0), ro = lanes32(rFolded, c0 &+ 16), lo = lo, hi = hi
             @inline(__always) func one(_ e: V32, _ o: V32, _ p: UnsafeMutablePointer<Int8>) {
-                let ye = B.apply(shiftLanes(mulHighLanes(e, me) &+ re, te), lo, hi)
-                let yo = B.apply(shiftLanes(mulHighLanes(o, mo) &+ ro, to), lo, hi)
-                UnsafeMutableRawPointer(p).storeBytes(of: rtg_interleave8(narrowLanes(ye), narrowLanes(yo)), as: SIMD32<Int8>.self)
+                let ye = shiftLanes(mulHighLanes(e, me) &+ re, te), yo = shiftLanes(mulHighLanes(o, mo) &+ ro, to)
+                let bytes: SIMD32<Int8>
+                if saturatingNarrow {   // the clamp on the 32 merged bytes (rtg_clamp_i8x32)
+                    bytes = B.applyBytes(rtg_interleave8(narrowLanes(ye), narrowLanes(yo)), lo, hi)
+                } else {
+                    bytes = rtg_interleave8(narrowLanes(B.apply(ye, lo, hi)), narrowLanes(B.apply(yo, lo, hi)))
+                }
+                UnsafeMutableRawPointer(p).storeBytes(of: bytes, as: SIMD32<Int8>.self)
             }
             one(r.0, r.1, out + c0); one(r.2, r.3, out + (c &+ c0))
         }
@@ -2602,9 +2613,20 @@ extension AVX2Kernels {
     }
     /// The clamp of `DepthwiseEpilogue.storeFolded4`, fixed per call: clampLanes, or none where the
     /// narrowing's saturation is the clamp.
-    protocol LaneBound { static func apply(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32 }
-    enum ClampedLanes: LaneBound { @inline(__always) static func apply(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32 { clampLanes(y, lo, hi) } }
-    enum SaturatedLanes: LaneBound { @inline(__always) static func apply(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32 { y } }
+    protocol LaneBound {
+        static func apply(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32
+        static func applyBytes(_ b: SIMD32<Int8>, _ lo: Int32, _ hi: Int32) -> SIMD32<Int8>
+    }
+    enum ClampedLanes: LaneBound {
+        @inline(__always) static func apply(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32 { clampLanes(y, lo, hi) }
+        @inline(__always) static func applyBytes(_ b: SIMD32<Int8>, _ lo: Int32, _ hi: Int32) -> SIMD32<Int8> {
+            rtg_clamp_i8x32(b, Int8(truncatingIfNeeded: lo), Int8(truncatingIfNeeded: hi))
+        }
+    }
+    enum SaturatedLanes: LaneBound {
+        @inline(__always) static func apply(_ y: V32, _ lo: Int32, _ hi: Int32) -> V32 { y }
+        @inline(__always) static func applyBytes(_ b: SIMD32<Int8>, _ lo: Int32, _ hi: Int32) -> SIMD32<Int8> { b }
+    }
     @inline(never) static func storePartial32(_ v: SIMD32<Int8>, _ p: UnsafeMutablePointer<Int8>, _ n: Int) {
         for i in 0..<n { p[i] = v[i] }
     }
