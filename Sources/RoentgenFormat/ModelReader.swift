@@ -291,9 +291,9 @@ struct Parser {
             let quantization = try readQuantization(at: at, shape: shape, dtype: dtype, role: role, w: w)
             if role == .constant, dtype == .int8, quantization != nil {
                 // An int8 weight: |w| <= 127, so the accumulator bounds of SPEC "CONV2D" hold.
-                let values = UnsafeRawBufferPointer(rebasing: bytes[Int(dataOffset)..<Int(dataOffset + dataSize)])
-                if let k = values.firstIndex(of: 0x80) {
-                    throw FormatError("\(w).data", "int8 weight -128 at element \(k) (weights are in [-127, 127])")
+                let start = bytes.baseAddress! + Int(dataOffset)   // memchr, not a Swift byte loop (~5 instructions a byte)
+                if let hit = memchr(start, 0x80, Int(dataSize)) {
+                    throw FormatError("\(w).data", "int8 weight -128 at element \(start.distance(to: UnsafeRawPointer(hit))) (weights are in [-127, 127])")
                 }
             }
             tensors.append(TensorInfo(index: i, name: name, dtype: dtype, role: role, shape: shape,

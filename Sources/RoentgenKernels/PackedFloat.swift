@@ -46,18 +46,8 @@ public final class PackedConvFloat: @unchecked Sendable {
         let weightBytes = L.groups * L.ocVectors * L.vectorBytes
         weights = .allocate(byteCount: weightBytes, alignment: 64)
         weights.initializeMemory(as: UInt8.self, repeating: 0, count: weightBytes)
-        for o in 0..<g.outputChannels {
-            let (grp, local) = o.quotientAndRemainder(dividingBy: ocg)
-            let (v, lane) = local.quotientAndRemainder(dividingBy: L.lanes)
-            for r in 0..<g.kernelHeight {
-                for seg in 0..<L.segments {
-                    for j in 0..<L.segmentLength {
-                        weights.storeBytes(of: w[L.weightIndex(g, o: o, r: r, seg: seg, j: j)],
-                                           toByteOffset: L.packedOffset(group: grp, v: v, r: r, seg: seg, j: j, lane: lane), as: Float.self)
-                    }
-                }
-            }
-        }
+        let packed = weights
+        L.forEachWeight(g) { source, at in packed.storeBytes(of: w[source], toByteOffset: at, as: Float.self) }
         bias = UnsafeMutableRawPointer.allocate(byteCount: L.groups * ocPad * 4, alignment: 64)
             .bindMemory(to: Float.self, capacity: L.groups * ocPad)
         bias.initialize(repeating: 0, count: L.groups * ocPad)

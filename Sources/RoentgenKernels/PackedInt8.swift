@@ -72,6 +72,27 @@ struct TileLayout {
         return (group * ocVectors + v) * vectorBytes + (((r * segments + seg) * quads + q) * lanes + lane) * 4 + e * elementBytes
     }
 
+    /// Calls `body(source, at)` for every weight: `source` its index in the OHWI weights
+    /// (`weightIndex`), `at` its byte offset in the packed weights (`packedOffset`), the offsets
+    /// stepped rather than computed (a division per weight made this most of a model's load time).
+    @inline(__always) func forEachWeight(_ g: Conv2DGeometry, _ body: (_ source: Int, _ at: Int) -> Void) {
+        precondition(quadElements.nonzeroBitCount == 1, "TileLayout: quadElements \(quadElements) is not a power of 2")
+        let quadShift = quadElements.trailingZeroBitCount, quadBytes = lanes * 4
+        for o in 0..<g.outputChannels {
+            let (group, local) = o.quotientAndRemainder(dividingBy: argumentChannels)
+            let (v, lane) = local.quotientAndRemainder(dividingBy: lanes)
+            for r in 0..<g.kernelHeight {
+                for seg in 0..<segments {
+                    let source = weightIndex(g, o: o, r: r, seg: seg, j: 0)
+                    let segment = packedOffset(group: group, v: v, r: r, seg: seg, j: 0, lane: lane)
+                    for j in 0..<segmentLength {
+                        body(source &+ j, segment &+ (j &>> quadShift) &* quadBytes &+ (j & (quadElements &- 1)) &* elementBytes)
+                    }
+                }
+            }
+        }
+    }
+
     /// Fills the per-group fields of the tile arguments that do not depend on the run.
     func arguments(_ g: Conv2DGeometry, group: Int) -> rtg_conv_args {
         var c = rtg_conv_args()
@@ -259,21 +280,10 @@ final class PackedInt8: @unchecked Sendable {
         weights = .allocate(byteCount: max(weightBytes, 64), alignment: 64)
         weights.initializeMemory(as: UInt8.self, repeating: 0, count: max(weightBytes, 64))
         let k = g.reductionCount
-        for o in 0..<g.outputChannels {
-            let (grp, local) = o.quotientAndRemainder(dividingBy: ocg)
-            let (v, lane) = local.quotientAndRemainder(dividingBy: lanes)
-            for r in 0..<g.kernelHeight {
-                for seg in 0..<L.segments {
-                    for j in 0..<L.segmentLength {
-                        let value = w[L.weightIndex(g, o: o, r: r, seg: seg, j: j)]
-                        let at = L.packedOffset(group: grp, v: v, r: r, seg: seg, j: j, lane: lane)
-                        if vnni { weights.storeBytes(of: value, toByteOffset: at, as: Int8.self) }
-                        else if narrow { weights.storeBytes(of: value, toByteOffset: at / 2, as: Int8.self) }
-                        else { weights.storeBytes(of: Int16(value), toByteOffset: at, as: Int16.self) }
-                    }
-                }
-            }
-        }
+        let packed = weights
+        if vnni { L.forEachWeight(g) { packed.storeBytes(of: w[$0], toByteOffset: $1, as: Int8.self) } }
+        else if narrow { L.forEachWeight(g) { packed.storeBytes(of: w[$0], toByteOffset: $1 / 2, as: Int8.self) } }
+        else { L.forEachWeight(g) { packed.storeBytes(of: Int16(w[$0]), toByteOffset: $1, as: Int16.self) } }
 
         // bias' = b - (z + 128) * sum(w) for u8 inputs x + 128 (wrapping: the final sum is exact).
         columns = EpilogueColumns.make(groups: groups, groupChannels: ocg, paddedChannels: ocPad, channels: g.outputChannels,

@@ -131,13 +131,16 @@ final class WinogradInt8: @unchecked Sendable {
         weights.initializeMemory(as: UInt8.self, repeating: 0, count: 16 * P.ocVectors * P.vectorBytes)
         let u = UnsafeMutablePointer<Int32>.allocate(capacity: 16)
         defer { u.deallocate() }
+        let positionBytes = P.ocVectors * P.vectorBytes
         for o in 0..<g.outputChannels {
             let (v, lane) = o.quotientAndRemainder(dividingBy: lanes)
+            let kernel = w + o * 9 * ic
             for j in 0..<ic {
-                WinogradPlan.transformKernel({ Int32(w[(o * 9 + $0) * ic + j]) }, into: u)
+                WinogradPlan.transformKernel({ Int32(kernel[$0 &* ic &+ j]) }, into: u)
+                var at = v * P.vectorBytes + ((j >> 1) * lanes + lane) * 4 + (j & 1) * 2
                 for position in 0..<16 {
-                    let at = (position * P.ocVectors + v) * P.vectorBytes + ((j / 2) * lanes + lane) * 4 + (j % 2) * 2
                     weights.storeBytes(of: Int16(truncatingIfNeeded: u[position]), toByteOffset: at, as: Int16.self)   // |u| <= 9 * 128
+                    at &+= positionBytes
                 }
             }
         }

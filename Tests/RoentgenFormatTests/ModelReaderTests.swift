@@ -204,6 +204,7 @@ extension SHA256Tests {
             .field == "\(tw).dims")
         #expect(broken { $0.bytes[record + 8] = 9 }?.field == "\(tw).dtype")
         #expect(broken { $0.bytes[weight.dataOffset] = 0x80 }?.field == "\(tw).data")
+        #expect(broken { $0.bytes[weight.dataOffset + weight.byteCount - 1] = 0x80 }?.reason.contains("at element \(weight.byteCount - 1) ") == true)
         #expect(broken { $0.set(UInt32(1), at: 28) }?.field == "header.flags")
         #expect(broken { $0.bytes[100] = 1 }?.field == "header.reserved")
         #expect(broken { $0.set(UInt32(7), at: 24) }?.field == "header.section_count")

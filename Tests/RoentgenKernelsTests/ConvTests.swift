@@ -396,6 +396,32 @@ struct ConvCase: CustomStringConvertible {
         }
     }
 
+    /// `forEachWeight` (the load-time packing of every tiled conv) visits each OHWI weight once, at
+    /// the `packedOffset` of its (group, vector, row, segment, element, lane), for all three
+    /// layouts - the vnni one included, which this test checks on any CPU.
+    @Test func weightPackingVisitsEveryWeightAtItsOffset() {
+        var r = SplitMix64(seed: 41)
+        for i in 0..<300 {
+            let g = ConvCase.geometry(&r, kind: [.dense, .grouped, .dense][i % 3])
+            for (lanes, eb, quad) in [(16, 1, 4), (8, 2, 2), (8, 4, 1), (16, 4, 1)] {
+                let gpv = eb == 4 ? 1 : TileLayout.sideBySide(g, lanes: lanes, elementBytes: eb, vectorBytes: lanes * 4)
+                let L = TileLayout(g, lanes: lanes, elementBytes: eb, quadElements: quad, groupsPerVector: gpv)
+                var want: [Int: Int] = [:]
+                for o in 0..<g.outputChannels {
+                    let (group, local) = o.quotientAndRemainder(dividingBy: L.argumentChannels)
+                    let (v, lane) = local.quotientAndRemainder(dividingBy: lanes)
+                    for row in 0..<g.kernelHeight { for seg in 0..<L.segments { for j in 0..<L.segmentLength {
+                        want[L.weightIndex(g, o: o, r: row, seg: seg, j: j)] = L.packedOffset(group: group, v: v, r: row, seg: seg, j: j, lane: lane)
+                    } } }
+                }
+                var got: [Int: Int] = [:], visits = 0
+                L.forEachWeight(g) { source, at in got[source] = at; visits += 1 }
+                #expect(visits == g.outputChannels * g.reductionCount && want.count == visits, "\(g) lanes \(lanes) quad \(quad)")
+                #expect(got == want, "\(g) lanes \(lanes) quad \(quad)")
+            }
+        }
+    }
+
     /// Small groups run side by side in one vector (convGrouped) - the shapes above exercise it.
     @Test func smallGroupsSideBySide() {
         for (ic, oc, groups, lanes, eb, want) in [(128, 128, 32, 16, 1, 4), (64, 64, 8, 16, 1, 2), (128, 128, 32, 8, 2, 2),
