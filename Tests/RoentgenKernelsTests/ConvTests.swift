@@ -422,6 +422,38 @@ struct ConvCase: CustomStringConvertible {
         }
     }
 
+    /// `WinogradPlan.packKernels` (the Winograd weight packing, int8 and f32) puts value `p` of each
+    /// 3 x 3 kernel at [position p][vector][quad][lane][element] of SPEC "Winograd F(2x2, 3x3)"'s
+    /// layout, and zero in every padding lane and channel.
+    @Test func winogradPackingPutsEveryKernelAtItsOffset() {
+        for (ic, oc) in [(4, 1), (5, 9), (17, 16), (32, 33), (64, 7)] {
+            let g = Conv2DGeometry(inputHeight: 6, inputWidth: 6, inputChannels: ic, outputHeight: 6, outputWidth: 6, outputChannels: oc,
+                                   kernelHeight: 3, kernelWidth: 3, strideHeight: 1, strideWidth: 1, padTop: 1, padLeft: 1,
+                                   padBottom: 1, padRight: 1)
+            for (lanes, eb, icStep) in [(8, 2, 16), (8, 4, 8), (16, 4, 16)] {
+                let P = WinogradPlan(g, lanes: lanes, elementBytes: eb, icStep: icStep, tileRows: (2, 5, 10))
+                let quad = 4 / eb, bytes = 16 * P.positionBytes
+                let value = { (o: Int, j: Int, p: Int) -> Int32 in Int32(1 + (o * ic + j) * 16 + p) }   // never 0
+                var want = [Int32](repeating: 0, count: bytes / eb)
+                for o in 0..<oc { for j in 0..<ic { for p in 0..<16 {
+                    want[(p * P.positionBytes + (o / lanes) * P.vectorBytes + ((j / quad) * lanes + o % lanes) * 4 + (j % quad) * eb) / eb] = value(o, j, p)
+                } } }
+                let packed = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+                defer { packed.deallocate() }
+                packed.initializeMemory(as: UInt8.self, repeating: 0xA5, count: bytes)   // packKernels must write every byte
+                let got: [Int32]
+                if eb == 2 {
+                    P.packKernels(g, into: packed, as: Int16.self) { o, j, u in for p in 0..<16 { u[p] = Int16(value(o, j, p)) } }
+                    got = (0..<bytes / 2).map { Int32(packed.load(fromByteOffset: 2 * $0, as: Int16.self)) }
+                } else {
+                    P.packKernels(g, into: packed, as: Float.self) { o, j, u in for p in 0..<16 { u[p] = Float(value(o, j, p)) } }
+                    got = (0..<bytes / 4).map { Int32(packed.load(fromByteOffset: 4 * $0, as: Float.self)) }
+                }
+                #expect(got == want, "ic \(ic) oc \(oc) lanes \(lanes) element bytes \(eb)")
+            }
+        }
+    }
+
     /// Small groups run side by side in one vector (convGrouped) - the shapes above exercise it.
     @Test func smallGroupsSideBySide() {
         for (ic, oc, groups, lanes, eb, want) in [(128, 128, 32, 16, 1, 4), (64, 64, 8, 16, 1, 2), (128, 128, 32, 8, 2, 2),
