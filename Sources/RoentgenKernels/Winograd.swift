@@ -46,7 +46,7 @@ struct WinogradPlan {
     /// channels at a time is staged in rows 64 bytes longer than a vector, then copied row by row:
     /// `positionBytes` is often a power of two, and the 16 positions' stores that far apart fell in
     /// one L1 set and missed a third of the time (callgrind), so that the int8 transform took about as
-    /// long as the Table-2 network's inference. Padding lanes and channels are zero.
+    /// long as the Table-2 inference's main tile (perf). Padding lanes and channels are zero.
     @inline(__always) func packKernels<T>(_ g: Conv2DGeometry, into weights: UnsafeMutableRawPointer, as _: T.Type,
                         _ transform: (_ o: Int, _ j: Int, _ u: UnsafeMutablePointer<T>) -> Void) {
         precondition(MemoryLayout<T>.size == elementBytes, "WinogradPlan: \(T.self) is not \(elementBytes) bytes")
