@@ -40,7 +40,9 @@ let package = Package(
         // shims inline; RoentgenKernels picks one at load from the CPU's features (KernelVariant).
         .target(name: "RoentgenKernelsVNNI", dependencies: ["CRoentgenISA"], swiftSettings: isaFlags("cascadelake")),
         .target(name: "RoentgenKernelsAVX2", dependencies: ["CRoentgenISA"], swiftSettings: isaFlags("haswell")),
-        .target(name: "RoentgenKernels", dependencies: ["CRoentgenISA", "RoentgenKernelsVNNI", "RoentgenKernelsAVX2"],
+        // AVX-VNNI without AVX-512 (`alderlake`: no zmm can slip in).
+        .target(name: "RoentgenKernelsAVXVNNI", dependencies: ["CRoentgenISA"], swiftSettings: isaFlags("alderlake")),
+        .target(name: "RoentgenKernels", dependencies: ["CRoentgenISA", "RoentgenKernelsVNNI", "RoentgenKernelsAVX2", "RoentgenKernelsAVXVNNI"],
                 exclude: ["generate_isa_kernels.py", "README.md"]),
         .target(name: "RoentgenFloat", dependencies: ["COpenBLAS", "RoentgenKernels"]),
         .target(name: "RoentgenImage", dependencies: ["CPNG", "CZlib", "CJPEG", "COpenJPEG"]),

@@ -6,8 +6,9 @@ depthwise, other). docs/SPEED.md "Stop 25" uses it to say how much of a gap is a
     source scripts/setup.sh && setup_python
     PYTHONPATH=tools python scripts/conv-bound.py ROENTGEN.rtg OPENVINO-QDQ.onnx [--bound-gmacs G]
 
-The bound defaults to 16 x the `vpmaddwd + vpaddd` pairs per second that scripts/isa-peak.c
-measures on this core (the `avx2` variant's inner product: each pair is 16 exact int8 MACs). The
+The bound defaults to the exact int8 MAC/s that scripts/isa-peak.c measures on this core for the
+inner product of the variant ROENTGEN_KERNEL names (`roentgen_tools.peers.measured_peak`; default
+avx2, whose `vpmaddwd + vpaddd` pair is 16 MACs). The
 convs are paired in execution order (both engines run them in the graph's order; the count must
 agree). Roentgen's time is `roentgen bench --per-op`'s median, OpenVINO's its PERF_COUNT minimum
 (scripts/openvino_profile.py), both at 1 thread; OpenVINO's convs include what it fuses into them
@@ -20,26 +21,14 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from roentgen_tools import peers                        # noqa: E402
 from roentgen_tools.fileformat import ops as opdefs    # noqa: E402
 from roentgen_tools.fileformat.reader import read_model   # noqa: E402
-
-
-def pair_rate_per_s() -> float:
-    """`vpmaddwd + vpaddd` pairs per second on this core, from scripts/isa-peak.c."""
-    with tempfile.TemporaryDirectory() as tmp:
-        exe = Path(tmp) / "isa-peak"
-        subprocess.run(["clang", "-O2", "-mavx2", "-mfma", str(HERE / "isa-peak.c"), "-o", str(exe)], check=True)
-        out = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout
-    m = re.search(r"vpmaddwd \+ vpaddd \(pairs\)\s+([\d.]+) G/s", out)
-    if not m:
-        raise SystemExit(f"isa-peak: no pair rate in its output:\n{out}")
-    return float(m[1]) * 1e9
 
 
 def roentgen_op_ms(binary: str, model: Path, runs: int) -> dict[int, float]:
@@ -57,7 +46,10 @@ def main(argv=None):
     a = ap.parse_args(argv)
     import openvino_profile
 
-    macs_per_s = a.bound_gmacs * 1e9 if a.bound_gmacs else 16 * pair_rate_per_s()
+    variant = os.environ.get("ROENTGEN_KERNEL", "avx2")
+    macs_per_s = (a.bound_gmacs or peers.measured_peak(variant)[0] or 0) * 1e9
+    if not macs_per_s:
+        raise SystemExit(f"conv-bound: no measured bound for ROENTGEN_KERNEL={variant}; give --bound-gmacs")
     binary = os.environ.get("ROENTGEN_BIN", str(HERE.parent / ".build/release/roentgen"))
     model = read_model(a.rtg)
     ours = roentgen_op_ms(binary, a.rtg, a.runs)

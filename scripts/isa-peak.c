@@ -3,6 +3,8 @@
 // chain before and after reads the core's clock. docs/SPEED.md "Stop 23" has the results.
 //
 //   clang -O2 -mavx2 -mfma scripts/isa-peak.c -o /tmp/isa-peak && /tmp/isa-peak
+// With -mavxvnni it also times AVX-VNNI (ymm), with -mavx512f -mavx512vnni AVX-512 VNNI (zmm): run
+// those builds only on CPUs that have the instructions.
 #include <immintrin.h>
 #include <stdio.h>
 #include <time.h>
@@ -31,6 +33,23 @@ static double clock_ghz(void) {
 #define MADD_ADD(a) _mm256_add_epi32(a, _mm256_madd_epi16(a, b))          // exact s16 dot product step
 #define MADD(a) _mm256_madd_epi16(a, b)
 #define MADDUBS_ADD(a) _mm256_add_epi16(a, _mm256_maddubs_epi16(a, b))    // u8 x s8, saturating
+#ifdef __AVXVNNI__
+#define DPWSSD(a) _mm256_dpwssd_avx_epi32(a, a, b)                        // exact s16 pairs, fused add
+#define DPBUSD(a) _mm256_dpbusd_avx_epi32(a, a, b)                        // exact u8 x s8 quads
+#endif
+#ifdef __AVX512VNNI__
+#define PEAK512(name, OP) do { \
+    __m512i acc[12]; for (int i = 0; i < 12; i++) acc[i] = _mm512_set1_epi32(i + 1); \
+    __m512i b = _mm512_set1_epi16(3); \
+    double t0 = now(); \
+    for (long it = 0; it < N; it++) { for (int i = 0; i < 12; i++) acc[i] = OP(acc[i]); __asm__ volatile("" : "+v"(b)); } \
+    double t = now() - t0; \
+    __m512i s = acc[0]; for (int i = 1; i < 12; i++) s = _mm512_xor_si512(s, acc[i]); \
+    printf("%-34s %6.2f G/s  (%d)\n", name, 12.0 * N / t / 1e9, _mm_extract_epi32(_mm512_castsi512_si128(s), 0)); \
+} while (0)
+#define DPBUSD512(a) _mm512_dpbusd_epi32(a, a, b)
+#define DPWSSD512(a) _mm512_dpwssd_epi32(a, a, b)
+#endif
 #define FMA(a) _mm256_castps_si256(_mm256_fmadd_ps(_mm256_castsi256_ps(a), h, h))      // a * 0.5 + 0.5: stays normal
 
 int main(void) {
@@ -39,6 +58,14 @@ int main(void) {
     PEAK("vpmaddwd", MADD);
     PEAK("vpmaddubsw + vpaddw (pairs)", MADDUBS_ADD);
     PEAK("vfmadd231ps ymm", FMA);
+#ifdef __AVXVNNI__
+    PEAK("{vex} vpdpwssd ymm (pairs)", DPWSSD);
+    PEAK("{vex} vpdpbusd ymm (quads)", DPBUSD);
+#endif
+#ifdef __AVX512VNNI__
+    PEAK512("vpdpwssd zmm (pairs)", DPWSSD512);
+    PEAK512("vpdpbusd zmm (quads)", DPBUSD512);
+#endif
     printf("clock (dependent adds): %.2f GHz\n", clock_ghz());
     return 0;
 }

@@ -1,14 +1,15 @@
 # Sourced by demo.sh and test.sh: installs what is missing, and nothing twice.
 #   - Debian packages: libpng-dev and zlib1g-dev (PNG and deflated DICOM input), libjpeg62-turbo-dev and
 #     libopenjp2-7-dev (JPEG and JPEG 2000 DICOM input), libopenblas-dev (float path), dcmtk (the DICOM
-#     rendering peer of tools/tests/test_dcmtk.py and scripts/dcmtk_compare.py)
+#     rendering peer of tools/tests/test_dcmtk.py and scripts/dcmtk_compare.py), qemu-user (runs the
+#     binary as a CPU without AVX in tools/tests/test_isa_isolation.py)
 #   - a Python venv for tools/ in ~/.cache/roentgen (outside the repository, so every clone reuses it)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${ROENTGEN_VENV:-$HOME/.cache/roentgen/venv}"
 
 missing=()
-for pkg in libpng-dev zlib1g-dev libjpeg62-turbo-dev libopenjp2-7-dev libopenblas-dev dcmtk; do
+for pkg in libpng-dev zlib1g-dev libjpeg62-turbo-dev libopenjp2-7-dev libopenblas-dev dcmtk qemu-user; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if ((${#missing[@]})); then

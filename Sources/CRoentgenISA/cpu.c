@@ -8,6 +8,7 @@ int rtg_cpu_features(void) {
     if ((f & 1) && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
         && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")
         && __builtin_cpu_supports("avx512vnni")) f |= 2;
+    if ((f & 1) && __builtin_cpu_supports("avxvnni")) f |= 4;
     return f;
 #else
     return 0;

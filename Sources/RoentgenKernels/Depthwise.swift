@@ -15,7 +15,7 @@ func depthwiseEntries(_ variant: KernelVariant) -> (int8: DepthwiseEntry, float:
     switch variant {
     #if arch(x86_64)
     case .vnni: return ({ VNNIKernels.depthwise($0, rowBegin: $1, rowEnd: $2) }, { VNNIKernels.depthwiseFloat($0, rowBegin: $1, rowEnd: $2) })
-    case .avx2: return ({ AVX2Kernels.depthwise($0, rowBegin: $1, rowEnd: $2) }, { AVX2Kernels.depthwiseFloat($0, rowBegin: $1, rowEnd: $2) })
+    case .avx2, .avxvnni: return ({ AVX2Kernels.depthwise($0, rowBegin: $1, rowEnd: $2) }, { AVX2Kernels.depthwiseFloat($0, rowBegin: $1, rowEnd: $2) })
     #endif
     default: return ({ PortableKernels.depthwise($0, rowBegin: $1, rowEnd: $2) }, { PortableKernels.depthwiseFloat($0, rowBegin: $1, rowEnd: $2) })
     }

@@ -13,7 +13,7 @@ func eltwiseEntries(_ variant: KernelVariant) -> (add: EltwiseEntry, mul: Eltwis
     switch variant {
     #if arch(x86_64)
     case .vnni: return ({ VNNIKernels.addInt8($0, $1, $2, $3, count: $4, channels: $5) }, { VNNIKernels.mulInt8($0, $1, $2, $3, count: $4, channels: $5) })
-    case .avx2: return ({ AVX2Kernels.addInt8($0, $1, $2, $3, count: $4, channels: $5) }, { AVX2Kernels.mulInt8($0, $1, $2, $3, count: $4, channels: $5) })
+    case .avx2, .avxvnni: return ({ AVX2Kernels.addInt8($0, $1, $2, $3, count: $4, channels: $5) }, { AVX2Kernels.mulInt8($0, $1, $2, $3, count: $4, channels: $5) })
     #endif
     default: return ({ PortableKernels.addInt8($0, $1, $2, $3, count: $4, channels: $5) }, { PortableKernels.mulInt8($0, $1, $2, $3, count: $4, channels: $5) })
     }

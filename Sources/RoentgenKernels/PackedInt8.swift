@@ -1,12 +1,13 @@
-// The CONV2D / DENSE core of the avx2 and vnni variants (SPEC "Kernel layouts"): weights repacked
+// The CONV2D / DENSE core of the avx2, avxvnni and vnni variants (SPEC "Kernel layouts"): weights repacked
 // once at load (kernel-owned constants), a bordered input copy in the caller's scratch written on
 // every run, the zero-point correction folded into the bias. Grouped and dilated convs run the
 // same tiles with a kernel row cut into KW segments; each group has its own weights and args. The
-// hot loops live in RoentgenKernelsVNNI / RoentgenKernelsAVX2.
+// hot loops live in RoentgenKernelsVNNI / RoentgenKernelsAVX2 / RoentgenKernelsAVXVNNI.
 import CRoentgenISA
 #if arch(x86_64)
 import RoentgenKernelsVNNI
 import RoentgenKernelsAVX2
+import RoentgenKernelsAVXVNNI
 #endif
 
 /// Where the tiles read: the bordered input copy `[Hp][Wp][IC]` and how a kernel row is cut into
@@ -238,7 +239,7 @@ final class PackedInt8: @unchecked Sendable {
     let inputZeroPoint: Int32
     /// Side-by-side groups: lane l of quad q reads input dword (l / (OC / groups)) * quads + q.
     let permute: UnsafeMutablePointer<Int32>?
-    /// Scratch: the bordered copy (u8 x + 128 for vnni, s16 x - z for avx2), then in raw mode the
+    /// Scratch: the bordered copy (u8 x + 128 for vnni and avxvnni, s16 x - z for avx2), then in raw mode the
     /// int32 accumulators.
     let scratchBytes: Int
     let rawOffset: Int
@@ -256,14 +257,14 @@ final class PackedInt8: @unchecked Sendable {
     init(variant: KernelVariant, geometry g: Conv2DGeometry, weights w: UnsafePointer<Int8>, bias: UnsafePointer<Int32>,
          requant: UnsafePointer<Int32>?, inputZeroPoint zx: Int32, outputZeroPoint zy: Int32,
          outputMin: Int32 = -128, outputMax: Int32 = 127, bandBudget: Int = RowBands.defaultBudget) {
-        precondition(variant == .avx2 || variant == .vnni)
+        precondition(variant != .portable)
         precondition(g.isValid, "PackedInt8: invalid geometry \(g)")
         self.variant = variant
         geometry = g
         inputZeroPoint = zx
-        let vnni = variant == .vnni
-        let lanes = vnni ? 16 : 8, eb = vnni ? 1 : 2
-        let L = TileLayout(g, lanes: lanes, elementBytes: eb, quadElements: vnni ? 4 : 2,
+        let quads = !variant.multipliesPairs           // u8 x + 128 against s8 quads (vnni, avxvnni), else s16 pairs
+        let lanes = variant.lanes, eb = quads ? 1 : 2
+        let L = TileLayout(g, lanes: lanes, elementBytes: eb, quadElements: quads ? 4 : 2,
                            groupsPerVector: TileLayout.sideBySide(g, lanes: lanes, elementBytes: eb, vectorBytes: lanes * 4),
                            bandBudget: bandBudget)
         layout = L
@@ -274,7 +275,7 @@ final class PackedInt8: @unchecked Sendable {
             && g.padTop == 0 && g.padBottom == 0 && g.padLeft == 0 && g.padRight == 0
             && L.groups == 1 && L.groupsPerVector == 1 && g.inputChannels % L.quadElements == 0
         scratchBytes = L.paddedBytes + (requant == nil ? (groups * ocPad * 4 + 63) / 64 * 64 : 0)
-        narrowWeights = variant == .avx2 && requant == nil && g.outputHeight * g.outputWidth == 1 && L.groups == 1 && L.groupsPerVector == 1
+        narrowWeights = variant.multipliesPairs && requant == nil && g.outputHeight * g.outputWidth == 1 && L.groups == 1 && L.groupsPerVector == 1
         let narrow = narrowWeights, vectorBytes = narrow ? L.vectorBytes / 2 : L.vectorBytes
 
         let weightBytes = groups * L.ocVectors * vectorBytes
@@ -282,14 +283,14 @@ final class PackedInt8: @unchecked Sendable {
         weights.initializeMemory(as: UInt8.self, repeating: 0, count: max(weightBytes, 64))
         let k = g.reductionCount
         let packed = weights
-        if vnni { L.forEachWeight(g) { packed.storeBytes(of: w[$0], toByteOffset: $1, as: Int8.self) } }
+        if quads { L.forEachWeight(g) { packed.storeBytes(of: w[$0], toByteOffset: $1, as: Int8.self) } }
         else if narrow { L.forEachWeight(g) { packed.storeBytes(of: w[$0], toByteOffset: $1 / 2, as: Int8.self) } }
         else { L.forEachWeight(g) { packed.storeBytes(of: Int16(w[$0]), toByteOffset: $1, as: Int16.self) } }
 
         // bias' = b - (z + 128) * sum(w) for u8 inputs x + 128 (wrapping: the final sum is exact).
         columns = EpilogueColumns.make(groups: groups, groupChannels: ocg, paddedChannels: ocPad, channels: g.outputChannels,
                                        requant: requant, outputZeroPoint: zy) { o in
-            guard vnni else { return bias[o] }
+            guard quads else { return bias[o] }
             var sum: Int32 = 0
             for i in 0..<k { sum &+= Int32(w[o * k + i]) }
             return bias[o] &- (zx &+ 128) &* sum
@@ -351,7 +352,7 @@ final class PackedInt8: @unchecked Sendable {
     /// Writes band `band`'s bordered copy into scratch (border: the real 0).
     func prepare(band: Int, part: Int = 0, of parts: Int = 1) {
         let g = geometry, L = layout, z = inputZeroPoint, input = input!
-        L.writeBand(band, g, into: scratch!, border: variant == .vnni ? UInt8(truncatingIfNeeded: z &+ 128) : 0, args: args,
+        L.writeBand(band, g, into: scratch!, border: variant.multipliesPairs ? 0 : UInt8(truncatingIfNeeded: z &+ 128), args: args,
                     part: part, of: parts) { row, rows, dst, columns in
             fill(input + row * g.inputWidth * g.inputChannels, dst, rows: rows, count: columns * g.inputChannels)
         }
@@ -380,10 +381,10 @@ final class PackedInt8: @unchecked Sendable {
     private func fill(_ src: UnsafePointer<Int8>, _ dst: UnsafeMutableRawPointer, rows: Int, count: Int) {
         let g = geometry, z = inputZeroPoint, srcStride = g.inputWidth * g.inputChannels
         #if arch(x86_64)
-        if variant == .vnni {
-            VNNIKernels.fill(src, dst, rows: rows, count: count, srcStride: srcStride, dstStride: layout.paddedRowBytes, zeroPoint: z)
-        } else {
-            AVX2Kernels.fill(src, dst, rows: rows, count: count, srcStride: srcStride, dstStride: layout.paddedRowBytes, zeroPoint: z)
+        switch variant {
+        case .vnni: VNNIKernels.fill(src, dst, rows: rows, count: count, srcStride: srcStride, dstStride: layout.paddedRowBytes, zeroPoint: z)
+        case .avxvnni: AVXVNNIKernels.fill(src, dst, rows: rows, count: count, srcStride: srcStride, dstStride: layout.paddedRowBytes, zeroPoint: z)
+        default: AVX2Kernels.fill(src, dst, rows: rows, count: count, srcStride: srcStride, dstStride: layout.paddedRowBytes, zeroPoint: z)
         }
         #endif
     }
@@ -407,23 +408,24 @@ final class PackedInt8: @unchecked Sendable {
                  rows: 1, count: pr.count * ic)
         }
         #if arch(x86_64)
+        let b = pr.lowerBound, e = pr.upperBound, vb = vr.lowerBound, ve = vr.upperBound
         if narrowWeights {
-            AVX2Kernels.gemv(args, vectorBegin: vr.lowerBound, vectorEnd: vr.upperBound)
+            AVX2Kernels.gemv(args, vectorBegin: vb, vectorEnd: ve)
             return
         }
         if layout.groupsPerVector > 1 {
-            if variant == .vnni {
-                VNNIKernels.convGrouped(args, pixelBegin: pr.lowerBound, pixelEnd: pr.upperBound, vectorBegin: vr.lowerBound, vectorEnd: vr.upperBound)
-            } else {
-                AVX2Kernels.convGrouped(args, pixelBegin: pr.lowerBound, pixelEnd: pr.upperBound, vectorBegin: vr.lowerBound, vectorEnd: vr.upperBound)
+            switch variant {
+            case .vnni: VNNIKernels.convGrouped(args, pixelBegin: b, pixelEnd: e, vectorBegin: vb, vectorEnd: ve)
+            case .avxvnni: AVXVNNIKernels.convGrouped(args, pixelBegin: b, pixelEnd: e, vectorBegin: vb, vectorEnd: ve)
+            default: AVX2Kernels.convGrouped(args, pixelBegin: b, pixelEnd: e, vectorBegin: vb, vectorEnd: ve)
             }
             return
         }
         for grp in 0..<layout.groups {
-            if variant == .vnni {
-                VNNIKernels.conv(args + grp, pixelBegin: pr.lowerBound, pixelEnd: pr.upperBound, vectorBegin: vr.lowerBound, vectorEnd: vr.upperBound)
-            } else {
-                AVX2Kernels.conv(args + grp, pixelBegin: pr.lowerBound, pixelEnd: pr.upperBound, vectorBegin: vr.lowerBound, vectorEnd: vr.upperBound)
+            switch variant {
+            case .vnni: VNNIKernels.conv(args + grp, pixelBegin: b, pixelEnd: e, vectorBegin: vb, vectorEnd: ve)
+            case .avxvnni: AVXVNNIKernels.conv(args + grp, pixelBegin: b, pixelEnd: e, vectorBegin: vb, vectorEnd: ve)
+            default: AVX2Kernels.conv(args + grp, pixelBegin: b, pixelEnd: e, vectorBegin: vb, vectorEnd: ve)
             }
         }
         #endif

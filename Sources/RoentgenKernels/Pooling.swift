@@ -164,7 +164,7 @@ public final class MeanInt8: @unchecked Sendable {
         switch variant {
         #if arch(x86_64)
         case .vnni: kernel = { VNNIKernels.meanInt8($0, pixels: $1, channels: $2, multiplier: $3, shift: $4, inputZeroPoint: $5, outputZeroPoint: $6, $7) }
-        case .avx2: kernel = { AVX2Kernels.meanInt8($0, pixels: $1, channels: $2, multiplier: $3, shift: $4, inputZeroPoint: $5, outputZeroPoint: $6, $7) }
+        case .avx2, .avxvnni: kernel = { AVX2Kernels.meanInt8($0, pixels: $1, channels: $2, multiplier: $3, shift: $4, inputZeroPoint: $5, outputZeroPoint: $6, $7) }
         #endif
         default: kernel = { PortableKernels.meanInt8($0, pixels: $1, channels: $2, multiplier: $3, shift: $4, inputZeroPoint: $5, outputZeroPoint: $6, $7) }
         }

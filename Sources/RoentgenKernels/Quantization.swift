@@ -61,7 +61,7 @@ public enum Quantize {
         switch variant {
         #if arch(x86_64)
         case .vnni: VNNIKernels.quantize(input, output, count: count, scale: scale, zeroPoint: zeroPoint)
-        case .avx2: AVX2Kernels.quantize(input, output, count: count, scale: scale, zeroPoint: zeroPoint)
+        case .avx2, .avxvnni: AVX2Kernels.quantize(input, output, count: count, scale: scale, zeroPoint: zeroPoint)
         #endif
         default: PortableKernels.quantize(input, output, count: count, scale: scale, zeroPoint: zeroPoint)
         }

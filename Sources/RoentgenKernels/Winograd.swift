@@ -223,7 +223,7 @@ public final class WinogradFloat: @unchecked Sendable {
     /// The shape, with 32 channels or more on both sides: with fewer, the transforms cost what the
     /// products save (measured on the Table-2 layers).
     public static func applies(_ g: Conv2DGeometry, variant: KernelVariant) -> Bool {
-        (variant == .avx2 || variant == .vnni) && WinogradPlan.shapeApplies(g) && min(g.inputChannels, g.outputChannels) >= 32
+        variant != .portable && WinogradPlan.shapeApplies(g) && min(g.inputChannels, g.outputChannels) >= 32
     }
 
     public let variant: KernelVariant

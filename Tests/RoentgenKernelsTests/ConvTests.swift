@@ -209,10 +209,10 @@ struct ConvCase: CustomStringConvertible {
         if i % 3 == 0 { c.realistic(&r) }
         if i % 4 == 2 { c.symmetric() }
         #expect(WinogradInt8.applies(g))
-        if KernelVariant.avx2.isSupported {
+        for variant in supportedVariants where variant.multipliesPairs {
             let conv = Conv2DInt8(geometry: g, weights: c.w, bias: c.b, requant: c.rq, inputZeroPoint: c.zx, outputZeroPoint: c.zy,
-                                  variant: .avx2)
-            guard case .winograd = conv.implementation else { Issue.record("avx2 did not pick Winograd for \(g)"); return }
+                                  variant: variant)
+            guard case .winograd = conv.implementation else { Issue.record("\(variant) did not pick Winograd for \(g)"); return }
         }
         c.check()
     }
@@ -365,7 +365,7 @@ struct ConvCase: CustomStringConvertible {
         c.realistic(&r)
         c.bandBudget = budget
         c.check()
-        for variant in supportedVariants where variant == .avx2 || variant == .vnni {
+        for variant in supportedVariants where variant != .portable {
             let conv = Conv2DInt8(geometry: g, weights: c.w, bias: c.b, requant: c.rq, inputZeroPoint: 9, outputZeroPoint: -3,
                                   variant: variant, bandBudget: budget)
             guard case let .packed(p) = conv.implementation else { Issue.record("\(variant): not the tiles"); continue }

@@ -7,8 +7,8 @@ import Testing
         #expect(KernelVariant.portable.isSupported)
         #expect(KernelVariant.best.isSupported)
         #expect(KernelVariant.selected.isSupported)
-        // VNNI implies AVX2 in the feature query (bit 1 is only set together with bit 0).
-        if KernelVariant.vnni.isSupported { #expect(KernelVariant.avx2.isSupported) }
+        // VNNI and AVX-VNNI imply AVX2 in the feature query (bits 1 and 2 are only set with bit 0).
+        if KernelVariant.vnni.isSupported || KernelVariant.avxvnni.isSupported { #expect(KernelVariant.avx2.isSupported) }
     }
 
     @Test func namesParse() {

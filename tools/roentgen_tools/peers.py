@@ -44,10 +44,33 @@ REPO = Path(__file__).resolve().parents[2]
 INT8_PEERS = ("ort-int8", "openvino-int8", "litert-int8")
 FP32_PEERS = ("ort-fp32", "openvino-fp32", "litert-fp32")
 ENGINES = ("roentgen-int8", "roentgen-f32") + INT8_PEERS + FP32_PEERS
-# The exact int8 multiply's throughput on one core, measured by independent-accumulator loops
-# (docs/SPEED.md "Bound"): vnni on the Zen 4 machine (one 512-bit vpdpbusd per cycle at ~3.6 GHz),
-# avx2 on the Zen 3 one (1.6-1.8 vpmaddwd + vpaddd ymm pairs per cycle at ~3 GHz, 16 MACs each).
-MEASURED_PEAK = {"vnni": (231.0, "vpdpbusd zmm"), "avx2": (81.0, "vpmaddwd+vpaddd")}
+# The exact int8 multiply each Roentgen variant's tiles are built on: the line scripts/isa-peak.c
+# prints for it, the compiler flags that build that line, and the MACs one step does. The bound is
+# measured on the machine that runs the benchmark (docs/SPEED.md "Bound"): it differs by core
+# (Zen 4 runs one 512-bit vpdpbusd per cycle, Zen 5 two).
+PEAK_INSTRUCTIONS = {
+    "avx2": ("vpmaddwd + vpaddd (pairs)", ["-mavx2", "-mfma"], 16),
+    "avxvnni": ("{vex} vpdpbusd ymm (quads)", ["-mavx2", "-mfma", "-mavxvnni"], 32),
+    "vnni": ("vpdpbusd zmm (quads)", ["-mavx2", "-mfma", "-mavx512f", "-mavx512vnni"], 64),
+}
+
+
+def measured_peak(variant: str) -> tuple[float | None, str | None]:
+    """(G exact int8 MAC/s of one core, instruction) for `variant`'s tiles, timed now by
+    scripts/isa-peak.c (built with clang); (None, None) for portable or where it cannot be built."""
+    if variant not in PEAK_INSTRUCTIONS or shutil.which("clang") is None or not (REPO / "scripts/isa-peak.c").is_file():
+        return None, None
+    import re
+    import tempfile
+    line, flags, macs = PEAK_INSTRUCTIONS[variant]
+    with tempfile.TemporaryDirectory() as tmp:
+        exe = Path(tmp) / "isa-peak"
+        subprocess.run(["clang", "-O2", *flags, str(REPO / "scripts/isa-peak.c"), "-o", str(exe)], check=True)
+        outs = [subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout for _ in range(3)]
+    rates = [float(m[1]) for out in outs for m in [re.search(re.escape(line) + r"\s+([\d.]+) G/s", out)] if m]
+    if len(rates) != len(outs):
+        raise SystemExit(f"roentgen-peers: scripts/isa-peak.c printed no '{line}' line:\n{outs[0]}")
+    return round(max(rates) * macs, 1), line   # the best of 3: a peak, not a typical rate
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8")
 # What --peer-isa avx2 does per peer. Only oneDNN (inside OpenVINO's CPU plugin) has a run-time cap;
 # ONNX Runtime's MLAS and XNNPACK pick kernels from CPUID with no override (no such variable in
@@ -339,7 +362,7 @@ def bench_network(net, a, binary, log) -> dict:
     # the measured bound of the int8 kernel that ran (none for portable, or without roentgen-int8)
     kernel = (getattr(runners.get("roentgen-int8"), "kernel", None) or "").split(" ")[0]
     peak, instruction = ((a.measured_peak_gmacs, "--measured-peak-gmacs") if a.measured_peak_gmacs
-                         else MEASURED_PEAK.get(kernel, (None, None)))
+                         else measured_peak(kernel))
     measured = {t: macs / (peak * 1e9 * t) * 1e3 for t in a.threads} if peak else None
     result["measured_bound"] = {"gmacs_per_core": peak, "instruction": instruction}
     print(f"{'bound (issue: 528 GMAC/s)':<30}" + "".join(f"{bound[t]:>12.3f}" for t in a.threads))
@@ -405,7 +428,7 @@ def run(argv=None) -> dict:
     ap.add_argument("--peak-gmacs", type=float, default=528.5,
                     help="vpdpbusd peak of one core in G int8 MAC/s (default: the issue's 724.1 M MACs / 1.37 ms)")
     ap.add_argument("--measured-peak-gmacs", type=float, default=None,
-                    help="exact int8 MAC/s of one core in G (default: MEASURED_PEAK for the int8 kernel that runs)")
+                    help="exact int8 MAC/s of one core in G (default: measured by scripts/isa-peak.c for the int8 kernel that runs)")
     ap.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
     ap.add_argument("--peer-isa", choices=["native", *PEER_ISA_ENV], default="native",
                     help="cap the peers' ISA where a peer allows it (avx2: ONEDNN_MAX_CPU_ISA=AVX2 for OpenVINO; "

@@ -49,7 +49,7 @@ def test_every_variant_same_logits(tiny):
     """Every kernel variant this CPU runs, at 1 and 2 threads, gives the same int8 logits."""
     images = sorted((REPO / "fixtures/images").glob("*.png"))[:3]
     seen = {}
-    for variant in ["portable", "avx2", "vnni"]:
+    for variant in ["portable", "avx2", "avxvnni", "vnni"]:
         for threads in (1, 2):
             r = subprocess.run([str(roentgen_bin()), "classify", "--json", "--threads", str(threads), str(tiny / "q.rtg"),
                                 *map(str, images)], capture_output=True, text=True, timeout=300,
@@ -179,8 +179,11 @@ def test_peers_every_engine(gap, calib_dir, tmp_path, capsys, monkeypatch):
     assert net["roentgen_kernel"]["roentgen-int8"] and net["openvino_kernels"]["openvino-int8"]
     # the bound is that of the int8 kernel that ran (vpmaddwd on avx2, vpdpbusd on vnni, none on portable)
     variant = net["roentgen_kernel"]["roentgen-int8"].split()[0]
-    want = peers.MEASURED_PEAK.get(variant, (None, None))
-    assert net["measured_bound"] == {"gmacs_per_core": want[0], "instruction": want[1]}
+    bound = net["measured_bound"]
+    if variant in peers.PEAK_INSTRUCTIONS:
+        assert bound["instruction"] == peers.PEAK_INSTRUCTIONS[variant][0] and bound["gmacs_per_core"] > 10, bound
+    else:
+        assert bound == {"gmacs_per_core": None, "instruction": None}
     # each Roentgen batch's count of ops run without the worker, per thread count
     for e in ("roentgen-int8", "roentgen-f32"):
         solo = net["roentgen_solo_ops"][e]
@@ -191,7 +194,7 @@ def test_peers_every_engine(gap, calib_dir, tmp_path, capsys, monkeypatch):
     assert res["versions"]["ai-edge-litert"] and res["versions"]["openvino"] and res["versions"]["onnx2tf"] == "test"
     table = capsys.readouterr().out
     for row in ("litert-int8", "litert-fp32", "openvino-fp32", "int8 Roentgen / best peer", "f32 Roentgen / best peer",
-                *([f"bound ({want[1]})"] if want[1] else [])):
+                *([f"bound ({bound['instruction']})"] if bound["instruction"] else [])):
         assert row in table, row
 
 

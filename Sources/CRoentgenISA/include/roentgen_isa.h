@@ -77,7 +77,8 @@ typedef struct {
     int32_t roundTerm, shiftRight;    // ADD fast: 2^(s'-17), s' - 16 with s' = min(shift, 42); MUL fast: 2^(s-33), s - 32
 } rtg_eltwise_args;
 
-/// Bit 0: AVX2 + FMA usable (CPU and OS). Bit 1: AVX-512 F/BW/DQ/VL + VNNI usable. 0 off x86-64.
+/// Bit 0: AVX2 + FMA usable (CPU and OS). Bit 1: AVX-512 F/BW/DQ/VL + VNNI usable. Bit 2: AVX2 + FMA +
+/// AVX-VNNI (VEX-encoded vpdpbusd on ymm) usable. 0 off x86-64.
 int rtg_cpu_features(void);
 
 /// 1 when the x86 SHA extensions (and SSSE3, SSE4.1) are usable; then `rtg_sha256_blocks`
@@ -266,6 +267,12 @@ rtg_i32x8 rtg_permd8(rtg_i32x8 a, rtg_i32x8 idx) {
 static inline __attribute__((always_inline, target("avx2")))
 rtg_i32x8 rtg_madd16(rtg_i32x8 a, rtg_i32x8 b) {
     return (rtg_i32x8)_mm256_madd_epi16((__m256i)a, (__m256i)b);
+}
+/// AVX-VNNI `{vex} vpdpbusd ymm`: acc[i] += sum_{j<4} u8(a[i].byte j) * s8(b[i].byte j), no
+/// saturation: `rtg_dpbusd` on 8 lanes, for CPUs with AVX-VNNI and no AVX-512.
+static inline __attribute__((always_inline, target("avx2,avxvnni")))
+rtg_i32x8 rtg_dpbusd8(rtg_i32x8 acc, rtg_i32x8 a, rtg_i32x8 b) {
+    return (rtg_i32x8)_mm256_dpbusd_avx_epi32((__m256i)acc, (__m256i)a, (__m256i)b);
 }
 /// vfmadd231ps zmm: c + a * b (f32 lanes; vectors passed as their bits).
 static inline __attribute__((always_inline, target("avx512f")))
