@@ -21,6 +21,9 @@ struct Bench: ParsableCommand {
     @Option(help: "PNG for the end-to-end timing (default: the first of fixtures/images, if present).") var image: String?
     @Flag(help: "One JSON object.") var json = false
     @Flag(name: .customLong("per-op"), help: "Also print each op's median time (measured with invoke(afterEach:)).") var perOp = false
+    @Flag(help: ArgumentHelp("Stay loaded and time one batch per stdin line 'RUNS WARMUP', one JSON line each, until EOF.",
+                             discussion: "How roentgen-peers times Roentgen in one warm process, as it times the in-process peers."))
+    var serve = false
 
     func validate() throws {
         guard (1...64).contains(threads) else { throw ValidationError("--threads must be in 1...64") }
@@ -39,32 +42,21 @@ struct Bench: ParsableCommand {
         // later activations, so without it every run after the first would quantize those.
         let pattern = (0..<count).map { Float(($0 * 7919) % 1000) / 1000 * 2 - 1 }
         func setInput() { pattern.withUnsafeBufferPointer { interpreter.input.update(from: $0.baseAddress!, count: count) } }
-        for _ in 0..<warmup { setInput(); interpreter.invoke() }
-        // Why a run is slow, measured rather than guessed: the calling thread's CPU time next to the
-        // wall time (the difference is time the core ran something else), page faults and context
-        // switches over the timed runs, and the clock before and after them.
-        let clockBefore = Bench.clockGHz()
-        var times = [Double](repeating: 0, count: runs)
-        var offCPU = [Double](repeating: 0, count: runs)
-        let usageBefore = Bench.usage()
-        for r in 0..<runs {
-            setInput()
-            let t0 = Clock.now(), c0 = Bench.threadCPU()
-            interpreter.invoke()
-            times[r] = (Clock.now() - t0) * 1e3
-            offCPU[r] = times[r] - (Bench.threadCPU() - c0) * 1e3
+        let variant = interpreter.kernelVariant
+        let kernel = loaded.file.precision == "int8" ? variant.rawValue
+            : (variant == .portable ? "openblas-sgemm" : "\(variant.rawValue)-f32")
+        if serve {
+            while let line = readLine() {
+                let words = line.split(separator: " ").compactMap { Int($0) }
+                guard words.count == 2, words[0] >= 1, words[1] >= 0 else { throw fail("bench --serve: '\(line)' is not 'RUNS WARMUP'") }
+                let m = Bench.time(runs: words[0], warmup: words[1], setInput: setInput, interpreter: interpreter)
+                print(JSON.line([("kernel", .string(kernel)), ("threads", .int(threads))] + m.fields))
+                fflush(nil)   // every stream: the reader waits for this line
+            }
+            return
         }
-        let usageAfter = Bench.usage()
-        let soloOps = interpreter.soloOps
-        let clockAfter = Bench.clockGHz()
-        let undisturbed = zip(times, offCPU).filter { $0.1 < 0.05 }.map(\.0).sorted()
-        let undisturbedMedian = undisturbed.isEmpty ? Double.nan : undisturbed[undisturbed.count / 2]
-        let faults = Int(usageAfter.ru_minflt - usageBefore.ru_minflt + usageAfter.ru_majflt - usageBefore.ru_majflt)
-        let preempted = Int(usageAfter.ru_nivcsw - usageBefore.ru_nivcsw)
-        offCPU.sort()
-        times.sort()
-        func pct(_ p: Double) -> Double { times[min(times.count - 1, Int((Double(times.count - 1) * p).rounded()))] }
-        let median = pct(0.5)
+        let m = Bench.time(runs: runs, warmup: warmup, setInput: setInput, interpreter: interpreter)
+        let times = m.times, median = m.percentile(0.5)
 
         var perOpLines: [String] = []
         if perOp && !json {
@@ -105,20 +97,10 @@ struct Bench: ParsableCommand {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let peakRSS = Int(usage.ru_maxrss) * 1024
-        let variant = interpreter.kernelVariant
-        let kernel = loaded.file.precision == "int8" ? variant.rawValue
-            : (variant == .portable ? "openblas-sgemm" : "\(variant.rawValue)-f32")
 
         if json {
-            var fields: [(String, JSON)] = [
-                ("model", .string(model)), ("precision", .string(loaded.file.precision)),
-                ("kernel", .string(kernel)), ("threads", .int(threads)), ("runs", .int(runs)), ("warmup", .int(warmup)),
-                ("min_ms", .double(times[0])), ("median_ms", .double(median)), ("p90_ms", .double(pct(0.9))),
-                ("p99_ms", .double(pct(0.99))), ("images_per_second", .double(1000 / median)),
-                ("off_cpu_median_ms", .double(offCPU[runs / 2])), ("undisturbed_runs", .int(undisturbed.count)),
-                ("undisturbed_median_ms", .double(undisturbedMedian)), ("page_faults", .int(faults)),
-                ("involuntary_switches", .int(preempted)), ("solo_ops", .int(soloOps)), ("clock_ghz_before", .double(clockBefore)), ("clock_ghz_after", .double(clockAfter)),
-            ]
+            var fields: [(String, JSON)] = [("model", .string(model)), ("precision", .string(loaded.file.precision)),
+                                            ("kernel", .string(kernel)), ("threads", .int(threads))] + m.fields
             if let e2e { fields += [("e2e_median_ms", .double(e2e)), ("e2e_images_per_second", .double(1000 / e2e))] }
             fields += [("arena_bytes", .int(interpreter.arenaPlan.totalBytes)), ("activation_bytes", .int(interpreter.arenaPlan.activationBytes)),
                        ("peak_rss_bytes", .int(peakRSS))]
@@ -129,11 +111,11 @@ struct Bench: ParsableCommand {
             : (variant == .portable ? "f32 (im2col + OpenBLAS sgemm, 1 BLAS thread per chunk)" : "\(variant.rawValue)-f32 (packed FMA tiles)")
         print("\(model): \(loaded.file.precision), kernel \(kernelText), \(threads) thread\(threads == 1 ? "" : "s")")
         print(String(format: "inference: min %.3f  median %.3f  p90 %.3f  p99 %.3f ms  (%d runs, %d warm-up)  %.1f images/s",
-                     times[0], median, pct(0.9), pct(0.99), runs, warmup, 1000 / median))
+                     times[0], median, m.percentile(0.9), m.percentile(0.99), runs, warmup, 1000 / median))
         print(String(format: "timed runs: off-CPU median %.3f ms; %d of %d runs undisturbed (< 0.05 ms off-CPU), their median %.3f ms; "
                      + "%d page faults, %d involuntary context switches; clock %.2f GHz before, %.2f after%@",
-                     offCPU[runs / 2], undisturbed.count, runs, undisturbedMedian, faults, preempted, clockBefore, clockAfter,
-                     threads > 1 ? "; \(soloOps) ops run without the worker (it lagged)" : ""))
+                     m.offCPUMedian, m.undisturbed.count, runs, m.undisturbedMedian, m.faults, m.preempted, m.clockBefore,
+                     m.clockAfter, threads > 1 ? "; \(m.soloOps) ops run without the worker (it lagged)" : ""))
         if let e2e { print(String(format: "end to end (decode + preprocess + inference): median %.3f ms  %.1f images/s", e2e, 1000 / e2e)) }
         print("arena_bytes: \(interpreter.arenaPlan.totalBytes) (activations \(interpreter.arenaPlan.activationBytes), kernel scratch beyond them \(interpreter.arenaPlan.scratchBeyondActivations))")
         print("peak_rss: \(peakRSS / 1024) KiB")
@@ -141,6 +123,51 @@ struct Bench: ParsableCommand {
             print("per op (median of \(max(5, runs / 4)) runs, named by the tensor each writes):")
             perOpLines.forEach { print($0) }
         }
+    }
+
+    /// One batch: `warmup` untimed runs, then `runs` timed ones. Why a run is slow, measured rather
+    /// than guessed: the calling thread's CPU time next to the wall time (the difference is time the
+    /// core ran something else), page faults and context switches over the timed runs, and the clock
+    /// before and after them.
+    struct Batch {
+        var times: [Double], offCPU: [Double]       // ms, by increasing time; offCPU[i] is run i's
+        var faults: Int, preempted: Int, soloOps: Int, warmup: Int
+        var clockBefore: Double, clockAfter: Double
+        var undisturbed: [Double] { zip(times, offCPU).filter { $0.1 < 0.05 }.map(\.0) }
+        var undisturbedMedian: Double { let u = undisturbed; return u.isEmpty ? .nan : u[u.count / 2] }
+        var offCPUMedian: Double { offCPU.sorted()[offCPU.count / 2] }
+        func percentile(_ p: Double) -> Double { times[min(times.count - 1, Int((Double(times.count - 1) * p).rounded()))] }
+        var fields: [(String, JSON)] {
+            [("runs", .int(times.count)), ("warmup", .int(warmup)),
+             ("min_ms", .double(times[0])), ("median_ms", .double(percentile(0.5))), ("p90_ms", .double(percentile(0.9))),
+             ("p99_ms", .double(percentile(0.99))), ("images_per_second", .double(1000 / percentile(0.5))),
+             ("off_cpu_median_ms", .double(offCPUMedian)), ("undisturbed_runs", .int(undisturbed.count)),
+             ("undisturbed_median_ms", .double(undisturbedMedian)), ("page_faults", .int(faults)),
+             ("involuntary_switches", .int(preempted)), ("solo_ops", .int(soloOps)),
+             ("clock_ghz_before", .double(clockBefore)), ("clock_ghz_after", .double(clockAfter))]
+        }
+    }
+
+    static func time(runs: Int, warmup: Int, setInput: () -> Void, interpreter: Interpreter) -> Batch {
+        for _ in 0..<warmup { setInput(); interpreter.invoke() }
+        let clockBefore = clockGHz()
+        var times = [Double](repeating: 0, count: runs), offCPU = [Double](repeating: 0, count: runs)
+        let usageBefore = usage(), soloBefore = interpreter.soloOps
+        for r in 0..<runs {
+            setInput()
+            let t0 = Clock.now(), c0 = threadCPU()
+            interpreter.invoke()
+            times[r] = (Clock.now() - t0) * 1e3
+            offCPU[r] = times[r] - (threadCPU() - c0) * 1e3
+        }
+        let usageAfter = usage(), soloOps = interpreter.soloOps - soloBefore
+        let clockAfter = clockGHz()
+        // sorted together by time, so that the undisturbed filter still pairs each run with its own off-CPU time
+        let order = times.indices.sorted { times[$0] < times[$1] }
+        return Batch(times: order.map { times[$0] }, offCPU: order.map { offCPU[$0] },
+                     faults: Int(usageAfter.ru_minflt - usageBefore.ru_minflt + usageAfter.ru_majflt - usageBefore.ru_majflt),
+                     preempted: Int(usageAfter.ru_nivcsw - usageBefore.ru_nivcsw), soloOps: soloOps, warmup: warmup,
+                     clockBefore: clockBefore, clockAfter: clockAfter)
     }
 
     static func threadCPU() -> Double {

@@ -10,7 +10,8 @@ with its Roentgen int8 and f32 files. From the ONNX model and the calibration im
 - LiteRT fp32 and int8: .tflite files converted here by onnx2tf in a TensorFlow venv of its own
   (litert_convert), int8 = full-integer, per-channel weights, calibrated on the same tensors as ORT;
   checked against ONNX Runtime float before they are timed; run with the default XNNPACK delegate;
-- Roentgen int8 and f32: `roentgen bench --json` (ROENTGEN_KERNEL passes through to it).
+- Roentgen int8 and f32: one `roentgen bench --serve` process per model and thread count, kept
+  for every batch as the peers' sessions are (ROENTGEN_KERNEL passes through to it).
 Every engine runs the same input tensor: the fixed pattern `roentgen bench` uses. Engines are timed
 in short batches, alternating engine and thread count round by round, so that a noisy shared machine
 slows all of them alike, with a pause (--settle) before each batch so that the previous engine's
@@ -239,16 +240,34 @@ def litert_runner(tflite_path, x):
 
 
 def roentgen_runner(binary, rtg):
+    """Roentgen in one warm process per thread count (`roentgen bench --serve`, loaded once), as each
+    peer keeps one session per thread count in this process: a batch is a line 'RUNS WARMUP' and
+    its JSON answer. (A new process per batch paid its first milliseconds every time: 10-25 % on
+    the int8 medians of stop 31's Zen 5, whose batches last 60-100 ms.)"""
+    procs = {}
+
     def run(threads, runs, warmup):
-        out = subprocess.run([str(binary), "bench", str(rtg), "--threads", str(threads), "--runs", str(runs),
-                              "--warmup", str(warmup), "--json"], check=True, capture_output=True, text=True)
-        r = json.loads(out.stdout)
+        p = procs.get(threads)
+        if p is None:
+            p = procs[threads] = subprocess.Popen([str(binary), "bench", str(rtg), "--threads", str(threads), "--serve"],
+                                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        p.stdin.write(f"{runs} {warmup}\n")
+        p.stdin.flush()
+        line = p.stdout.readline()
+        if not line:
+            raise SystemExit(f"roentgen-peers: {binary} bench {rtg} --serve ended (exit {p.wait()})")
+        r = json.loads(line)
         run.kernel = r.get("kernel")
         # ops the pool ran on the calling thread alone because the worker lagged (the second core was busy)
         run.solo_ops.setdefault(threads, []).append(r.get("solo_ops", 0))
         return [r["median_ms"]] * runs      # the bench's own median stands for this batch
+    def close():
+        for p in procs.values():
+            p.stdin.close()
+            p.wait(timeout=60)
     run.kernel = None
     run.solo_ops = {}
+    run.close = close
     return run
 
 
@@ -343,6 +362,8 @@ def bench_network(net, a, binary, log) -> dict:
                 time.sleep(a.settle)
                 times[(e, t)] += runners[e](t, a.runs, a.warmup)
         log(f"{net.name}: round {r + 1}/{a.rounds} done")
+    for e in runners:
+        getattr(runners[e], "close", lambda: None)()
     med = {k: statistics.median(v) for k, v in times.items()}
     result["medians_ms"] = {e: {str(t): med[(e, t)] for t in a.threads} for e in runners}
     result["roentgen_kernel"] = {e: runners[e].kernel for e in runners if e.startswith("roentgen")}

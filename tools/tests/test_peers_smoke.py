@@ -45,6 +45,20 @@ def test_bench_json(tiny):
         assert out["threads"] == threads and out["median_ms"] > 0
 
 
+def test_bench_serve(tiny):
+    """`bench --serve` answers each 'RUNS WARMUP' line with one JSON batch from the same loaded model,
+    and names a malformed line and exits non-zero."""
+    r = subprocess.run([str(roentgen_bin()), "bench", str(tiny / "q.rtg"), "--threads", "2", "--serve"], input="5 1\n7 0\n",
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    batches = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [(b["runs"], b["warmup"], b["threads"]) for b in batches] == [(5, 1, 2), (7, 0, 2)]
+    assert all(b["median_ms"] > 0 and b["min_ms"] <= b["median_ms"] <= b["p99_ms"] for b in batches)
+    r = subprocess.run([str(roentgen_bin()), "bench", str(tiny / "q.rtg"), "--serve"], input="5 1\nfive\n",
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0 and len(r.stdout.splitlines()) == 1 and "'five' is not 'RUNS WARMUP'" in r.stderr
+
+
 def test_every_variant_same_logits(tiny):
     """Every kernel variant this CPU runs, at 1 and 2 threads, gives the same int8 logits."""
     images = sorted((REPO / "fixtures/images").glob("*.png"))[:3]
