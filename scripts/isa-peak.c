@@ -24,6 +24,15 @@ static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
     printf("%-34s %6.2f G/s  (%d)\n", name, 12.0 * N / t / 1e9, _mm256_extract_epi32(s, 0)); \
 } while (0)
 
+// The latency of OP: one dependent chain, in cycles at the clock measured just before.
+#define LATENCY(name, OP, ghz) do { \
+    __m256i a = _mm256_set1_epi32(1), b = _mm256_set1_epi16(3); \
+    double t0 = now(); \
+    for (long it = 0; it < N; it++) { a = OP(a); __asm__ volatile("" : "+x"(b)); } \
+    double t = now() - t0; \
+    printf("%-34s %6.2f cycles  (%d)\n", name, t * ghz * 1e9 / N, _mm256_extract_epi32(a, 0)); \
+} while (0)
+
 static double clock_ghz(void) {
     long x = 0; double t0 = now();
     for (long i = 0; i < 10 * N; i++) __asm__ volatile("add $1, %0" : "+r"(x));
@@ -61,6 +70,8 @@ int main(void) {
 #ifdef __AVXVNNI__
     PEAK("{vex} vpdpwssd ymm (pairs)", DPWSSD);
     PEAK("{vex} vpdpbusd ymm (quads)", DPBUSD);
+    double ghz = clock_ghz();
+    LATENCY("latency: {vex} vpdpwssd ymm", DPWSSD, ghz);   // on a tile's accumulator chain; vpmaddwd + vpaddd puts only the add (1 cycle) there
 #endif
 #ifdef __AVX512VNNI__
     PEAK512("vpdpwssd zmm (pairs)", DPWSSD512);
