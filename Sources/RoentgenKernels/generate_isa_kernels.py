@@ -3,10 +3,11 @@
 Sources/RoentgenKernels/PortableKernels.swift.
 
 The three ISA modules hold the same Swift code (tiles, loops, epilogue, input fill), instantiated for
-one accumulator width and inner-product instruction each, and are compiled with their own `-target-cpu` (Package.swift) so that the
-single-instruction shims in CRoentgenISA inline into the loops. All four files hold the same SIMD
-section (depthwise CONV2D, ADD, MUL, MEAN sums: 16 or 32 channels per step), so each variant runs it
-with its own instructions; the portable copy is compiled with RoentgenKernels for any CPU. Swift has no way to keep a
+one accumulator width and inner-product instruction each, and are compiled with their own
+`-target-cpu` (Package.swift) so that the single-instruction shims in CRoentgenISA inline into the
+loops. The VNNI, AVX2 and portable files also hold the same SIMD section (depthwise CONV2D, ADD, MUL,
+MEAN sums: 16 or 32 channels per step), so each of those variants runs it with its own
+instructions; the portable copy is compiled with RoentgenKernels for any CPU (avxvnni runs avx2's). Swift has no way to keep a
 variable number of SIMD accumulators in registers, so the MR x NR micro-tiles are unrolled here.
 Run `python3 Sources/RoentgenKernels/generate_isa_kernels.py` after editing; commit the output.
 """
@@ -58,9 +59,10 @@ ISAS = {
 }
 # AVX-VNNI (ymm, no AVX-512: Alder Lake and later, Alder Lake-N, Arrow Lake, Zen 5): the vnni
 # variant's u8 x s8 quads on avx2's 8 lanes and epilogue. Only its CONV2D / DENSE tiles are used
-# (KernelVariant.avxvnni), so it has no SIMD section; its f32 and other ops are avx2's. (`vpdpwssd`, the fused form of
-# avx2's pairs, gains nothing: LLVM splits it back into vpmaddwd + vpaddd in every tile, where the
-# accumulator is a loop-carried chain, and forced fused it ran 1.7-2x slower; docs/SPEED.md "Stop 31".)
+# (KernelVariant.avxvnni), so it has no SIMD section; its f32 and other ops are avx2's.
+# (`vpdpwssd`, the fused form of avx2's pairs, gains nothing: LLVM splits it back into vpmaddwd +
+# vpaddd in every tile, where the accumulator is a loop-carried chain, and forced fused it ran
+# 1.7-2x slower; docs/SPEED.md "Stop 31".)
 ISAS["AVXVNNI"] = dict(ISAS["AVX2"], dot="rtg_dpbusd8(c, x, w)", winograd=False, gemv=False, simd_section=False,
                        fill_elem="UInt8", fill_expr="UInt8(bitPattern: src[i]) ^ 0x80",
                        doc="AVX-VNNI: one `vpdpbusd` ymm multiplies 4 u8 inputs (x + 128) by 4 s8 weights for 8 output channels.")
@@ -75,7 +77,7 @@ public enum PortableKernels {}
 
 SIMD_SECTION = r'''
 // MARK: SIMD section: depthwise CONV2D, ADD, MUL, MEAN sums. The same code for every variant
-// (portable, avx2, avxvnni, vnni), 16 channels per step (int8 depthwise 32); each module's -target-cpu picks the
+// (portable, avx2, vnni), 16 channels per step (int8 depthwise 32); each module's -target-cpu picks the
 // instructions, and the lane operations below (`dotPairs`, ...) are the variant's own.
 extension @NAME@Kernels {
     public typealias V32 = SIMD16<Int32>
@@ -1607,7 +1609,6 @@ SIMD_LANE_OPS = {
         MUL_HIGH="mulHigh(a, b)", CLAMP="clamp32(y, lo, hi)", SHIFT="a &>> t", NARROW="rtg_narrow32to8(y)", SATURATES="false", DW_PIXELS="2",
         REQUANT64="requantize64(acc, m, s, z, lo, hi)", MUL_ADD="a + x * w"),
 }
-
 
 
 def simd_section(name: str) -> str:

@@ -2199,7 +2199,7 @@ extension AVX2Kernels {
 }
 
 // MARK: SIMD section: depthwise CONV2D, ADD, MUL, MEAN sums. The same code for every variant
-// (portable, avx2, avxvnni, vnni), 16 channels per step (int8 depthwise 32); each module's -target-cpu picks the
+// (portable, avx2, vnni), 16 channels per step (int8 depthwise 32); each module's -target-cpu picks the
 // instructions, and the lane operations below (`dotPairs`, ...) are the variant's own.
 extension AVX2Kernels {
     public typealias V32 = SIMD16<Int32>

@@ -2397,7 +2397,7 @@ extension VNNIKernels {
 }
 
 // MARK: SIMD section: depthwise CONV2D, ADD, MUL, MEAN sums. The same code for every variant
-// (portable, avx2, avxvnni, vnni), 16 channels per step (int8 depthwise 32); each module's -target-cpu picks the
+// (portable, avx2, vnni), 16 channels per step (int8 depthwise 32); each module's -target-cpu picks the
 // instructions, and the lane operations below (`dotPairs`, ...) are the variant's own.
 extension VNNIKernels {
     public typealias V32 = SIMD16<Int32>

@@ -1,6 +1,7 @@
 // `roentgen bench MODEL`: latency of the inference step on a fixed input (min, median, p90, p99),
 // end to end (PNG decode + preprocess + inference) on a fixture image, images per second, arena
-// bytes, peak RSS, and which kernel variant ran.
+// bytes, peak RSS, and which kernel variant ran. `--serve` stays loaded and times one batch per stdin
+// line, for a benchmark that keeps Roentgen warm as it keeps its in-process peers (roentgen-peers).
 
 import ArgumentParser
 import Foundation

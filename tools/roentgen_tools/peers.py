@@ -30,10 +30,12 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -61,8 +63,6 @@ def measured_peak(variant: str) -> tuple[float | None, str | None]:
     scripts/isa-peak.c (built with clang); (None, None) for portable or where it cannot be built."""
     if variant not in PEAK_INSTRUCTIONS or shutil.which("clang") is None or not (REPO / "scripts/isa-peak.c").is_file():
         return None, None
-    import re
-    import tempfile
     line, flags, macs = PEAK_INSTRUCTIONS[variant]
     with tempfile.TemporaryDirectory() as tmp:
         exe = Path(tmp) / "isa-peak"
@@ -72,6 +72,8 @@ def measured_peak(variant: str) -> tuple[float | None, str | None]:
     if len(rates) != len(outs):
         raise SystemExit(f"roentgen-peers: scripts/isa-peak.c printed no '{line}' line:\n{outs[0]}")
     return round(max(rates) * macs, 1), line   # the best of 3: a peak, not a typical rate
+
+
 CPU_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8")
 # What --peer-isa avx2 does per peer. Only oneDNN (inside OpenVINO's CPU plugin) has a run-time cap;
 # ONNX Runtime's MLAS and XNNPACK pick kernels from CPUID with no override (no such variable in
@@ -242,8 +244,8 @@ def litert_runner(tflite_path, x):
 def roentgen_runner(binary, rtg):
     """Roentgen in one warm process per thread count (`roentgen bench --serve`, loaded once), as each
     peer keeps one session per thread count in this process: a batch is a line 'RUNS WARMUP' and
-    its JSON answer. (A new process per batch paid its first milliseconds every time: 10-25 % on
-    the int8 medians of stop 31's Zen 5, whose batches last 60-100 ms.)"""
+    its JSON answer. (A new process per batch paid its start-up in every batch: 10-15 % on the
+    1-thread int8 medians of stop 31's Zen 5, whose batches last 60-100 ms, and up to 3x at 2 threads.)"""
     procs = {}
 
     def run(threads, runs, warmup):
@@ -261,6 +263,7 @@ def roentgen_runner(binary, rtg):
         # ops the pool ran on the calling thread alone because the worker lagged (the second core was busy)
         run.solo_ops.setdefault(threads, []).append(r.get("solo_ops", 0))
         return [r["median_ms"]] * runs      # the bench's own median stands for this batch
+
     def close():
         for p in procs.values():
             p.stdin.close()
