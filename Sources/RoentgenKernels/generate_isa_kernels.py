@@ -237,6 +237,8 @@ extension @NAME@Kernels {
         let quad = DepthwiseQuad(input: input, weights: weights, kh: kh, kw: kw, tapStride: tapStride, rowStride: rowStride,
                                  pixelStride: sw &* c, weightTapBytes: cPad &* 4)
         let lastTap = (kh &- 1) &* rowStride &+ (kw &- 1) &* tapStride
+        // stride_w == dilation_w: neighbours' windows overlap tap by tap (KW 3 and 5 get unrolled code)
+        let slidingWidth = quad.pixelStride == tapStride ? kw : 0
         for oy in rowBegin..<rowEnd {
             let iy0 = oy &* sh &- pt
             var khLo = 0; while khLo < kh && iy0 &+ khLo &* dh < 0 { khLo &+= 1 }
@@ -254,7 +256,8 @@ extension @NAME@Kernels {
                         while c0 < cEnd {
                             let s = (lanes32(biasFull, c0), lanes32(biasFull, c0 &+ 16))
                             if n == 4 {
-                                let r = quad.sum(s, first &+ c0, c0 &* 4)
+                                let r = slidingWidth == 3 ? quad.sumSliding(s, first &+ c0, c0 &* 4, 3)
+                                    : slidingWidth == 5 ? quad.sumSliding(s, first &+ c0, c0 &* 4, 5) : quad.sum(s, first &+ c0, c0 &* 4)
                                 if folded && c &- c0 >= 32 {
                                     if clamps { q.storeFolded4(r, out, c0, c, ClampedLanes.self) } else { q.storeFolded4(r, out, c0, c, SaturatedLanes.self) }
                                 } else {
@@ -400,6 +403,42 @@ extension @NAME@Kernels {
                     off &+= tapStride; wo &+= weightTapBytes
                 }
                 rowOff &+= rowStride
+            }
+            return (e0, o0, e1, o1, e2, o2, e3, o3)
+        }
+        /// `sum` when the 4 pixels' windows are one tap apart (pixelStride == tapStride): each input
+        /// column of a kernel row is widened once and used by every pixel whose window holds it, kw + 3
+        /// widenings per row instead of 4 kw (the widening, not the products, bounded `sum` at KW 5).
+        /// The same int32 sums in another order (they wrap, so the order cannot change them).
+        @inline(__always) func sumSliding(_ s: (V32, V32), _ offset: Int, _ weightOffset: Int, _ kw: Int) -> (V32, V32, V32, V32, V32, V32, V32, V32) {
+            var e0 = s.0, o0 = s.1, e1 = s.0, o1 = s.1, e2 = s.0, o2 = s.1, e3 = s.0, o3 = s.1
+            var rowOff = offset, wo = weightOffset
+            for _ in 0..<kh {
+                for j in 0..<(kw &+ 3) {
+                    let x = wide(rowOff &+ j &* tapStride)
+                    // pixel p takes column j as its tap j - p
+                    if j < kw {
+                        let t = wo &+ j &* weightTapBytes
+                        e0 = dotPairs(e0, x, weights.loadUnaligned(fromByteOffset: t, as: V32.self))
+                        o0 = dotPairs(o0, x, weights.loadUnaligned(fromByteOffset: t &+ 64, as: V32.self))
+                    }
+                    if j >= 1 && j &- 1 < kw {
+                        let t = wo &+ (j &- 1) &* weightTapBytes
+                        e1 = dotPairs(e1, x, weights.loadUnaligned(fromByteOffset: t, as: V32.self))
+                        o1 = dotPairs(o1, x, weights.loadUnaligned(fromByteOffset: t &+ 64, as: V32.self))
+                    }
+                    if j >= 2 && j &- 2 < kw {
+                        let t = wo &+ (j &- 2) &* weightTapBytes
+                        e2 = dotPairs(e2, x, weights.loadUnaligned(fromByteOffset: t, as: V32.self))
+                        o2 = dotPairs(o2, x, weights.loadUnaligned(fromByteOffset: t &+ 64, as: V32.self))
+                    }
+                    if j >= 3 && j &- 3 < kw {
+                        let t = wo &+ (j &- 3) &* weightTapBytes
+                        e3 = dotPairs(e3, x, weights.loadUnaligned(fromByteOffset: t, as: V32.self))
+                        o3 = dotPairs(o3, x, weights.loadUnaligned(fromByteOffset: t &+ 64, as: V32.self))
+                    }
+                }
+                rowOff &+= rowStride; wo &+= kw &* weightTapBytes
             }
             return (e0, o0, e1, o1, e2, o2, e3, o3)
         }
