@@ -35,7 +35,7 @@ public final class Conv2DFloat: ParallelWork, @unchecked Sendable {
 
     public init(geometry g: Conv2DGeometry, weights: UnsafePointer<Float>, bias: UnsafePointer<Float>,
                 alpha: Float = 1, clipMin: Float = -.infinity, clipMax: Float = .infinity, variant: KernelVariant = .selected,
-                bandBudget: Int = RowBands.defaultBudget) {
+                bandBudget: Int = RowBands.defaultBudget, threads: Int = 1) {
         precondition(g.isValid, "Conv2DFloat: invalid geometry \(g)")
         precondition(variant.isSupported, "Conv2DFloat: this CPU cannot run the \(variant.rawValue) kernels")
         _ = openBLASSingleThreaded
@@ -43,7 +43,7 @@ public final class Conv2DFloat: ParallelWork, @unchecked Sendable {
         epilogue = FloatEpilogue(alpha: alpha, clipMin: clipMin, clipMax: clipMax)
         if g.isDepthwise {
             let d = DepthwiseConv2DFloat(geometry: g, weights: weights, bias: bias, alpha: alpha, clipMin: clipMin, clipMax: clipMax,
-                                         variant: variant)
+                                         variant: variant, threads: threads, bandBudget: bandBudget)
             implementation = .depthwise(d); scratchBytes = d.scratchBytes
         } else if WinogradFloat.applies(g, variant: variant) {
             let w = WinogradFloat(variant: variant, geometry: g, weights: weights, bias: bias, alpha: alpha, clipMin: clipMin, clipMax: clipMax)

@@ -31,7 +31,7 @@ public final class Conv2DInt8: ParallelWork, @unchecked Sendable {
     public init(geometry g: Conv2DGeometry, weights: UnsafePointer<Int8>, bias: UnsafePointer<Int32>,
                 requant: UnsafePointer<Int32>, inputZeroPoint: Int32, outputZeroPoint: Int32,
                 outputMin: Int32 = -128, outputMax: Int32 = 127, variant: KernelVariant = .selected,
-                bandBudget: Int = RowBands.defaultBudget) {
+                bandBudget: Int = RowBands.defaultBudget, threads: Int = 1) {
         precondition(variant.isSupported, "Conv2DInt8: this CPU cannot run the \(variant.rawValue) kernels")
         precondition(g.isValid, "Conv2DInt8: invalid geometry \(g)")
         precondition(-128 <= outputMin && outputMin <= outputMax && outputMax <= 127, "Conv2DInt8: bad clamp [\(outputMin), \(outputMax)]")
@@ -42,7 +42,8 @@ public final class Conv2DInt8: ParallelWork, @unchecked Sendable {
         self.variant = variant
         if g.isDepthwise {
             let d = DepthwiseConv2DInt8(geometry: g, weights: weights, bias: bias, requant: requant, inputZeroPoint: inputZeroPoint,
-                                        outputZeroPoint: outputZeroPoint, outputMin: outputMin, outputMax: outputMax, variant: variant)
+                                        outputZeroPoint: outputZeroPoint, outputMin: outputMin, outputMax: outputMax, variant: variant,
+                                        threads: threads, bandBudget: bandBudget)
             implementation = .depthwise(d); scratchBytes = d.scratchBytes
         } else if variant == .avx2 && WinogradInt8.applies(g) {
             let w = WinogradInt8(geometry: g, weights: weights, bias: bias, requant: requant, inputZeroPoint: inputZeroPoint,

@@ -1,7 +1,8 @@
 // Depthwise CONV2D (groups == IC > 1, weights [OC][KH][KW][1], channel multiplier OC / IC >= 1),
 // int8 and f32: SIMD along channels (the generated SIMD section of each variant; int8 32 channels
-// per step, f32 16), no input copy. With a multiplier > 1, the input is first expanded in scratch to OC
-// channels (x'[p][c * M + j] = x[p][c]), so that output channel oc reads input channel oc.
+// per step, f32 16). Each band of output rows reads a bordered copy of its input rows
+// (`DepthwiseBands`), in which a channel multiplier M > 1 is expanded to OC channels
+// (x'[p][c * M + j] = x[p][c]), so that output channel oc reads copy channel oc.
 import CRoentgenISA
 #if arch(x86_64)
 import RoentgenKernelsVNNI
@@ -46,10 +47,112 @@ func expandChannels<T>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, pixe
     }
 }
 
-/// Output rows per chunk so that a chunk is about 4096 output values or more.
-func rowChunkCount(threads: Int, rows: Int, valuesPerRow: Int) -> Int {
-    if threads <= 1 { return 1 }
-    return max(1, min(8 * threads, rows, rows * valuesPerRow / 4096))
+/// A depthwise conv's output rows in bands. When windows leave the input often enough, each band
+/// is computed from its own bordered copy of the input rows it reads (the border adds nothing: z_x
+/// in int8, whose `z_x * w` the inside bias takes out, and 0 in f32, whose products are zeros), so
+/// that every output pixel's window lies inside the copy and takes the kernel's many-pixel path.
+/// Without it, a pixel whose window leaves the input takes the one-pixel path (a 7 x 7 map with a
+/// 5 x 5 kernel has no other pixel). A band is one worker chunk; with copies each has its own place
+/// in scratch, so no thread waits for another's copy: bands as the row-band budget gives them (SPEC
+/// "Row bands") and at least one per thread the interpreter runs (a copy repeats the rows its band
+/// shares with the next, so more chunks than threads would copy more). Without copies the kernel
+/// reads the input in place and the rows are cut into up to 8 chunks per thread.
+struct DepthwiseBands {
+    let geometry: Conv2DGeometry
+    let bands: RowBands
+    /// Whether the bands compute from copies (else from the input in place).
+    let copies: Bool
+    /// One padded row of a copy: `Wp + 1` pixels of OC channels. The pixel past `Wp` holds the
+    /// lanes past OC that the last many-pixel step of the last row loads.
+    let rowBytes: Int
+    let elementBytes: Int
+    /// One band's copy, 64-byte aligned (0 without copies).
+    let bandBytes: Int
+
+    init(_ g: Conv2DGeometry, elementBytes: Int, threads: Int, budget: Int) {
+        geometry = g
+        self.elementBytes = elementBytes
+        copies = elementBytes == 1 ? Self.copyPays(g) : g.outputChannels > g.inputChannels
+        rowBytes = (g.paddedWidth + 1) * g.outputChannels * elementBytes
+        if copies {
+            bands = RowBands(g, paddedRowBytes: rowBytes, budget: budget, atLeast: threads)
+            bandBytes = (bands.maxPaddedRows * rowBytes + 63) / 64 * 64
+        } else {
+            let chunks = threads <= 1 ? 1 : max(1, min(8 * threads, g.outputCount / 4096))
+            bands = RowBands(g, paddedRowBytes: 1, budget: Int.max / 2, atLeast: chunks)
+            bandBytes = 0
+        }
+    }
+
+    /// A copy when the taps of the windows that leave the input are at least half the input pixels,
+    /// which the copy moves (a channel multiplier > 1 expands the input anyway, so it is always
+    /// copied). On Zen 5 (stop 32, EfficientNet-Lite0 int8 per op) copies won from a ratio of 0.6
+    /// (5x5 on 7 x 7 and 14 x 14 maps: 1.7x faster; 3x3 on 56 x 56: 1.2x), were even or lost
+    /// around 0.3 (3x3 on 112 x 112, 3x3 stride 2 on 28 x 28) and lost at 0.08 (3x3 stride 2 on
+    /// 112 x 112 x 96: 1.1x slower).
+    static func copyPays(_ g: Conv2DGeometry) -> Bool {
+        func inside(_ outSize: Int, _ size: Int, _ stride: Int, _ pad: Int, _ extent: Int) -> Int {
+            // outputs o with 0 <= o * stride - pad and o * stride - pad + extent <= size
+            let lo = (pad + stride - 1) / stride, hi = size - extent + pad >= 0 ? (size - extent + pad) / stride + 1 : 0
+            return max(0, min(outSize, hi) - lo)
+        }
+        let insidePixels = inside(g.outputHeight, g.inputHeight, g.strideHeight, g.padTop, g.dilatedKernelHeight)
+            * inside(g.outputWidth, g.inputWidth, g.strideWidth, g.padLeft, g.dilatedKernelWidth)
+        let edgeTaps = (g.outputHeight * g.outputWidth - insidePixels) * g.kernelHeight * g.kernelWidth
+        return g.outputChannels > g.inputChannels || 2 * edgeTaps >= g.inputHeight * g.inputWidth
+    }
+
+    var scratchBytes: Int { bands.count * bandBytes }
+
+    /// The kernel arguments of band `b` and the output rows to pass it: `a` with the input and output.
+    /// With copies, first writes band `b`'s copy of `input` ([H][W][IC]) into its place in `scratch`
+    /// (every byte outside the input `border`); the arguments then read that copy with no pads, and
+    /// the output starts at the band's first row.
+    func bind(_ b: Int, _ a: rtg_depthwise_args, input: UnsafeRawPointer, output: UnsafeMutableRawPointer,
+              scratch: UnsafeMutableRawPointer?, border: UInt8) -> (rtg_depthwise_args, rows: Range<Int>) {
+        let g = geometry, rows = bands.outputRows(b)
+        var band = a
+        guard copies else {
+            if elementBytes == 1 {
+                band.input = input.assumingMemoryBound(to: Int8.self); band.output = output.assumingMemoryBound(to: Int8.self)
+            } else {
+                band.inputF32 = input.assumingMemoryBound(to: Float.self); band.outputF32 = output.assumingMemoryBound(to: Float.self)
+            }
+            return (band, rows)
+        }
+        let copy = scratch! + b * bandBytes, multiplier = g.outputChannels / g.inputChannels
+        let inputPixelBytes = g.inputChannels * elementBytes, rowBytes = rowBytes, elementBytes = elementBytes
+        bands.writeCopy(b, g, into: copy, rowBytes: rowBytes, pixelBytes: g.outputChannels * elementBytes, border: border) { first, count, dst, columns in
+            for r in 0..<count {
+                let src = input + (first + r) * g.inputWidth * inputPixelBytes, row = dst + r * rowBytes
+                if multiplier == 1 {
+                    row.copyMemory(from: src, byteCount: columns * inputPixelBytes)
+                } else if elementBytes == 1 {
+                    expandChannels(src.assumingMemoryBound(to: Int8.self), row.assumingMemoryBound(to: Int8.self),
+                                   pixels: columns, channels: g.inputChannels, multiplier: multiplier)
+                } else {
+                    expandChannels(src.assumingMemoryBound(to: Float.self), row.assumingMemoryBound(to: Float.self),
+                                   pixels: columns, channels: g.inputChannels, multiplier: multiplier)
+                }
+            }
+        }
+        band.height = Int64(bands.paddedRows(b).count); band.width = Int64(rowBytes / (g.outputChannels * elementBytes))
+        band.padTop = 0; band.padLeft = 0; band.outHeight = Int64(rows.count)
+        let outputOffset = rows.lowerBound * g.outputWidth * g.outputChannels * elementBytes
+        if elementBytes == 1 {
+            band.input = UnsafePointer(copy.assumingMemoryBound(to: Int8.self))
+            band.output = (output + outputOffset).assumingMemoryBound(to: Int8.self)
+        } else {
+            band.inputF32 = UnsafePointer(copy.assumingMemoryBound(to: Float.self))
+            band.outputF32 = (output + outputOffset).assumingMemoryBound(to: Float.self)
+        }
+        return (band, 0..<rows.count)
+    }
+
+    /// Chunk `part` of `parts`: its bands (one each when `parts` is `chunkCount`).
+    func bands(part: Int, of parts: Int) -> Range<Int> { partRange(bands.count, part, parts) }
+
+    func chunkCount(threads: Int) -> Int { threads <= 1 ? 1 : bands.count }
 }
 
 final class DepthwiseConv2DInt8: @unchecked Sendable {
@@ -62,20 +165,23 @@ final class DepthwiseConv2DInt8: @unchecked Sendable {
     let weights: UnsafeMutablePointer<Int16>        // [KH * KW][cPad / 32][even, odd][32]
     let columns: UnsafeMutablePointer<Int32>        // EpilogueColumns.rows, then biasFull, x [cPad]
     let kernel: DepthwiseEntry
-    let multiplier: Int
-    let scratchBytes: Int
+    let bands: DepthwiseBands
+    let border: UInt8
+    var scratchBytes: Int { bands.scratchBytes }
+    private var input: UnsafePointer<Int8>? = nil, output: UnsafeMutablePointer<Int8>? = nil, scratch: UnsafeMutableRawPointer? = nil
 
     /// The kernel's channel order within each 32: the 16 even channels, then the 16 odd ones
     /// (its accumulators after one pair-multiply-add over channel pairs; see the SIMD section).
     static func lane(ofChannel o: Int) -> Int { o / 32 * 32 + (o % 2) * 16 + o % 32 / 2 }
 
     init(geometry g: Conv2DGeometry, weights w: UnsafePointer<Int8>, bias: UnsafePointer<Int32>, requant: UnsafePointer<Int32>,
-         inputZeroPoint: Int32, outputZeroPoint: Int32, outputMin: Int32, outputMax: Int32, variant: KernelVariant) {
+         inputZeroPoint: Int32, outputZeroPoint: Int32, outputMin: Int32, outputMax: Int32, variant: KernelVariant,
+         threads: Int = 1, bandBudget: Int = RowBands.defaultBudget) {
         precondition(g.isDepthwise && g.isValid, "DepthwiseConv2DInt8: not a depthwise geometry \(g)")
         geometry = g
         kernel = depthwiseEntries(variant).int8
-        multiplier = g.outputChannels / g.inputChannels
-        scratchBytes = multiplier > 1 ? (g.inputHeight * g.inputWidth * g.outputChannels + 63) / 64 * 64 : 0
+        bands = DepthwiseBands(g, elementBytes: 1, threads: threads, budget: bandBudget)
+        border = UInt8(truncatingIfNeeded: inputZeroPoint)
         let c = g.outputChannels, cPad = (c + 31) / 32 * 32, taps = g.kernelHeight * g.kernelWidth
         let scale = Self.scaleShifts(c, taps: taps, weights: w, bias: bias, requant: requant)
         var scaledRequant = Array(UnsafeBufferPointer(start: requant, count: 4 * c))
@@ -150,23 +256,20 @@ final class DepthwiseConv2DInt8: @unchecked Sendable {
     }
 
     func prepare(input: UnsafePointer<Int8>, output: UnsafeMutablePointer<Int8>, scratch: UnsafeMutableRawPointer) {
-        let g = geometry
-        var x = input
-        if multiplier > 1 {
-            let expanded = scratch.assumingMemoryBound(to: Int8.self)
-            expandChannels(input, expanded, pixels: g.inputHeight * g.inputWidth, channels: g.inputChannels, multiplier: multiplier)
-            x = UnsafePointer(expanded)
-        }
-        for r in 0..<runs { args[r].input = x; args[r].output = output }
+        self.input = input; self.output = output; self.scratch = scratch
     }
 
-    func chunkCount(threads: Int) -> Int {
-        rowChunkCount(threads: threads, rows: geometry.outputHeight, valuesPerRow: geometry.outputWidth * geometry.outputChannels)
-    }
+    func chunkCount(threads: Int) -> Int { bands.chunkCount(threads: threads) }
 
     func compute(part: Int, of parts: Int) {
-        let rows = taperedRange(geometry.outputHeight, part, parts)
-        if !rows.isEmpty { for r in 0..<runs { kernel(args + r, rows.lowerBound, rows.upperBound) } }
+        for b in bands.bands(part: part, of: parts) {
+            var (band, rows) = bands.bind(b, args[0], input: input!, output: output!, scratch: scratch, border: border)
+            for r in 0..<runs {
+                band.channelBegin = args[r].channelBegin; band.channelEnd = args[r].channelEnd
+                band.kindEven = args[r].kindEven; band.kindOdd = args[r].kindOdd
+                kernel(&band, rows.lowerBound, rows.upperBound)
+            }
+        }
     }
 }
 
@@ -177,16 +280,17 @@ public final class DepthwiseConv2DFloat: @unchecked Sendable {
     let weights: UnsafeMutablePointer<Float>        // [KH * KW][cPad]
     let bias: UnsafeMutablePointer<Float>           // [cPad]
     let kernel: DepthwiseEntry
-    let multiplier: Int
-    public let scratchBytes: Int
+    let bands: DepthwiseBands
+    public var scratchBytes: Int { bands.scratchBytes }
+    private var input: UnsafePointer<Float>? = nil, output: UnsafeMutablePointer<Float>? = nil, scratch: UnsafeMutableRawPointer? = nil
 
     public init(geometry g: Conv2DGeometry, weights w: UnsafePointer<Float>, bias b: UnsafePointer<Float>,
-                alpha: Float, clipMin: Float, clipMax: Float, variant: KernelVariant) {
+                alpha: Float, clipMin: Float, clipMax: Float, variant: KernelVariant,
+                threads: Int = 1, bandBudget: Int = RowBands.defaultBudget) {
         precondition(g.isDepthwise && g.isValid, "DepthwiseConv2DFloat: not a depthwise geometry \(g)")
         geometry = g
         kernel = depthwiseEntries(variant).float
-        multiplier = g.outputChannels / g.inputChannels
-        scratchBytes = multiplier > 1 ? (g.inputHeight * g.inputWidth * g.outputChannels * 4 + 63) / 64 * 64 : 0
+        bands = DepthwiseBands(g, elementBytes: 4, threads: threads, budget: bandBudget)
         let c = g.outputChannels, cPad = (c + 15) / 16 * 16, taps = g.kernelHeight * g.kernelWidth
         weights = UnsafeMutableRawPointer.allocate(byteCount: taps * cPad * 4, alignment: 64).bindMemory(to: Float.self, capacity: taps * cPad)
         weights.initialize(repeating: 0, count: taps * cPad)
@@ -205,23 +309,15 @@ public final class DepthwiseConv2DFloat: @unchecked Sendable {
     deinit { args.deallocate(); weights.deallocate(); bias.deallocate() }
 
     public func prepare(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, scratch: UnsafeMutableRawPointer) {
-        let g = geometry
-        if multiplier > 1 {
-            let expanded = scratch.assumingMemoryBound(to: Float.self)
-            expandChannels(input, expanded, pixels: g.inputHeight * g.inputWidth, channels: g.inputChannels, multiplier: multiplier)
-            args.pointee.inputF32 = UnsafePointer(expanded)
-        } else {
-            args.pointee.inputF32 = input
-        }
-        args.pointee.outputF32 = output
+        self.input = input; self.output = output; self.scratch = scratch
     }
 
-    public func chunkCount(threads: Int) -> Int {
-        rowChunkCount(threads: threads, rows: geometry.outputHeight, valuesPerRow: geometry.outputWidth * geometry.outputChannels)
-    }
+    public func chunkCount(threads: Int) -> Int { bands.chunkCount(threads: threads) }
 
     public func compute(part: Int, of parts: Int) {
-        let rows = taperedRange(geometry.outputHeight, part, parts)
-        if !rows.isEmpty { kernel(args, rows.lowerBound, rows.upperBound) }
+        for b in bands.bands(part: part, of: parts) {
+            var (band, rows) = bands.bind(b, args.pointee, input: input!, output: output!, scratch: scratch, border: 0)
+            kernel(&band, rows.lowerBound, rows.upperBound)
+        }
     }
 }

@@ -117,12 +117,14 @@ public struct RowBands: Sendable, Equatable {
     /// The default budget of one band's copy: most of a core's L2 on every CPU we target.
     public static let defaultBudget = 256 * 1024
 
-    public init(_ g: Conv2DGeometry, paddedRowBytes: Int, budget: Int = RowBands.defaultBudget) {
+    /// The least number of bands whose copies fit `budget`, and no fewer bands than `atLeast` would
+    /// give with even rows (`ceil(OH / atLeast)` rows or fewer per band).
+    public init(_ g: Conv2DGeometry, paddedRowBytes: Int, budget: Int = RowBands.defaultBudget, atLeast: Int = 1) {
         span = g.dilatedKernelHeight
         strideHeight = g.strideHeight
         outputHeight = g.outputHeight
         let fitting = (budget / max(1, paddedRowBytes) - span) / g.strideHeight + 1
-        let rows = min(g.outputHeight, max(1, fitting))
+        let rows = min(g.outputHeight, max(1, fitting), (g.outputHeight + max(1, atLeast) - 1) / max(1, atLeast))
         let bands = (g.outputHeight + rows - 1) / rows
         rowsPerBand = (g.outputHeight + bands - 1) / bands     // as many bands, evened out
         count = (g.outputHeight + rowsPerBand - 1) / rowsPerBand

@@ -100,8 +100,10 @@ public final class ParallelMaxPool2D: ParallelWork, @unchecked Sendable {
         pool = { MaxPool2D.pool(g, input, output, SIMD8<Float>.self, rows: $0) }
     }
 
+    /// Output rows per chunk so that a chunk is about 4096 output values or more.
     public override func chunkCount(threads: Int) -> Int {
-        rowChunkCount(threads: threads, rows: geometry.outputHeight, valuesPerRow: geometry.outputWidth * geometry.channels)
+        if threads <= 1 { return 1 }
+        return max(1, min(8 * threads, geometry.outputHeight, geometry.outputHeight * geometry.outputWidth * geometry.channels / 4096))
     }
 
     public override func runChunk(_ chunk: Int, of chunks: Int) {

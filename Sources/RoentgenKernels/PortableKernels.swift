@@ -175,12 +175,16 @@ extension PortableKernels {
             var ox = 0
             while ox < ow {
                 // `depthwisePixels` neighbouring pixels whose windows are inside (the common case): their taps
-                // share each weight load and keep 4 (2 pixels) or 8 accumulator chains in flight.
+                // share each weight load and keep 4 (2 pixels) or 8 accumulator chains in flight. When 3
+                // inside pixels are left in the row, a last step of 4 starts at the inside's end - 4 and
+                // computes one pixel again (the same values): cheaper than 3 one-pixel steps, while 1 or
+                // 2 are not (measured).
                 let n = depthwisePixels
-                if khLo == 0 && khHi == kh && ox >= oxInLo && ox &+ n <= oxInHi {
-                    let first = (iy0 &* w &+ ox &* sw &- pl) &* c
+                if khLo == 0 && khHi == kh && ox >= oxInLo && (ox &+ n <= oxInHi || (oxInHi &- ox >= 3 && oxInHi &- oxInLo >= n)) {
+                    let qx = min(ox, oxInHi &- n)
+                    let first = (iy0 &* w &+ qx &* sw &- pl) &* c
                     if first &+ (n &- 1) &* sw &* c &+ lastTap &+ cPad <= total {
-                        let out = output + (oy &* ow &+ ox) &* c
+                        let out = output + (oy &* ow &+ qx) &* c
                         var c0 = cBegin
                         while c0 < cEnd {
                             let s = (lanes32(biasFull, c0), lanes32(biasFull, c0 &+ 16))
@@ -203,7 +207,7 @@ extension PortableKernels {
                             }
                             c0 &+= 32
                         }
-                        ox &+= n
+                        ox = qx &+ n
                         continue
                     }
                 }
@@ -541,10 +545,12 @@ extension PortableKernels {
             while ox < ow {
                 // Four neighbouring pixels whose windows are inside: four FMA chains per 16
                 // channels instead of one, each weight loaded once; the same sums in the same order.
-                if khLo == 0 && khHi == kh && ox >= oxInLo && ox &+ 4 <= oxInHi {
-                    let first = (iy0 &* w &+ ox &* sw &- pl) &* c
+                // With 3 inside pixels left, the row's last four start at the inside's end - 4.
+                if khLo == 0 && khHi == kh && ox >= oxInLo && (ox &+ 4 <= oxInHi || (oxInHi &- ox >= 3 && oxInHi &- oxInLo >= 4)) {
+                    let qx = min(ox, oxInHi &- 4)
+                    let first = (iy0 &* w &+ qx &* sw &- pl) &* c
                     if first &+ 3 &* pixelStride &+ lastTap &+ cPad <= total {
-                        let out = output + (oy &* ow &+ ox) &* c
+                        let out = output + (oy &* ow &+ qx) &* c
                         var c0 = 0
                         while c0 < c {
                             let b = bias.loadUnaligned(fromByteOffset: c0 &* 4, as: VF.self)
@@ -557,7 +563,7 @@ extension PortableKernels {
                             storeF(e.apply(a2), out + (2 &* c &+ c0), n); storeF(e.apply(a3), out + (3 &* c &+ c0), n)
                             c0 &+= 16
                         }
-                        ox &+= 4
+                        ox = qx &+ 4
                         continue
                     }
                 }

@@ -71,17 +71,17 @@ struct ConvCase: CustomStringConvertible {
         for o in 0..<g.outputChannels { rq[o * 4 + 2] = rq[o * 4]; rq[o * 4 + 3] = rq[o * 4 + 1] }
     }
 
-    /// Every kernel variant this CPU supports, at 1 and 2 threads, run twice on garbage scratch,
-    /// must equal the scalar twin bit for bit.
+    /// Every kernel variant this CPU supports, at 1 and 2 threads (planned for that many), run
+    /// twice on garbage scratch, must equal the scalar twin bit for bit.
     func check() {
         var ref = [Int8](repeating: 1, count: g.outputCount)
         Conv2DInt8.reference(geometry: g, input: x, weights: w, bias: b, requant: rq, inputZeroPoint: zx, outputZeroPoint: zy,
                              outputMin: lo, outputMax: hi, output: &ref)
         for variant in supportedVariants {
-            let conv = Conv2DInt8(geometry: g, weights: w, bias: b, requant: rq, inputZeroPoint: zx, outputZeroPoint: zy,
-                                  outputMin: lo, outputMax: hi, variant: variant, bandBudget: bandBudget)
-            let scratch = Scratch(conv.scratchBytes, seed: seed)
             for (threads, pool) in threadPools() {
+                let conv = Conv2DInt8(geometry: g, weights: w, bias: b, requant: rq, inputZeroPoint: zx, outputZeroPoint: zy,
+                                      outputMin: lo, outputMax: hi, variant: variant, bandBudget: bandBudget, threads: threads)
+                let scratch = Scratch(conv.scratchBytes, seed: seed)
                 for _ in 0..<2 {
                     scratch.scramble()
                     var fast = [Int8](repeating: 0, count: g.outputCount)
@@ -114,6 +114,17 @@ struct ConvCase: CustomStringConvertible {
     func randomDepthwise(_ i: Int) {
         var c = ConvCase.random(seed: 0xDE97 &+ UInt64(i) &* 7919, kind: .depthwise, maxChannels: 70)
         var r = SplitMix64(seed: UInt64(i))
+        if i % 2 == 1 { c.realistic(&r) }
+        c.check()
+    }
+
+    /// Depthwise bands (each its own bordered copy): budgets from one output row per band up,
+    /// taller inputs, channel multipliers, strides, dilations and pads beyond the kernel.
+    @Test(arguments: 0..<30)
+    func depthwiseBands(_ i: Int) {
+        var c = ConvCase.random(seed: 0xD3BA &+ UInt64(i) &* 7919, kind: .depthwise, maxChannels: 70, maxSize: 23)
+        var r = SplitMix64(seed: UInt64(i))
+        c.bandBudget = i % 3 == 0 ? 1 : r.int(1...20_000)
         if i % 2 == 1 { c.realistic(&r) }
         c.check()
     }

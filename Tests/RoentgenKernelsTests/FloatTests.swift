@@ -39,12 +39,13 @@ import RoentgenKernels
 
     /// Depthwise f32 on maps wide enough for the four-pixel path: each variant is close to the
     /// double twin, and the FMA variants (avx2, vnni) give the same bits (the same fused lane sums
-    /// in the same order; portable rounds each product).
-    @Test(arguments: 0..<12)
+    /// in the same order; portable rounds each product), at 1 and 2 threads; odd cases with small
+    /// band budgets (many bands, each its own bordered copy).
+    @Test(arguments: 0..<16)
     func depthwiseSameBitsEveryVariant(_ i: Int) {
         var r = SplitMix64(seed: 0xD3F1 &+ UInt64(i))
         let g = ConvCase.geometry(&r, kind: .depthwise, maxChannels: 80, maxSize: 24)
-        checkDepthwise(g, &r, seed: UInt64(i))
+        checkDepthwise(g, &r, seed: UInt64(i), bandBudget: i % 2 == 0 ? RowBands.defaultBudget : r.int(1...8000))
     }
 
     /// Stride 1, dilation 1 (the sliding-window path: each row's input vectors are loaded once and
@@ -60,20 +61,24 @@ import RoentgenKernels
         checkDepthwise(g, &r, seed: UInt64(kh))
     }
 
-    private func checkDepthwise(_ g: Conv2DGeometry, _ r: inout SplitMix64, seed: UInt64) {
+    private func checkDepthwise(_ g: Conv2DGeometry, _ r: inout SplitMix64, seed: UInt64, bandBudget: Int = RowBands.defaultBudget) {
         let x = r.floats(g.inputCount), w = r.floats(g.weightCount, -0.2...0.2), b = r.floats(g.outputChannels)
         var ref = [Double](repeating: 0, count: g.outputCount)
         Conv2DFloat.reference(geometry: g, input: x, weights: w, bias: b, alpha: 0.1, clipMin: -.infinity, clipMax: .infinity, output: &ref)
         var first: [UInt32]? = nil
         for variant in supportedVariants {
-            let conv = Conv2DFloat(geometry: g, weights: w, bias: b, alpha: 0.1, clipMin: -.infinity, clipMax: .infinity, variant: variant)
-            let scratch = Scratch(conv.scratchBytes, seed: seed)
-            var y = [Float](repeating: .nan, count: g.outputCount)
-            conv.run(input: x, output: &y, scratch: scratch.pointer, pool: nil)
-            if let j = notClose(y, ref) { Issue.record("\(variant) at \(j): \(y[j]) vs \(ref[j]); \(g)"); return }
-            guard variant != .portable else { continue }
-            if let first { #expect(first == y.map(\.bitPattern), "\(variant) differs from the other FMA variant; \(g)") }
-            first = y.map(\.bitPattern)
+            for (threads, pool) in threadPools() {
+                let conv = Conv2DFloat(geometry: g, weights: w, bias: b, alpha: 0.1, clipMin: -.infinity, clipMax: .infinity, variant: variant,
+                                       bandBudget: bandBudget, threads: threads)
+                let scratch = Scratch(conv.scratchBytes, seed: seed)
+                var y = [Float](repeating: .nan, count: g.outputCount)
+                conv.run(input: x, output: &y, scratch: scratch.pointer, pool: pool)
+                if let j = notClose(y, ref) { Issue.record("\(variant) x\(threads) at \(j): \(y[j]) vs \(ref[j]); \(g)"); return }
+                #expect(scratch.guardIntact, "\(variant): wrote past scratchBytes \(conv.scratchBytes); \(g)")
+                guard variant != .portable else { continue }
+                if let first { #expect(first == y.map(\.bitPattern), "\(variant) x\(threads) differs from the other FMA variant; \(g)") }
+                first = y.map(\.bitPattern)
+            }
         }
     }
 

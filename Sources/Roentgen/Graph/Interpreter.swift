@@ -29,7 +29,7 @@ public final class Interpreter: @unchecked Sendable {
         self.threads = threads
         self.kernelVariant = kernelVariant
         pool = threads > 1 ? WorkerPool(threads: threads) : nil
-        let steps = model.ops.map { OpPreparation.prepare($0, model: model, variant: kernelVariant) }
+        let steps = model.ops.map { OpPreparation.prepare($0, model: model, variant: kernelVariant, threads: threads) }
         arena = Arena(plan: ArenaPlan(model: model, scratchBytes: steps.map(\.scratchBytes)))
         for step in steps { step.bind(arena) }
         self.steps = steps

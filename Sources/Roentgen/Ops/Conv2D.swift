@@ -23,12 +23,14 @@ enum Conv2DOp {
                 geometry: geometry(c), weights: c.constant("w", as: Int8.self), bias: c.constant("b", as: Int32.self),
                 requant: c.constant("requant", as: Int32.self),
                 inputZeroPoint: c.zeroPoint(c.tensor("x")), outputZeroPoint: c.zeroPoint(c.output),
-                outputMin: Int32(c.op.int(.outMin)), outputMax: Int32(c.op.int(.outMax)), variant: c.variant)
+                outputMin: Int32(c.op.int(.outMin)), outputMax: Int32(c.op.int(.outMax)), variant: c.variant,
+                threads: c.threads)
             return Int8Step(kernel, c)
         }
         let kernel = Conv2DFloat(
             geometry: geometry(c), weights: c.constant("w", as: Float.self), bias: c.constant("b", as: Float.self),
-            alpha: c.op.float(.alpha), clipMin: c.op.float(.clipMin), clipMax: c.op.float(.clipMax), variant: c.variant)
+            alpha: c.op.float(.alpha), clipMin: c.op.float(.clipMin), clipMax: c.op.float(.clipMax), variant: c.variant,
+            threads: c.threads)
         return FloatStep(kernel, c)
     }
 

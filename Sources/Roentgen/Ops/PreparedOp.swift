@@ -21,6 +21,8 @@ struct OpContext {
     let op: OpInfo
     let model: ModelFile
     let variant: KernelVariant
+    /// Threads the interpreter runs with (kernels that give each thread its own scratch plan for them).
+    let threads: Int
 
     var output: TensorInfo { model.tensors[op.output] }
     func tensor(_ slot: String) -> TensorInfo { model.tensors[op.input(slot)] }
@@ -33,8 +35,8 @@ struct OpContext {
 
 enum OpPreparation {
     /// The prepared form of `op`.
-    static func prepare(_ op: OpInfo, model: ModelFile, variant: KernelVariant) -> PreparedOp {
-        let c = OpContext(op: op, model: model, variant: variant)
+    static func prepare(_ op: OpInfo, model: ModelFile, variant: KernelVariant, threads: Int) -> PreparedOp {
+        let c = OpContext(op: op, model: model, variant: variant, threads: threads)
         switch op.kind {
         case .quantize: return QuantizeOp(c)
         case .dequantize: return DequantizeOp(c)
