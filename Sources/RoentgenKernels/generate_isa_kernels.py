@@ -1148,18 +1148,26 @@ public enum {name}Kernels {{
 {simd}#endif
 '''
 
+# The pixels past the last whole tile: one more tile that overlaps the one before (it computes
+# MR - r pixels again, the same values) or r one-pixel tiles, whichever costs less. A one-pixel
+# tile loads every weight for one pixel and costs about 1.5 pixels of a whole tile, so the r
+# one-pixel tiles win when 3 r < 2 MR (a 7 x 7 map, 49 pixels, on 12-pixel tiles: 4 tiles and one
+# pixel instead of 5 tiles).
 RUNNER_INT8 = '''
     static func run{nr}(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {{
-        if pe - pb >= {mr} {{
-            if pointwise(a) {{ tileP{mr}x{nr}(a, pb, pe, v) }} else {{ tile{mr}x{nr}(a, pb, pe, v) }}
-        }} else {{ for p in pb..<pe {{ tile1x{nr}(a, p, v) }} }}
+        let n = pe - pb, tiled = n < {mr} ? pb : 3 * (n % {mr}) < 2 * {mr} ? pe - n % {mr} : pe
+        if tiled > pb {{
+            if pointwise(a) {{ tileP{mr}x{nr}(a, pb, tiled, v) }} else {{ tile{mr}x{nr}(a, pb, tiled, v) }}
+        }}
+        for p in tiled..<pe {{ tile1x{nr}(a, p, v) }}
     }}
 '''
 
 RUNNER = '''
     static func run{f}{nr}(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {{
-        if pe - pb >= {mr} {{ tile{f}{mr}x{nr}(a, pb, pe, v) }}
-        else {{ for p in pb..<pe {{ tile{f}1x{nr}(a, p, v) }} }}
+        let n = pe - pb, tiled = n < {mr} ? pb : 3 * (n % {mr}) < 2 * {mr} ? pe - n % {mr} : pe
+        if tiled > pb {{ tile{f}{mr}x{nr}(a, pb, tiled, v) }}
+        for p in tiled..<pe {{ tile{f}1x{nr}(a, p, v) }}
     }}
 '''
 

@@ -28,21 +28,27 @@ public enum AVXVNNIKernels {
     }
 
     static func run4(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
-        if pe - pb >= 2 {
-            if pointwise(a) { tileP2x4(a, pb, pe, v) } else { tile2x4(a, pb, pe, v) }
-        } else { for p in pb..<pe { tile1x4(a, p, v) } }
+        let n = pe - pb, tiled = n < 2 ? pb : 3 * (n % 2) < 2 * 2 ? pe - n % 2 : pe
+        if tiled > pb {
+            if pointwise(a) { tileP2x4(a, pb, tiled, v) } else { tile2x4(a, pb, tiled, v) }
+        }
+        for p in tiled..<pe { tile1x4(a, p, v) }
     }
 
     static func run2(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
-        if pe - pb >= 5 {
-            if pointwise(a) { tileP5x2(a, pb, pe, v) } else { tile5x2(a, pb, pe, v) }
-        } else { for p in pb..<pe { tile1x2(a, p, v) } }
+        let n = pe - pb, tiled = n < 5 ? pb : 3 * (n % 5) < 2 * 5 ? pe - n % 5 : pe
+        if tiled > pb {
+            if pointwise(a) { tileP5x2(a, pb, tiled, v) } else { tile5x2(a, pb, tiled, v) }
+        }
+        for p in tiled..<pe { tile1x2(a, p, v) }
     }
 
     static func run1(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
-        if pe - pb >= 10 {
-            if pointwise(a) { tileP10x1(a, pb, pe, v) } else { tile10x1(a, pb, pe, v) }
-        } else { for p in pb..<pe { tile1x1(a, p, v) } }
+        let n = pe - pb, tiled = n < 10 ? pb : 3 * (n % 10) < 2 * 10 ? pe - n % 10 : pe
+        if tiled > pb {
+            if pointwise(a) { tileP10x1(a, pb, tiled, v) } else { tile10x1(a, pb, tiled, v) }
+        }
+        for p in tiled..<pe { tile1x1(a, p, v) }
     }
 
     /// A 1x1 stride-1 conv's copy: one segment, and pixel p + 1 right after pixel p (rows included).
@@ -157,18 +163,21 @@ public enum AVXVNNIKernels {
     }
 
     static func runF4(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
-        if pe - pb >= 2 { tileF2x4(a, pb, pe, v) }
-        else { for p in pb..<pe { tileF1x4(a, p, v) } }
+        let n = pe - pb, tiled = n < 2 ? pb : 3 * (n % 2) < 2 * 2 ? pe - n % 2 : pe
+        if tiled > pb { tileF2x4(a, pb, tiled, v) }
+        for p in tiled..<pe { tileF1x4(a, p, v) }
     }
 
     static func runF2(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
-        if pe - pb >= 5 { tileF5x2(a, pb, pe, v) }
-        else { for p in pb..<pe { tileF1x2(a, p, v) } }
+        let n = pe - pb, tiled = n < 5 ? pb : 3 * (n % 5) < 2 * 5 ? pe - n % 5 : pe
+        if tiled > pb { tileF5x2(a, pb, tiled, v) }
+        for p in tiled..<pe { tileF1x2(a, p, v) }
     }
 
     static func runF1(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
-        if pe - pb >= 10 { tileF10x1(a, pb, pe, v) }
-        else { for p in pb..<pe { tileF1x1(a, p, v) } }
+        let n = pe - pb, tiled = n < 10 ? pb : 3 * (n % 10) < 2 * 10 ? pe - n % 10 : pe
+        if tiled > pb { tileF10x1(a, pb, tiled, v) }
+        for p in tiled..<pe { tileF1x1(a, p, v) }
     }
 
     /// The f32 epilogue's arguments, read from `rtg_conv_args` once per tile: the tile's f32 output

@@ -28,21 +28,27 @@ public enum VNNIKernels {
     }
 
     static func run4(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
-        if pe - pb >= 6 {
-            if pointwise(a) { tileP6x4(a, pb, pe, v) } else { tile6x4(a, pb, pe, v) }
-        } else { for p in pb..<pe { tile1x4(a, p, v) } }
+        let n = pe - pb, tiled = n < 6 ? pb : 3 * (n % 6) < 2 * 6 ? pe - n % 6 : pe
+        if tiled > pb {
+            if pointwise(a) { tileP6x4(a, pb, tiled, v) } else { tile6x4(a, pb, tiled, v) }
+        }
+        for p in tiled..<pe { tile1x4(a, p, v) }
     }
 
     static func run2(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
-        if pe - pb >= 12 {
-            if pointwise(a) { tileP12x2(a, pb, pe, v) } else { tile12x2(a, pb, pe, v) }
-        } else { for p in pb..<pe { tile1x2(a, p, v) } }
+        let n = pe - pb, tiled = n < 12 ? pb : 3 * (n % 12) < 2 * 12 ? pe - n % 12 : pe
+        if tiled > pb {
+            if pointwise(a) { tileP12x2(a, pb, tiled, v) } else { tile12x2(a, pb, tiled, v) }
+        }
+        for p in tiled..<pe { tile1x2(a, p, v) }
     }
 
     static func run1(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
-        if pe - pb >= 16 {
-            if pointwise(a) { tileP16x1(a, pb, pe, v) } else { tile16x1(a, pb, pe, v) }
-        } else { for p in pb..<pe { tile1x1(a, p, v) } }
+        let n = pe - pb, tiled = n < 16 ? pb : 3 * (n % 16) < 2 * 16 ? pe - n % 16 : pe
+        if tiled > pb {
+            if pointwise(a) { tileP16x1(a, pb, tiled, v) } else { tile16x1(a, pb, tiled, v) }
+        }
+        for p in tiled..<pe { tile1x1(a, p, v) }
     }
 
     /// A 1x1 stride-1 conv's copy: one segment, and pixel p + 1 right after pixel p (rows included).
@@ -175,18 +181,21 @@ public enum VNNIKernels {
     }
 
     static func runF4(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
-        if pe - pb >= 6 { tileF6x4(a, pb, pe, v) }
-        else { for p in pb..<pe { tileF1x4(a, p, v) } }
+        let n = pe - pb, tiled = n < 6 ? pb : 3 * (n % 6) < 2 * 6 ? pe - n % 6 : pe
+        if tiled > pb { tileF6x4(a, pb, tiled, v) }
+        for p in tiled..<pe { tileF1x4(a, p, v) }
     }
 
     static func runF2(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
-        if pe - pb >= 12 { tileF12x2(a, pb, pe, v) }
-        else { for p in pb..<pe { tileF1x2(a, p, v) } }
+        let n = pe - pb, tiled = n < 12 ? pb : 3 * (n % 12) < 2 * 12 ? pe - n % 12 : pe
+        if tiled > pb { tileF12x2(a, pb, tiled, v) }
+        for p in tiled..<pe { tileF1x2(a, p, v) }
     }
 
     static func runF1(_ a: UnsafePointer<rtg_conv_args>, _ pb: Int, _ pe: Int, _ v: Int) {
-        if pe - pb >= 16 { tileF16x1(a, pb, pe, v) }
-        else { for p in pb..<pe { tileF1x1(a, p, v) } }
+        let n = pe - pb, tiled = n < 16 ? pb : 3 * (n % 16) < 2 * 16 ? pe - n % 16 : pe
+        if tiled > pb { tileF16x1(a, pb, tiled, v) }
+        for p in tiled..<pe { tileF1x1(a, p, v) }
     }
 
     /// The f32 epilogue's arguments, read from `rtg_conv_args` once per tile: the tile's f32 output
