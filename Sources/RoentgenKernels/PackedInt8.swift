@@ -122,26 +122,26 @@ struct TileLayout {
         }
     }
 
-    /// Chunks for the worker pool: pieces of >= 32 output pixels, at most 8 per thread, and when
+    /// Chunks for the worker pool: pieces of >= 64 output pixels, at most 8 per thread, and when
     /// that gives fewer than 2 per thread (the small maps of late layers, a dense-like 1x1 map) each
     /// piece also split into runs of channel vectors (multiples of 4, the widest tile), so every
-    /// thread has work and reads only its share of the weights. A 1x1 conv split by channels
-    /// converts its input in a pass of its own (one more wait for the worker), so 32 and not 64:
-    /// EfficientNet-Lite0's 14 x 14 1x1 convs (196 pixels) at 2 threads took 0.36 ms split by
-    /// channels and 0.32 ms in 6 pixel pieces (Zen 5, stop 32).
+    /// thread has work and reads only its share of the weights. (Pieces of >= 32 pixels, tried in
+    /// stop 32 so that a 14 x 14 1x1 conv would not split its channels behind a conversion pass,
+    /// were slower at 2 threads once `readsInPlace` had removed that pass: EfficientNet-Lite0 1.32
+    /// -> 1.20 ms back at 64, Table-2 1.31 -> 1.22.)
     func chunkCount(threads: Int, pixels: Int) -> Int {
         if threads <= 1 { return 1 }
-        let p = max(1, min(8 * threads, pixels / 32))
+        let p = max(1, min(8 * threads, pixels / 64))
         if p >= 2 * threads { return p }
         return p * max(1, min((ocVectors + 3) / 4, (2 * threads + p - 1) / p))
     }
 
     /// Whether `parts` chunks of `pixels` pixels cut the channel vectors too (`chunk`).
-    func splitsChannels(parts: Int, pixels: Int) -> Bool { parts / min(parts, max(1, pixels / 32)) > 1 }
+    func splitsChannels(parts: Int, pixels: Int) -> Bool { parts / min(parts, max(1, pixels / 64)) > 1 }
 
     /// Chunk `part` of `parts` (from `chunkCount`) of the band's `pixels`: its pixels and channel vectors.
     func chunk(_ part: Int, of parts: Int, pixels: Range<Int>) -> (pixels: Range<Int>, vectors: Range<Int>) {
-        let p = min(parts, max(1, pixels.count / 32)), v = max(1, parts / p)
+        let p = min(parts, max(1, pixels.count / 64)), v = max(1, parts / p)
         let (pi, vi) = part.quotientAndRemainder(dividingBy: v)
         let r = taperedRange(pixels.count, pi, p), q = partRange((ocVectors + 3) / 4, vi, v)
         return (pixels.lowerBound + r.lowerBound..<pixels.lowerBound + r.upperBound,
@@ -250,6 +250,10 @@ final class PackedInt8: @unchecked Sendable {
     /// copy is that input pixel converted, and nothing reads past its own pixel, so each chunk can
     /// convert the pixels it reads itself (no pass over the band before the tiles, no barrier).
     let pointwise: Bool
+    /// A `pointwise` conv of the u8-quad variants (vnni, avxvnni): its tiles read the int8 input
+    /// itself, each quad XORed with 0x80808080 in the register (`inputFlip`; x ^ 0x80 = x + 128 as
+    /// u8), so there is no copy, no conversion and, at 2 threads, no wait for one.
+    let readsInPlace: Bool
     /// avx2 DENSE (raw mode, one pixel, one argument set): the weights stay s8, half the bytes a
     /// GEMV streams, and `AVX2Kernels.gemv` widens them at the load (the tiles' layout at half the offsets).
     let narrowWeights: Bool
@@ -273,11 +277,12 @@ final class PackedInt8: @unchecked Sendable {
         layout = L
         let groups = L.groups, ocg = L.argumentChannels
         let ocPad = L.ocVectors * lanes
-        rawOffset = L.paddedBytes
         pointwise = g.kernelHeight == 1 && g.kernelWidth == 1 && g.strideHeight == 1 && g.strideWidth == 1
             && g.padTop == 0 && g.padBottom == 0 && g.padLeft == 0 && g.padRight == 0
             && L.groups == 1 && L.groupsPerVector == 1 && g.inputChannels % L.quadElements == 0
-        scratchBytes = L.paddedBytes + (requant == nil ? (groups * ocPad * 4 + 63) / 64 * 64 : 0)
+        readsInPlace = pointwise && !variant.multipliesPairs
+        rawOffset = readsInPlace ? 0 : L.paddedBytes
+        scratchBytes = rawOffset + (requant == nil ? (groups * ocPad * 4 + 63) / 64 * 64 : 0)
         narrowWeights = variant.multipliesPairs && requant == nil && g.outputHeight * g.outputWidth == 1 && L.groups == 1 && L.groupsPerVector == 1
         let narrow = narrowWeights, vectorBytes = narrow ? L.vectorBytes / 2 : L.vectorBytes
 
@@ -323,6 +328,7 @@ final class PackedInt8: @unchecked Sendable {
             c.outputZeroPoint = Int64(zy); c.outputMin = Int64(outputMin); c.outputMax = Int64(outputMax)
             c.requantKinds = UnsafePointer(requantKinds + grp * 3 * L.ocVectors)
             c.permute = permute.map { UnsafePointer($0) }
+            c.inputFlip = readsInPlace ? Int32(bitPattern: 0x8080_8080) : 0
             (args + grp).initialize(to: c)
         }
     }
@@ -350,11 +356,19 @@ final class PackedInt8: @unchecked Sendable {
         }
     }
 
-    var bandCount: Int { layout.bands.count }
+    var bandCount: Int { readsInPlace ? 1 : layout.bands.count }
 
-    /// Writes band `band`'s bordered copy into scratch (border: the real 0).
+    /// Writes band `band`'s bordered copy into scratch (border: the real 0); when `readsInPlace`,
+    /// points the tiles at the input instead (one band, part 0 only).
     func prepare(band: Int, part: Int = 0, of parts: Int = 1) {
         let g = geometry, L = layout, z = inputZeroPoint, input = input!
+        if readsInPlace {
+            guard part == 0 else { return }
+            args[0].padded = UnsafeRawPointer(input); args[0].firstRow = 0
+            convertsInChunks = false
+            bandPixels = 0..<g.outputHeight * g.outputWidth
+            return
+        }
         L.writeBand(band, g, into: scratch!, border: variant.multipliesPairs ? 0 : UInt8(truncatingIfNeeded: z &+ 128), args: args,
                     part: part, of: parts) { row, rows, dst, columns in
             fill(input + row * g.inputWidth * g.inputChannels, dst, rows: rows, count: columns * g.inputChannels)
@@ -370,6 +384,7 @@ final class PackedInt8: @unchecked Sendable {
     /// pixels. Returns false, binding nothing, otherwise.
     func prepareInChunks(band: Int, threads: Int) -> Bool {
         guard pointwise else { return false }
+        if readsInPlace { prepare(band: band); return true }
         let g = geometry, L = layout, rows = L.bands.outputRows(band)
         let pixels = rows.lowerBound * g.outputWidth..<rows.upperBound * g.outputWidth
         guard !L.splitsChannels(parts: L.chunkCount(threads: threads, pixels: pixels.count), pixels: pixels.count) else { return false }

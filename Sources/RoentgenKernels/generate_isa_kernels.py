@@ -1384,14 +1384,18 @@ def origins(indent, mr, suffix=""):
         [(f"{indent}step(a, &oh, &ow); " if i else indent) + f"var x{i} = origin(a, oh, ow){suffix}" for i in range(mr)]
 
 
-def tile(mr, nr, lanes, vec_bytes, f="", grouped=False, pointwise=False):
+def tile(mr, nr, lanes, vec_bytes, f="", grouped=False, pointwise=False, flips=False):
+    xor = "rtg_xor16" if lanes == 16 else "rtg_xor8"
     """One tile of mr pixels x nr vectors. The int8 and f32 conv tiles of mr > 1 pixels loop over
     a run of pixels [pb, pe) (pe - pb >= mr) themselves: their set-up (the arguments, the
     epilogue's, one division) is paid once per run instead of once per tile, which is most of a
     tile's time when K is 16-32. pointwise (int8, `tileP`): a 1x1 stride-1 conv's tiles, whose
     input pixels follow each other in the copy (`pointwise(a)`), so a tile's pointers are one
     multiply-add each and its products one loop, without the row and segment loops (their
-    bookkeeping was ~1/4 of a K = 16 conv's time: 0.508 -> 0.445 ms, Zen 3)."""
+    bookkeeping was ~1/4 of a K = 16 conv's time: 0.508 -> 0.445 ms, Zen 3). flips (u8-quad ISAs):
+    the pointwise and one-pixel int8 tiles XOR each input quad with `inputFlip`, so that a pointwise
+    conv reads its int8 input in place (`PackedInt8.readsInPlace`)."""
+    flips = flips and f == "" and (pointwise or mr == 1)
     looped = mr > 1 and f in ("", "F")
     L = []
     L.append(f"\n    @inline(never) static func tile{f}{'P' if pointwise else ''}{mr}x{nr}(_ a: UnsafePointer<rtg_conv_args>, "
@@ -1408,6 +1412,8 @@ def tile(mr, nr, lanes, vec_bytes, f="", grouped=False, pointwise=False):
         L.append("        let e = FloatEpilogue(a)")
     if f not in ("W", "WF"):
         L.append("        let bias = a.pointee.bias!")
+    if flips:
+        L.append("        let flip = Acc(repeating: a.pointee.inputFlip)")
     B = []      # one tile's body at pixel p
     if looped:
         L.append("        let padded = a.pointee.padded!, firstRow = Int(a.pointee.firstRow), outWidth = Int(a.pointee.outWidth)")
@@ -1445,7 +1451,8 @@ def tile(mr, nr, lanes, vec_bytes, f="", grouped=False, pointwise=False):
         for j in range(nr):
             Q.append(f"{indent}    let w{j} = (w + {j} * vb).loadUnaligned(fromByteOffset: g * {vec_bytes}, as: Acc.self)")
         for i in range(mr):
-            Q.append(f"{indent}    let a{i} = Acc(repeating: x{i}.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))")
+            Q.append(f"{indent}    let a{i} = Acc(repeating: x{i}.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))" if not flips else
+                     f"{indent}    let a{i} = {xor}(Acc(repeating: x{i}.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)")
             Q.append(f"{indent}    " + "; ".join(f"c{i}_{j} = {op}(c{i}_{j}, a{i}, w{j})" for j in range(nr)))
         Q.append(indent + "}")
         return Q
@@ -1622,9 +1629,10 @@ def render_isa(name: str, d: dict) -> str:
     mr_of = {nr: mr for mr, nr in d["tile_shapes"] if mr > 1}
     runners = "".join(RUNNER_INT8.format(nr=nr, mr=mr_of[nr]) for nr in (4, 2, 1))
     runnersF = "".join(RUNNER.format(nr=nr, mr=mr_of[nr], f="F") for nr in (4, 2, 1))
-    tiles = "".join(tile(mr, nr, d["lanes"], d["vec_bytes"], grouped=bool(d.get("grouped_stores")))
+    flips = d["fill_elem"] == "UInt8"
+    tiles = "".join(tile(mr, nr, d["lanes"], d["vec_bytes"], grouped=bool(d.get("grouped_stores")), flips=flips)
                     for mr, nr in d["tile_shapes"])
-    tiles += "".join(tile(mr, nr, d["lanes"], d["vec_bytes"], grouped=bool(d.get("grouped_stores")), pointwise=True)
+    tiles += "".join(tile(mr, nr, d["lanes"], d["vec_bytes"], grouped=bool(d.get("grouped_stores")), pointwise=True, flips=flips)
                      for mr, nr in d["tile_shapes"] if mr > 1)
     tiles += "".join(tile(mr, nr, d["lanes"], d["vec_bytes"], "F") for mr, nr in d["tile_shapes"])
     gtiles = "".join(gtile(mr, d["lanes"], d["vec_bytes"]) for mr in (d["group_mr"], 1))

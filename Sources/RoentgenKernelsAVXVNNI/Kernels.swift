@@ -711,6 +711,7 @@ public enum AVXVNNIKernels {
         let vb = Int(a.pointee.vectorBytes)
         let e = Epilogue(a, v, widthLog2: 2)
         let bias = a.pointee.bias!
+        let flip = Acc(repeating: a.pointee.inputFlip)
         let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
         var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
@@ -726,7 +727,7 @@ public enum AVXVNNIKernels {
                     let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
                     let w2 = (w + 2 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
                     let w3 = (w + 3 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
-                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    let a0 = rtg_xor8(Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                     c0_0 = dot(c0_0, a0, w0); c0_1 = dot(c0_1, a0, w1); c0_2 = dot(c0_2, a0, w2); c0_3 = dot(c0_3, a0, w3)
                 }
                 x0 += segmentStep
@@ -743,6 +744,7 @@ public enum AVXVNNIKernels {
         let vb = Int(a.pointee.vectorBytes)
         let e = Epilogue(a, v, widthLog2: 1)
         let bias = a.pointee.bias!
+        let flip = Acc(repeating: a.pointee.inputFlip)
         let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
         var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
@@ -754,7 +756,7 @@ public enum AVXVNNIKernels {
                 for g in 0..<quads {
                     let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
                     let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
-                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    let a0 = rtg_xor8(Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                     c0_0 = dot(c0_0, a0, w0); c0_1 = dot(c0_1, a0, w1)
                 }
                 x0 += segmentStep
@@ -771,6 +773,7 @@ public enum AVXVNNIKernels {
         let vb = Int(a.pointee.vectorBytes)
         let e = Epilogue(a, v, widthLog2: 0)
         let bias = a.pointee.bias!
+        let flip = Acc(repeating: a.pointee.inputFlip)
         let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
         var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
@@ -780,7 +783,7 @@ public enum AVXVNNIKernels {
             for _ in 0..<segments {
                 for g in 0..<quads {
                     let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
-                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    let a0 = rtg_xor8(Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                     c0_0 = dot(c0_0, a0, w0)
                 }
                 x0 += segmentStep
@@ -795,6 +798,7 @@ public enum AVXVNNIKernels {
         let quads = Int(a.pointee.quads), vb = Int(a.pointee.vectorBytes)
         let e = Epilogue(a, v, widthLog2: 2)
         let bias = a.pointee.bias!
+        let flip = Acc(repeating: a.pointee.inputFlip)
         let padded = a.pointee.padded!, firstRow = Int(a.pointee.firstRow), outWidth = Int(a.pointee.outWidth)
         let pixelStep = Int(a.pointee.pixelStepBytes)
         let weights = a.pointee.weights! + v * vb
@@ -816,9 +820,9 @@ public enum AVXVNNIKernels {
                 let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
                 let w2 = (w + 2 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
                 let w3 = (w + 3 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
-                let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a0 = rtg_xor8(Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c0_0 = dot(c0_0, a0, w0); c0_1 = dot(c0_1, a0, w1); c0_2 = dot(c0_2, a0, w2); c0_3 = dot(c0_3, a0, w3)
-                let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a1 = rtg_xor8(Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c1_0 = dot(c1_0, a1, w0); c1_1 = dot(c1_1, a1, w1); c1_2 = dot(c1_2, a1, w2); c1_3 = dot(c1_3, a1, w3)
             }
             if e.kind != 0 && e.oc &- v &* lanes >= 4 &* lanes {
@@ -857,6 +861,7 @@ public enum AVXVNNIKernels {
         let quads = Int(a.pointee.quads), vb = Int(a.pointee.vectorBytes)
         let e = Epilogue(a, v, widthLog2: 1)
         let bias = a.pointee.bias!
+        let flip = Acc(repeating: a.pointee.inputFlip)
         let padded = a.pointee.padded!, firstRow = Int(a.pointee.firstRow), outWidth = Int(a.pointee.outWidth)
         let pixelStep = Int(a.pointee.pixelStepBytes)
         let weights = a.pointee.weights! + v * vb
@@ -880,15 +885,15 @@ public enum AVXVNNIKernels {
             for g in 0..<quads {
                 let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
                 let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
-                let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a0 = rtg_xor8(Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c0_0 = dot(c0_0, a0, w0); c0_1 = dot(c0_1, a0, w1)
-                let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a1 = rtg_xor8(Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c1_0 = dot(c1_0, a1, w0); c1_1 = dot(c1_1, a1, w1)
-                let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a2 = rtg_xor8(Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c2_0 = dot(c2_0, a2, w0); c2_1 = dot(c2_1, a2, w1)
-                let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a3 = rtg_xor8(Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c3_0 = dot(c3_0, a3, w0); c3_1 = dot(c3_1, a3, w1)
-                let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a4 = rtg_xor8(Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c4_0 = dot(c4_0, a4, w0); c4_1 = dot(c4_1, a4, w1)
             }
             if e.kind != 0 && e.oc &- v &* lanes >= 2 &* lanes {
@@ -932,6 +937,7 @@ public enum AVXVNNIKernels {
         let quads = Int(a.pointee.quads), vb = Int(a.pointee.vectorBytes)
         let e = Epilogue(a, v, widthLog2: 0)
         let bias = a.pointee.bias!
+        let flip = Acc(repeating: a.pointee.inputFlip)
         let padded = a.pointee.padded!, firstRow = Int(a.pointee.firstRow), outWidth = Int(a.pointee.outWidth)
         let pixelStep = Int(a.pointee.pixelStepBytes)
         let weights = a.pointee.weights! + v * vb
@@ -963,25 +969,25 @@ public enum AVXVNNIKernels {
             var c9_0 = bias0
             for g in 0..<quads {
                 let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 32, as: Acc.self)
-                let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a0 = rtg_xor8(Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c0_0 = dot(c0_0, a0, w0)
-                let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a1 = rtg_xor8(Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c1_0 = dot(c1_0, a1, w0)
-                let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a2 = rtg_xor8(Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c2_0 = dot(c2_0, a2, w0)
-                let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a3 = rtg_xor8(Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c3_0 = dot(c3_0, a3, w0)
-                let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a4 = rtg_xor8(Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c4_0 = dot(c4_0, a4, w0)
-                let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a5 = rtg_xor8(Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c5_0 = dot(c5_0, a5, w0)
-                let a6 = Acc(repeating: x6.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a6 = rtg_xor8(Acc(repeating: x6.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c6_0 = dot(c6_0, a6, w0)
-                let a7 = Acc(repeating: x7.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a7 = rtg_xor8(Acc(repeating: x7.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c7_0 = dot(c7_0, a7, w0)
-                let a8 = Acc(repeating: x8.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a8 = rtg_xor8(Acc(repeating: x8.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c8_0 = dot(c8_0, a8, w0)
-                let a9 = Acc(repeating: x9.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a9 = rtg_xor8(Acc(repeating: x9.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c9_0 = dot(c9_0, a9, w0)
             }
             if e.kind != 0 && e.oc &- v &* lanes >= 1 &* lanes {

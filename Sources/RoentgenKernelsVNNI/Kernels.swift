@@ -875,6 +875,7 @@ public enum VNNIKernels {
         let vb = Int(a.pointee.vectorBytes)
         let e = Epilogue(a, v, widthLog2: 2)
         let bias = a.pointee.bias!
+        let flip = Acc(repeating: a.pointee.inputFlip)
         let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
         var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
@@ -890,7 +891,7 @@ public enum VNNIKernels {
                     let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
                     let w2 = (w + 2 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
                     let w3 = (w + 3 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
-                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    let a0 = rtg_xor16(Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                     c0_0 = dot(c0_0, a0, w0); c0_1 = dot(c0_1, a0, w1); c0_2 = dot(c0_2, a0, w2); c0_3 = dot(c0_3, a0, w3)
                 }
                 x0 += segmentStep
@@ -907,6 +908,7 @@ public enum VNNIKernels {
         let vb = Int(a.pointee.vectorBytes)
         let e = Epilogue(a, v, widthLog2: 1)
         let bias = a.pointee.bias!
+        let flip = Acc(repeating: a.pointee.inputFlip)
         let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
         var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
@@ -918,7 +920,7 @@ public enum VNNIKernels {
                 for g in 0..<quads {
                     let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
                     let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
-                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    let a0 = rtg_xor16(Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                     c0_0 = dot(c0_0, a0, w0); c0_1 = dot(c0_1, a0, w1)
                 }
                 x0 += segmentStep
@@ -935,6 +937,7 @@ public enum VNNIKernels {
         let vb = Int(a.pointee.vectorBytes)
         let e = Epilogue(a, v, widthLog2: 0)
         let bias = a.pointee.bias!
+        let flip = Acc(repeating: a.pointee.inputFlip)
         let (oh, ow) = p.quotientAndRemainder(dividingBy: Int(a.pointee.outWidth))
         var x0 = origin(a, oh, ow)
         var w = a.pointee.weights! + v * vb
@@ -944,7 +947,7 @@ public enum VNNIKernels {
             for _ in 0..<segments {
                 for g in 0..<quads {
                     let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
-                    let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                    let a0 = rtg_xor16(Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                     c0_0 = dot(c0_0, a0, w0)
                 }
                 x0 += segmentStep
@@ -959,6 +962,7 @@ public enum VNNIKernels {
         let quads = Int(a.pointee.quads), vb = Int(a.pointee.vectorBytes)
         let e = Epilogue(a, v, widthLog2: 2)
         let bias = a.pointee.bias!
+        let flip = Acc(repeating: a.pointee.inputFlip)
         let padded = a.pointee.padded!, firstRow = Int(a.pointee.firstRow), outWidth = Int(a.pointee.outWidth)
         let pixelStep = Int(a.pointee.pixelStepBytes)
         let weights = a.pointee.weights! + v * vb
@@ -988,17 +992,17 @@ public enum VNNIKernels {
                 let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
                 let w2 = (w + 2 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
                 let w3 = (w + 3 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
-                let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a0 = rtg_xor16(Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c0_0 = dot(c0_0, a0, w0); c0_1 = dot(c0_1, a0, w1); c0_2 = dot(c0_2, a0, w2); c0_3 = dot(c0_3, a0, w3)
-                let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a1 = rtg_xor16(Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c1_0 = dot(c1_0, a1, w0); c1_1 = dot(c1_1, a1, w1); c1_2 = dot(c1_2, a1, w2); c1_3 = dot(c1_3, a1, w3)
-                let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a2 = rtg_xor16(Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c2_0 = dot(c2_0, a2, w0); c2_1 = dot(c2_1, a2, w1); c2_2 = dot(c2_2, a2, w2); c2_3 = dot(c2_3, a2, w3)
-                let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a3 = rtg_xor16(Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c3_0 = dot(c3_0, a3, w0); c3_1 = dot(c3_1, a3, w1); c3_2 = dot(c3_2, a3, w2); c3_3 = dot(c3_3, a3, w3)
-                let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a4 = rtg_xor16(Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c4_0 = dot(c4_0, a4, w0); c4_1 = dot(c4_1, a4, w1); c4_2 = dot(c4_2, a4, w2); c4_3 = dot(c4_3, a4, w3)
-                let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a5 = rtg_xor16(Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c5_0 = dot(c5_0, a5, w0); c5_1 = dot(c5_1, a5, w1); c5_2 = dot(c5_2, a5, w2); c5_3 = dot(c5_3, a5, w3)
             }
             if e.kind != 0 && e.oc &- v &* lanes >= 4 &* lanes {
@@ -1063,6 +1067,7 @@ public enum VNNIKernels {
         let quads = Int(a.pointee.quads), vb = Int(a.pointee.vectorBytes)
         let e = Epilogue(a, v, widthLog2: 1)
         let bias = a.pointee.bias!
+        let flip = Acc(repeating: a.pointee.inputFlip)
         let padded = a.pointee.padded!, firstRow = Int(a.pointee.firstRow), outWidth = Int(a.pointee.outWidth)
         let pixelStep = Int(a.pointee.pixelStepBytes)
         let weights = a.pointee.weights! + v * vb
@@ -1100,29 +1105,29 @@ public enum VNNIKernels {
             for g in 0..<quads {
                 let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
                 let w1 = (w + 1 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
-                let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a0 = rtg_xor16(Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c0_0 = dot(c0_0, a0, w0); c0_1 = dot(c0_1, a0, w1)
-                let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a1 = rtg_xor16(Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c1_0 = dot(c1_0, a1, w0); c1_1 = dot(c1_1, a1, w1)
-                let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a2 = rtg_xor16(Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c2_0 = dot(c2_0, a2, w0); c2_1 = dot(c2_1, a2, w1)
-                let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a3 = rtg_xor16(Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c3_0 = dot(c3_0, a3, w0); c3_1 = dot(c3_1, a3, w1)
-                let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a4 = rtg_xor16(Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c4_0 = dot(c4_0, a4, w0); c4_1 = dot(c4_1, a4, w1)
-                let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a5 = rtg_xor16(Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c5_0 = dot(c5_0, a5, w0); c5_1 = dot(c5_1, a5, w1)
-                let a6 = Acc(repeating: x6.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a6 = rtg_xor16(Acc(repeating: x6.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c6_0 = dot(c6_0, a6, w0); c6_1 = dot(c6_1, a6, w1)
-                let a7 = Acc(repeating: x7.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a7 = rtg_xor16(Acc(repeating: x7.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c7_0 = dot(c7_0, a7, w0); c7_1 = dot(c7_1, a7, w1)
-                let a8 = Acc(repeating: x8.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a8 = rtg_xor16(Acc(repeating: x8.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c8_0 = dot(c8_0, a8, w0); c8_1 = dot(c8_1, a8, w1)
-                let a9 = Acc(repeating: x9.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a9 = rtg_xor16(Acc(repeating: x9.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c9_0 = dot(c9_0, a9, w0); c9_1 = dot(c9_1, a9, w1)
-                let a10 = Acc(repeating: x10.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a10 = rtg_xor16(Acc(repeating: x10.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c10_0 = dot(c10_0, a10, w0); c10_1 = dot(c10_1, a10, w1)
-                let a11 = Acc(repeating: x11.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a11 = rtg_xor16(Acc(repeating: x11.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c11_0 = dot(c11_0, a11, w0); c11_1 = dot(c11_1, a11, w1)
             }
             if e.kind != 0 && e.oc &- v &* lanes >= 2 &* lanes {
@@ -1197,6 +1202,7 @@ public enum VNNIKernels {
         let quads = Int(a.pointee.quads), vb = Int(a.pointee.vectorBytes)
         let e = Epilogue(a, v, widthLog2: 0)
         let bias = a.pointee.bias!
+        let flip = Acc(repeating: a.pointee.inputFlip)
         let padded = a.pointee.padded!, firstRow = Int(a.pointee.firstRow), outWidth = Int(a.pointee.outWidth)
         let pixelStep = Int(a.pointee.pixelStepBytes)
         let weights = a.pointee.weights! + v * vb
@@ -1240,37 +1246,37 @@ public enum VNNIKernels {
             var c15_0 = bias0
             for g in 0..<quads {
                 let w0 = (w + 0 * vb).loadUnaligned(fromByteOffset: g * 64, as: Acc.self)
-                let a0 = Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a0 = rtg_xor16(Acc(repeating: x0.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c0_0 = dot(c0_0, a0, w0)
-                let a1 = Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a1 = rtg_xor16(Acc(repeating: x1.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c1_0 = dot(c1_0, a1, w0)
-                let a2 = Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a2 = rtg_xor16(Acc(repeating: x2.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c2_0 = dot(c2_0, a2, w0)
-                let a3 = Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a3 = rtg_xor16(Acc(repeating: x3.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c3_0 = dot(c3_0, a3, w0)
-                let a4 = Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a4 = rtg_xor16(Acc(repeating: x4.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c4_0 = dot(c4_0, a4, w0)
-                let a5 = Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a5 = rtg_xor16(Acc(repeating: x5.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c5_0 = dot(c5_0, a5, w0)
-                let a6 = Acc(repeating: x6.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a6 = rtg_xor16(Acc(repeating: x6.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c6_0 = dot(c6_0, a6, w0)
-                let a7 = Acc(repeating: x7.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a7 = rtg_xor16(Acc(repeating: x7.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c7_0 = dot(c7_0, a7, w0)
-                let a8 = Acc(repeating: x8.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a8 = rtg_xor16(Acc(repeating: x8.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c8_0 = dot(c8_0, a8, w0)
-                let a9 = Acc(repeating: x9.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a9 = rtg_xor16(Acc(repeating: x9.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c9_0 = dot(c9_0, a9, w0)
-                let a10 = Acc(repeating: x10.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a10 = rtg_xor16(Acc(repeating: x10.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c10_0 = dot(c10_0, a10, w0)
-                let a11 = Acc(repeating: x11.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a11 = rtg_xor16(Acc(repeating: x11.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c11_0 = dot(c11_0, a11, w0)
-                let a12 = Acc(repeating: x12.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a12 = rtg_xor16(Acc(repeating: x12.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c12_0 = dot(c12_0, a12, w0)
-                let a13 = Acc(repeating: x13.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a13 = rtg_xor16(Acc(repeating: x13.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c13_0 = dot(c13_0, a13, w0)
-                let a14 = Acc(repeating: x14.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a14 = rtg_xor16(Acc(repeating: x14.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c14_0 = dot(c14_0, a14, w0)
-                let a15 = Acc(repeating: x15.loadUnaligned(fromByteOffset: g * 4, as: Int32.self))
+                let a15 = rtg_xor16(Acc(repeating: x15.loadUnaligned(fromByteOffset: g * 4, as: Int32.self)), flip)
                 c15_0 = dot(c15_0, a15, w0)
             }
             if e.kind != 0 && e.oc &- v &* lanes >= 1 &* lanes {

@@ -39,6 +39,9 @@ typedef struct {
     int32_t leaky;
     float clipMin, clipMax;   // f32: clamp when clip != 0
     int32_t clip;
+    // u8-quad int8 tiles (vnni, avxvnni): XORed into every input quad the pointwise and one-pixel
+    // tiles load. 0x80808080 when they read the int8 input in place (x ^ 0x80 is the u8 x + 128), else 0.
+    int32_t inputFlip;
     // Grouped tiles (groups side by side in one vector): lane l takes input dword permute[q][l] of
     // the vector loaded at the pixel's origin + v * vectorInputBytes, for quad q of a segment.
     const int32_t *permute;   // [quads][lanes]
@@ -273,6 +276,19 @@ rtg_i32x8 rtg_madd16(rtg_i32x8 a, rtg_i32x8 b) {
 static inline __attribute__((always_inline, target("avx2,avxvnni")))
 rtg_i32x8 rtg_dpbusd8(rtg_i32x8 acc, rtg_i32x8 a, rtg_i32x8 b) {
     return (rtg_i32x8)_mm256_dpbusd_avx_epi32((__m256i)acc, (__m256i)a, (__m256i)b);
+}
+/// x ^ y in one vector instruction (vpxord zmm / vpxor ymm). Written as C, LLVM turns the XOR of
+/// two broadcasts into a scalar XOR before the broadcast (mov, xor, then a GPR -> vector
+/// broadcast): two more operations per input quad in the pointwise tiles that read in place.
+static inline __attribute__((always_inline, target("avx512f")))
+rtg_i32x16 rtg_xor16(rtg_i32x16 x, rtg_i32x16 y) {
+    __asm__("vpxord %2, %1, %0" : "=v"(x) : "v"(x), "v"(y));
+    return x;
+}
+static inline __attribute__((always_inline, target("avx2")))
+rtg_i32x8 rtg_xor8(rtg_i32x8 x, rtg_i32x8 y) {
+    __asm__("vpxor %2, %1, %0" : "=x"(x) : "x"(x), "x"(y));
+    return x;
 }
 /// vfmadd231ps zmm: c + a * b (f32 lanes; vectors passed as their bits).
 static inline __attribute__((always_inline, target("avx512f")))
