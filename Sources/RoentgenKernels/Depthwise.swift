@@ -1,8 +1,9 @@
 // Depthwise CONV2D (groups == IC > 1, weights [OC][KH][KW][1], channel multiplier OC / IC >= 1),
 // int8 and f32: SIMD along channels (the generated SIMD section of each variant; int8 32 channels
-// per step, f32 16). Each band of output rows reads a bordered copy of its input rows
-// (`DepthwiseBands`), in which a channel multiplier M > 1 is expanded to OC channels
-// (x'[p][c * M + j] = x[p][c]), so that output channel oc reads copy channel oc.
+// per step, f32 16), by bands of output rows (`DepthwiseBands`). A band reads the input in place or,
+// where windows leave the input often (and always for a channel multiplier M > 1), a bordered copy
+// of its input rows, in which M > 1 is expanded to OC channels (x'[p][c * M + j] = x[p][c]), so
+// that output channel oc reads copy channel oc.
 import CRoentgenISA
 #if arch(x86_64)
 import RoentgenKernelsVNNI

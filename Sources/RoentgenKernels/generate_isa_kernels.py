@@ -1385,7 +1385,6 @@ def origins(indent, mr, suffix=""):
 
 
 def tile(mr, nr, lanes, vec_bytes, f="", grouped=False, pointwise=False, flips=False):
-    xor = "rtg_xor16" if lanes == 16 else "rtg_xor8"
     """One tile of mr pixels x nr vectors. The int8 and f32 conv tiles of mr > 1 pixels loop over
     a run of pixels [pb, pe) (pe - pb >= mr) themselves: their set-up (the arguments, the
     epilogue's, one division) is paid once per run instead of once per tile, which is most of a
@@ -1396,6 +1395,7 @@ def tile(mr, nr, lanes, vec_bytes, f="", grouped=False, pointwise=False, flips=F
     the pointwise and one-pixel int8 tiles XOR each input quad with `inputFlip`, so that a pointwise
     conv reads its int8 input in place (`PackedInt8.readsInPlace`)."""
     flips = flips and f == "" and (pointwise or mr == 1)
+    xor = "rtg_xor16" if lanes == 16 else "rtg_xor8"
     looped = mr > 1 and f in ("", "F")
     L = []
     L.append(f"\n    @inline(never) static func tile{f}{'P' if pointwise else ''}{mr}x{nr}(_ a: UnsafePointer<rtg_conv_args>, "
